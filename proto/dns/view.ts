@@ -1,0 +1,61 @@
+// DnsView: what Snowtap reads from one wire-format DNS message (RFC 1035), reused
+// across messages. The question name is written to `name` in presentation format
+// (lower-cased, RFC 1035 escapes, no trailing dot, the root is "."), as bytes.
+
+export const NAME_BUF_SIZE = 1024; // 255 wire bytes * 4 ("\DDD") fits easily
+
+export class DnsView {
+  id = 0;
+  /** QR bit set. */
+  isResponse = false;
+  opcode = 0;
+  /** Full RCODE: header 4 bits, plus the EDNS extended bits when an OPT RR is present. */
+  rcode = 0;
+  qdcount = 0;
+  ancount = 0;
+  nscount = 0;
+  arcount = 0;
+  /** False when the message had no question (qdcount 0). */
+  hasQuestion = false;
+  qtype = 0;
+  qclass = 0;
+  /** Presentation-format question name bytes are name[0..nameLen). */
+  readonly name: Buffer = Buffer.alloc(NAME_BUF_SIZE);
+  nameLen = 0;
+  /** Offsets in `name` where each label starts (label boundaries for suffix lookups). */
+  readonly labelStarts: Int32Array = new Int32Array(128);
+  labelCount = 0;
+  hasOpt = false;
+  /** EDNS Client Subnet (RFC 7871), when present. */
+  hasEcs = false;
+  ecsFamily = 0; // 1 = IPv4, 2 = IPv6
+  ecsSourcePrefix = 0;
+  ecsScopePrefix = 0;
+  /** Address bytes, zero-padded to 16; only the first ceil(sourcePrefix/8) are meaningful. */
+  readonly ecsAddress: Buffer = Buffer.alloc(16);
+  /** Total message length in bytes. */
+  size = 0;
+
+  reset(): void {
+    this.id = 0;
+    this.isResponse = false;
+    this.opcode = 0;
+    this.rcode = 0;
+    this.qdcount = 0;
+    this.ancount = 0;
+    this.nscount = 0;
+    this.arcount = 0;
+    this.hasQuestion = false;
+    this.qtype = 0;
+    this.qclass = 0;
+    this.nameLen = 0;
+    this.labelCount = 0;
+    this.hasOpt = false;
+    this.hasEcs = false;
+    this.ecsFamily = 0;
+    this.ecsSourcePrefix = 0;
+    this.ecsScopePrefix = 0;
+    this.ecsAddress.fill(0);
+    this.size = 0;
+  }
+}
