@@ -40,6 +40,7 @@ export const MESSAGE_TYPE_NAMES: readonly string[] = [
   'UPDATE_QUERY',
   'UPDATE_RESPONSE',
 ];
+export const HTTP_PROTOCOL_NAMES: readonly string[] = ['', 'HTTP1', 'HTTP2', 'HTTP3'];
 export const SOCKET_FAMILY_NAMES: readonly string[] = ['', 'INET', 'INET6'];
 export const SOCKET_PROTOCOL_NAMES: readonly string[] = [
   '',
@@ -64,6 +65,9 @@ export class DnstapView {
   identityLen = 0;
   versionOff = ABSENT;
   versionLen = 0;
+  /** Dnstap.extra: opaque annotation bytes, no interpretation. */
+  extraOff = ABSENT;
+  extraLen = 0;
   /** Dnstap.type (1 = MESSAGE); ABSENT when missing. */
   dnstapType = ABSENT;
   hasMessage = false;
@@ -89,6 +93,8 @@ export class DnstapView {
   responseMessageLen = 0;
   queryZoneOff = ABSENT;
   queryZoneLen = 0;
+  /** Message.http_protocol (1 HTTP1, 2 HTTP2, 3 HTTP3; DoH only); ABSENT when missing. */
+  httpProtocol = ABSENT;
 
   reset(buf: Buffer): void {
     this.buf = buf;
@@ -96,6 +102,8 @@ export class DnstapView {
     this.identityLen = 0;
     this.versionOff = ABSENT;
     this.versionLen = 0;
+    this.extraOff = ABSENT;
+    this.extraLen = 0;
     this.dnstapType = ABSENT;
     this.hasMessage = false;
     this.type = ABSENT;
@@ -117,5 +125,6 @@ export class DnstapView {
     this.responseMessageLen = 0;
     this.queryZoneOff = ABSENT;
     this.queryZoneLen = 0;
+    this.httpProtocol = ABSENT;
   }
 }

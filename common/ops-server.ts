@@ -1,0 +1,72 @@
+// The operations endpoint on --metrics-listen: Prometheus /metrics, /healthz (alive) and
+// /readyz (ready to take traffic). Readiness is a function so each component decides.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready (draining, policy not loaded, output not writable ...). */
+  reasons: string[];
+}
+
+export interface OpsServerOptions {
+  host: string;
+  port: number;
+  registry: Registry;
+  readiness: () => Readiness;
+}
+
+/** A registry with the Node.js process metrics (event-loop lag, heap, RSS) under the component prefix. */
+export function createRegistry(component: 'agent' | 'enricher' | 'convert'): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: `snowtap_${component}_`, eventLoopMonitoringPrecision: 20 });
+  return registry;
+}
+
+export class OpsServer {
+  private readonly server: Server;
+
+  constructor(private readonly opts: OpsServerOptions) {
+    this.server = createServer((req, res) => {
+      const url = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (url === '/readyz') {
+        const r = this.opts.readiness();
+        res
+          .writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ready: r.ready, reasons: r.reasons }) + '\n');
+      } else if (url === '/metrics') {
+        this.opts.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.opts.registry.contentType }).end(text),
+          (err) => res.writeHead(500).end(String(err)),
+        );
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz\n');
+      }
+    });
+    // Scrapers use keep-alive; don't let idle sockets hold a shutdown.
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

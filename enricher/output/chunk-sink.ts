@@ -1,0 +1,312 @@
+// The ordered I/O half of the chunk writer: sealed blocks of whole CSV rows go in, files come
+// out. One serial loop does every write, fsync, close and rename, so the file contents follow
+// append order without locks. With gzip each block becomes one gzip member (concatenated
+// members are one valid gzip file, RFC 1952 §2.2), compressed by async zlib on the libuv
+// threadpool, a bounded number at a time, and written strictly in queue order.
+//
+// Durability invariant relied on by recovery: every fsync covers whole blocks only, so a
+// synced prefix of a partial file always ends on a row boundary and, with gzip, on a member
+// boundary. Rows in a torn tail were never reported durable.
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { io, ioError, OutputError } from './errors';
+import { DirMaker, fsyncDir } from './layout';
+
+/** One chunk from its first row to its commit. */
+export interface ChunkFile {
+  /** Final file name (no directory). */
+  readonly name: string;
+  readonly partialPath: string;
+  /** Final directory relative to the output dir: YYYY/MM/DD/HH of openedAt. */
+  readonly hourDir: string;
+  readonly openedAt: number;
+  rows: number;
+  /** Uncompressed CSV bytes, header included. */
+  bytes: number;
+  /** Bytes written to the file (compressed with gzip). */
+  fileBytes: number;
+  fh: fsp.FileHandle | null;
+  /** The partial file's directory entry has been fsynced. */
+  entrySynced: boolean;
+}
+
+export interface CommitInfo {
+  path: string;
+  rows: number;
+  bytes: number;
+  compressedBytes: number;
+}
+
+export interface SinkOptions {
+  outputDir: string;
+  gzip: boolean;
+  gzipLevel: number;
+  gzipConcurrency: number;
+  blockBytes: number;
+  /** Called when rows must become durable and nothing is queued: seal the open block now. */
+  sealCurrent: () => void;
+  onCommit?: (info: CommitInfo) => void;
+}
+
+// Sealed blocks waiting for compression or disk before appendRow() reports backpressure.
+export const QUEUE_HIGH_WATER_BLOCKS = 8;
+// Spare block buffers kept for reuse instead of allocating 512 KiB per block.
+const BUFFER_POOL_MAX = 4;
+
+const WRITE = 0;
+const COMMIT = 1;
+const BARRIER = 2;
+
+interface Op {
+  kind: number;
+  chunk: ChunkFile | null;
+  data: Buffer | null;
+  len: number;
+  rows: number;
+  out: Buffer | null;
+  resolve: (() => void) | null;
+  reject: ((err: Error) => void) | null;
+}
+
+interface SyncWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class ChunkSink {
+  // Counters read by ChunkWriter.stats().
+  writtenRows = 0;
+  durableRows = 0;
+  queuedBytes = 0;
+  bytesWritten = 0;
+  chunksCommitted = 0;
+  rowsCommitted = 0;
+  bytesCommitted = 0;
+  syncs = 0;
+  failure: OutputError | null = null;
+
+  private readonly queue: Op[] = [];
+  private readonly waiters: SyncWaiter[] = [];
+  private drainWaiters: (() => void)[] = [];
+  private readonly pool: Buffer[] = [];
+  private readonly dirs: DirMaker;
+  private readonly highWater: number;
+  private compressing = 0;
+  private running = false;
+  private open: ChunkFile | null = null;
+
+  constructor(private readonly o: SinkOptions) {
+    this.dirs = new DirMaker(o.outputDir);
+    this.highWater = o.blockBytes * QUEUE_HIGH_WATER_BLOCKS;
+  }
+
+  takeBuffer(): Buffer {
+    return this.pool.pop() ?? Buffer.allocUnsafeSlow(this.o.blockBytes);
+  }
+
+  get belowHighWater(): boolean {
+    return this.queuedBytes < this.highWater;
+  }
+
+  /** Queues data[0, len) (whole rows of `chunk`); the sink owns `data` from now on. */
+  writeBlock(chunk: ChunkFile, data: Buffer, len: number, rows: number): void {
+    this.queuedBytes += len;
+    this.push(WRITE, chunk, data, len, rows);
+    if (this.o.gzip) this.startCompressions();
+  }
+
+  /** Queues the commit of `chunk` after its blocks; resolves once it is published. */
+  commit(chunk: ChunkFile): Promise<void> {
+    return this.pushAwaited(COMMIT, chunk);
+  }
+
+  /** Resolves when everything queued so far is done. */
+  barrier(): Promise<void> {
+    return this.pushAwaited(BARRIER, null);
+  }
+
+  /** Resolves once at least `target` rows are durable. Waiters share fsyncs (group commit). */
+  sync(target: number): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (target <= this.durableRows) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ target, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Resolves when the queue is back under half the high-water mark. */
+  whenDrained(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.belowHighWater) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private push(
+    kind: number,
+    chunk: ChunkFile | null,
+    data: Buffer | null,
+    len: number,
+    rows: number,
+    resolve: (() => void) | null = null,
+    reject: ((err: Error) => void) | null = null,
+  ): void {
+    this.queue.push({ kind, chunk, data, len, rows, out: null, resolve, reject });
+    this.kick();
+  }
+
+  private pushAwaited(kind: number, chunk: ChunkFile | null): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.push(kind, chunk, null, 0, 0, resolve, reject));
+  }
+
+  private startCompressions(): void {
+    for (let i = 0; i < this.queue.length && this.compressing < this.o.gzipConcurrency; i++) {
+      const op = this.queue[i]!;
+      if (op.kind !== WRITE || op.out !== null || op.data === null) continue;
+      const data = op.data;
+      op.data = null;
+      this.compressing++;
+      zlib.gzip(data.subarray(0, op.len), { level: this.o.gzipLevel }, (err, out) => {
+        this.compressing--;
+        this.release(data);
+        if (err !== null) return this.fail(ioError('gzip', op.chunk!.partialPath, err));
+        op.out = out;
+        this.startCompressions();
+        this.kick();
+      });
+    }
+  }
+
+  private release(buf: Buffer): void {
+    if (buf.length === this.o.blockBytes && this.pool.length < BUFFER_POOL_MAX) this.pool.push(buf);
+  }
+
+  private kick(): void {
+    if (this.running || this.failure !== null) return;
+    this.running = true;
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.failure !== null) return;
+        const w = this.waiters;
+        if (w.length > 0 && w[0]!.target <= this.writtenRows) {
+          await this.syncOpen();
+          continue;
+        }
+        const op = this.queue[0];
+        if (op !== undefined) {
+          // A block still being compressed: its callback kicks the loop again.
+          if (op.kind === WRITE && this.o.gzip && op.out === null) return;
+          if (op.kind === WRITE) await this.write(op);
+          else if (op.kind === COMMIT) await this.publish(op.chunk!);
+          this.queue.shift();
+          op.resolve?.();
+          continue;
+        }
+        if (w.length === 0) return;
+        this.o.sealCurrent();
+        if (this.queue.length === 0) throw new Error('rows awaited for durability but none buffered');
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async write(op: Op): Promise<void> {
+    const chunk = op.chunk!;
+    const file = chunk.partialPath;
+    let fh = chunk.fh;
+    if (fh === null) {
+      fh = chunk.fh = await io('create', file, fsp.open(file, 'wx'));
+      this.open = chunk;
+    }
+    const buf = op.out ?? op.data!.subarray(0, op.len);
+    for (let off = 0; off < buf.length; ) {
+      off += (await io('write', file, fh.write(buf, off, buf.length - off))).bytesWritten;
+    }
+    if (op.data !== null) this.release(op.data);
+    op.data = op.out = null;
+    chunk.fileBytes += buf.length;
+    this.bytesWritten += buf.length;
+    this.writtenRows += op.rows;
+    this.queuedBytes -= op.len;
+    if (this.drainWaiters.length > 0 && this.queuedBytes <= this.highWater / 2) {
+      const ws = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const resolve of ws) resolve();
+    }
+  }
+
+  /** fdatasync of the open partial file (and, once, its directory entry); wakes waiters. */
+  private async syncOpen(): Promise<void> {
+    const chunk = this.open;
+    if (chunk !== null && this.durableRows < this.writtenRows) {
+      this.syncs++;
+      await io('fsync', chunk.partialPath, chunk.fh!.datasync());
+      if (!chunk.entrySynced) {
+        // fsync(2) on a new file does not persist its name; the directory must be synced too.
+        await fsyncDir(path.dirname(chunk.partialPath));
+        chunk.entrySynced = true;
+      }
+    }
+    this.durableRows = this.writtenRows;
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.target <= this.durableRows)
+      this.waiters[n++]!.resolve();
+    this.waiters.splice(0, n);
+  }
+
+  /** fsync, close, rename to the final name, then make both directory entries durable. */
+  private async publish(chunk: ChunkFile): Promise<void> {
+    const from = chunk.partialPath;
+    const fh = chunk.fh;
+    if (fh === null) throw new Error(`commit of ${chunk.name} before any block was written`);
+    this.syncs++;
+    await io('fsync', from, fh.sync());
+    chunk.fh = null;
+    this.open = null;
+    await io('close', from, fh.close());
+    let dir = await this.dirs.ensure(chunk.hourDir);
+    let to = path.join(dir, chunk.name);
+    try {
+      await fsp.rename(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('rename', to, err);
+      // The cached hour directory vanished (a blob mount drops empty directories): retry once.
+      dir = await this.dirs.ensure(chunk.hourDir, true);
+      to = path.join(dir, chunk.name);
+      await io('rename', to, fsp.rename(from, to));
+    }
+    await fsyncDir(dir);
+    await fsyncDir(path.dirname(from));
+    this.durableRows = this.writtenRows;
+    this.chunksCommitted++;
+    this.rowsCommitted += chunk.rows;
+    this.bytesCommitted += chunk.bytes;
+    this.o.onCommit?.({ path: to, rows: chunk.rows, bytes: chunk.bytes, compressedBytes: chunk.fileBytes });
+  }
+
+  /** The first failure sticks: every pending and later promise rejects with it. */
+  private fail(err: unknown): void {
+    if (this.failure !== null) return;
+    const failure = err instanceof OutputError ? err : ioError('write', this.o.outputDir, err);
+    this.failure = failure;
+    const open = this.open;
+    this.open = null;
+    // Leave the partial file in place: the next start recovers its complete rows.
+    if (open?.fh) void open.fh.close().catch(() => undefined);
+    for (const op of this.queue.splice(0)) op.reject?.(failure);
+    for (const w of this.waiters.splice(0)) w.reject(failure);
+    const ws = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of ws) resolve();
+  }
+}

@@ -1,0 +1,207 @@
+// Byte-level RFC 4180 helpers for the row encoder, and the column contract of SPEC §5.
+// The row encoder writes straight into a caller-owned Buffer: no per-field strings or
+// allocations on the hot path. A field is quoted iff it contains , " CR or LF; inner
+// quotes are doubled; an empty field is written as nothing (= "not present", SPEC §5).
+
+/**
+ * RFC 4180 ends every row with CRLF. Snowflake and DuckDB accept LF too, but CRLF keeps the
+ * files strictly RFC 4180 and lets recovery recognise a row end unambiguously.
+ */
+export const ROW_TERMINATOR = '\r\n';
+export const CR = 0x0d;
+export const LF = 0x0a;
+export const COMMA = 0x2c;
+export const QUOTE = 0x22;
+
+/** SPEC §5 columns, in file order. Part of the external contract: append only. */
+export const COLUMNS = [
+  'record_id',
+  'event_time',
+  'message_type',
+  'identity',
+  'protocol',
+  'family',
+  'query_address',
+  'query_port',
+  'response_address',
+  'response_port',
+  'qname',
+  'qtype',
+  'qclass',
+  'rcode',
+  'dns_id',
+  'answer_count',
+  'message_size',
+  'latency_us',
+  'ecs',
+  'tenant',
+  'policy_category',
+  'policy_action',
+  'matched_domain',
+  'sample_rate',
+  'agent_id',
+  'enricher_id',
+] as const;
+
+export type ColumnName = (typeof COLUMNS)[number];
+export const COLUMN_COUNT = COLUMNS.length;
+
+/** SQL type of a column in DuckDB (off-line tests) and Snowflake (the shipped table). */
+export interface ColumnType {
+  readonly duckdb: string;
+  readonly snowflake: string;
+}
+
+const VARCHAR: ColumnType = { duckdb: 'VARCHAR', snowflake: 'VARCHAR' };
+const INTEGER: ColumnType = { duckdb: 'INTEGER', snowflake: 'INTEGER' };
+const BIGINT: ColumnType = { duckdb: 'BIGINT', snowflake: 'BIGINT' };
+// event_time carries 9 fractional digits and a Z; both engines keep nanoseconds only in these types.
+const TIMESTAMP_NS: ColumnType = { duckdb: 'TIMESTAMP_NS', snowflake: 'TIMESTAMP_NTZ(9)' };
+
+export const COLUMN_TYPES: Readonly<Record<ColumnName, ColumnType>> = {
+  record_id: VARCHAR,
+  event_time: TIMESTAMP_NS,
+  message_type: VARCHAR,
+  identity: VARCHAR,
+  protocol: VARCHAR,
+  family: VARCHAR,
+  query_address: VARCHAR,
+  query_port: INTEGER,
+  response_address: VARCHAR,
+  response_port: INTEGER,
+  qname: VARCHAR,
+  qtype: VARCHAR,
+  qclass: VARCHAR,
+  rcode: VARCHAR,
+  dns_id: INTEGER,
+  answer_count: INTEGER,
+  message_size: INTEGER,
+  latency_us: BIGINT,
+  ecs: VARCHAR,
+  tenant: VARCHAR,
+  policy_category: VARCHAR,
+  policy_action: VARCHAR,
+  matched_domain: VARCHAR,
+  sample_rate: INTEGER,
+  agent_id: VARCHAR,
+  enricher_id: VARCHAR,
+};
+
+/** The header row, CRLF-terminated, first in every chunk file. */
+export const HEADER_ROW = COLUMNS.join(',') + ROW_TERMINATOR;
+export const HEADER_BYTES: Buffer = Buffer.from(HEADER_ROW, 'latin1');
+
+/** Upper bound of the bytes writeCsvField() may write for a string of `length` UTF-16 units. */
+export function csvFieldMaxBytes(length: number): number {
+  // A UTF-16 unit is at most 3 UTF-8 bytes; a doubled quote is 2; plus the enclosing quotes.
+  return length * 3 + 2;
+}
+
+/** Upper bound of the bytes writeCsvBytesField() may write for `length` source bytes. */
+export function csvBytesFieldMaxBytes(length: number): number {
+  return length * 2 + 2;
+}
+
+export function csvFieldNeedsQuoting(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === COMMA || c === QUOTE || c === CR || c === LF) return true;
+  }
+  return false;
+}
+
+// Below this length a JS byte loop beats the native Buffer#write call.
+const SHORT_FIELD = 24;
+
+/**
+ * Writes `s` as one UTF-8 CSV field at `pos` and returns the position after it. The caller
+ * guarantees room for csvFieldMaxBytes(s.length) bytes (checked: a short write would
+ * silently corrupt the row, so it throws a RangeError instead).
+ */
+export function writeCsvField(target: Buffer, pos: number, s: string): number {
+  const n = s.length;
+  if (pos + n * 3 + 2 > target.length) throw new RangeError(`CSV field of ${n} chars does not fit at ${pos}`);
+  let ascii = true;
+  let quotes = 0;
+  let special = false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) ascii = false;
+    else if (c === QUOTE) quotes++;
+    else if (c === COMMA || c === CR || c === LF) special = true;
+  }
+  if (!special && quotes === 0) {
+    if (!ascii) return pos + target.write(s, pos, 'utf8');
+    if (n > SHORT_FIELD) return pos + target.write(s, pos, 'latin1');
+    for (let i = 0; i < n; i++) target[pos + i] = s.charCodeAt(i);
+    return pos + n;
+  }
+  target[pos] = QUOTE;
+  const written = target.write(s, pos + 1, ascii ? 'latin1' : 'utf8');
+  // 0x22 never occurs inside a UTF-8 multi-byte sequence, so quotes can be doubled in place,
+  // moving bytes from the back until every quote has been duplicated.
+  const end = pos + 1 + written + quotes;
+  let w = end - 1;
+  for (let r = pos + written; quotes > 0; r--) {
+    const b = target[r]!;
+    target[w--] = b;
+    if (b === QUOTE) {
+      target[w--] = QUOTE;
+      quotes--;
+    }
+  }
+  target[end] = QUOTE;
+  return end + 1;
+}
+
+/**
+ * Writes `""`: a present but empty string, which loaders keep apart from an empty field
+ * (NULL in DuckDB, and in Snowflake with EMPTY_FIELD_AS_NULL and FIELD_OPTIONALLY_ENCLOSED_BY).
+ */
+export function writeCsvQuotedEmpty(target: Buffer, pos: number): number {
+  if (pos + 2 > target.length) throw new RangeError(`CSV field does not fit at ${pos}`);
+  target[pos] = QUOTE;
+  target[pos + 1] = QUOTE;
+  return pos + 2;
+}
+
+/**
+ * Writes src[start, end) as one CSV field. The bytes are read as Latin-1 (ASCII in practice:
+ * dnstap identity/version strings) and written as UTF-8, so the file stays valid UTF-8 even
+ * when a producer sends a stray high byte. Room needed: csvBytesFieldMaxBytes(end - start).
+ */
+export function writeCsvBytesField(
+  target: Buffer,
+  pos: number,
+  src: Buffer,
+  start: number,
+  end: number,
+): number {
+  const n = end - start;
+  if (pos + n * 2 + 2 > target.length) throw new RangeError(`CSV field of ${n} bytes does not fit at ${pos}`);
+  let high = false;
+  let quote = false;
+  for (let i = start; i < end; i++) {
+    const b = src[i]!;
+    if (b >= 0x80) high = true;
+    else if (b === COMMA || b === QUOTE || b === CR || b === LF) quote = true;
+  }
+  if (!high && !quote) {
+    if (n > SHORT_FIELD) return pos + src.copy(target, pos, start, end);
+    for (let i = start; i < end; i++) target[pos++] = src[i]!;
+    return pos;
+  }
+  if (quote) target[pos++] = QUOTE;
+  for (let i = start; i < end; i++) {
+    const b = src[i]!;
+    if (b < 0x80) {
+      target[pos++] = b;
+      if (b === QUOTE) target[pos++] = QUOTE;
+    } else {
+      target[pos++] = 0xc0 | (b >> 6);
+      target[pos++] = 0x80 | (b & 0x3f);
+    }
+  }
+  if (quote) target[pos++] = QUOTE;
+  return pos;
+}

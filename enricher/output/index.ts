@@ -1,0 +1,25 @@
+// Public surface of the CSV chunk output: row helpers for the encoder, the writer, recovery.
+export type { CommitInfo } from './chunk-sink';
+export { ChunkWriter, type ChunkWriterStats } from './chunk-writer';
+export {
+  COLUMN_TYPES,
+  COLUMNS,
+  type ColumnName,
+  csvBytesFieldMaxBytes,
+  csvFieldMaxBytes,
+  csvFieldNeedsQuoting,
+  HEADER_BYTES,
+  HEADER_ROW,
+  ROW_TERMINATOR,
+  writeCsvBytesField,
+  writeCsvField,
+  writeCsvQuotedEmpty,
+} from './csv';
+export { OutputError, type OutputErrorCode } from './errors';
+export { CHUNK_DEFAULTS, type ChunkWriterOptions } from './options';
+export {
+  DEFAULT_STALE_AFTER_MS,
+  type RecoveryOptions,
+  type RecoveryResult,
+  recoverPartials,
+} from './recovery';

@@ -1,0 +1,170 @@
+// Start-up recovery (SPEC §5 "finishes what a crashed predecessor left behind"): partial chunks
+// in our own partial directory (same enricher id = our predecessor) and in directories of
+// enrichers that are dead (no sign of life for staleAfterMs) are cut to their valid prefix and
+// published under the final name their writer had chosen, so names stay unique.
+//
+// Call it before constructing the ChunkWriter of the same id. Two enrichers must never run
+// with the same id. A live enricher's directory is never touched; staleAfterMs must exceed
+// the heartbeat interval plus clock skew and any attribute-cache TTL of the mount.
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { ioError } from './errors';
+import {
+  DirMaker,
+  enricherIdProblem,
+  fsyncDir,
+  LOCK_FILE,
+  lastSignOfLife,
+  lockInfo,
+  PARTIAL_DIR,
+  type ParsedPartialName,
+  parsePartialName,
+  writeLock,
+} from './layout';
+import { CsvRowScanner, type Salvage, salvageGzip } from './salvage';
+
+export const DEFAULT_STALE_AFTER_MS = 60_000;
+// Plain files are scanned in pieces: a chunk may be hundreds of MiB.
+const SCAN_BYTES = 1024 * 1024;
+
+export interface RecoveryOptions {
+  /** Another enricher's directory is recovered after this long without a sign of life. */
+  staleAfterMs?: number;
+  /** Also recover dead peers' directories (default true). */
+  includeOthers?: boolean;
+  now?: () => number;
+}
+
+export interface RecoveryResult {
+  /** Files published. */
+  recovered: number;
+  /** Data rows in the published files. */
+  rows: number;
+  /** Bytes cut off (torn tails) or dropped (files without a complete row). */
+  discardedBytes: number;
+  /** Partial files deleted because they held no complete row. */
+  dropped: number;
+  published: string[];
+  /** Peers' partial directories left alone because their owner is alive. */
+  liveDirs: string[];
+}
+
+/** Recovers partial chunks of `enricherId`'s predecessor and of dead peers. */
+export async function recoverPartials(
+  outputDir: string,
+  enricherId: string,
+  opts: RecoveryOptions = {},
+): Promise<RecoveryResult> {
+  const now = opts.now ?? Date.now;
+  const staleAfter = opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+  const root = path.resolve(outputDir);
+  const result: RecoveryResult = {
+    recovered: 0,
+    rows: 0,
+    discardedBytes: 0,
+    dropped: 0,
+    published: [],
+    liveDirs: [],
+  };
+  const partialRoot = path.join(root, PARTIAL_DIR);
+  let entries: string[];
+  try {
+    entries = await fsp.readdir(partialRoot);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return result;
+    throw ioError('readdir', partialRoot, err);
+  }
+  const dirs = new DirMaker(root);
+  if (entries.includes(enricherId)) {
+    const own = path.join(partialRoot, enricherId);
+    // Claim it first: the predecessor may have been dead long enough to look stale to peers.
+    await writeLock(own, lockInfo(enricherId, 'recovery', now()));
+    await recoverDir(own, dirs, result);
+  }
+  if (opts.includeOthers === false) return result;
+  for (const name of entries) {
+    if (name === enricherId || enricherIdProblem(name) !== null) continue;
+    const dir = path.join(partialRoot, name);
+    const st = await fsp.stat(dir).catch(() => null);
+    if (st === null || !st.isDirectory()) continue;
+    if (now() - (await lastSignOfLife(dir)) < staleAfter) {
+      result.liveDirs.push(dir);
+      continue;
+    }
+    // Mark the directory as being recovered so other starting peers leave it alone meanwhile.
+    await writeLock(dir, lockInfo(name, 'recovery', now(), enricherId));
+    await recoverDir(dir, dirs, result);
+    await fsp.rm(path.join(dir, LOCK_FILE), { force: true });
+    await fsp.rmdir(dir).catch(() => undefined);
+  }
+  return result;
+}
+
+async function recoverDir(dir: string, dirs: DirMaker, result: RecoveryResult): Promise<void> {
+  for (const name of (await fsp.readdir(dir)).sort()) {
+    const parsed = parsePartialName(name);
+    if (parsed !== null) await recoverFile(path.join(dir, name), parsed, dirs, result);
+  }
+  await fsyncDir(dir);
+}
+
+async function recoverFile(file: string, parsed: ParsedPartialName, dirs: DirMaker, result: RecoveryResult) {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a peer got it first
+    throw ioError('open', file, err);
+  }
+  let size: number;
+  let salvage: Salvage;
+  try {
+    size = (await fh.stat()).size;
+    salvage = parsed.gzip ? salvageGzip(await fh.readFile()) : await scanPlain(fh, size);
+    if (salvage.rows > 0) {
+      if (salvage.keepBytes < size) await fh.truncate(salvage.keepBytes);
+      await fh.sync();
+    }
+  } catch (err) {
+    throw ioError('recover', file, err);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+  if (salvage.rows === 0) {
+    await fsp.rm(file, { force: true });
+    result.dropped++;
+    result.discardedBytes += size;
+    return;
+  }
+  const dir = await dirs.ensure(parsed.hourDir);
+  const to = path.join(dir, parsed.finalName);
+  // A copy+delete rename (blobfuse) can die between the two: the published copy is complete.
+  if (await fsp.stat(to).catch(() => null)) {
+    await fsp.rm(file, { force: true });
+    result.dropped++;
+    return;
+  }
+  try {
+    await fsp.rename(file, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw ioError('rename', to, err);
+  }
+  await fsyncDir(dir);
+  result.recovered++;
+  result.rows += salvage.rows;
+  result.discardedBytes += size - salvage.keepBytes;
+  result.published.push(to);
+}
+
+async function scanPlain(fh: fsp.FileHandle, size: number): Promise<Salvage> {
+  const scanner = new CsvRowScanner();
+  const buf = Buffer.allocUnsafe(Math.min(SCAN_BYTES, Math.max(size, 1)));
+  for (let pos = 0; pos < size && !scanner.broken; ) {
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) break;
+    scanner.feed(buf, 0, bytesRead);
+    pos += bytesRead;
+  }
+  return scanner.rows === 0 ? { keepBytes: 0, rows: 0 } : { keepBytes: scanner.validEnd, rows: scanner.rows };
+}
