@@ -168,7 +168,12 @@ export function parseCommand(
       continue;
     }
     let spec = byName.get(name);
-    if (!spec && name.startsWith('no-') && byName.get(name.slice(3))?.kind === 'bool' && value === undefined) {
+    if (
+      !spec &&
+      name.startsWith('no-') &&
+      byName.get(name.slice(3))?.kind === 'bool' &&
+      value === undefined
+    ) {
       name = name.slice(3);
       spec = byName.get(name);
       value = false;
@@ -213,6 +218,7 @@ export function formatHelp(usage: string, summary: string, specs: readonly Optio
   rows.push(['  --config FILE', 'YAML or JSON file with any of these options (flags > env > file)']);
   rows.push(['  --help', 'show this help']);
   const width = Math.min(38, Math.max(...rows.map((r) => r[0].length)) + 2);
-  for (const [l, r] of rows) lines.push(l.length >= width ? `${l}\n${' '.repeat(width)}${r}` : l.padEnd(width) + r);
+  for (const [l, r] of rows)
+    lines.push(l.length >= width ? `${l}\n${' '.repeat(width)}${r}` : l.padEnd(width) + r);
   return lines.join('\n') + '\n';
 }

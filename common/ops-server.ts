@@ -20,7 +20,11 @@ export interface OpsServerOptions {
 /** A registry with the Node.js process metrics (event-loop lag, heap, RSS) under the component prefix. */
 export function createRegistry(component: 'agent' | 'enricher' | 'convert'): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: `snowtap_${component}_`, eventLoopMonitoringPrecision: 20 });
+  collectDefaultMetrics({
+    register: registry,
+    prefix: `snowtap_${component}_`,
+    eventLoopMonitoringPrecision: 20,
+  });
   return registry;
 }
 
@@ -47,7 +51,9 @@ export class OpsServer {
           (err) => res.writeHead(500).end(String(err)),
         );
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz\n');
+        res
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end('not found: try /metrics, /healthz, /readyz\n');
       }
     });
     // Scrapers use keep-alive; don't let idle sockets hold a shutdown.

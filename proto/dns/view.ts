@@ -55,7 +55,9 @@ export class DnsView {
     this.ecsFamily = 0;
     this.ecsSourcePrefix = 0;
     this.ecsScopePrefix = 0;
-    this.ecsAddress.fill(0);
+    // A loop, not fill(0): fill() crosses into C++ and cost ~30 ns per message in bench-dns.
+    const ecs = this.ecsAddress;
+    for (let i = 0; i < 16; i++) ecs[i] = 0;
     this.size = 0;
   }
 }

@@ -1,0 +1,57 @@
+// The option tables of every subcommand (SPEC §1). Names are part of the contract.
+import { hostname } from 'node:os';
+import type { OptionSpec } from './options';
+
+export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'output-dir',
+    kind: 'string',
+    default: './snowtap-out',
+    arg: 'DIR',
+    help: 'where CSV chunks are written (the blob mount)',
+  },
+  {
+    name: 'rotate-max-rows',
+    kind: 'int',
+    default: 1_000_000,
+    min: 1,
+    arg: 'N',
+    help: 'commit a chunk after this many rows',
+  },
+  {
+    name: 'rotate-max-bytes',
+    kind: 'int',
+    default: 256 * 1024 * 1024,
+    min: 1024,
+    arg: 'N',
+    help: 'commit a chunk after this many uncompressed bytes',
+  },
+  {
+    name: 'rotate-max-age',
+    kind: 'number',
+    default: 60,
+    min: 0.1,
+    arg: 'SECONDS',
+    help: 'commit a chunk this long after its first row',
+  },
+  { name: 'gzip', kind: 'bool', default: false, help: 'gzip the chunks (.csv.gz)' },
+  { name: 'policy-file', kind: 'string', arg: 'PATH', help: 'policy document (JSON, optionally gzip)' },
+  {
+    name: 'max-frame-size',
+    kind: 'int',
+    default: 1 << 20,
+    min: 65536,
+    max: 64 << 20,
+    arg: 'BYTES',
+    help: 'largest dnstap data frame accepted; larger ones are skipped and counted',
+  },
+  {
+    name: 'id',
+    kind: 'string',
+    default: hostname(),
+    arg: 'NAME',
+    help: 'enricher id written to every row and chunk name (default: hostname)',
+  },
+];
+
+export const CONVERT_OPTIONS: readonly OptionSpec[] = [...OUTPUT_OPTIONS];

@@ -1,0 +1,67 @@
+// Byte-level writers for the CSV row encoder: numbers and timestamps written
+// straight into the row buffer, so a row is built without intermediate strings.
+
+/** Writes a non-negative integer (< 2^53) in decimal; returns the new position. */
+export function writeUint(buf: Buffer, pos: number, n: number): number {
+  if (n < 10) {
+    buf[pos] = 48 + n;
+    return pos + 1;
+  }
+  let len = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) len++;
+  let end = pos + len;
+  const ret = end;
+  while (n >= 10) {
+    const q = Math.floor(n / 10);
+    buf[--end] = 48 + (n - q * 10);
+    n = q;
+  }
+  buf[--end] = 48 + n;
+  return ret;
+}
+
+/** Writes a signed integer in decimal. */
+export function writeInt(buf: Buffer, pos: number, n: number): number {
+  if (n < 0) {
+    buf[pos++] = 45; // '-'
+    n = -n;
+  }
+  return writeUint(buf, pos, n);
+}
+
+export function writeAscii(buf: Buffer, pos: number, s: string): number {
+  return pos + buf.write(s, pos, 'latin1');
+}
+
+export function writeBytes(buf: Buffer, pos: number, src: Buffer): number {
+  return pos + src.copy(buf, pos);
+}
+
+/**
+ * UTC "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ". The date-time part is cached per second because
+ * consecutive records almost always share it.
+ */
+export class TimestampWriter {
+  private lastSec = Number.NaN;
+  private readonly prefix = Buffer.alloc(32);
+  private prefixLen = 0;
+
+  write(buf: Buffer, pos: number, sec: number, nsec: number): number {
+    if (sec !== this.lastSec) {
+      const d = new Date(sec * 1000);
+      if (Number.isNaN(d.getTime())) return pos; // beyond the Date range: leave the field empty
+      const iso = d.toISOString(); // 2026-11-22T03:18:39.000Z (or ±YYYYYY for far years)
+      this.prefixLen = this.prefix.write(iso.slice(0, iso.length - 4), 0, 'latin1');
+      this.lastSec = sec;
+    }
+    pos += this.prefix.copy(buf, pos, 0, this.prefixLen);
+    if (nsec < 0 || nsec > 999_999_999) nsec = 0;
+    for (let i = 8; i >= 0; i--) {
+      const q = Math.floor(nsec / 10);
+      buf[pos + i] = 48 + (nsec - q * 10);
+      nsec = q;
+    }
+    buf[pos + 9] = 90; // 'Z'
+    return pos + 10;
+  }
+}

@@ -1,0 +1,198 @@
+// The per-record hot path: one decoded dnstap frame (+ its parsed DNS message and policy
+// matches) becomes one RFC 4180 CSV row, written byte by byte into a reused buffer.
+// Column order is the SPEC §5 contract (see enricher/output/csv.ts COLUMNS).
+
+import { qclassBytes, qtypeBytes, rcodeBytes, writeEcsText } from '../../proto/dns/index';
+import type { DnsView } from '../../proto/dns/view';
+import {
+  ABSENT,
+  type DnstapView,
+  isResponseType,
+  MESSAGE_TYPE_NAMES,
+  SOCKET_FAMILY_NAMES,
+  SOCKET_PROTOCOL_NAMES,
+} from '../../proto/dnstap/view';
+import { writeIpText } from '../../proto/net/ip-text';
+import { ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
+import type { DomainRule, NetworkRule } from '../policy/index';
+import { TimestampWriter, writeAscii, writeBytes, writeInt, writeUint } from './bytes';
+
+/** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
+export const MAX_IDENTITY_BYTES = 1024;
+/** Worst case row: fixed fields + escaped qname (x2 for quoting) + identity (x2) + policy fields. */
+const ROW_BUF_SIZE = 64 * 1024;
+
+const COMMA = 44;
+const TERMINATOR = Buffer.from(ROW_TERMINATOR, 'latin1');
+
+/** Where the records of a batch came from: constant for a batch, pre-encoded once. */
+export class RowSource {
+  /** `record_id` = <sourceId>/<seq>/<index>; the prefix is "<sourceId>/" already CSV-safe. */
+  readonly idPrefix: Buffer;
+  readonly idQuoted: boolean;
+  readonly agentIdCsv: Buffer;
+
+  constructor(
+    readonly sourceId: string,
+    readonly agentId: string,
+    readonly sampleRate = 1,
+  ) {
+    this.idQuoted = /[",\r\n]/.test(sourceId);
+    this.idPrefix = Buffer.from((this.idQuoted ? sourceId.replace(/"/g, '""') : sourceId) + '/', 'utf8');
+    const tmp = Buffer.alloc(agentId.length * 6 + 2);
+    this.agentIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, agentId)));
+  }
+}
+
+/** The DNS message chosen for a record and the outcome of parsing it. */
+export interface DnsChoice {
+  view: DnsView;
+  /** True when the chosen message parsed completely. */
+  ok: boolean;
+  /** True when the 12-byte header was read (id, rcode and counts are usable even if a later section failed). */
+  headerOk: boolean;
+  /** Message length in bytes; -1 when the frame carried no message. */
+  size: number;
+}
+
+export class RowEncoder {
+  readonly buf = Buffer.alloc(ROW_BUF_SIZE);
+  private readonly ts = new TimestampWriter();
+  private readonly enricherIdCsv: Buffer;
+  // Identity/version rarely change on a stream: cache the last encoded identity.
+  private lastIdentity = Buffer.alloc(0);
+  private lastIdentityCsv = Buffer.alloc(0);
+  identityTruncated = 0;
+
+  constructor(enricherId: string) {
+    const tmp = Buffer.alloc(enricherId.length * 6 + 2);
+    this.enricherIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, enricherId)));
+  }
+
+  /** Encodes one row into `this.buf` and returns its length. */
+  encode(
+    v: DnstapView,
+    dns: DnsChoice,
+    domain: DomainRule | null,
+    network: NetworkRule | null,
+    src: RowSource,
+    seq: number,
+    index: number,
+  ): number {
+    const b = this.buf;
+    const fb = v.buf;
+    let p = 0;
+    // record_id
+    if (src.idQuoted) b[p++] = 34;
+    p = writeBytes(b, p, src.idPrefix);
+    p = writeUint(b, p, seq);
+    b[p++] = 47; // '/'
+    p = writeUint(b, p, index);
+    if (src.idQuoted) b[p++] = 34;
+    b[p++] = COMMA;
+    // event_time: the response time for responses, the query time otherwise, else the other one.
+    const response = isResponseType(v.type);
+    const hasQ = v.queryTimeSec !== ABSENT;
+    const hasR = v.responseTimeSec !== ABSENT;
+    if (response ? hasR : !hasQ && hasR) {
+      p = this.ts.write(b, p, v.responseTimeSec, v.responseTimeNsec === ABSENT ? 0 : v.responseTimeNsec);
+    } else if (hasQ) {
+      p = this.ts.write(b, p, v.queryTimeSec, v.queryTimeNsec === ABSENT ? 0 : v.queryTimeNsec);
+    }
+    b[p++] = COMMA;
+    // message_type
+    if (v.type !== ABSENT) p = writeAscii(b, p, MESSAGE_TYPE_NAMES[v.type] ?? String(v.type));
+    b[p++] = COMMA;
+    // identity
+    if (v.identityOff !== ABSENT) p = this.writeIdentity(b, p, fb, v.identityOff, v.identityLen);
+    b[p++] = COMMA;
+    // protocol, family
+    if (v.socketProtocol !== ABSENT)
+      p = writeAscii(b, p, SOCKET_PROTOCOL_NAMES[v.socketProtocol] ?? String(v.socketProtocol));
+    b[p++] = COMMA;
+    if (v.socketFamily !== ABSENT)
+      p = writeAscii(b, p, SOCKET_FAMILY_NAMES[v.socketFamily] ?? String(v.socketFamily));
+    b[p++] = COMMA;
+    // query_address, query_port, response_address, response_port
+    if (v.queryAddressOff !== ABSENT) p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
+    b[p++] = COMMA;
+    if (v.queryPort !== ABSENT) p = writeUint(b, p, v.queryPort);
+    b[p++] = COMMA;
+    if (v.responseAddressOff !== ABSENT)
+      p = writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
+    b[p++] = COMMA;
+    if (v.responsePort !== ABSENT) p = writeUint(b, p, v.responsePort);
+    b[p++] = COMMA;
+    // qname, qtype, qclass, rcode, dns_id, answer_count, message_size
+    const d = dns.view;
+    if (d.hasQuestion) {
+      p = writeCsvBytesField(b, p, d.name, 0, d.nameLen);
+      b[p++] = COMMA;
+      p = writeBytes(b, p, qtypeBytes(d.qtype));
+      b[p++] = COMMA;
+      p = writeBytes(b, p, qclassBytes(d.qclass));
+      b[p++] = COMMA;
+    } else {
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+    }
+    if (dns.headerOk) {
+      p = writeBytes(b, p, rcodeBytes(d.rcode));
+      b[p++] = COMMA;
+      p = writeUint(b, p, d.id);
+      b[p++] = COMMA;
+      p = writeUint(b, p, d.ancount);
+    } else {
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+    }
+    b[p++] = COMMA;
+    if (dns.size >= 0) p = writeUint(b, p, dns.size);
+    b[p++] = COMMA;
+    // latency_us: only for responses that carry both times.
+    if (response && hasQ && hasR) {
+      const ns =
+        (v.responseTimeSec - v.queryTimeSec) * 1e9 +
+        ((v.responseTimeNsec === ABSENT ? 0 : v.responseTimeNsec) -
+          (v.queryTimeNsec === ABSENT ? 0 : v.queryTimeNsec));
+      p = writeInt(b, p, Math.trunc(ns / 1000));
+    }
+    b[p++] = COMMA;
+    // ecs
+    if (d.hasEcs) p = writeEcsText(d, b, p);
+    b[p++] = COMMA;
+    // tenant, policy_category, policy_action, matched_domain
+    if (network !== null) p = writeBytes(b, p, network.csv);
+    b[p++] = COMMA;
+    if (domain !== null) p = writeBytes(b, p, domain.csv);
+    else {
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+    }
+    b[p++] = COMMA;
+    // sample_rate, agent_id, enricher_id
+    p = writeUint(b, p, src.sampleRate);
+    b[p++] = COMMA;
+    p = writeBytes(b, p, src.agentIdCsv);
+    b[p++] = COMMA;
+    p = writeBytes(b, p, this.enricherIdCsv);
+    return p + TERMINATOR.copy(b, p);
+  }
+
+  private writeIdentity(b: Buffer, p: number, fb: Buffer, off: number, len: number): number {
+    if (len > MAX_IDENTITY_BYTES) {
+      len = MAX_IDENTITY_BYTES;
+      this.identityTruncated++;
+    }
+    const last = this.lastIdentity;
+    if (last.length !== len || fb.compare(last, 0, len, off, off + len) !== 0) {
+      this.lastIdentity = Buffer.from(fb.subarray(off, off + len));
+      // Producers send arbitrary bytes; the CSV must be valid UTF-8 (invalid sequences become U+FFFD).
+      const s = fb.toString('utf8', off, off + len);
+      const tmp = Buffer.alloc(s.length * 6 + 2);
+      this.lastIdentityCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, s)));
+    }
+    return writeBytes(b, p, this.lastIdentityCsv);
+  }
+}

@@ -1,0 +1,174 @@
+// BatchEncoder: the agent's hot path, one Batch link frame built in place.
+//
+// It writes a complete link frame (length, type, protobuf body) straight into one reusable
+// buffer: the header fields first, then each record as field 4 copied in, so appending a
+// record allocates nothing. Field order and omitted zero fields match what protobufjs
+// writes for link.proto, byte for byte (tests check it); batch-view.ts reads it back.
+
+import {
+  BatchTag,
+  FRAME_HEADER_SIZE,
+  isValidId,
+  LENGTH_SIZE,
+  MAX_INCARNATION_LENGTH,
+  MAX_LINK_FRAME,
+  MAX_SEQ,
+  MessageType,
+} from './constants';
+import { invalidArgument, LinkErrorCode, LinkProtocolError } from './errors';
+import { varintSize, writeVarint } from './varint';
+
+const bufferCopy = Buffer.prototype.copy;
+
+/** Initial capacity of the encoder's buffer; it doubles on demand up to one frame. */
+export const BATCH_ENCODER_INITIAL_CAPACITY = 256 * 1024;
+
+export interface BatchEncoderOptions {
+  /** Largest frame length N to produce (the Welcome's max_frame_bytes). Default MAX_LINK_FRAME. */
+  maxFrameBytes?: number;
+  initialCapacity?: number;
+}
+
+function checkMaxFrameBytes(v: number): number {
+  if (!Number.isInteger(v) || v < 128 || v > MAX_LINK_FRAME) {
+    throw invalidArgument(
+      `BatchEncoder: maxFrameBytes must be an integer in [128, ${MAX_LINK_FRAME}], got ${v}`,
+    );
+  }
+  return v;
+}
+
+export class BatchEncoder {
+  private maxFrame: number;
+  private buf: Buffer;
+  private pos = 0;
+  private count = 0;
+  private open = false;
+
+  constructor(options: BatchEncoderOptions = {}) {
+    for (const key of Object.keys(options)) {
+      if (key !== 'maxFrameBytes' && key !== 'initialCapacity') {
+        throw invalidArgument(
+          `BatchEncoder: unknown option "${key}" (known: maxFrameBytes, initialCapacity)`,
+        );
+      }
+    }
+    this.maxFrame = checkMaxFrameBytes(options.maxFrameBytes ?? MAX_LINK_FRAME);
+    const capacity = options.initialCapacity ?? BATCH_ENCODER_INITIAL_CAPACITY;
+    if (!Number.isInteger(capacity) || capacity < 256 || capacity > MAX_LINK_FRAME + LENGTH_SIZE) {
+      throw invalidArgument(`BatchEncoder: initialCapacity must be an integer in [256, ${MAX_LINK_FRAME}]`);
+    }
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Largest frame length N produced (the Welcome's max_frame_bytes). */
+  get maxFrameBytes(): number {
+    return this.maxFrame;
+  }
+
+  /** Applies to the next append(): a connection with a smaller limit gets smaller batches. */
+  set maxFrameBytes(v: number) {
+    this.maxFrame = checkMaxFrameBytes(v);
+  }
+
+  /** Records appended since begin(). */
+  get recordCount(): number {
+    return this.count;
+  }
+
+  /** Bytes of the frame so far, header included: what finish() will return. */
+  get frameSize(): number {
+    return this.pos;
+  }
+
+  /**
+   * Starts a batch, discarding any unfinished one. `seq` in [1, 2^53-1]; `incarnation` empty
+   * (= the Hello's) or an id (1..64 of [A-Za-z0-9._:-]); `sampleRate` 0 or 1 when unsampled.
+   */
+  begin(seq: number, incarnation: string, sampleRate: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > MAX_SEQ) {
+      throw invalidArgument(`BatchEncoder.begin: seq must be an integer in [1, 2^53-1], got ${seq}`);
+    }
+    if (!Number.isInteger(sampleRate) || sampleRate < 0 || sampleRate > 0xffffffff) {
+      throw invalidArgument(`BatchEncoder.begin: sampleRate must be a uint32, got ${sampleRate}`);
+    }
+    const incLen = incarnation.length;
+    if (incLen > 0 && !isValidId(incarnation, MAX_INCARNATION_LENGTH)) {
+      throw invalidArgument(
+        `BatchEncoder.begin: incarnation must be 1..64 of [A-Za-z0-9._:-], got "${incarnation}"`,
+      );
+    }
+    const buf = this.buf;
+    let p = FRAME_HEADER_SIZE;
+    buf[4] = MessageType.BATCH;
+    buf[p++] = BatchTag.SEQ;
+    p = writeVarint(buf, p, seq);
+    if (incLen > 0) {
+      buf[p++] = BatchTag.INCARNATION;
+      buf[p++] = incLen;
+      p += buf.write(incarnation, p, 'latin1');
+    }
+    if (sampleRate !== 0) {
+      buf[p++] = BatchTag.SAMPLE_RATE;
+      p = writeVarint(buf, p, sampleRate);
+    }
+    this.pos = p;
+    this.count = 0;
+    this.open = true;
+  }
+
+  /**
+   * Appends `src[start, end)` as one record. Returns false, appending nothing, when the
+   * frame would exceed maxFrameBytes: finish() this batch and append to the next one. On an
+   * empty batch, false means the record can never be sent (drop it and count it).
+   */
+  append(src: Uint8Array, start = 0, end: number = src.length): boolean {
+    if (!this.open)
+      throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'BatchEncoder.append before begin');
+    const len = end - start;
+    if (start < 0 || len < 0 || end > src.length) {
+      throw invalidArgument(`BatchEncoder.append: bad range [${start}, ${end}) of ${src.length}`);
+    }
+    let p = this.pos;
+    const need = p + 1 + (len < 0x80 ? 1 : len < 0x4000 ? 2 : varintSize(len)) + len;
+    if (need - LENGTH_SIZE > this.maxFrame) return false;
+    if (need > this.buf.length) this.grow(need);
+    const buf = this.buf;
+    buf[p++] = BatchTag.RECORD;
+    if (len < 0x80) {
+      buf[p++] = len;
+    } else if (len < 0x4000) {
+      buf[p++] = (len & 0x7f) | 0x80;
+      buf[p++] = len >>> 7;
+    } else {
+      p = writeVarint(buf, p, len);
+    }
+    // Buffer#copy, called on plain Uint8Arrays too: no subarray object per record, and
+    // measured several times faster than set() or a byte loop even for 30-byte records.
+    p += bufferCopy.call(src, buf, p, start, end);
+    this.pos = p;
+    this.count++;
+    return true;
+  }
+
+  /**
+   * Ends the batch and returns its whole link frame in a new Buffer of exactly its size,
+   * owned by the caller (the agent keeps it until acknowledged). The encoder's own buffer is
+   * reused by the next begin().
+   */
+  finish(): Buffer {
+    if (!this.open)
+      throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'BatchEncoder.finish before begin');
+    this.open = false;
+    this.buf.writeUInt32BE(this.pos - LENGTH_SIZE, 0);
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
+
+  private grow(need: number): void {
+    const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+}

@@ -1,0 +1,81 @@
+// IP addresses as text, written straight into an output buffer: IPv4 dotted decimal, IPv6
+// in the RFC 5952 canonical form (lower-case hex, no leading zeros, the longest run of two or
+// more zero groups - the first on a tie - as "::", IPv4-mapped addresses as ::ffff:a.b.c.d).
+
+/** "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff". */
+export const IP_TEXT_MAX_LENGTH = 39;
+
+const COLON = 0x3a;
+const DOT = 0x2e;
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+const groups = new Uint16Array(8); // scratch: synchronous use only
+
+/** n in 0..999. */
+export function writeSmallDecimal(n: number, dst: Buffer, pos: number): number {
+  if (n >= 100) dst[pos++] = 0x30 + ((n / 100) | 0);
+  if (n >= 10) dst[pos++] = 0x30 + (((n / 10) | 0) % 10);
+  dst[pos++] = 0x30 + (n % 10);
+  return pos;
+}
+
+/** The 4 bytes at a[off..] as dotted decimal. */
+export function writeIpv4Text(a: Uint8Array, off: number, dst: Buffer, pos: number): number {
+  for (let i = 0; i < 4; i++) {
+    if (i > 0) dst[pos++] = DOT;
+    pos = writeSmallDecimal(a[off + i]!, dst, pos);
+  }
+  return pos;
+}
+
+function writeHex(g: number, dst: Buffer, pos: number): number {
+  if (g >= 0x1000) dst[pos++] = HEX[g >> 12]!;
+  if (g >= 0x100) dst[pos++] = HEX[(g >> 8) & 0xf]!;
+  if (g >= 0x10) dst[pos++] = HEX[(g >> 4) & 0xf]!;
+  dst[pos++] = HEX[g & 0xf]!;
+  return pos;
+}
+
+/** The 16 bytes at a[off..] in RFC 5952 form. */
+export function writeIpv6Text(a: Uint8Array, off: number, dst: Buffer, pos: number): number {
+  let bestStart = -1;
+  let bestLen = 1; // a single zero group is never compressed (RFC 5952 §4.2.2)
+  let runStart = -1;
+  for (let i = 0; i < 8; i++) {
+    const g = (groups[i] = (a[off + 2 * i]! << 8) | a[off + 2 * i + 1]!);
+    if (g === 0) {
+      if (runStart < 0) runStart = i;
+      if (i - runStart + 1 > bestLen) {
+        bestStart = runStart;
+        bestLen = i - runStart + 1;
+      }
+    } else {
+      runStart = -1;
+    }
+  }
+  if (bestStart === 0 && bestLen === 5 && groups[5] === 0xffff) {
+    // IPv4-mapped (::ffff:0:0/96, RFC 4291 §2.5.5.2): RFC 5952 §5 recommends mixed notation.
+    dst[pos++] = COLON;
+    dst[pos++] = COLON;
+    for (let i = 0; i < 4; i++) dst[pos++] = 0x66; // "ffff"
+    dst[pos++] = COLON;
+    return writeIpv4Text(a, off + 12, dst, pos);
+  }
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      dst[pos++] = COLON;
+      dst[pos++] = COLON;
+      i += bestLen - 1;
+      continue;
+    }
+    if (i > 0 && i !== bestStart + bestLen) dst[pos++] = COLON;
+    pos = writeHex(groups[i]!, dst, pos);
+  }
+  return pos;
+}
+
+/** An address of 4 or 16 bytes; any other length writes nothing (an empty CSV field). */
+export function writeIpText(a: Uint8Array, off: number, len: number, dst: Buffer, pos: number): number {
+  if (len === 4) return writeIpv4Text(a, off, dst, pos);
+  if (len === 16) return writeIpv6Text(a, off, dst, pos);
+  return pos;
+}
