@@ -15,7 +15,7 @@ import {
 import { writeIpText } from '../../proto/net/ip-text';
 import { ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
 import type { DomainRule, NetworkRule } from '../policy/index';
-import { TimestampWriter, writeAscii, writeBytes, writeInt, writeUint } from './bytes';
+import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from './bytes';
 
 /** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
 export const MAX_IDENTITY_BYTES = 1024;
@@ -23,7 +23,11 @@ export const MAX_IDENTITY_BYTES = 1024;
 const ROW_BUF_SIZE = 64 * 1024;
 
 const COMMA = 44;
-const TERMINATOR = Buffer.from(ROW_TERMINATOR, 'latin1');
+const MESSAGE_TYPES = encodeNames(MESSAGE_TYPE_NAMES);
+const FAMILIES = encodeNames(SOCKET_FAMILY_NAMES);
+const PROTOCOLS = encodeNames(SOCKET_PROTOCOL_NAMES);
+if (ROW_TERMINATOR !== '\r\n')
+  throw new Error('row-encoder writes CRLF; keep it in step with ROW_TERMINATOR');
 
 /** Where the records of a batch came from: constant for a batch, pre-encoded once. */
 export class RowSource {
@@ -101,17 +105,24 @@ export class RowEncoder {
     }
     b[p++] = COMMA;
     // message_type
-    if (v.type !== ABSENT) p = writeAscii(b, p, MESSAGE_TYPE_NAMES[v.type] ?? String(v.type));
+    if (v.type !== ABSENT)
+      p = v.type < MESSAGE_TYPES.length ? writeBytes(b, p, MESSAGE_TYPES[v.type]!) : writeUint(b, p, v.type);
     b[p++] = COMMA;
     // identity
     if (v.identityOff !== ABSENT) p = this.writeIdentity(b, p, fb, v.identityOff, v.identityLen);
     b[p++] = COMMA;
     // protocol, family
     if (v.socketProtocol !== ABSENT)
-      p = writeAscii(b, p, SOCKET_PROTOCOL_NAMES[v.socketProtocol] ?? String(v.socketProtocol));
+      p =
+        v.socketProtocol < PROTOCOLS.length
+          ? writeBytes(b, p, PROTOCOLS[v.socketProtocol]!)
+          : writeUint(b, p, v.socketProtocol);
     b[p++] = COMMA;
     if (v.socketFamily !== ABSENT)
-      p = writeAscii(b, p, SOCKET_FAMILY_NAMES[v.socketFamily] ?? String(v.socketFamily));
+      p =
+        v.socketFamily < FAMILIES.length
+          ? writeBytes(b, p, FAMILIES[v.socketFamily]!)
+          : writeUint(b, p, v.socketFamily);
     b[p++] = COMMA;
     // query_address, query_port, response_address, response_port
     if (v.queryAddressOff !== ABSENT) p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
@@ -177,7 +188,16 @@ export class RowEncoder {
     p = writeBytes(b, p, src.agentIdCsv);
     b[p++] = COMMA;
     p = writeBytes(b, p, this.enricherIdCsv);
-    return p + TERMINATOR.copy(b, p);
+    b[p] = 13; // ROW_TERMINATOR "\r\n"
+    b[p + 1] = 10;
+    return p + 2;
+  }
+
+  private sameIdentity(fb: Buffer, off: number, len: number): boolean {
+    const last = this.lastIdentity;
+    if (last.length !== len) return false;
+    for (let i = 0; i < len; i++) if (last[i] !== fb[off + i]) return false;
+    return true;
   }
 
   private writeIdentity(b: Buffer, p: number, fb: Buffer, off: number, len: number): number {
@@ -185,8 +205,7 @@ export class RowEncoder {
       len = MAX_IDENTITY_BYTES;
       this.identityTruncated++;
     }
-    const last = this.lastIdentity;
-    if (last.length !== len || fb.compare(last, 0, len, off, off + len) !== 0) {
+    if (!this.sameIdentity(fb, off, len)) {
       this.lastIdentity = Buffer.from(fb.subarray(off, off + len));
       // Producers send arbitrary bytes; the CSV must be valid UTF-8 (invalid sequences become U+FFFD).
       const s = fb.toString('utf8', off, off + len);

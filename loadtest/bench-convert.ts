@@ -1,0 +1,264 @@
+// `npm run bench`: records/s of `snowtap convert` on ONE core for a large capture (the unbound
+// bulk fixture replicated to >= 1M frames), with and without gzip, and the cost split per
+// stage (Frame Streams, dnstap decode, DNS parse, policy lookup, CSV encode + write).
+//
+//   node dist/loadtest/bench-convert.js [--frames N] [--runs K] [--quick] [--json FILE]
+//
+// It re-executes itself under `taskset -c 0` when available so the numbers are per core
+// (gzip then competes with the pipeline on that core instead of using the other one).
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../common/log';
+import { convertFiles } from '../enricher/convert';
+import { ChunkWriter } from '../enricher/output/index';
+import { RecordPipeline, type RowSink } from '../enricher/pipeline/pipeline';
+import { RowSource } from '../enricher/pipeline/row-encoder';
+import { loadPolicyBytes, type Policy } from '../enricher/policy/index';
+import { DnsView, tryParseDnsMessage } from '../proto/dns/index';
+import { decodeDnstap } from '../proto/dnstap/index';
+import { ABSENT, DnstapView, isResponseType } from '../proto/dnstap/view';
+import { encodeStart, encodeStop } from '../proto/framestream/encoder';
+import { readFrameStreamFile } from '../proto/framestream/index';
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const QUICK = args.includes('--quick');
+const TARGET_FRAMES = flag('--frames', QUICK ? 200_000 : 1_040_000);
+const RUNS = flag('--runs', QUICK ? 1 : 3);
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const FIXTURE = path.resolve(__dirname, '../../test/fixtures/unbound-local-unix-bulk.fstrm');
+
+function pinToOneCore(): void {
+  if (process.env.SNOWTAP_BENCH_PINNED === '1') return;
+  const r = spawnSync('taskset', ['-c', '0', process.execPath, ...process.execArgv, __filename, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, SNOWTAP_BENCH_PINNED: '1' },
+  });
+  if (r.error) {
+    console.log('taskset not available: measuring without CPU pinning');
+    process.env.SNOWTAP_BENCH_PINNED = 'unpinned';
+    return;
+  }
+  process.exit(r.status ?? 1);
+}
+
+/** START + the fixture's data frames repeated + STOP, written to a temp file. */
+function buildCapture(dir: string): { file: string; frames: number; bytes: number } {
+  const src = readFileSync(FIXTURE);
+  const ctrlLen = src.readUInt32BE(4);
+  const region = src.subarray(8 + ctrlLen, src.length - 12); // data frames between START and STOP
+  let perCopy = 0;
+  for (let p = 0; p < region.length; p += 4 + region.readUInt32BE(p)) perCopy++;
+  const copies = Math.ceil(TARGET_FRAMES / perCopy);
+  const file = path.join(dir, 'bulk-x.fstrm');
+  const fd = openSync(file, 'w');
+  writeSync(fd, encodeStart('protobuf:dnstap.Dnstap'));
+  for (let i = 0; i < copies; i++) writeSync(fd, region);
+  writeSync(fd, encodeStop());
+  closeSync(fd);
+  return { file, frames: copies * perCopy, bytes: copies * region.length };
+}
+
+/** A realistic policy: 100k domains + 10k networks, a few of which match the fixture. */
+async function benchPolicy(): Promise<Policy> {
+  const domains = [{ suffix: 'w.tap.test', category: 'wildcard', action: 'log' }];
+  for (let i = 0; i < 100_000; i++)
+    domains.push({ suffix: `d${i}.example${i % 97}.com`, category: 'c' + (i % 13), action: 'log' });
+  const networks = [{ cidr: '127.0.0.0/8', tenant: 'loopback' }];
+  for (let i = 0; i < 10_000; i++) networks.push({ cidr: `10.${i >> 8}.${i & 255}.0/24`, tenant: 't' + i });
+  return loadPolicyBytes(Buffer.from(JSON.stringify({ version: 'bench', domains, networks })), {
+    source: 'bench',
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function time(fn: () => void): number {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function main(): Promise<void> {
+  pinToOneCore();
+  const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-bench-'));
+  try {
+    const cap = buildCapture(dir);
+    const policy = await benchPolicy();
+    console.log(
+      `capture: ${cap.frames} frames, ${(cap.bytes / 1e6).toFixed(1)} MB (unbound bulk fixture x${Math.round(cap.frames / 13002)}); ` +
+        `policy: ${policy.domainCount} domains, ${policy.networkCount} networks; cpu pinning: ${process.env.SNOWTAP_BENCH_PINNED}`,
+    );
+    const results: Record<string, unknown> = {
+      frames: cap.frames,
+      bytes: cap.bytes,
+      pinned: process.env.SNOWTAP_BENCH_PINNED,
+    };
+
+    // End to end: file -> CSV chunks on disk (what `snowtap convert` does).
+    for (const gzip of [false, true]) {
+      const secs: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const out = path.join(dir, `out-${gzip}-${r}`);
+        const s = await convertFiles({
+          files: [cap.file],
+          output: {
+            outputDir: out,
+            enricherId: 'bench',
+            maxRows: 1_000_000,
+            maxBytes: 1 << 30,
+            maxAgeMs: 3.6e6,
+            gzip,
+          },
+          policy,
+          log: silentLogger(),
+        });
+        if (s.rows !== cap.frames) throw new Error(`expected ${cap.frames} rows, got ${s.rows}`);
+        secs.push(s.seconds);
+        rmSync(out, { recursive: true, force: true });
+      }
+      const rate = cap.frames / median(secs);
+      results[gzip ? 'convertGzipRecordsPerSec' : 'convertRecordsPerSec'] = Math.round(rate);
+      console.log(
+        `convert ${gzip ? 'gzip ' : 'plain'}: ${(rate / 1e6).toFixed(3)} M records/s (median of ${RUNS}: ${secs.map((x) => x.toFixed(2)).join(' ')} s)`,
+      );
+    }
+
+    // Cost split: each stage alone over the same frames held in memory.
+    const frames: Buffer[] = [];
+    await readFrameStreamFile(cap.file, (buf, s, e) => {
+      frames.push(Buffer.from(buf.subarray(s, e)));
+    });
+    const n = frames.length;
+    const split: Record<string, number> = {};
+    split.framestream = median(
+      await Promise.all(
+        Array.from({ length: RUNS }, async () => {
+          const t0 = process.hrtime.bigint();
+          let c = 0;
+          await readFrameStreamFile(cap.file, () => {
+            c++;
+          });
+          if (c !== n) throw new Error('frame count');
+          return Number(process.hrtime.bigint() - t0) / 1e9;
+        }),
+      ),
+    );
+    const view = new DnstapView();
+    split.dnstap = median(
+      Array.from({ length: RUNS }, () =>
+        time(() => {
+          for (const f of frames) decodeDnstap(f, 0, f.length, view);
+        }),
+      ),
+    );
+    const dv = new DnsView();
+    const msgs: [Buffer, number, number][] = frames.map((f) => {
+      decodeDnstap(f, 0, f.length, view);
+      const useR = isResponseType(view.type)
+        ? view.responseMessageOff !== ABSENT
+        : view.queryMessageOff === ABSENT;
+      return useR
+        ? [f, view.responseMessageOff, view.responseMessageOff + view.responseMessageLen]
+        : [f, view.queryMessageOff, view.queryMessageOff + view.queryMessageLen];
+    });
+    split.dns = median(
+      Array.from({ length: RUNS }, () =>
+        time(() => {
+          for (const [b, s, e] of msgs) tryParseDnsMessage(b, s, e, dv);
+        }),
+      ),
+    );
+    // Lookups: parse once, keep the names, then time only the lookups.
+    const names = msgs.slice(0, 200_000).map(([b, s, e]) => {
+      tryParseDnsMessage(b, s, e, dv);
+      return {
+        name: Buffer.from(dv.name.subarray(0, dv.nameLen)),
+        starts: dv.labelStarts.slice(0, dv.labelCount),
+        count: dv.labelCount,
+      };
+    });
+    const addr = Buffer.from([127, 0, 0, 1]);
+    const lookupSecs = median(
+      Array.from({ length: RUNS }, () =>
+        time(() => {
+          for (let i = 0; i < n; i++) {
+            const x = names[i % names.length]!;
+            policy.lookupDomain(x.name, x.name.length, x.starts, x.count);
+            policy.lookupNetwork(addr, 0, 4);
+          }
+        }),
+      ),
+    );
+    split.lookup = lookupSecs;
+    // Whole pipeline into a sink that only counts: everything but the chunk writer.
+    let rowBytes = 0;
+    const counting: RowSink = {
+      appendRow: (_b, s, e) => {
+        rowBytes += e - s;
+      },
+    };
+    const pipe = new RecordPipeline(counting, 'bench', () => policy);
+    const src = new RowSource('file-bench', '');
+    const pipelineSecs = median(
+      Array.from({ length: RUNS }, () =>
+        time(() => {
+          for (let i = 0; i < n; i++) pipe.process(frames[i]!, 0, frames[i]!.length, src, 0, i);
+        }),
+      ),
+    );
+    split.csvEncode = Math.max(0, pipelineSecs - split.dnstap - split.dns - split.lookup);
+    // Chunk writer alone: the same rows appended and committed (plain).
+    const rowBuf = Buffer.alloc(64 * 1024);
+    const rowLen = pipe.counters.rowBytes / pipe.counters.rows;
+    rowBuf.fill(0x61, 0, Math.round(rowLen) - 2);
+    rowBuf.write('\r\n', Math.round(rowLen) - 2, 'latin1');
+    const writerSecs: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const out = path.join(dir, `w-${r}`);
+      const w = new ChunkWriter({
+        outputDir: out,
+        enricherId: 'bench',
+        maxRows: 1_000_000,
+        maxBytes: 1 << 30,
+        maxAgeMs: 3.6e6,
+        gzip: false,
+      });
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) if (!w.appendRow(rowBuf, 0, Math.round(rowLen))) await w.whenDrained();
+      await w.close();
+      writerSecs.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      rmSync(out, { recursive: true, force: true });
+    }
+    split.chunkWrite = median(writerSecs);
+    const total = Object.values(split).reduce((a, b) => a + b, 0);
+    console.log(`\ncost split (${n} records, average row ${rowLen.toFixed(0)} B):`);
+    console.log('stage            ns/record   share   alone (M records/s)');
+    for (const [k, v] of Object.entries(split)) {
+      console.log(
+        `${k.padEnd(16)} ${((v / n) * 1e9).toFixed(0).padStart(9)}   ${((v / total) * 100).toFixed(0).padStart(4)} %   ${(n / v / 1e6).toFixed(2)}`,
+      );
+    }
+    results.splitNsPerRecord = Object.fromEntries(
+      Object.entries(split).map(([k, v]) => [k, Math.round((v / n) * 1e9)]),
+    );
+    results.rowBytes = Math.round(rowLen);
+    void rowBytes;
+    if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2) + '\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
