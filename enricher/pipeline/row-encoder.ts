@@ -2,7 +2,8 @@
 // matches) becomes one RFC 4180 CSV row, written byte by byte into a reused buffer.
 // Column order is the SPEC §5 contract (see enricher/output/csv.ts COLUMNS).
 
-import { qclassBytes, qtypeBytes, rcodeBytes, writeEcsText } from '../../proto/dns/index';
+import { writeEcsText } from '../../proto/dns/ecs-text';
+import { qclassBytes, qtypeBytes, rcodeBytes } from '../../proto/dns/mnemonics';
 import type { DnsView } from '../../proto/dns/view';
 import {
   ABSENT,
