@@ -50,7 +50,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     default: hostname(),
     arg: 'NAME',
-    help: 'enricher id written to every row and chunk name (default: hostname)',
+    help: 'enricher id written to every row and chunk name (the pod name)',
   },
 ];
 

@@ -20,11 +20,13 @@ export interface OpsServerOptions {
 /** A registry with the Node.js process metrics (event-loop lag, heap, RSS) under the component prefix. */
 export function createRegistry(component: 'agent' | 'enricher' | 'convert'): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({
-    register: registry,
-    prefix: `snowtap_${component}_`,
-    eventLoopMonitoringPrecision: 20,
-  });
+  const prefix = `snowtap_${component}_`;
+  collectDefaultMetrics({ register: registry, prefix, eventLoopMonitoringPrecision: 20 });
+  // prom-client exports these gauges with a _total suffix, which `promtool check metrics`
+  // rejects (only counters may end in _total); they are diagnostics, not part of the contract.
+  for (const bad of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(prefix + bad);
+  }
   return registry;
 }
 

@@ -22,41 +22,43 @@ export function detachString(s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8');
 }
 
-/** Distinct strings by index, each with its escaped CSV field encoded once. */
+/** Distinct strings by index, each with its escaped CSV field prepared once. */
 export class StringPool {
   private readonly index = new Map<string, number>();
   readonly strings: string[] = [];
+  /** csvField(strings[i]) */
+  readonly fieldTexts: string[] = [];
+  /** csvField(strings[i]) as UTF-8 */
   readonly fields: Buffer[] = [];
 
   add(s: string): number {
     const hit = this.index.get(s);
     if (hit !== undefined) return hit;
     const copy = detachString(s);
+    const field = csvField(copy);
     this.index.set(copy, this.strings.length);
     this.strings.push(copy);
-    this.fields.push(Buffer.from(csvField(copy), 'utf8'));
+    this.fieldTexts.push(field);
+    this.fields.push(Buffer.from(field, 'utf8'));
     return this.strings.length - 1;
   }
 }
 
-/** Append-only bytes; item i is bytes[start[i]..start[i+1]). */
+/** Append-only UTF-8 strings; item i is bytes[start[i]..start[i+1]). */
 export class ByteStore {
   private buf = Buffer.allocUnsafe(1 << 16);
   private used = 0;
   private starts = new Int32Array(1024);
   private count = 0;
 
-  /** Appends the concatenation of `parts` as one item. */
-  append(...parts: (Buffer | string)[]): void {
-    for (const p of parts) {
-      const max = typeof p === 'string' ? p.length * 3 : p.length;
-      if (this.used + max > this.buf.length) {
-        const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + max));
-        this.buf.copy(grown, 0, 0, this.used);
-        this.buf = grown;
-      }
-      this.used += typeof p === 'string' ? this.buf.write(p, this.used, 'utf8') : p.copy(this.buf, this.used);
+  append(text: string): void {
+    // Three bytes per UTF-16 unit bounds the UTF-8 length.
+    if (this.used + text.length * 3 > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + text.length * 3));
+      this.buf.copy(grown, 0, 0, this.used);
+      this.buf = grown;
     }
+    this.used += this.buf.write(text, this.used, 'utf8');
     if (this.count + 2 > this.starts.length) {
       const grown = new Int32Array(this.starts.length * 2);
       grown.set(this.starts);

@@ -6,6 +6,7 @@
 import { ByteStore, csvField, StringPool } from './csv';
 import {
   DomainTable,
+  type DomainTableData,
   FILTER_BITS_PER_NODE,
   FILTER_SHIFT,
   filterBits,
@@ -75,7 +76,8 @@ export class DomainTableBuilder {
     this.ruleCategory.push(cat);
     this.ruleAction.push(act);
     const shown = suffix === ROOT_SUFFIX ? '.' : suffix;
-    this.csv.append(this.strings.fields[cat]!, ',', this.strings.fields[act]!, ',', csvField(shown));
+    const texts = this.strings.fieldTexts;
+    this.csv.append(texts[cat] + ',' + texts[act] + ',' + csvField(shown));
     return rule;
   }
 
@@ -89,14 +91,17 @@ export class DomainTableBuilder {
     }
     // The label goes to the end of `labels` first; it stays there only if it is new.
     const at = this.labelBytes;
-    this.labels.write(suffix.slice(start, end), at, 'latin1');
+    const labels = this.labels;
+    for (let j = 0; j < len; j++) labels[at + j] = suffix.charCodeAt(start + j);
     const mask = this.index.length - 1;
-    let s = labelHash(parent, this.labels, at, at + len) & mask;
+    let s = labelHash(parent, labels, at, at + len) & mask;
     for (let id = this.index[s]!; id !== 0; s = (s + 1) & mask, id = this.index[s]!) {
       const n = id - 1;
       if (this.parent[n] !== parent || this.labelLen[n] !== len) continue;
-      if (this.labels.compare(this.labels, at, at + len, this.labelOff[n]!, this.labelOff[n]! + len) === 0)
-        return n;
+      const off = this.labelOff[n]!;
+      let j = 0;
+      while (j < len && labels[off + j] === labels[at + j]) j++;
+      if (j === len) return n;
     }
     const n = this.nodeCount++;
     if (n >= this.parent.length) {
@@ -135,7 +140,7 @@ export class DomainTableBuilder {
     this.index = index;
   }
 
-  build(): DomainTable {
+  finish(): DomainTableData {
     let capacity = 16;
     while ((this.nodeCount - 1) / capacity > MAX_LOAD) capacity *= 2;
     const slots = new Int32Array(capacity * SLOT_STRIDE);
@@ -174,7 +179,7 @@ export class DomainTableBuilder {
       slotOf[n] = s;
     }
     const [csvBytes, csvStarts] = this.csv.finish();
-    return new DomainTable({
+    return {
       slots,
       filter,
       overflow,
@@ -185,6 +190,10 @@ export class DomainTableBuilder {
       strings: this.strings.strings,
       csvBytes,
       csvStarts,
-    });
+    };
+  }
+
+  build(): DomainTable {
+    return new DomainTable(this.finish());
   }
 }

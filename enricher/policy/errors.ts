@@ -15,6 +15,8 @@ export const PolicyErrorCode = {
   INVALID: 'POLICY_INVALID',
   /** Two entries normalise to the same suffix or the same network. */
   DUPLICATE: 'POLICY_DUPLICATE',
+  /** The load worker thread died (e.g. out of memory) without an answer. */
+  INTERNAL: 'POLICY_INTERNAL',
 } as const;
 
 export type PolicyErrorCode = (typeof PolicyErrorCode)[keyof typeof PolicyErrorCode];
@@ -26,6 +28,8 @@ export class PolicyError extends Error {
   readonly source: string;
   /** JSON path of the offending value, e.g. `domains[12].suffix`; '' for whole-document errors. */
   readonly path: string;
+  /** The message without the source and path prefix. */
+  readonly problem: string;
 
   constructor(code: PolicyErrorCode, source: string, path: string, problem: string, cause?: unknown) {
     super(
@@ -35,6 +39,7 @@ export class PolicyError extends Error {
     this.code = code;
     this.source = source;
     this.path = path;
+    this.problem = problem;
   }
 }
 

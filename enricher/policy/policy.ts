@@ -4,9 +4,9 @@
 
 import { readFile } from 'node:fs/promises';
 import type { PolicyTables } from './document';
-import { loadPolicyDocument } from './document';
 import type { DomainRule, DomainTable } from './domains';
 import { PolicyError, PolicyErrorCode } from './errors';
+import { type LoadOptions, loadPolicyDocument } from './load';
 import type { NetworkRule, NetworkTable } from './networks';
 
 export interface PolicyMeta {
@@ -65,17 +65,22 @@ export class Policy {
 }
 
 /** Bytes (JSON, optionally gzip) from any source -> Policy; throws PolicyError. */
-export async function loadPolicyBytes(bytes: Buffer, meta: PolicyMeta & { source: string }): Promise<Policy> {
-  return new Policy(await loadPolicyDocument(bytes, meta.source), meta);
+export async function loadPolicyBytes(
+  bytes: Buffer,
+  meta: PolicyMeta & { source: string },
+  options?: LoadOptions,
+): Promise<Policy> {
+  return new Policy(await loadPolicyDocument(bytes, meta.source, options), meta);
 }
 
 /** Reads and parses a policy file; throws PolicyError (POLICY_IO when unreadable). */
-export async function loadPolicyFile(path: string): Promise<Policy> {
+export async function loadPolicyFile(path: string, options?: LoadOptions): Promise<Policy> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (err) {
     throw new PolicyError(PolicyErrorCode.IO, path, '', `cannot be read: ${(err as Error).message}`, err);
   }
-  return loadPolicyBytes(bytes, { source: path });
+  // The file's bytes are ours alone, so the worker may take them instead of a copy.
+  return loadPolicyBytes(bytes, { source: path }, { transferBytes: true, ...options });
 }

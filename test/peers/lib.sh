@@ -111,9 +111,9 @@ stop_pid() {
   [ -n "$pid" ] || return 0
   kill -0 "$pid" 2>/dev/null || return 0
   kill -"$sig" "$pid" 2>/dev/null
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 500); do
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    sleep 0.1
+    sleep 0.02
   done
   log "$name ($pid) did not exit after SIG$sig, sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null

@@ -170,7 +170,10 @@ if [ -n "${EXTRA_CMD:-}" ]; then
 fi
 
 run_waited sleep "$FLUSH_WAIT"
+stop_t0=$(date +%s%N)
 stop_pid "$PROD_PID" "$PRODUCER"; PROD_PID=
+# Parsed by tests: a DNS server must not take longer to stop because of its dnstap receiver.
+echo "  Producer stop ms: $(( ($(date +%s%N) - stop_t0) / 1000000 ))"
 if grep -v 'built with' "$WORKDIR/producer.log" | grep -q -i -E 'dnstap.*(fail|error)|(fail|error).*dnstap'; then
   log "producer log mentions dnstap errors:"
   grep -v 'built with' "$WORKDIR/producer.log" | grep -i dnstap | tail -5 >&2

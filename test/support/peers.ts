@@ -220,6 +220,8 @@ export interface RunProducerOptions {
 
 export interface RunProducerResult extends ProcResult {
   dnsperf?: { sent: number; completed: number; lost: number };
+  /** How long the DNS server took to exit after SIGTERM (ms), as run-producer.sh measured it. */
+  stopMs?: number;
   dnsPort: number;
   authPort: number;
 }
@@ -241,7 +243,8 @@ export async function runProducer(o: RunProducerOptions): Promise<RunProducerRes
   const args = [script, o.producer, o.dest, String(o.seconds), String(o.qps)];
   const { done } = runToEnd('bash', args, env, o.timeoutMs ?? (o.seconds + 90) * 1000);
   const r = await done;
-  return { ...r, dnsperf: parseDnsperf(r.stdout), dnsPort, authPort };
+  const stop = /Producer stop ms: (\d+)/.exec(r.stdout);
+  return { ...r, dnsperf: parseDnsperf(r.stdout), stopMs: stop ? Number(stop[1]) : undefined, dnsPort, authPort };
 }
 
 /** dnsperf's "Queries sent/completed/lost" lines (as run-producer.sh prints them). */

@@ -1,0 +1,208 @@
+// `snowtap enricher`: the enricher server (SPEC §1). Options resolve flags > SNOWTAP_* env >
+// --config file; every configuration problem is a UsageError naming the option (exit 2).
+// SIGTERM/SIGINT drain (SPEC §5); a second signal exits at once: what was acknowledged is
+// already durable, the rest the agents re-send elsewhere.
+
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { createLogger } from '../common/log';
+import { Enricher, type EnricherOptions } from '../enricher/enricher';
+import { enricherIdProblem } from '../enricher/output/layout';
+import { isValidId, MAX_AGENT_ID_LENGTH, MAX_AUTH_TOKEN_LENGTH } from '../proto/link/constants';
+import {
+  formatHelp,
+  type OptionSpec,
+  type OptionValues,
+  parseCommand,
+  parseHostPort,
+  UsageError,
+} from './options';
+import { outputOptions } from './shared';
+import { OUTPUT_OPTIONS } from './specs';
+
+const s = (name: string, arg: string, help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({
+  name,
+  kind: 'string',
+  arg,
+  help,
+  ...extra,
+});
+
+export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
+  s('listen', 'HOST:PORT', 'link listener for agents', { kind: 'hostport', default: '0.0.0.0:7400' }),
+  s('dnstap-listen', 'HOST:PORT', 'also take plain dnstap Frame Streams over TCP from a DNS server', {
+    kind: 'hostport',
+  }),
+  ...OUTPUT_OPTIONS,
+  s('policy-url', 'URL', 'policy document URL (JSON, optionally gzip), polled with If-None-Match'),
+  s('policy-interval', 'SECONDS', 'how often the policy URL or file is checked', {
+    kind: 'number',
+    default: 60,
+    min: 1,
+  }),
+  s('policy-timeout', 'SECONDS', 'deadline of one policy fetch', { kind: 'number', default: 30, min: 0.1 }),
+  s('metrics-listen', 'HOST:PORT', '/metrics, /healthz, /readyz', {
+    kind: 'hostport',
+    default: '0.0.0.0:9400',
+  }),
+  s('max-connections', 'N', 'open link connections; more are rejected', {
+    kind: 'int',
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+  }),
+  s('auth-token-file', 'PATH', 'shared token every agent must present (one trailing newline is ignored)'),
+  s('tls-cert', 'PATH', 'TLS certificate chain (PEM) for the link listener'),
+  s('tls-key', 'PATH', 'TLS private key (PEM)'),
+  s('tls-ca', 'PATH', 'CA bundle (PEM): require and verify agent certificates (mTLS)'),
+  s('handshake-timeout', 'SECONDS', 'deadline for an agent Hello after connect', {
+    kind: 'number',
+    default: 10,
+    min: 0.01,
+  }),
+  s('keepalive-interval', 'SECONDS', 'link keepalive advertised to agents (0 = off, else >= 1)', {
+    kind: 'number',
+    default: 15,
+    min: 0,
+  }),
+  s('max-in-flight-batches', 'N', 'unacknowledged batches per connection advised to agents', {
+    kind: 'int',
+    default: 32,
+    min: 1,
+    max: 100_000,
+  }),
+  s('drain-timeout', 'SECONDS', 'on SIGTERM: how long agents get to finish in-flight batches', {
+    kind: 'number',
+    default: 20,
+    min: 0,
+  }),
+];
+
+export const ENRICHER_HELP = formatHelp(
+  'snowtap enricher [options]',
+  'Receive dnstap records from agents (and optionally DNS servers), enrich them with the policy, ' +
+    'and write CSV chunks for Snowflake.',
+  ENRICHER_OPTIONS,
+);
+
+function readOption(o: OptionValues, name: string): Buffer | null {
+  const file = o[name];
+  if (file === undefined) return null;
+  try {
+    return readFileSync(String(file));
+  } catch (err) {
+    throw new UsageError(`--${name} ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+}
+
+function authToken(o: OptionValues): Buffer | null {
+  let token = readOption(o, 'auth-token-file');
+  if (token === null) return null;
+  // Secrets written with `echo` or kubectl end with a newline; the token is what precedes it.
+  let end = token.length;
+  if (end > 0 && token[end - 1] === 0x0a) end--;
+  if (end > 0 && token[end - 1] === 0x0d) end--;
+  token = token.subarray(0, end);
+  if (token.length === 0)
+    throw new UsageError(`--auth-token-file ${o['auth-token-file']}: the file is empty`);
+  if (token.length > MAX_AUTH_TOKEN_LENGTH) {
+    throw new UsageError(`--auth-token-file: the token is longer than ${MAX_AUTH_TOKEN_LENGTH} bytes`);
+  }
+  return token;
+}
+
+function tlsOptions(o: OptionValues): EnricherOptions['tls'] {
+  const cert = readOption(o, 'tls-cert');
+  const key = readOption(o, 'tls-key');
+  const ca = readOption(o, 'tls-ca');
+  if (cert === null && key === null) {
+    if (ca !== null) throw new UsageError('--tls-ca needs --tls-cert and --tls-key (mTLS is on top of TLS)');
+    return null;
+  }
+  if (cert === null || key === null) throw new UsageError('--tls-cert and --tls-key go together');
+  try {
+    createSecureContext({ cert, key, ca: ca ?? undefined });
+  } catch (err) {
+    throw new UsageError(`--tls-cert/--tls-key/--tls-ca: ${(err as Error).message}`);
+  }
+  return ca === null ? { cert, key } : { cert, key, ca };
+}
+
+/** Options -> EnricherOptions; throws UsageError naming the problem. */
+export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): EnricherOptions {
+  const id = String(o.id);
+  const idProblem = enricherIdProblem(id);
+  if (idProblem !== null || !isValidId(id, MAX_AGENT_ID_LENGTH)) {
+    throw new UsageError(`--id '${id}': ${idProblem ?? 'must be made of [A-Za-z0-9._:-]'}`);
+  }
+  const url = o['policy-url'] === undefined ? undefined : String(o['policy-url']);
+  const file = o['policy-file'] === undefined ? undefined : String(o['policy-file']);
+  if (url !== undefined && file !== undefined) {
+    throw new UsageError('--policy-url and --policy-file are exclusive: give one policy source');
+  }
+  if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) {
+    throw new UsageError(`--policy-url '${url}': expected an http:// or https:// URL`);
+  }
+  const keepalive = Number(o['keepalive-interval']);
+  if (keepalive !== 0 && keepalive < 1) throw new UsageError('--keepalive-interval: 0 (off) or at least 1');
+  const hp = (name: string) => (o[name] === undefined ? null : parseHostPort(String(o[name]), `--${name}`));
+  return {
+    id,
+    output: outputOptions(o),
+    listen: hp('listen')!,
+    dnstapListen: hp('dnstap-listen'),
+    metricsListen: hp('metrics-listen'),
+    link: {
+      maxConnections: Number(o['max-connections']),
+      handshakeTimeoutMs: Math.round(Number(o['handshake-timeout']) * 1000),
+      keepaliveIntervalMs: Math.round(keepalive * 1000),
+      maxInFlightBatches: Number(o['max-in-flight-batches']),
+    },
+    authToken: authToken(o),
+    tls: tlsOptions(o),
+    policy:
+      url === undefined && file === undefined
+        ? null
+        : {
+            url,
+            file,
+            intervalMs: Number(o['policy-interval']) * 1000,
+            timeoutMs: Number(o['policy-timeout']) * 1000,
+          },
+    maxDataFrameSize: Number(o['max-frame-size']),
+    drainTimeoutMs: Math.round(Number(o['drain-timeout']) * 1000),
+    log,
+  };
+}
+
+export async function enricherMain(argv: readonly string[]): Promise<number> {
+  const cmd = parseCommand(argv, ENRICHER_OPTIONS);
+  if (cmd.help) {
+    process.stdout.write(ENRICHER_HELP);
+    return 0;
+  }
+  const log = createLogger('enricher');
+  const config = enricherConfig(cmd.options, log);
+  // Paths and numbers only: the token and keys are never logged.
+  log.info({ config: cmd.options }, 'enricher starting');
+  const enricher = new Enricher(config);
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals === 1) {
+      log.info({ signal }, 'signal received, draining');
+      void enricher.stop(`signal ${signal}`);
+    } else {
+      log.warn({ signal }, 'second signal, exiting at once (acknowledged rows are durable)');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await enricher.start();
+    return await enricher.stopped;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

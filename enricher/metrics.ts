@@ -1,0 +1,259 @@
+// Prometheus metrics of the enricher (SPEC §6), all named snowtap_enricher_*. The hot paths
+// only bump plain counters (pipeline, link server, writer, dnstap input, policy poller); the
+// metrics here read them in collect callbacks at scrape time. The one exception is the ack
+// latency histogram, observed once per acknowledged batch, never per record.
+
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { FrameStreamServerStats } from '../common/framestream-server';
+import { createRegistry } from '../common/ops-server';
+import type { ChunkWriterStats } from './output/index';
+import type { PipelineCounters } from './pipeline/pipeline';
+import type { Policy } from './policy/index';
+import type { PolicyPollerStats } from './policy/poller';
+import type { DnstapInputStats, LinkServerStats } from './server/index';
+
+/** Where the numbers come from; getters return null for parts not configured (yet). */
+export interface EnricherMetricSources {
+  pipeline: () => PipelineCounters | null;
+  link: () => LinkServerStats | null;
+  writer: () => ChunkWriterStats | null;
+  dnstap: () => { input: DnstapInputStats; server: FrameStreamServerStats } | null;
+  policy: () => { current: Policy | null; stats: PolicyPollerStats } | null;
+  ready: () => boolean;
+  draining: () => boolean;
+}
+
+export const ACK_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const P = 'snowtap_enricher_';
+
+type Labels = Record<string, string>;
+type Samples = Iterable<[Labels, number]>;
+
+function counter(reg: Registry, name: string, help: string, labelNames: string[], read: () => Samples) {
+  new Counter({
+    name: P + name,
+    help,
+    labelNames,
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.inc(labels, v);
+    },
+  });
+}
+
+function gauge(reg: Registry, name: string, help: string, labelNames: string[], read: () => Samples) {
+  new Gauge({
+    name: P + name,
+    help,
+    labelNames,
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.set(labels, v);
+    },
+  });
+}
+
+/** One unlabelled sample, or none when the source is absent. */
+function one(v: number | undefined | null): Samples {
+  return v === undefined || v === null ? [] : [[{}, v]];
+}
+
+function byLabel(
+  map: Map<string, number> | Record<string, number> | undefined,
+  label: string,
+  extra: Labels = {},
+) {
+  const out: [Labels, number][] = [];
+  if (map === undefined) return out;
+  const entries = map instanceof Map ? map.entries() : Object.entries(map);
+  for (const [k, v] of entries) out.push([{ ...extra, [label]: k }, v]);
+  return out;
+}
+
+export class EnricherMetrics {
+  readonly registry: Registry;
+  readonly ackLatency: Histogram;
+
+  constructor(s: EnricherMetricSources, registry: Registry = createRegistry('enricher')) {
+    const r = registry;
+    this.registry = r;
+    const link = s.link;
+    const dn = s.dnstap;
+    const w = s.writer;
+    const pol = s.policy;
+    const pc = s.pipeline;
+    const noErrors = new Map<string, number>();
+    counter(
+      r,
+      'records_received_total',
+      'dnstap records received, by input (link = from agents)',
+      ['input'],
+      () => [
+        ...(link() ? [[{ input: 'link' }, link()!.recordsIn] as [Labels, number]] : []),
+        ...(dn() ? [[{ input: 'dnstap' }, dn()!.input.frames] as [Labels, number]] : []),
+      ],
+    );
+    counter(r, 'received_bytes_total', 'Bytes read from input sockets, by input', ['input'], () => [
+      ...(link() ? [[{ input: 'link' }, link()!.bytesIn] as [Labels, number]] : []),
+      ...(dn() ? [[{ input: 'dnstap' }, dn()!.server.bytesIn] as [Labels, number]] : []),
+    ]);
+    counter(r, 'rows_written_total', 'CSV rows handed to the chunk writer', [], () => one(pc()?.rows));
+    counter(r, 'row_bytes_total', 'Uncompressed CSV bytes handed to the chunk writer', [], () =>
+      one(pc()?.rowBytes),
+    );
+    counter(
+      r,
+      'output_written_bytes_total',
+      'Bytes written to chunk files (compressed with --gzip)',
+      [],
+      () => one(w()?.bytesWritten),
+    );
+    counter(
+      r,
+      'dropped_records_total',
+      'Records not written, by stage and reason',
+      ['stage', 'reason'],
+      () => {
+        const d = dn();
+        const c = pc();
+        return [
+          ...byLabel(c?.dnstapErrors, 'reason', { stage: 'decode' }),
+          ...(c ? ([[{ stage: 'decode', reason: 'no_message' }, c.noMessage]] as [Labels, number][]) : []),
+          ...(d
+            ? ([
+                [{ stage: 'dnstap_input', reason: 'output_backpressure' }, d.input.droppedBackpressure],
+                [{ stage: 'dnstap_input', reason: 'oversize' }, d.server.oversizeFrames],
+                [{ stage: 'dnstap_input', reason: 'sink_error' }, d.server.sinkErrors],
+              ] as [Labels, number][])
+            : []),
+        ];
+      },
+    );
+    counter(
+      r,
+      'decode_errors_total',
+      'Decode errors by kind (dnstap: record dropped; dns: row written without DNS fields)',
+      ['kind', 'code'],
+      () => [
+        ...byLabel(pc()?.dnstapErrors ?? noErrors, 'code', { kind: 'dnstap' }),
+        ...byLabel(pc()?.dnsErrors ?? noErrors, 'code', { kind: 'dns' }),
+      ],
+    );
+    counter(r, 'link_batches_received_total', 'Batches received from agents', [], () =>
+      one(link()?.batchesReceived),
+    );
+    counter(r, 'link_batches_acked_total', 'Batches acknowledged (rows durable)', [], () =>
+      one(link()?.batchesAcked),
+    );
+    counter(r, 'link_sent_bytes_total', 'Bytes sent to agents (acks, control)', [], () =>
+      one(link()?.bytesOut),
+    );
+    counter(r, 'link_connections_accepted_total', 'Link connections accepted (TCP/TLS)', [], () =>
+      one(link()?.connectionsAccepted),
+    );
+    counter(r, 'link_handshakes_total', 'Link handshakes completed with Welcome', [], () =>
+      one(link()?.handshakesCompleted),
+    );
+    counter(r, 'link_connections_rejected_total', 'Link connections refused, by reason', ['reason'], () =>
+      byLabel(link()?.rejected, 'reason'),
+    );
+    counter(r, 'link_connections_closed_total', 'Link connections closed, by reason', ['reason'], () =>
+      byLabel(link()?.closed, 'reason'),
+    );
+    counter(r, 'link_handshake_timeouts_total', 'Connections without a Hello before the deadline', [], () =>
+      one(link()?.handshakeTimeouts),
+    );
+    counter(
+      r,
+      'link_keepalive_timeouts_total',
+      'Connections closed after 3 silent keepalive intervals',
+      [],
+      () => one(link()?.keepaliveTimeouts),
+    );
+    counter(
+      r,
+      'link_protocol_errors_total',
+      'Link protocol errors (connection closed), by code',
+      ['code'],
+      () => byLabel(link()?.protocolErrors, 'code'),
+    );
+    counter(r, 'link_drains_sent_total', 'Drain messages sent to agents', [], () => one(link()?.drainsSent));
+    counter(r, 'link_pauses_total', 'Times a link connection stopped being read (backpressure)', [], () =>
+      one(link()?.pauses),
+    );
+    gauge(r, 'link_connections', 'Open link connections', [], () => one(link()?.connectionsOpen));
+    gauge(r, 'link_connections_paused', 'Link connections not read because of backpressure', [], () =>
+      one(link()?.connectionsPaused),
+    );
+    this.ackLatency = new Histogram({
+      name: P + 'link_ack_latency_seconds',
+      help: 'Time from a batch arriving to its Ack being sent (includes the fsync)',
+      buckets: ACK_LATENCY_BUCKETS,
+      registers: [r],
+    });
+    gauge(r, 'dnstap_connections', 'Open --dnstap-listen connections', [], () =>
+      one(dn()?.server.connectionsOpen),
+    );
+    counter(r, 'dnstap_connections_total', '--dnstap-listen connections accepted', [], () =>
+      one(dn()?.server.connectionsTotal),
+    );
+    this.policyMetrics(r, pol);
+    counter(r, 'chunks_committed_total', 'Chunk files committed (published)', [], () =>
+      one(w()?.chunksCommitted),
+    );
+    counter(r, 'rows_committed_total', 'Rows in committed chunk files', [], () => one(w()?.rowsCommitted));
+    counter(r, 'committed_bytes_total', 'Uncompressed CSV bytes in committed chunk files', [], () =>
+      one(w()?.bytesCommitted),
+    );
+    gauge(r, 'writer_pending_bytes', 'Sealed CSV bytes waiting for the disk', [], () =>
+      one(w()?.queuedBytes),
+    );
+    gauge(r, 'writer_open_chunk_rows', 'Rows in the chunk being written', [], () => one(w()?.partialRows));
+    gauge(r, 'writer_open_chunk_age_seconds', 'Age of the chunk being written', [], () =>
+      one(w() ? w()!.openAgeMs / 1000 : null),
+    );
+    gauge(r, 'ready', '1 when /readyz answers ready', [], () => one(s.ready() ? 1 : 0));
+    gauge(r, 'draining', '1 while shutting down', [], () => one(s.draining() ? 1 : 0));
+  }
+
+  private policyMetrics(r: Registry, pol: EnricherMetricSources['policy']): void {
+    gauge(r, 'policy_info', 'The policy in force (value 1, version label)', ['version'], () => {
+      const p = pol()?.current;
+      return p ? [[{ version: p.version }, 1]] : [];
+    });
+    gauge(r, 'policy_age_seconds', 'Time since the policy in force was loaded', [], () => {
+      const p = pol()?.current;
+      return one(p ? (Date.now() - p.loadedAt.getTime()) / 1000 : null);
+    });
+    gauge(r, 'policy_entries', 'Entries of the policy in force, by kind', ['kind'], () => {
+      const p = pol()?.current;
+      return p
+        ? [
+            [{ kind: 'domains' }, p.domainCount],
+            [{ kind: 'networks' }, p.networkCount],
+          ]
+        : [];
+    });
+    gauge(
+      r,
+      'policy_last_success_timestamp_seconds',
+      'Unix time of the last successful policy check',
+      [],
+      () => {
+        const st = pol()?.stats;
+        return one(st && st.lastSuccessMs > 0 ? st.lastSuccessMs / 1000 : null);
+      },
+    );
+    counter(r, 'policy_updates_total', 'Policies loaded and swapped in', [], () => one(pol()?.stats.updates));
+    counter(
+      r,
+      'policy_fetch_failures_total',
+      'Failed policy loads (last good kept), by reason',
+      ['reason'],
+      () => byLabel(pol()?.stats.failures, 'reason'),
+    );
+  }
+}

@@ -1,0 +1,303 @@
+// Keeps the policy in force fresh (SPEC §4): polls --policy-url with If-None-Match every
+// interval, or watches --policy-file's mtime/size at the interval. A new document replaces
+// `current` in one assignment, so a record sees the old tables or the new ones, never a mix.
+// Any failure (HTTP error, timeout, refused connection, oversized or invalid document) keeps
+// the last good policy; it is logged and counted by reason, and the next attempt comes sooner,
+// with exponential backoff capped at the interval.
+
+import { stat } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { Logger } from '../../common/log';
+import { PolicyError } from './errors';
+import { loadPolicyBytes, loadPolicyFile, type Policy } from './policy';
+
+export const POLICY_POLL_DEFAULTS = {
+  intervalMs: 60_000,
+  timeoutMs: 30_000,
+  /** Bound on a fetched body (compressed or not); the document's own limit applies after gunzip. */
+  maxBodyBytes: 256 * 1024 * 1024,
+  /** First retry delay after a failure; doubles up to the interval. */
+  minRetryMs: 1_000,
+} as const;
+
+export interface PolicyPollerOptions {
+  /** Exactly one of url and file. */
+  url?: string;
+  file?: string;
+  log: Logger;
+  intervalMs?: number;
+  timeoutMs?: number;
+  maxBodyBytes?: number;
+  minRetryMs?: number;
+}
+
+/** Label values of policy fetch failures: a metric label, so a small fixed set. */
+export type PolicyFailureReason =
+  | 'timeout'
+  | 'connect'
+  | 'http_status'
+  | 'too_large'
+  | 'bad_json'
+  | 'invalid'
+  | 'duplicate'
+  | 'gzip'
+  | 'io';
+
+export class PolicyPollerStats {
+  attempts = 0;
+  /** A new policy swapped in. */
+  updates = 0;
+  /** 304, or the file did not change. */
+  unchanged = 0;
+  readonly failures = new Map<PolicyFailureReason, number>();
+  /** Date.now() of the last attempt that ended with a usable answer (200 or 304); 0 = never. */
+  lastSuccessMs = 0;
+}
+
+export type PollOutcome = 'updated' | 'unchanged' | 'failed';
+
+class FetchFailure extends Error {
+  constructor(
+    readonly reason: PolicyFailureReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class PolicyPoller {
+  current: Policy | null = null;
+  readonly stats = new PolicyPollerStats();
+  private readonly o: Required<Omit<PolicyPollerOptions, 'url' | 'file'>>;
+  private readonly source: string;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<PollOutcome> | null = null;
+  private stopped = false;
+  private failuresInRow = 0;
+  private fileSignature = '';
+
+  constructor(
+    private readonly options: PolicyPollerOptions,
+    private readonly onUpdate: (policy: Policy) => void = () => undefined,
+  ) {
+    if ((options.url === undefined) === (options.file === undefined)) {
+      throw new Error('PolicyPoller: give exactly one of url and file');
+    }
+    this.source = options.url ?? options.file!;
+    this.o = { ...POLICY_POLL_DEFAULTS, ...stripUndefined(options) } as typeof this.o;
+  }
+
+  /**
+   * First load, then polls on a timer. A policy file that cannot be loaded at start throws
+   * (a configuration error); a URL that fails is retried, `current` staying null meanwhile.
+   */
+  async start(): Promise<void> {
+    if (this.options.file !== undefined) {
+      const policy = await loadPolicyFile(this.options.file);
+      this.fileSignature = await this.signature();
+      this.swap(policy);
+    } else {
+      await this.poll();
+    }
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** One attempt now (joins one already running). */
+  poll(): Promise<PollOutcome> {
+    this.running ??= this.attempt().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async attempt(): Promise<PollOutcome> {
+    this.stats.attempts++;
+    const started = Date.now();
+    try {
+      const policy = this.options.url !== undefined ? await this.fetchUrl() : await this.readFileIfChanged();
+      this.stats.lastSuccessMs = Date.now();
+      this.failuresInRow = 0;
+      if (policy === null) {
+        this.stats.unchanged++;
+        return 'unchanged';
+      }
+      this.swap(policy, Date.now() - started);
+      return 'updated';
+    } catch (err) {
+      const reason = classify(err);
+      this.failuresInRow++;
+      this.stats.failures.set(reason, (this.stats.failures.get(reason) ?? 0) + 1);
+      this.o.log.warn(
+        {
+          source: this.source,
+          reason,
+          err: (err as Error).message,
+          failuresInRow: this.failuresInRow,
+          keeping: this.current?.version ?? null,
+        },
+        this.current === null
+          ? 'policy load failed; no policy loaded yet'
+          : 'policy load failed; keeping the last good policy',
+      );
+      return 'failed';
+    }
+  }
+
+  private swap(policy: Policy, ms?: number): void {
+    const previous = this.current?.version ?? null;
+    this.current = policy;
+    this.stats.updates++;
+    this.o.log.info(
+      {
+        source: this.source,
+        version: policy.version,
+        previous,
+        domains: policy.domainCount,
+        networks: policy.networkCount,
+        etag: policy.sourceEtag,
+        ms,
+      },
+      'policy loaded',
+    );
+    this.onUpdate(policy);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    let delay = this.o.intervalMs;
+    if (this.failuresInRow > 0) {
+      const backoff = this.o.minRetryMs * 2 ** Math.min(this.failuresInRow - 1, 30);
+      // Jitter: many enrichers restarted together must not hit the policy server in step.
+      delay = Math.min(delay, backoff) * (0.8 + 0.4 * Math.random());
+    }
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.poll().then(() => this.schedule());
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** The new policy, or null on 304. */
+  private async fetchUrl(): Promise<Policy | null> {
+    const url = this.options.url!;
+    // gzip is welcome either way: the loader recognises it by its magic, not by headers.
+    const headers: Record<string, string> = { accept: 'application/json', 'accept-encoding': 'gzip' };
+    const etag = this.current?.sourceEtag;
+    if (etag !== undefined) headers['if-none-match'] = etag;
+    const res = await httpGet(new URL(url), headers, this.o.timeoutMs, this.o.maxBodyBytes);
+    if (res.status === 304 && this.current !== null) return null;
+    if (res.status !== 200) throw new FetchFailure('http_status', `HTTP ${res.status} ${res.statusText}`);
+    // The body is ours alone: the parser's worker thread may take it instead of a copy.
+    return loadPolicyBytes(res.body, { source: url, sourceEtag: res.etag }, { transferBytes: true });
+  }
+
+  private async readFileIfChanged(): Promise<Policy | null> {
+    const sig = await this.signature();
+    if (sig === this.fileSignature) return null;
+    const policy = await loadPolicyFile(this.options.file!);
+    this.fileSignature = sig;
+    return policy;
+  }
+
+  /** What tells a changed file: inode (an atomic rename, a ConfigMap symlink swap), size, mtime. */
+  private async signature(): Promise<string> {
+    try {
+      const st = await stat(this.options.file!);
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      throw new FetchFailure('io', `${this.options.file}: ${(err as Error).message}`);
+    }
+  }
+}
+
+interface HttpResult {
+  status: number;
+  statusText: string;
+  etag: string | undefined;
+  body: Buffer;
+}
+
+/**
+ * One GET without connection reuse (nothing pooled outlives the poll or holds the process
+ * open at exit). The deadline covers connect, headers and body; the body is bounded.
+ */
+function httpGet(
+  url: URL,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  max: number,
+): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const get = url.protocol === 'https:' ? https.get : http.get;
+    const req = get(url, { headers, agent: false }, (res) => {
+      const status = res.statusCode ?? 0;
+      const result = {
+        status,
+        statusText: res.statusMessage ?? '',
+        etag: res.headers.etag,
+        body: Buffer.alloc(0),
+      };
+      if (status !== 200) {
+        res.resume();
+        res.on('end', () => done(null, result));
+        return;
+      }
+      const declared = Number(res.headers['content-length'] ?? Number.NaN);
+      if (declared > max)
+        return fail(new FetchFailure('too_large', `body of ${declared} bytes exceeds ${max}`));
+      const chunks: Buffer[] = [];
+      let total = 0;
+      res.on('data', (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > max) fail(new FetchFailure('too_large', `body exceeds ${max} bytes`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        result.body = Buffer.concat(chunks, total);
+        done(null, result);
+      });
+      res.on('error', (err) => done(err, null));
+    });
+    const timer = setTimeout(
+      () => fail(new FetchFailure('timeout', `no complete answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    let settled = false;
+    const done = (err: Error | null, r: HttpResult | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err !== null) reject(err);
+      else resolve(r!);
+    };
+    const fail = (err: Error) => {
+      done(err, null);
+      req.destroy();
+    };
+    req.on('error', (err) => done(err, null));
+  });
+}
+
+function classify(err: unknown): PolicyFailureReason {
+  if (err instanceof FetchFailure) return err.reason;
+  if (err instanceof PolicyError) {
+    const reason = err.code.replace(/^POLICY_/, '').toLowerCase();
+    return (
+      (['too_large', 'bad_json', 'invalid', 'duplicate', 'gzip', 'io'] as const).find((r) => r === reason) ??
+      'invalid'
+    );
+  }
+  // Socket-level failures: refused, reset, unknown host, TLS.
+  return 'connect';
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,14 @@
+// The enricher's network inputs: the link server (agents), the --dnstap-listen sink, and the
+// gate in front of the chunk writer that both feed. Tests may import the modules directly.
+export { DnstapInput, DnstapInputStats, FRAMES_PER_SEQ } from './dnstap-input';
+export { LinkConnection } from './link-connection';
+export { FINAL_ACK_GRACE_MS, type LinkListenResult, LinkServer } from './link-server';
+export {
+  LINK_SERVER_DEFAULTS,
+  LinkServerOptionError,
+  type LinkServerOptions,
+  type LinkTlsOptions,
+  type RecordProcessor,
+} from './options';
+export { OutputGate } from './output-gate';
+export { type LinkCloseReason, LinkServerStats } from './stats';

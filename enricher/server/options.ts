@@ -1,0 +1,119 @@
+// Options of the link server: defaults in one place, validation that names the field.
+// Timing defaults follow LINK.md (handshake 10 s, keepalive 15 s, window 32 batches).
+
+import type { Logger } from '../../common/log';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_MAX_IN_FLIGHT_BATCHES,
+  MAX_CONTROL_BODY,
+  MAX_LINK_FRAME,
+} from '../../proto/link/constants';
+import type { RowSource } from '../pipeline/row-encoder';
+import type { OutputGate } from './output-gate';
+
+/** What a connection feeds each record to: RecordPipeline.process. */
+export interface RecordProcessor {
+  process(buf: Buffer, start: number, end: number, src: RowSource, seq: number, index: number): boolean;
+}
+
+export interface LinkTlsOptions {
+  cert: Buffer;
+  key: Buffer;
+  /** When set, clients must present a certificate signed by it (mTLS). */
+  ca?: Buffer;
+}
+
+export interface LinkServerOptions {
+  host: string;
+  /** 0 picks a free port (see listen()'s result). */
+  port: number;
+  enricherId: string;
+  pipeline: RecordProcessor;
+  output: OutputGate;
+  log: Logger;
+  /** Shared secret every Hello must carry; null/empty = none required. */
+  authToken?: Buffer | string | null;
+  tls?: LinkTlsOptions | null;
+  /** Open link connections (handshaking ones included); more are Rejected TOO_MANY_CONNECTIONS. */
+  maxConnections?: number;
+  handshakeTimeoutMs?: number;
+  /** Advertised in Welcome; 0 disables keepalive. */
+  keepaliveIntervalMs?: number;
+  maxInFlightBatches?: number;
+  /** Largest frame length N accepted (advertised in Welcome). */
+  maxFrameBytes?: number;
+  /** Received but unacknowledged batch bytes above which a connection stops being read. */
+  maxUnackedBytes?: number;
+  /** Called once per acknowledged batch with the time from its arrival to its Ack. */
+  onAckLatency?: (seconds: number) => void;
+}
+
+export const LINK_SERVER_DEFAULTS = {
+  maxConnections: 1000,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  keepaliveIntervalMs: DEFAULT_KEEPALIVE_INTERVAL_MS,
+  maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES,
+  maxFrameBytes: MAX_LINK_FRAME,
+  // Two full-size batches: one being flushed, one arriving. Bounds what a single agent can
+  // park in this process beyond the writer's own high-water mark.
+  maxUnackedBytes: 2 * MAX_LINK_FRAME,
+} as const;
+
+export type ResolvedLinkServerOptions = Required<
+  Omit<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency'>
+> &
+  Pick<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency'>;
+
+const KEYS = new Set([
+  'host',
+  'port',
+  'enricherId',
+  'pipeline',
+  'output',
+  'log',
+  'authToken',
+  'tls',
+  ...Object.keys(LINK_SERVER_DEFAULTS),
+  'onAckLatency',
+]);
+
+export class LinkServerOptionError extends Error {
+  override readonly name = 'LinkServerOptionError';
+  readonly code = 'LINK_SERVER_INVALID_OPTION';
+}
+
+function int(o: LinkServerOptions, key: keyof typeof LINK_SERVER_DEFAULTS, min: number, max: number) {
+  const v = o[key] ?? LINK_SERVER_DEFAULTS[key];
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new LinkServerOptionError(`link server: ${key} must be an integer in [${min}, ${max}], got ${v}`);
+  }
+  return v;
+}
+
+export function resolveLinkServerOptions(o: LinkServerOptions): ResolvedLinkServerOptions {
+  for (const key of Object.keys(o)) {
+    if (!KEYS.has(key)) throw new LinkServerOptionError(`link server: unknown option "${key}"`);
+  }
+  if (typeof o.host !== 'string') throw new LinkServerOptionError('link server: host must be a string');
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) {
+    throw new LinkServerOptionError(`link server: port must be in [0, 65535], got ${o.port}`);
+  }
+  if (typeof o.pipeline?.process !== 'function') throw new LinkServerOptionError('link server: pipeline');
+  if (o.output === undefined || o.log === undefined) {
+    throw new LinkServerOptionError('link server: output and log are required');
+  }
+  const keepalive = int(o, 'keepaliveIntervalMs', 0, 0xffffffff);
+  if (keepalive !== 0 && keepalive < 1000) {
+    throw new LinkServerOptionError('link server: keepaliveIntervalMs must be 0 (off) or at least 1000');
+  }
+  return {
+    ...o,
+    maxConnections: int(o, 'maxConnections', 1, 1_000_000),
+    handshakeTimeoutMs: int(o, 'handshakeTimeoutMs', 1, 0x7fffffff),
+    keepaliveIntervalMs: keepalive,
+    maxInFlightBatches: int(o, 'maxInFlightBatches', 1, 1_000_000),
+    maxFrameBytes: int(o, 'maxFrameBytes', 1 + MAX_CONTROL_BODY, MAX_LINK_FRAME),
+    maxUnackedBytes: int(o, 'maxUnackedBytes', 1, Number.MAX_SAFE_INTEGER),
+  };
+}
