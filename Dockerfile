@@ -1,0 +1,57 @@
+# Snowtap image: one executable, `snowtap <command>` (enricher, agent, convert, demo, loadtest).
+#
+#   docker build -t snowtap .
+#   docker run --rm --read-only -v "$PWD/out:/data" -v "$PWD/caps:/in:ro" snowtap \
+#     convert --output-dir /data /in/capture.fstrm
+#
+# Both bases default to the official Node 20 image. CI machines reach no image registry, so
+# scripts/ci/docker-build.sh passes local stand-ins made from the host's node
+# (scripts/ci/make-node-image.sh): BUILD_BASE needs node, npm and /bin/sh; BASE needs node only.
+#
+# Runtime contract (what the Helm chart and k8s/ rely on):
+# - runs as uid/gid 10001, never root; the code is owned by root and read-only to that user
+# - writes nothing outside mounted volumes, so `readOnlyRootFilesystem: true` works: chunks go
+#   to --output-dir (the blob mount), the agent's spool to --spool-dir (an emptyDir)
+# - PID 1 is node itself (exec form), so SIGTERM reaches the drain logic directly
+ARG BUILD_BASE=node:20-bookworm-slim
+ARG BASE=node:20-bookworm-slim
+
+# ---- build: dev dependencies, TypeScript, proto files next to the compiled code
+FROM ${BUILD_BASE} AS build
+WORKDIR /src
+ENV NODE_ENV=development npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json ./
+COPY proto/ proto/
+COPY common/ common/
+COPY cli/ cli/
+COPY agent/ agent/
+COPY enricher/ enricher/
+COPY loadtest/ loadtest/
+# loadtest/ shares test-only helpers (byte builders, fixture readers) with the tests.
+COPY test/support/ test/support/
+RUN npm run build && rm -rf dist/test/unit dist/.tsbuildinfo
+
+# ---- deps: production dependencies only, installed from the same lock file
+FROM ${BUILD_BASE} AS deps
+WORKDIR /src
+ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev
+
+# ---- runtime
+FROM ${BASE}
+LABEL org.opencontainers.image.title="snowtap" \
+      org.opencontainers.image.description="DNS query logs (dnstap) to Snowflake: agent, enricher, convert" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /src/node_modules/ node_modules/
+COPY --from=build /src/dist/ dist/
+COPY package.json ./
+USER 10001:10001
+# Link (7400), enricher metrics/health (9400), agent metrics/health (9401).
+EXPOSE 7400 9400 9401
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["--help"]

@@ -1,0 +1,181 @@
+{{/*
+Names, labels and small shared fragments. Kubernetes names are DNS labels: at most 63
+characters, so every generated name is truncated and stripped of a trailing dash.
+*/}}
+
+{{- define "snowtap.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: release-chart, or the release alone when it already contains the chart name.
+Component names append "-enricher" etc., so the base is cut to leave room for the suffix.
+*/}}
+{{- define "snowtap.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "snowtap.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* A component's resource name: fullname-component, within 63 characters. */}}
+{{- define "snowtap.componentName" -}}
+{{- $base := include "snowtap.fullname" .root | trunc (int (sub 62 (len .component))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base .component }}
+{{- end }}
+
+{{- define "snowtap.enricher.fullname" -}}
+{{- include "snowtap.componentName" (dict "root" . "component" "enricher") }}
+{{- end }}
+
+{{- define "snowtap.enricher.metricsServiceName" -}}
+{{- include "snowtap.componentName" (dict "root" . "component" "enricher-metrics") }}
+{{- end }}
+
+{{- define "snowtap.agent.fullname" -}}
+{{- include "snowtap.componentName" (dict "root" . "component" "agent") }}
+{{- end }}
+
+{{- define "snowtap.resolver.fullname" -}}
+{{- include "snowtap.componentName" (dict "root" . "component" "resolver") }}
+{{- end }}
+
+{{/* Selector labels: stable for the life of a release (Deployment selectors are immutable). */}}
+{{- define "snowtap.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "snowtap.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Common labels: selector labels plus version and ownership, for metadata only. */}}
+{{- define "snowtap.labels" -}}
+helm.sh/chart: {{ include "snowtap.chart" . }}
+{{ include "snowtap.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: snowtap
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Component variants: call with (dict "root" $ "component" "enricher"). */}}
+{{- define "snowtap.componentLabels" -}}
+{{ include "snowtap.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "snowtap.componentSelectorLabels" -}}
+{{ include "snowtap.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "snowtap.enricher.serviceAccountName" -}}
+{{- if .Values.enricher.serviceAccount.create }}
+{{- default (include "snowtap.enricher.fullname" .) .Values.enricher.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.enricher.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "snowtap.agent.serviceAccountName" -}}
+{{- if .Values.agent.serviceAccount.create }}
+{{- default (include "snowtap.agent.fullname" .) .Values.agent.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.agent.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The image reference: a digest wins over the tag; the tag defaults to the appVersion. */}}
+{{- define "snowtap.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* host:port agents dial: the link Service's cluster DNS name unless overridden. */}}
+{{- define "snowtap.enricherAddress" -}}
+{{- if .Values.agent.enricherAddress }}
+{{- .Values.agent.enricherAddress }}
+{{- else }}
+{{- printf "%s.%s.svc:%d" (include "snowtap.enricher.fullname" .) .Release.Namespace (int .Values.link.port) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Which autoscaler the enricher gets: "keda" when asked for, or in auto mode when the cluster
+serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherwise.
+*/}}
+{{- define "snowtap.autoscaler" -}}
+{{- $mode := .Values.autoscaling.mode }}
+{{- if eq $mode "auto" }}
+{{- if .Capabilities.APIVersions.Has "keda.sh/v1alpha1" }}keda{{ else }}hpa{{ end }}
+{{- else }}
+{{- $mode }}
+{{- end }}
+{{- end }}
+
+{{/* The enricher config file (keys are the flag names, SPEC §1); its hash rolls the pods. */}}
+{{- define "snowtap.enricher.config" -}}
+{{- $e := .Values.enricher }}
+{{- $cfg := dict
+  "listen" (printf "%s:%d" $e.listenHost (int .Values.link.port))
+  "metrics-listen" (printf "0.0.0.0:%d" (int $e.metricsPort))
+  "output-dir" $e.outputDir
+  "rotate-max-rows" (int64 $e.rotate.maxRows)
+  "rotate-max-bytes" (int64 $e.rotate.maxBytes)
+  "rotate-max-age" $e.rotate.maxAge
+  "gzip" $e.gzip
+  "drain-timeout" $e.drainTimeout
+}}
+{{- if $e.policy.url }}
+{{- $_ := set $cfg "policy-url" $e.policy.url }}
+{{- $_ := set $cfg "policy-interval" $e.policy.interval }}
+{{- end }}
+{{- if $e.policy.configMap }}
+{{- $_ := set $cfg "policy-file" (printf "/etc/snowtap/policy/%s" $e.policy.configMapKey) }}
+{{- $_ := set $cfg "policy-interval" $e.policy.interval }}
+{{- end }}
+{{- if gt (int $e.maxConnections) 0 }}
+{{- $_ := set $cfg "max-connections" (int $e.maxConnections) }}
+{{- end }}
+{{- if .Values.link.auth.existingSecret }}
+{{- $_ := set $cfg "auth-token-file" (printf "/etc/snowtap/auth/%s" .Values.link.auth.key) }}
+{{- end }}
+{{- if .Values.link.tls.enabled }}
+{{- $_ := set $cfg "tls-cert" "/etc/snowtap/tls/tls.crt" }}
+{{- $_ := set $cfg "tls-key" "/etc/snowtap/tls/tls.key" }}
+{{- if .Values.link.tls.clientAuth }}
+{{- $_ := set $cfg "tls-ca" "/etc/snowtap/tls/ca.crt" }}
+{{- end }}
+{{- end }}
+{{- toYaml (merge (deepCopy $e.extraConfig) $cfg) }}
+{{- end }}
+
+{{/* The chunk volume (a volume source without its name), per blob.type. */}}
+{{- define "snowtap.blobVolume" -}}
+{{- if eq .Values.blob.type "pvc" -}}
+persistentVolumeClaim:
+  claimName: {{ default (include "snowtap.componentName" (dict "root" . "component" "data")) .Values.blob.pvc.existingClaim }}
+{{- else if eq .Values.blob.type "csi" -}}
+csi:
+  driver: blob.csi.azure.com
+  volumeAttributes:
+    {{- $attrs := dict "containerName" .Values.blob.csi.containerName "secretName" .Values.blob.csi.secretName "mountOptions" .Values.blob.csi.mountOptions }}
+    {{- toYaml (merge (deepCopy .Values.blob.csi.extraAttributes) $attrs) | nindent 4 }}
+{{- else -}}
+emptyDir:
+  sizeLimit: {{ .Values.blob.emptyDir.sizeLimit }}
+{{- end }}
+{{- end }}
