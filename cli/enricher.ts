@@ -8,7 +8,7 @@ import { createSecureContext } from 'node:tls';
 import { createLogger } from '../common/log';
 import { Enricher, type EnricherOptions } from '../enricher/enricher';
 import { enricherIdProblem } from '../enricher/output/layout';
-import { isValidId, MAX_AGENT_ID_LENGTH, MAX_AUTH_TOKEN_LENGTH } from '../proto/link/constants';
+import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/constants';
 import {
   formatHelp,
   type OptionSpec,
@@ -17,7 +17,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { outputOptions } from './shared';
+import { outputOptions, tokenFromFile } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
 
 const s = (name: string, arg: string, help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({
@@ -96,19 +96,8 @@ function readOption(o: OptionValues, name: string): Buffer | null {
 }
 
 function authToken(o: OptionValues): Buffer | null {
-  let token = readOption(o, 'auth-token-file');
-  if (token === null) return null;
-  // Secrets written with `echo` or kubectl end with a newline; the token is what precedes it.
-  let end = token.length;
-  if (end > 0 && token[end - 1] === 0x0a) end--;
-  if (end > 0 && token[end - 1] === 0x0d) end--;
-  token = token.subarray(0, end);
-  if (token.length === 0)
-    throw new UsageError(`--auth-token-file ${o['auth-token-file']}: the file is empty`);
-  if (token.length > MAX_AUTH_TOKEN_LENGTH) {
-    throw new UsageError(`--auth-token-file: the token is longer than ${MAX_AUTH_TOKEN_LENGTH} bytes`);
-  }
-  return token;
+  const token = readOption(o, 'auth-token-file');
+  return token === null ? null : tokenFromFile(token, String(o['auth-token-file']));
 }
 
 function tlsOptions(o: OptionValues): EnricherOptions['tls'] {

@@ -8,6 +8,11 @@ type Main = (argv: readonly string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { main: () => Promise<Main>; summary: string }> = {
   convert: { main: async () => convertMain, summary: 'Frame Streams capture files -> CSV chunks (backfill)' },
+  enricher: { main: async () => (await import('./enricher')).enricherMain, summary: 'the enricher server' },
+  agent: {
+    main: async () => (await import('./agent')).agentMain,
+    summary: 'the sidecar relay: dnstap in, batches to the enrichers',
+  },
 };
 
 function usage(): string {

@@ -1,6 +1,7 @@
 // Option-to-config mapping shared by the subcommands that write chunks.
 import type { ChunkWriterOptions } from '../enricher/output/index';
-import type { OptionValues } from './options';
+import { MAX_AUTH_TOKEN_LENGTH } from '../proto/link/constants';
+import { type OptionValues, UsageError } from './options';
 
 export function outputOptions(o: OptionValues): Omit<ChunkWriterOptions, 'onCommit'> {
   return {
@@ -11,4 +12,22 @@ export function outputOptions(o: OptionValues): Omit<ChunkWriterOptions, 'onComm
     maxAgeMs: Number(o['rotate-max-age']) * 1000,
     gzip: Boolean(o.gzip),
   };
+}
+
+/**
+ * The shared link token from --auth-token-file contents. Secrets written with `echo` or
+ * kubectl end with a newline: the token is what precedes it (agent and enricher agree).
+ */
+export function tokenFromFile(bytes: Buffer, path: string): Buffer {
+  let end = bytes.length;
+  if (end > 0 && bytes[end - 1] === 0x0a) end--;
+  if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  const token = bytes.subarray(0, end);
+  if (token.length === 0) throw new UsageError(`--auth-token-file ${path}: the file is empty`);
+  if (token.length > MAX_AUTH_TOKEN_LENGTH) {
+    throw new UsageError(
+      `--auth-token-file ${path}: the token is longer than ${MAX_AUTH_TOKEN_LENGTH} bytes`,
+    );
+  }
+  return token;
 }

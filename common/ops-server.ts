@@ -24,7 +24,11 @@ export function createRegistry(component: 'agent' | 'enricher' | 'convert'): Reg
   collectDefaultMetrics({ register: registry, prefix, eventLoopMonitoringPrecision: 20 });
   // prom-client exports these gauges with a _total suffix, which `promtool check metrics`
   // rejects (only counters may end in _total); they are diagnostics, not part of the contract.
-  for (const bad of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+  for (const bad of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
     registry.removeSingleMetric(prefix + bad);
   }
   return registry;

@@ -14,6 +14,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 const COMMA = 0x2c;
 const QUOTE = 0x22;
+
 export { COMMA, CR, LF, QUOTE };
 
 /** SPEC §5 columns, in file order. Part of the external contract: append only. */

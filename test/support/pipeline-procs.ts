@@ -36,7 +36,12 @@ export interface Proc {
   metricsPort: number;
 }
 
-export function startSnowtap(t: TestContext, args: string[], metricsPort: number, env: NodeJS.ProcessEnv = {}): Proc {
+export function startSnowtap(
+  t: TestContext,
+  args: string[],
+  metricsPort: number,
+  env: NodeJS.ProcessEnv = {},
+): Proc {
   const child = spawn(process.execPath, [MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SNOWTAP_LOG_LEVEL: 'info', ...env },
@@ -71,7 +76,11 @@ export async function metric(port: number, name: string): Promise<number> {
   return sum;
 }
 
-export async function waitUntil(pred: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
+export async function waitUntil(
+  pred: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {
@@ -86,7 +95,11 @@ export async function waitUntil(pred: () => Promise<boolean> | boolean, what: st
 }
 
 export async function waitReady(port: number, timeoutMs = 20_000): Promise<void> {
-  await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, `readyz on :${port}`, timeoutMs);
+  await waitUntil(
+    async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+    `readyz on :${port}`,
+    timeoutMs,
+  );
 }
 
 export interface EnricherProc extends Proc {
@@ -94,12 +107,30 @@ export interface EnricherProc extends Proc {
   outputDir: string;
 }
 
-export async function startEnricher(t: TestContext, outputDir: string, extra: string[] = [], id = 'enr-e2e'): Promise<EnricherProc> {
+export async function startEnricher(
+  t: TestContext,
+  outputDir: string,
+  extra: string[] = [],
+  id = 'enr-e2e',
+): Promise<EnricherProc> {
   const linkPort = await freeTcpPort();
   const metricsPort = await freeTcpPort();
   const p = startSnowtap(
     t,
-    ['enricher', '--listen', `127.0.0.1:${linkPort}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--output-dir', outputDir, '--id', id, '--rotate-max-age', '1', ...extra],
+    [
+      'enricher',
+      '--listen',
+      `127.0.0.1:${linkPort}`,
+      '--metrics-listen',
+      `127.0.0.1:${metricsPort}`,
+      '--output-dir',
+      outputDir,
+      '--id',
+      id,
+      '--rotate-max-age',
+      '1',
+      ...extra,
+    ],
     metricsPort,
   );
   await waitReady(metricsPort);
@@ -107,10 +138,28 @@ export async function startEnricher(t: TestContext, outputDir: string, extra: st
 }
 
 /** Restart an enricher on the same ports and output dir (after a crash). */
-export async function restartEnricher(t: TestContext, prev: EnricherProc, extra: string[] = [], id = 'enr-e2e'): Promise<EnricherProc> {
+export async function restartEnricher(
+  t: TestContext,
+  prev: EnricherProc,
+  extra: string[] = [],
+  id = 'enr-e2e',
+): Promise<EnricherProc> {
   const p = startSnowtap(
     t,
-    ['enricher', '--listen', `127.0.0.1:${prev.linkPort}`, '--metrics-listen', `127.0.0.1:${prev.metricsPort}`, '--output-dir', prev.outputDir, '--id', id, '--rotate-max-age', '1', ...extra],
+    [
+      'enricher',
+      '--listen',
+      `127.0.0.1:${prev.linkPort}`,
+      '--metrics-listen',
+      `127.0.0.1:${prev.metricsPort}`,
+      '--output-dir',
+      prev.outputDir,
+      '--id',
+      id,
+      '--rotate-max-age',
+      '1',
+      ...extra,
+    ],
     prev.metricsPort,
   );
   await waitReady(prev.metricsPort);
@@ -119,7 +168,11 @@ export async function restartEnricher(t: TestContext, prev: EnricherProc, extra:
 
 export async function startAgent(t: TestContext, args: string[], id = 'agent-e2e'): Promise<Proc> {
   const metricsPort = await freeTcpPort();
-  return startSnowtap(t, ['agent', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--id', id, ...args], metricsPort);
+  return startSnowtap(
+    t,
+    ['agent', '--metrics-listen', `127.0.0.1:${metricsPort}`, '--id', id, ...args],
+    metricsPort,
+  );
 }
 
 /** Every data row of every committed chunk under dir. */

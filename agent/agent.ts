@@ -1,0 +1,242 @@
+// The agent: dnstap in (sockets or a capture file), sampling and rate limit, batches,
+// buffer (+ spool), link out, and the orderly stop. Wires the parts; each part says why
+// it works the way it does.
+//
+// Live input never waits: a record is copied into the open batch or dropped and counted.
+// A replayed file is the opposite: the reader pauses while the buffer is full, and the
+// replay is done only when every batch is acknowledged.
+
+import { FrameStreamServer, type ListenResult } from '../common/framestream-server';
+import type { Readiness } from '../common/ops-server';
+import { Sampler, TokenBucket } from './admission';
+import { Batcher } from './batcher';
+import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
+import { AgentError, AgentErrorCode } from './errors';
+import { LinkClient } from './link';
+import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options';
+import { replayFile } from './replay';
+import { Spool } from './spool';
+
+/** stop(): producers get this long to deliver what is in flight after we half-close. */
+export const INPUT_CLOSE_GRACE_MS = 2_000;
+
+export interface AgentCounters {
+  recordsIn: number;
+  bytesIn: number;
+  /** Not a drop: sample_rate accounts for them. */
+  sampledOut: number;
+  /** Records dropped, by reason (input oversize frames included). */
+  dropped: Record<DropReason, number>;
+  batchesSealed: number;
+}
+
+export interface StopSummary {
+  /** Records still unacknowledged at the end: written to the spool, or lost. */
+  spooled: number;
+  lost: number;
+}
+
+export class Agent {
+  readonly options: ResolvedAgentOptions;
+  readonly counters: AgentCounters;
+  readonly buffer: BatchBuffer;
+  readonly client: LinkClient;
+  server: FrameStreamServer | null = null;
+  spool: Spool | null = null;
+  /** Told every ack latency (metrics histogram). */
+  onAckLatency: ((seconds: number) => void) | null = null;
+  private batcher: Batcher | null = null;
+  private readonly sampler: Sampler;
+  private readonly bucket: TokenBucket | null;
+  private readonly fileMode: boolean;
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private stopping: Promise<StopSummary> | null = null;
+
+  constructor(options: AgentOptions) {
+    const o = (this.options = resolveAgentOptions(options));
+    this.fileMode = o.inputFile !== undefined;
+    const dropped = {} as Record<DropReason, number>;
+    for (const r of DROP_REASONS) dropped[r] = 0;
+    this.counters = { recordsIn: 0, bytesIn: 0, sampledOut: 0, dropped, batchesSealed: 0 };
+    this.sampler = new Sampler(o.sample, o.sampleMode);
+    this.bucket = o.rateLimit > 0 ? new TokenBucket(o.rateLimit) : null;
+    this.buffer = new BatchBuffer({
+      bufferBytes: o.bufferBytes,
+      whenFull: o.whenFull,
+      log: o.log,
+      onDrop: (reason, records) => this.drop(reason, records),
+      onReady: () => this.client.pump(),
+    });
+    this.client = new LinkClient({
+      ...o,
+      endpoints: o.enrichers,
+      agentId: o.id,
+      buffer: this.buffer,
+      onAcked: (_b, seconds) => this.onAckLatency?.(seconds),
+      onUnsendable: (b, max) => {
+        o.log.error(
+          { seq: b.seq, bytes: b.size, maxFrameBytes: max },
+          'batch larger than the enricher takes; dropped',
+        );
+        this.buffer.dropTaken(b, 'oversize');
+      },
+      onWelcome: (maxFrameBytes) => this.batcher?.limitFrameBytes(maxFrameBytes),
+    });
+  }
+
+  /** Reads the spool, starts the link, then opens the dnstap listeners (if any). */
+  async start(): Promise<ListenResult> {
+    if (this.state !== 'new')
+      throw new AgentError(AgentErrorCode.INVALID_STATE, `start() while ${this.state}`);
+    this.state = 'starting';
+    const o = this.options;
+    let firstSeq = 1;
+    if (o.spoolDir !== undefined) {
+      const { spool, leftovers } = await Spool.open(o.spoolDir, o.spoolMaxBytes, o.log);
+      this.spool = spool;
+      this.buffer.attachSpool(spool, leftovers);
+      // LINK.md: no two unacknowledged batches share a seq, whatever their incarnation.
+      for (const f of leftovers) firstSeq = Math.max(firstSeq, f.seq + 1);
+      if (leftovers.length > 0) {
+        o.log.info(
+          { batches: leftovers.length, bytes: spool.bytes, firstSeq },
+          'spool: re-sending leftover batches first',
+        );
+      }
+    }
+    this.batcher = new Batcher({
+      incarnation: o.incarnation,
+      sampleRate: this.sampler.sampleRate,
+      maxRecords: o.batchRecords,
+      maxBytes: o.batchBytes,
+      lingerMs: o.batchLingerMs,
+      firstSeq,
+      onSeal: (frame, seq, records) => {
+        this.counters.batchesSealed++;
+        this.buffer.add(frame, seq, o.incarnation, records, !this.fileMode);
+      },
+    });
+    this.client.start();
+    let bound: ListenResult = {};
+    if (o.dnstapSocket !== undefined || o.dnstapTcp !== undefined) {
+      this.server = new FrameStreamServer({
+        unixPath: o.dnstapSocket,
+        tcp: o.dnstapTcp,
+        maxDataFrameSize: o.maxFrameSize,
+        log: o.log,
+        sink: { onFrame: (buf, start, end) => this.record(buf, start, end, true) },
+      });
+      bound = await this.server.listen();
+    }
+    this.state = 'running';
+    o.log.info({ id: o.id, incarnation: o.incarnation, enrichers: o.enrichers, ...bound }, 'agent started');
+    return bound;
+  }
+
+  /**
+   * --input-file: replays the capture (pausing while the buffer is full), then waits until
+   * every batch is acknowledged. False when inputTimeoutMs ran out first or stop() came.
+   */
+  async replay(): Promise<boolean> {
+    const o = this.options;
+    if (o.inputFile === undefined || this.state !== 'running') {
+      throw new AgentError(AgentErrorCode.INVALID_STATE, 'replay() needs inputFile and a started agent');
+    }
+    return replayFile(
+      this,
+      o.inputFile,
+      (buf, start, end) => this.record(buf, start, end, false),
+      this.bucket,
+    );
+  }
+
+  /** Called by replayFile once the file is read: seal what is open. */
+  flush(): void {
+    this.batcher?.flush();
+  }
+
+  get isStopping(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
+  }
+
+  /** /readyz: see agent/README.md for why an enricher outage does not make us unready. */
+  readiness(): Readiness {
+    if (this.state === 'running') return { ready: true, reasons: [] };
+    return {
+      ready: false,
+      reasons: [this.state === 'stopping' || this.state === 'stopped' ? 'stopping' : 'starting'],
+    };
+  }
+
+  /**
+   * SIGTERM: stop the inputs (producers are let go, in-flight data is read), seal the open
+   * batch, wait up to drainTimeoutMs for acks, close the link, spool what is left (or count
+   * it lost, loudly).
+   */
+  stop(): Promise<StopSummary> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  /** Resolves when cond() holds or after ms (0 = never gives up); true if cond() held. */
+  async waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
+    let expired = false;
+    const expire = () => {
+      expired = true;
+      this.buffer.wake();
+    };
+    const timer = ms > 0 ? setTimeout(expire, ms) : null;
+    await this.buffer.waitFor(() => expired || cond());
+    if (timer !== null) clearTimeout(timer);
+    return cond();
+  }
+
+  private async doStop(): Promise<StopSummary> {
+    const o = this.options;
+    this.state = 'stopping';
+    this.buffer.wake(); // a replay waiting for room gives up
+    await this.server?.close(INPUT_CLOSE_GRACE_MS);
+    this.batcher?.flush();
+    this.batcher?.close();
+    const drained = await this.waitUntil(
+      () => (this.fileMode ? this.buffer.allAcked() : this.buffer.memoryIdle()),
+      o.drainTimeoutMs,
+    );
+    await this.client.close();
+    const [spooled, lost] = await this.buffer.spoolRest();
+    this.state = 'stopped';
+    const fields = {
+      drained,
+      spooled,
+      lost,
+      acked: this.client.stats.recordsAcked,
+      dropped: this.counters.dropped,
+    };
+    if (lost > 0) o.log.error(fields, `agent stopped: ${lost} records were never acknowledged and are LOST`);
+    else o.log.info(fields, 'agent stopped');
+    return { spooled, lost };
+  }
+
+  /** Hot path: one call per dnstap data frame. */
+  private record(buf: Buffer, start: number, end: number, live: boolean): void {
+    const c = this.counters;
+    c.recordsIn++;
+    c.bytesIn += end - start;
+    if (!this.sampler.keep()) {
+      c.sampledOut++;
+      return;
+    }
+    if (this.bucket !== null) {
+      if (!live) this.bucket.takeDebt();
+      else if (!this.bucket.take()) {
+        c.dropped.rate_limit++;
+        return;
+      }
+    }
+    if (this.batcher === null || !this.batcher.add(buf, start, end)) c.dropped.oversize++;
+  }
+
+  drop(reason: DropReason, records: number): void {
+    this.counters.dropped[reason] += records;
+  }
+}

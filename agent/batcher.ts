@@ -1,0 +1,105 @@
+// Records into link Batch frames: appends each kept record into a BatchEncoder and seals
+// the batch when it reaches --batch-records or --batch-bytes, or --batch-linger-ms after
+// its first record. Sealing takes the next seq (from firstSeq, per incarnation).
+//
+// Hot path: add() copies the record into the encoder's buffer; no allocation per record.
+// One timer per batch (armed at its first record), one Buffer per batch (finish()).
+
+import { BatchEncoder, MAX_LINK_FRAME } from '../proto/link';
+
+/** Tag + length varint of one record field, at most (a 16 MiB length takes 4 bytes). */
+const RECORD_OVERHEAD = 5;
+
+export type SealHandler = (frame: Buffer, seq: number, records: number) => void;
+
+export interface BatcherOptions {
+  incarnation: string;
+  /** Batch.sample_rate (0 = unsampled). */
+  sampleRate: number;
+  maxRecords: number;
+  maxBytes: number;
+  lingerMs: number;
+  /** First seq to use: 1, or one past the highest seq found in the spool. */
+  firstSeq: number;
+  onSeal: SealHandler;
+}
+
+export class Batcher {
+  private readonly enc = new BatchEncoder({ initialCapacity: 64 * 1024 });
+  private nextSeq: number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly onLinger = () => {
+    this.timer = null;
+    this.seal();
+  };
+  private closed = false;
+
+  constructor(private readonly o: BatcherOptions) {
+    this.nextSeq = o.firstSeq;
+    this.enc.begin(this.nextSeq, o.incarnation, o.sampleRate);
+  }
+
+  /** The seq the next sealed batch gets. */
+  get seq(): number {
+    return this.nextSeq;
+  }
+
+  /** Records in the open batch. */
+  get pending(): number {
+    return this.enc.recordCount;
+  }
+
+  /**
+   * Largest frame an enricher takes (its Welcome's max_frame_bytes); applies to the next
+   * record. Batches are also cut at maxBytes, so this only matters when it is smaller.
+   */
+  limitFrameBytes(maxFrameBytes: number): void {
+    const v = Math.min(MAX_LINK_FRAME, maxFrameBytes);
+    if (v < this.enc.maxFrameBytes) this.enc.maxFrameBytes = v;
+  }
+
+  /** Appends one record. False: it can never fit in a frame (oversize; caller counts it). */
+  add(buf: Buffer, start: number, end: number): boolean {
+    const enc = this.enc;
+    if (enc.recordCount > 0 && enc.frameSize + (end - start) + RECORD_OVERHEAD > this.o.maxBytes) {
+      this.seal();
+    }
+    if (!enc.append(buf, start, end)) {
+      if (enc.recordCount === 0) return false;
+      this.seal();
+      if (!enc.append(buf, start, end)) return false;
+    }
+    const n = enc.recordCount;
+    if (n >= this.o.maxRecords) this.seal();
+    else if (n === 1) {
+      this.timer = setTimeout(this.onLinger, this.o.lingerMs);
+      this.timer.unref();
+    }
+    return true;
+  }
+
+  /** Seals the open batch now, if it has records (shutdown, end of a replayed file). */
+  flush(): void {
+    if (this.enc.recordCount > 0) this.seal();
+  }
+
+  /** Stops the linger timer; records still open are the caller's to flush() first. */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private seal(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const records = this.enc.recordCount;
+    if (records === 0 || this.closed) return;
+    const frame = this.enc.finish();
+    const seq = this.nextSeq++;
+    this.enc.begin(this.nextSeq, this.o.incarnation, this.o.sampleRate);
+    this.o.onSeal(frame, seq, records);
+  }
+}

@@ -1,0 +1,16 @@
+// The Snowtap agent (sidecar relay): dnstap in, link batches out. See README.md here.
+export { Agent, type AgentCounters, type StopSummary } from './agent';
+export { DROP_REASONS, type DropReason } from './buffer';
+export { AgentError, AgentErrorCode, RejectedError } from './errors';
+export { LinkClient, type Role } from './link';
+export { registerAgentMetrics } from './metrics';
+export {
+  AGENT_DEFAULTS,
+  type AgentOptions,
+  type Endpoint,
+  newIncarnation,
+  resolveAgentOptions,
+  type SampleMode,
+  type TlsSettings,
+  type WhenFull,
+} from './options';

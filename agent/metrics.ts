@@ -1,0 +1,196 @@
+// Prometheus metrics of the agent (snowtap_agent_*). The hot path only bumps plain numbers
+// in the agent's counters; they are copied into prom-client at scrape time (collect), so a
+// record costs no metrics call. Only the ack latency histogram is observed live, per batch.
+
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Agent } from './agent';
+
+type Read = () => number | Record<string, number>;
+
+function counter(registry: Registry, name: string, help: string, read: Read, label?: string): void {
+  new Counter({
+    name,
+    help,
+    labelNames: label ? [label] : [],
+    registers: [registry],
+    collect() {
+      const v = read();
+      this.reset();
+      if (typeof v === 'number') this.inc(v);
+      else for (const [k, n] of Object.entries(v)) this.inc({ [label!]: k }, n);
+    },
+  });
+}
+
+function gauge(registry: Registry, name: string, help: string, read: Read, label?: string): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: label ? [label] : [],
+    registers: [registry],
+    collect() {
+      const v = read();
+      if (typeof v === 'number') this.set(v);
+      else for (const [k, n] of Object.entries(v)) this.set({ [label!]: k }, n);
+    },
+  });
+}
+
+/** Registers every agent metric on `registry` (createRegistry('agent') adds the process ones). */
+export function registerAgentMetrics(registry: Registry, agent: Agent): void {
+  const c = agent.counters;
+  const link = agent.client.stats;
+  const input = () => agent.server?.stats;
+  const p = 'snowtap_agent_';
+  new Gauge({
+    name: `${p}info`,
+    help: 'Agent identity: agent_id and this process incarnation (record ids carry both)',
+    labelNames: ['id', 'incarnation'],
+    registers: [registry],
+  }).set({ id: agent.options.id, incarnation: agent.options.incarnation }, 1);
+
+  counter(registry, `${p}records_in_total`, 'dnstap data frames received from producers', () => c.recordsIn);
+  counter(registry, `${p}bytes_in_total`, 'dnstap payload bytes received from producers', () => c.bytesIn);
+  counter(
+    registry,
+    `${p}records_sampled_out_total`,
+    'Records skipped by --sample (not drops: sample_rate accounts for them)',
+    () => c.sampledOut,
+  );
+  counter(
+    registry,
+    `${p}records_dropped_total`,
+    'Records dropped, by reason',
+    () => ({ ...c.dropped, oversize: c.dropped.oversize + (input()?.oversizeFrames ?? 0) }),
+    'reason',
+  );
+  counter(
+    registry,
+    `${p}records_acked_total`,
+    'Records acknowledged by enrichers (delivered)',
+    () => link.recordsAcked,
+  );
+  counter(
+    registry,
+    `${p}bytes_acked_total`,
+    'Batch frame bytes acknowledged by enrichers',
+    () => link.bytesAcked,
+  );
+  counter(registry, `${p}batches_sealed_total`, 'Batches built', () => c.batchesSealed);
+  counter(
+    registry,
+    `${p}batches_sent_total`,
+    'Batches written to a link connection, re-sends included',
+    () => link.batchesSent,
+  );
+  counter(
+    registry,
+    `${p}batches_resent_total`,
+    'Batches written again after their connection ended unacknowledged',
+    () => link.batchesResent,
+  );
+  counter(registry, `${p}batches_acked_total`, 'Batches acknowledged', () => link.batchesAcked);
+  const latency = new Histogram({
+    name: `${p}ack_latency_seconds`,
+    help: 'Time from sending a batch to its acknowledgement',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  agent.onAckLatency = (s) => latency.observe(s);
+
+  gauge(
+    registry,
+    `${p}link_connections`,
+    'Link connections by role',
+    () => ({ ...agent.client.roles() }),
+    'role',
+  );
+  counter(registry, `${p}link_connect_attempts_total`, 'Link connection attempts', () => link.connects);
+  counter(
+    registry,
+    `${p}link_connect_failures_total`,
+    'Failed link connection attempts, by error code',
+    () => link.connectFailures,
+    'code',
+  );
+  counter(
+    registry,
+    `${p}link_reconnects_total`,
+    'Connection attempts after a failure or a lost connection',
+    () => link.reconnects,
+  );
+  counter(
+    registry,
+    `${p}link_connections_lost_total`,
+    'Link connections that ended without our asking',
+    () => link.lost,
+  );
+  counter(
+    registry,
+    `${p}link_switches_total`,
+    'Traffic moved to a newly opened connection (switch interval, switchNow)',
+    () => link.switches,
+  );
+  counter(registry, `${p}link_drains_total`, 'Drain requests received from enrichers', () => link.drains);
+  counter(
+    registry,
+    `${p}link_rejects_total`,
+    'Handshake rejects, by reject code',
+    () => link.rejects,
+    'code',
+  );
+  counter(
+    registry,
+    `${p}link_protocol_errors_total`,
+    'Link connections closed on a protocol error, by code',
+    () => link.protocolErrors,
+    'code',
+  );
+
+  gauge(
+    registry,
+    `${p}buffer_bytes`,
+    'Batch bytes held in memory (queued and in flight)',
+    () => agent.buffer.memBytes,
+  );
+  gauge(registry, `${p}buffer_limit_bytes`, 'The --buffer-bytes bound', () => agent.options.bufferBytes);
+  gauge(
+    registry,
+    `${p}buffer_batches`,
+    'Batches waiting to be sent (memory and spool)',
+    () => agent.buffer.queued,
+  );
+  gauge(
+    registry,
+    `${p}in_flight_batches`,
+    'Batches sent and not yet acknowledged',
+    () => agent.buffer.inFlight,
+  );
+  gauge(
+    registry,
+    `${p}spool_bytes`,
+    'Bytes of batch files in the spool directory',
+    () => agent.spool?.bytes ?? 0,
+  );
+  gauge(registry, `${p}spool_files`, 'Batch files in the spool directory', () => agent.spool?.files ?? 0);
+
+  gauge(
+    registry,
+    `${p}input_connections`,
+    'Open dnstap producer connections',
+    () => input()?.connectionsOpen ?? 0,
+  );
+  counter(
+    registry,
+    `${p}input_connections_total`,
+    'dnstap producer connections accepted',
+    () => input()?.connectionsTotal ?? 0,
+  );
+  counter(
+    registry,
+    `${p}input_protocol_errors_total`,
+    'dnstap connections closed on a Frame Streams protocol error, by code',
+    () => ({ ...(input()?.protocolErrors ?? {}) }),
+    'code',
+  );
+}

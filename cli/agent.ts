@@ -1,0 +1,403 @@
+// `snowtap agent`: the sidecar relay. Options per SPEC §1 (names are the contract); the
+// agent itself is agent/. Exit codes: 0 stopped cleanly (or a replayed file fully
+// acknowledged), 1 runtime failure (or a replay not fully acknowledged), 2 bad usage.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Agent, AgentError, AgentErrorCode, type AgentOptions, registerAgentMetrics } from '../agent';
+import {
+  attachDiscovery,
+  type DiscoveryMode,
+  type DiscoveryTarget,
+  EndpointWatcher,
+  isTargetError,
+  parseDiscoveryTarget,
+  registerDiscoveryMetrics,
+} from '../agent/discovery/index';
+import { createLogger } from '../common/log';
+import { createRegistry, OpsServer } from '../common/ops-server';
+import {
+  formatHelp,
+  type OptionSpec,
+  type OptionValues,
+  parseCommand,
+  parseHostPort,
+  UsageError,
+} from './options';
+import { tokenFromFile } from './shared';
+
+const MiB = 1024 * 1024;
+
+export const AGENT_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'dnstap-socket',
+    kind: 'string',
+    arg: 'PATH',
+    help: 'unix socket to receive dnstap on (the DNS server connects)',
+  },
+  { name: 'dnstap-tcp', kind: 'hostport', arg: 'HOST:PORT', help: 'TCP address to receive dnstap on' },
+  {
+    name: 'input-file',
+    kind: 'string',
+    arg: 'PATH',
+    help: 'replay a Frame Streams capture, exit 0 once all of it is acknowledged',
+  },
+  {
+    name: 'enricher',
+    kind: 'list',
+    arg: 'HOST:PORT[,...]',
+    help: 'enricher address (the Service); required unless --discovery',
+  },
+  {
+    name: 'discovery',
+    kind: 'string',
+    arg: 'k8s://NAMESPACE/SERVICE',
+    help: "watch the Service's EndpointSlices (k8s://NAMESPACE/SERVICE[:PORT]) and switch at once when ready pods change",
+  },
+  {
+    name: 'discovery-mode',
+    kind: 'enum',
+    values: ['service', 'direct'],
+    default: 'service',
+    help: 'with --discovery: keep dialing the Service (service) or connect to ready pod addresses directly (direct)',
+  },
+  {
+    name: 'switch-interval',
+    kind: 'number',
+    default: 30,
+    min: 0,
+    max: 86400,
+    arg: 'SECONDS',
+    help: 're-open the idle connection and move traffic to it this often (±20% jitter); 0 = never',
+  },
+  {
+    name: 'buffer-bytes',
+    kind: 'int',
+    default: 64 * MiB,
+    min: MiB,
+    arg: 'N',
+    help: 'memory for batches waiting or unacknowledged',
+  },
+  {
+    name: 'spool-dir',
+    kind: 'string',
+    arg: 'DIR',
+    help: 'write batches that do not fit in memory here (and re-send them after a restart)',
+  },
+  {
+    name: 'spool-max-bytes',
+    kind: 'int',
+    default: 1024 * MiB,
+    min: MiB,
+    arg: 'N',
+    help: 'bound of the spool; --when-full applies beyond it',
+  },
+  {
+    name: 'when-full',
+    kind: 'enum',
+    values: ['drop-newest', 'drop-oldest'],
+    default: 'drop-newest',
+    help: 'what to drop when the buffer (and spool) is full',
+  },
+  {
+    name: 'rate-limit',
+    kind: 'number',
+    default: 0,
+    min: 0,
+    arg: 'RECORDS_PER_S',
+    help: 'drop records above this rate (0 = no limit; --input-file is throttled instead)',
+  },
+  {
+    name: 'sample',
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 0xffffffff,
+    arg: 'N',
+    help: 'keep one record in N (sample_rate=N in every row)',
+  },
+  {
+    name: 'sample-mode',
+    kind: 'enum',
+    values: ['every', 'random'],
+    default: 'every',
+    help: 'every Nth record, or each with probability 1/N',
+  },
+  {
+    name: 'metrics-listen',
+    kind: 'hostport',
+    default: '0.0.0.0:9401',
+    arg: 'HOST:PORT',
+    help: '/metrics, /healthz, /readyz',
+  },
+  { name: 'auth-token-file', kind: 'string', arg: 'PATH', help: 'shared token sent in the handshake' },
+  { name: 'tls-ca', kind: 'string', arg: 'PATH', help: 'CA (PEM) to verify the enricher; turns TLS on' },
+  { name: 'tls-cert', kind: 'string', arg: 'PATH', help: 'client certificate (PEM) for mTLS; turns TLS on' },
+  { name: 'tls-key', kind: 'string', arg: 'PATH', help: 'client key (PEM) for mTLS' },
+  {
+    name: 'id',
+    kind: 'string',
+    default: hostname(),
+    arg: 'NAME',
+    help: 'agent id in every record_id (default: hostname = pod name)',
+  },
+  {
+    name: 'batch-records',
+    kind: 'int',
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+    arg: 'N',
+    help: 'records per batch, at most',
+  },
+  {
+    name: 'batch-bytes',
+    kind: 'int',
+    default: MiB,
+    min: 1024,
+    max: 16 * MiB,
+    arg: 'N',
+    help: 'bytes per batch, at most (one larger record makes a batch of its own)',
+  },
+  {
+    name: 'batch-linger-ms',
+    kind: 'int',
+    default: 50,
+    min: 1,
+    max: 60_000,
+    arg: 'MS',
+    help: 'send a batch this long after its first record at the latest',
+  },
+  {
+    name: 'max-in-flight',
+    kind: 'int',
+    default: 32,
+    min: 1,
+    max: 100_000,
+    arg: 'N',
+    help: 'unacknowledged batches per connection (the enricher may lower it)',
+  },
+  {
+    name: 'max-frame-size',
+    kind: 'int',
+    default: MiB,
+    min: 1024,
+    max: 16 * MiB - 100,
+    arg: 'BYTES',
+    help: 'largest dnstap frame accepted; larger ones are skipped and counted',
+  },
+  {
+    name: 'drain-timeout',
+    kind: 'number',
+    default: 20,
+    min: 0.001,
+    max: 3600,
+    arg: 'SECONDS',
+    help: 'on SIGTERM, wait this long for acknowledgements',
+  },
+  {
+    name: 'handshake-timeout',
+    kind: 'number',
+    default: 10,
+    min: 0.001,
+    max: 3600,
+    arg: 'SECONDS',
+    help: 'deadline for connect + Hello/Welcome',
+  },
+  {
+    name: 'input-timeout',
+    kind: 'number',
+    default: 0,
+    min: 0,
+    max: 2_000_000,
+    arg: 'SECONDS',
+    help: '--input-file: exit 1 if not all acknowledged by then (0 = wait)',
+  },
+];
+
+export const AGENT_HELP = formatHelp(
+  'snowtap agent [options]',
+  'Relay dnstap from a DNS server (unix socket, TCP, or a capture file) to the enrichers.',
+  AGENT_OPTIONS,
+);
+
+export interface DiscoveryConfig {
+  target: DiscoveryTarget;
+  mode: DiscoveryMode;
+}
+
+export function discoveryFrom(o: OptionValues): DiscoveryConfig | undefined {
+  if (o.discovery === undefined) return undefined;
+  try {
+    return { target: parseDiscoveryTarget(String(o.discovery)), mode: o['discovery-mode'] as DiscoveryMode };
+  } catch (err) {
+    if (isTargetError(err)) throw new UsageError(`--discovery: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+function readFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`--${flag} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+}
+
+/** Flags -> AgentOptions (without log); UsageError naming the flag on bad configuration. */
+export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
+  const str = (k: string) => (o[k] === undefined ? undefined : String(o[k]));
+  if (!str('dnstap-socket') && !str('dnstap-tcp') && !str('input-file')) {
+    throw new UsageError('agent needs an input: --dnstap-socket, --dnstap-tcp or --input-file');
+  }
+  if (str('input-file') && (str('dnstap-socket') || str('dnstap-tcp'))) {
+    throw new UsageError('--input-file cannot be combined with --dnstap-socket/--dnstap-tcp');
+  }
+  const discovery = discoveryFrom(o);
+  const list = (o.enricher as string[] | undefined) ?? [];
+  // With discovery and no --enricher, dial the Service by its cluster DNS name.
+  if (list.length === 0 && discovery)
+    list.push(
+      `${discovery.target.service}.${discovery.target.namespace}.svc:${typeof discovery.target.port === 'number' ? discovery.target.port : 7400}`,
+    );
+  if (list.length === 0) throw new UsageError('--enricher HOST:PORT is required (or --discovery)');
+  const enrichers = list.map((s) => parseHostPort(s, '--enricher'));
+  for (const e of enrichers)
+    if (e.port === 0) throw new UsageError('--enricher: port 0 is not an address to connect to');
+  if (Number(o['buffer-bytes']) < Number(o['batch-bytes'])) {
+    throw new UsageError(
+      `--buffer-bytes (${o['buffer-bytes']}) must be at least --batch-bytes (${o['batch-bytes']})`,
+    );
+  }
+  if (str('spool-dir') && Number(o['spool-max-bytes']) < Number(o['batch-bytes'])) {
+    throw new UsageError('--spool-max-bytes must be at least --batch-bytes');
+  }
+  let authToken: string | undefined;
+  if (str('auth-token-file')) {
+    const path = str('auth-token-file')!;
+    authToken = tokenFromFile(readFile('auth-token-file', path), path).toString('utf8');
+  }
+  const ca = str('tls-ca');
+  const cert = str('tls-cert');
+  const key = str('tls-key');
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  const tls =
+    ca || cert
+      ? {
+          ca: ca ? readFile('tls-ca', ca) : undefined,
+          cert: cert ? readFile('tls-cert', cert) : undefined,
+          key: key ? readFile('tls-key', key) : undefined,
+        }
+      : undefined;
+  return {
+    id: String(o.id),
+    dnstapSocket: str('dnstap-socket'),
+    dnstapTcp: str('dnstap-tcp') ? parseHostPort(str('dnstap-tcp')!, '--dnstap-tcp') : undefined,
+    inputFile: str('input-file'),
+    enrichers,
+    switchIntervalMs: Math.round(Number(o['switch-interval']) * 1000),
+    bufferBytes: Number(o['buffer-bytes']),
+    spoolDir: str('spool-dir'),
+    spoolMaxBytes: Number(o['spool-max-bytes']),
+    whenFull: o['when-full'] as AgentOptions['whenFull'],
+    rateLimit: Number(o['rate-limit']),
+    sample: Number(o.sample),
+    sampleMode: o['sample-mode'] as AgentOptions['sampleMode'],
+    batchRecords: Number(o['batch-records']),
+    batchBytes: Number(o['batch-bytes']),
+    batchLingerMs: Number(o['batch-linger-ms']),
+    maxInFlight: Number(o['max-in-flight']),
+    maxFrameSize: Number(o['max-frame-size']),
+    drainTimeoutMs: Math.max(1, Math.round(Number(o['drain-timeout']) * 1000)),
+    handshakeTimeoutMs: Math.max(1, Math.round(Number(o['handshake-timeout']) * 1000)),
+    inputTimeoutMs: Math.round(Number(o['input-timeout']) * 1000),
+    authToken,
+    tls,
+  };
+}
+
+/**
+ * Runs the agent until SIGTERM/SIGINT (or, with --input-file, until the capture is
+ * acknowledged). Meant for the CLI process: once stopped, it lets the process exit even if
+ * a reconnect backoff timer (not cancellable in exponential-backoff) is still pending.
+ */
+export async function agentMain(argv: readonly string[]): Promise<number> {
+  const cmd = parseCommand(argv, AGENT_OPTIONS);
+  if (cmd.help) {
+    process.stdout.write(AGENT_HELP);
+    return 0;
+  }
+  const config = agentOptionsFrom(cmd.options);
+  const metrics = parseHostPort(String(cmd.options['metrics-listen']), '--metrics-listen');
+  const log = createLogger('agent');
+  let agent: Agent;
+  try {
+    agent = new Agent({ ...config, log });
+  } catch (err) {
+    if (err instanceof AgentError && err.code === AgentErrorCode.INVALID_OPTION)
+      throw new UsageError(err.message);
+    throw err;
+  }
+  const registry = createRegistry('agent');
+  registerAgentMetrics(registry, agent);
+  const ops = new OpsServer({ ...metrics, registry, readiness: () => agent.readiness() });
+  const where = await ops.listen();
+  log.info({ metrics: `${where.address}:${where.port}` }, 'ops endpoint listening');
+  let signalled: (() => void) | null = null;
+  const stopRequested = new Promise<void>((resolve) => (signalled = resolve));
+  const onSignal = (signal: string) => {
+    log.info({ signal }, 'stopping');
+    signalled?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let code = 0;
+  const discovery = discoveryFrom(cmd.options);
+  let stopDiscovery = () => {};
+  try {
+    try {
+      await agent.start();
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
+    if (discovery) {
+      const watcher = new EndpointWatcher({ target: discovery.target, log });
+      watcher.on('error', (err) =>
+        log.warn({ code: err.code, err: err.message }, 'endpoint discovery problem'),
+      );
+      registerDiscoveryMetrics(registry, watcher);
+      const detach = attachDiscovery(watcher, agent.client, {
+        mode: discovery.mode,
+        service: config.enrichers[0]!,
+        agentKey: config.id,
+      });
+      watcher.start();
+      log.info(
+        { discovery: String(cmd.options.discovery), mode: discovery.mode },
+        'watching enricher endpoints',
+      );
+      stopDiscovery = () => {
+        detach();
+        watcher.stop();
+      };
+    }
+    if (config.inputFile !== undefined) {
+      const replay = agent.replay();
+      void stopRequested.then(() => agent.stop());
+      code = (await replay) ? 0 : 1;
+    } else {
+      await stopRequested;
+    }
+    stopDiscovery();
+    const { lost } = await agent.stop();
+    if (lost > 0 && config.inputFile !== undefined) code = 1;
+  } finally {
+    stopDiscovery();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await ops.close();
+    setTimeout(() => process.exit(), 1000).unref();
+  }
+  return code;
+}
