@@ -7,10 +7,11 @@
 // It re-executes itself under `taskset -c 0` when available so the numbers are per core
 // (gzip then competes with the pipeline on that core instead of using the other one).
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../common/log';
+import { replicateCapture } from './capture';
 import { convertFiles } from '../enricher/convert';
 import { ChunkWriter } from '../enricher/output/index';
 import { RecordPipeline, type RowSink } from '../enricher/pipeline/pipeline';
@@ -19,7 +20,6 @@ import { loadPolicyBytes, type Policy } from '../enricher/policy/index';
 import { DnsView, tryParseDnsMessage } from '../proto/dns/index';
 import { decodeDnstap } from '../proto/dnstap/index';
 import { ABSENT, DnstapView, isResponseType } from '../proto/dnstap/view';
-import { encodeStart, encodeStop } from '../proto/framestream/encoder';
 import { readFrameStreamFile } from '../proto/framestream/index';
 
 const args = process.argv.slice(2);
@@ -31,7 +31,6 @@ const QUICK = args.includes('--quick');
 const TARGET_FRAMES = flag('--frames', QUICK ? 200_000 : 1_040_000);
 const RUNS = flag('--runs', QUICK ? 1 : 3);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
-const FIXTURE = path.resolve(__dirname, '../../test/fixtures/unbound-local-unix-bulk.fstrm');
 
 function pinToOneCore(): void {
   if (process.env.SNOWTAP_BENCH_PINNED === '1') return;
@@ -49,19 +48,8 @@ function pinToOneCore(): void {
 
 /** START + the fixture's data frames repeated + STOP, written to a temp file. */
 function buildCapture(dir: string): { file: string; frames: number; bytes: number } {
-  const src = readFileSync(FIXTURE);
-  const ctrlLen = src.readUInt32BE(4);
-  const region = src.subarray(8 + ctrlLen, src.length - 12); // data frames between START and STOP
-  let perCopy = 0;
-  for (let p = 0; p < region.length; p += 4 + region.readUInt32BE(p)) perCopy++;
-  const copies = Math.ceil(TARGET_FRAMES / perCopy);
   const file = path.join(dir, 'bulk-x.fstrm');
-  const fd = openSync(file, 'w');
-  writeSync(fd, encodeStart('protobuf:dnstap.Dnstap'));
-  for (let i = 0; i < copies; i++) writeSync(fd, region);
-  writeSync(fd, encodeStop());
-  closeSync(fd);
-  return { file, frames: copies * perCopy, bytes: copies * region.length };
+  return { file, ...replicateCapture(file, TARGET_FRAMES) };
 }
 
 /** A realistic policy: 100k domains + 10k networks, a few of which match the fixture. */
