@@ -13,6 +13,14 @@ const COMMANDS: Record<string, { main: () => Promise<Main>; summary: string }> =
     main: async () => (await import('./agent')).agentMain,
     summary: 'the sidecar relay: dnstap in, batches to the enrichers',
   },
+  demo: {
+    main: async () => (await import('./demo')).demoMain,
+    summary: 'the whole pipeline on this machine with a synthetic resolver, then a summary',
+  },
+  loadtest: {
+    main: async () => (await import('./loadtest')).loadtestMain,
+    summary: 'load generator and measurement harness (rebalance, producer)',
+  },
 };
 
 function usage(): string {

@@ -52,7 +52,11 @@ async function expectedFor(dir: string): Promise<Expected> {
 }
 
 /** Distinct records in (seq, index) order = the order the agent read them. */
-function distinctInOrder(rows: Record<string, string>[]): { keys: string[]; duplicates: number; ids: Set<string> } {
+function distinctInOrder(rows: Record<string, string>[]): {
+  keys: string[];
+  duplicates: number;
+  ids: Set<string>;
+} {
   const byId = new Map<string, Record<string, string>>();
   for (const r of rows) byId.set(r.record_id!, r);
   const ordered = [...byId.values()].sort((a, b) => {
@@ -73,7 +77,11 @@ function assertSameRecords(got: string[], want: string[]): void {
 /** Polls the agent's counters until it exits; keeps the last values seen. */
 function watchAgent(port: number): { last: Record<string, number>; stop: () => void } {
   const last: Record<string, number> = {};
-  const names = ['snowtap_agent_records_acked_total', 'snowtap_agent_batches_resent_total', 'snowtap_agent_records_in_total'];
+  const names = [
+    'snowtap_agent_records_acked_total',
+    'snowtap_agent_batches_resent_total',
+    'snowtap_agent_records_in_total',
+  ];
   const timer = setInterval(async () => {
     for (const n of names) {
       try {
@@ -84,24 +92,42 @@ function watchAgent(port: number): { last: Record<string, number>; stop: () => v
   return { last, stop: () => clearInterval(timer) };
 }
 
-test('kill -9 of the enricher mid-stream: every record present, duplicates only from the unacked window', { timeout: 240_000 }, async (t) => {
+test('kill -9 of the enricher mid-stream: every record present, duplicates only from the unacked window', {
+  timeout: 240_000,
+}, async (t) => {
   const dir = tmpDir(t, 'snowtap-alo-kill-');
   const want = await expectedFor(dir);
   let enricher: EnricherProc = await startEnricher(t, path.join(dir, 'out'));
   const agent = await startAgent(t, [
-    '--input-file', want.file, '--enricher', `127.0.0.1:${enricher.linkPort}`, '--switch-interval', '1',
-    '--batch-records', String(BATCH), '--rate-limit', '60000',
+    '--input-file',
+    want.file,
+    '--enricher',
+    `127.0.0.1:${enricher.linkPort}`,
+    '--switch-interval',
+    '1',
+    '--batch-records',
+    String(BATCH),
+    '--rate-limit',
+    '60000',
   ]);
   const seen = watchAgent(agent.metricsPort);
   t.after(seen.stop);
-  await waitUntil(async () => (await metric(agent.metricsPort, 'snowtap_agent_records_acked_total')) > want.frames / 4, 'a quarter acked', 60_000);
+  await waitUntil(
+    async () => (await metric(agent.metricsPort, 'snowtap_agent_records_acked_total')) > want.frames / 4,
+    'a quarter acked',
+    60_000,
+  );
   enricher.child.kill('SIGKILL');
   await enricher.exited;
   const ackedAtKill = seen.last.snowtap_agent_records_acked_total ?? 0;
   await new Promise((r) => setTimeout(r, 1000));
   enricher = await restartEnricher(t, enricher);
   assert.match(enricher.log(), /recover/i, 'the restarted enricher reports what it recovered');
-  assert.equal(await exitWithin(agent, 120_000, 'agent replay'), 0, 'agent exits 0 once everything is acknowledged');
+  assert.equal(
+    await exitWithin(agent, 120_000, 'agent replay'),
+    0,
+    'agent exits 0 once everything is acknowledged',
+  );
   seen.stop();
   enricher.child.kill('SIGTERM');
   assert.equal(await exitWithin(enricher, 30_000, 'enricher'), 0);
@@ -114,7 +140,10 @@ test('kill -9 of the enricher mid-stream: every record present, duplicates only 
     `${want.frames} records, ${rows.length} rows, ${got.duplicates} duplicates, ~${resent} records re-sent, ${ackedAtKill} acked before the kill`,
   );
   assert.ok(resent > 0, 'the agent re-sent its unacknowledged window');
-  assert.ok(got.duplicates <= resent, `duplicates (${got.duplicates}) come only from re-sent batches (${resent})`);
+  assert.ok(
+    got.duplicates <= resent,
+    `duplicates (${got.duplicates}) come only from re-sent batches (${resent})`,
+  );
 });
 
 test('SIGTERM of the enricher during load: zero loss, zero duplicates', { timeout: 240_000 }, async (t) => {
@@ -122,10 +151,22 @@ test('SIGTERM of the enricher during load: zero loss, zero duplicates', { timeou
   const want = await expectedFor(dir);
   let enricher = await startEnricher(t, path.join(dir, 'out'));
   const agent = await startAgent(t, [
-    '--input-file', want.file, '--enricher', `127.0.0.1:${enricher.linkPort}`, '--switch-interval', '1',
-    '--batch-records', String(BATCH), '--rate-limit', '60000',
+    '--input-file',
+    want.file,
+    '--enricher',
+    `127.0.0.1:${enricher.linkPort}`,
+    '--switch-interval',
+    '1',
+    '--batch-records',
+    String(BATCH),
+    '--rate-limit',
+    '60000',
   ]);
-  await waitUntil(async () => (await metric(agent.metricsPort, 'snowtap_agent_records_acked_total')) > want.frames / 4, 'a quarter acked', 60_000);
+  await waitUntil(
+    async () => (await metric(agent.metricsPort, 'snowtap_agent_records_acked_total')) > want.frames / 4,
+    'a quarter acked',
+    60_000,
+  );
   enricher.child.kill('SIGTERM');
   assert.equal(await exitWithin(enricher, 30_000, 'draining enricher'), 0, 'drains and exits 0');
   enricher = await restartEnricher(t, enricher);
@@ -139,7 +180,9 @@ test('SIGTERM of the enricher during load: zero loss, zero duplicates', { timeou
   assert.equal(rows.length, want.frames);
 });
 
-test('enricher down for 30 s while the DNS server keeps sending: nothing lost (buffer + spool)', { timeout: 240_000 }, async (t) => {
+test('enricher down for 30 s while the DNS server keeps sending: nothing lost (buffer + spool)', {
+  timeout: 240_000,
+}, async (t) => {
   if (!requireInterop(t, ['fstrm_replay'])) return;
   const dir = tmpDir(t, 'snowtap-alo-down-');
   const want = await expectedFor(dir);
@@ -147,16 +190,32 @@ test('enricher down for 30 s while the DNS server keeps sending: nothing lost (b
   const sock = path.join(dir, 'dnstap.sock');
   // A small memory buffer so the outage overflows into the spool.
   const agent = await startAgent(t, [
-    '--dnstap-socket', sock, '--enricher', `127.0.0.1:${enricher.linkPort}`, '--switch-interval', '2',
-    '--buffer-bytes', String(8 << 20), '--spool-dir', path.join(dir, 'spool'), '--batch-records', String(BATCH),
+    '--dnstap-socket',
+    sock,
+    '--enricher',
+    `127.0.0.1:${enricher.linkPort}`,
+    '--switch-interval',
+    '2',
+    '--buffer-bytes',
+    String(8 << 20),
+    '--spool-dir',
+    path.join(dir, 'spool'),
+    '--batch-records',
+    String(BATCH),
   ]);
-  await waitUntil(async () => (await metric(agent.metricsPort, 'snowtap_agent_records_in_total')) === 0, 'agent up');
+  await waitUntil(
+    async () => (await metric(agent.metricsPort, 'snowtap_agent_records_in_total')) === 0,
+    'agent up',
+  );
   enricher.child.kill('SIGTERM');
   assert.equal(await exitWithin(enricher, 30_000, 'enricher'), 0);
   const downAt = Date.now();
   const replay = await fstrmReplay({ files: [want.file], unix: sock, timeoutMs: 60_000 });
   assert.equal(replay.code, 0, replay.stderr);
-  await waitUntil(async () => (await metric(agent.metricsPort, 'snowtap_agent_records_in_total')) === want.frames, 'all frames received');
+  await waitUntil(
+    async () => (await metric(agent.metricsPort, 'snowtap_agent_records_in_total')) === want.frames,
+    'all frames received',
+  );
   const spooled = await metric(agent.metricsPort, 'snowtap_agent_spool_bytes');
   await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - downAt))));
   enricher = await restartEnricher(t, enricher);
@@ -171,7 +230,9 @@ test('enricher down for 30 s while the DNS server keeps sending: nothing lost (b
   assert.equal(await exitWithin(enricher, 30_000, 'enricher'), 0);
   const rows = await committedRows(enricher.outputDir);
   const got = distinctInOrder(rows);
-  t.diagnostic(`outage ${((Date.now() - downAt) / 1000).toFixed(0)} s, ${spooled} bytes spooled at peak-ish, ${rows.length} rows`);
+  t.diagnostic(
+    `outage ${((Date.now() - downAt) / 1000).toFixed(0)} s, ${spooled} bytes spooled at peak-ish, ${rows.length} rows`,
+  );
   assert.ok(spooled > 0, 'the outage overflowed into the spool');
   assertSameRecords(got.keys, want.keys);
   assert.equal(got.duplicates, 0);
