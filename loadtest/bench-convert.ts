@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../common/log';
-import { replicateCapture } from './capture';
 import { convertFiles } from '../enricher/convert';
 import { ChunkWriter } from '../enricher/output/index';
 import { RecordPipeline, type RowSink } from '../enricher/pipeline/pipeline';
@@ -21,6 +20,7 @@ import { DnsView, tryParseDnsMessage } from '../proto/dns/index';
 import { decodeDnstap } from '../proto/dnstap/index';
 import { ABSENT, DnstapView, isResponseType } from '../proto/dnstap/view';
 import { readFrameStreamFile } from '../proto/framestream/index';
+import { replicateCapture } from './capture';
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: number) => {

@@ -7,7 +7,11 @@ import { encodeStart, encodeStop } from '../proto/framestream/encoder';
 export const BULK_FIXTURE = path.resolve(__dirname, '../../test/fixtures/unbound-local-unix-bulk.fstrm');
 
 /** Writes `out` with at least `minFrames` data frames; returns the exact count and payload region bytes. */
-export function replicateCapture(out: string, minFrames: number, fixture = BULK_FIXTURE): { frames: number; bytes: number } {
+export function replicateCapture(
+  out: string,
+  minFrames: number,
+  fixture = BULK_FIXTURE,
+): { frames: number; bytes: number } {
   const src = readFileSync(fixture);
   const ctrlLen = src.readUInt32BE(4);
   const region = src.subarray(8 + ctrlLen, src.length - 12); // the data frames between START and STOP

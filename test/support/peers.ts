@@ -244,7 +244,13 @@ export async function runProducer(o: RunProducerOptions): Promise<RunProducerRes
   const { done } = runToEnd('bash', args, env, o.timeoutMs ?? (o.seconds + 90) * 1000);
   const r = await done;
   const stop = /Producer stop ms: (\d+)/.exec(r.stdout);
-  return { ...r, dnsperf: parseDnsperf(r.stdout), stopMs: stop ? Number(stop[1]) : undefined, dnsPort, authPort };
+  return {
+    ...r,
+    dnsperf: parseDnsperf(r.stdout),
+    stopMs: stop ? Number(stop[1]) : undefined,
+    dnsPort,
+    authPort,
+  };
 }
 
 /** dnsperf's "Queries sent/completed/lost" lines (as run-producer.sh prints them). */

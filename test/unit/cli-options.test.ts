@@ -9,7 +9,13 @@ const SPECS: OptionSpec[] = [
   { name: 'listen', kind: 'hostport', default: '0.0.0.0:7400', help: '' },
   { name: 'rotate-max-rows', kind: 'int', default: 100, min: 1, help: '' },
   { name: 'gzip', kind: 'bool', default: false, help: '' },
-  { name: 'when-full', kind: 'enum', values: ['drop-newest', 'drop-oldest'], default: 'drop-newest', help: '' },
+  {
+    name: 'when-full',
+    kind: 'enum',
+    values: ['drop-newest', 'drop-oldest'],
+    default: 'drop-newest',
+    help: '',
+  },
   { name: 'policy-url', kind: 'string', help: '' },
 ];
 
@@ -22,7 +28,12 @@ function configFile(name: string, text: string): string {
 
 test('defaults apply when nothing is given', () => {
   const r = parseCommand([], SPECS, {});
-  assert.deepEqual(r.options, { listen: '0.0.0.0:7400', 'rotate-max-rows': 100, gzip: false, 'when-full': 'drop-newest' });
+  assert.deepEqual(r.options, {
+    listen: '0.0.0.0:7400',
+    'rotate-max-rows': 100,
+    gzip: false,
+    'when-full': 'drop-newest',
+  });
 });
 
 test('flags win over env, env wins over the config file', () => {
@@ -41,18 +52,31 @@ test('SNOWTAP_CONFIG names the config file; JSON works too', () => {
 });
 
 test('unknown flags and config keys are errors naming the key, with a hint', () => {
-  assert.throws(() => parseCommand(['--rotate-max-rowz', '1'], SPECS, {}), /unknown option '--rotate-max-rowz'/);
+  assert.throws(
+    () => parseCommand(['--rotate-max-rowz', '1'], SPECS, {}),
+    /unknown option '--rotate-max-rowz'/,
+  );
   const file = configFile('c.yaml', 'rotateMaxRows: 5\n');
   assert.throws(
     () => parseCommand(['--config', file], SPECS, {}),
-    (e: Error) => e instanceof UsageError && /unknown key 'rotateMaxRows', use 'rotate-max-rows' instead/.test(e.message),
+    (e: Error) =>
+      e instanceof UsageError && /unknown key 'rotateMaxRows', use 'rotate-max-rows' instead/.test(e.message),
   );
 });
 
 test('bad values name the source and the problem', () => {
-  assert.throws(() => parseCommand(['--rotate-max-rows', '0'], SPECS, {}), /--rotate-max-rows: must be at least 1/);
-  assert.throws(() => parseCommand([], SPECS, { SNOWTAP_ROTATE_MAX_ROWS: 'many' }), /SNOWTAP_ROTATE_MAX_ROWS: expected a number/);
-  assert.throws(() => parseCommand(['--when-full', 'block'], SPECS, {}), /must be one of drop-newest\|drop-oldest/);
+  assert.throws(
+    () => parseCommand(['--rotate-max-rows', '0'], SPECS, {}),
+    /--rotate-max-rows: must be at least 1/,
+  );
+  assert.throws(
+    () => parseCommand([], SPECS, { SNOWTAP_ROTATE_MAX_ROWS: 'many' }),
+    /SNOWTAP_ROTATE_MAX_ROWS: expected a number/,
+  );
+  assert.throws(
+    () => parseCommand(['--when-full', 'block'], SPECS, {}),
+    /must be one of drop-newest\|drop-oldest/,
+  );
   assert.throws(() => parseCommand(['--listen', 'localhost'], SPECS, {}), /--listen: expected HOST:PORT/);
   assert.throws(() => parseCommand(['--listen'], SPECS, {}), /--listen needs a value/);
   assert.throws(() => parseCommand(['stray'], SPECS, {}), /unexpected argument 'stray'/);
