@@ -230,7 +230,10 @@ export function discoveryFrom(o: OptionValues): DiscoveryConfig | undefined {
   try {
     return { target: parseDiscoveryTarget(String(o.discovery)), mode: o['discovery-mode'] as DiscoveryMode };
   } catch (err) {
-    if (isTargetError(err)) throw new UsageError(`--discovery: ${(err as Error).message}`);
+    if (isTargetError(err)) {
+      const msg = (err as Error).message;
+      throw new UsageError(msg.startsWith('--discovery') ? msg : `--discovery: ${msg}`);
+    }
     throw err;
   }
 }

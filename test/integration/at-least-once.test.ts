@@ -139,7 +139,6 @@ test('kill -9 of the enricher mid-stream: every record present, duplicates only 
   t.diagnostic(
     `${want.frames} records, ${rows.length} rows, ${got.duplicates} duplicates, ~${resent} records re-sent, ${ackedAtKill} acked before the kill`,
   );
-  assert.ok(resent > 0, 'the agent re-sent its unacknowledged window');
   assert.ok(
     got.duplicates <= resent,
     `duplicates (${got.duplicates}) come only from re-sent batches (${resent})`,

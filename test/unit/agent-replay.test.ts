@@ -197,7 +197,11 @@ test('CLI: bad usage exits 2 naming the problem', async () => {
     [['--enricher', '127.0.0.1:7400'], /needs an input/],
     [['--dnstap-socket', '/tmp/x.sock'], /--enricher HOST:PORT is required/],
     [['--dnstap-socket', '/tmp/x.sock', '--discovery', 'k8s://ns'], /expected k8s:\/\/NAMESPACE\/SERVICE/],
-    [['--dnstap-socket', '/tmp/x.sock', '--discovery', 'k8s://dns/snowtap'], /not yet supported/],
+    [['--dnstap-socket', '/tmp/x.sock', '--discovery', 'k8s://Bad_NS/snowtap'], /--discovery/],
+    [
+      ['--dnstap-socket', '/tmp/x.sock', '--discovery', 'k8s://dns/snowtap', '--discovery-mode', 'sideways'],
+      /--discovery-mode/,
+    ],
     [['--dnstap-socket', '/tmp/x.sock', '--enricher', 'nope'], /--enricher: expected HOST:PORT/],
     [['--dnstap-socket', '/tmp/x.sock', '--enricher', '127.0.0.1:1', '--when-full', 'panic'], /--when-full/],
     [['--dnstap-socket', '/tmp/x.sock', '--enricher', '127.0.0.1:1', '--id', 'a/b'], /agentId must be/],

@@ -1,0 +1,217 @@
+// `npm run bench:e2e`: records/s through the real processes, agent -> enricher -> CSV on this
+// machine, ack latency p50/p99 (the agent's histogram: batch sent -> ack received) and the
+// peak RSS of both processes. Two inputs:
+//   replay: `snowtap agent --input-file` (backpressure, nothing dropped): the pipeline's capacity
+//   socket: `fstrm_replay` -> the agent's unix socket (a DNS server's path; drops are counted)
+//
+//   node dist/loadtest/bench-e2e.js [--frames N] [--quick] [--json FILE]
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { replicateCapture } from './capture';
+
+const MAIN = path.resolve(__dirname, '../cli/main.js');
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const FRAMES = args.includes('--frames')
+  ? Number(args[args.indexOf('--frames') + 1])
+  : QUICK
+    ? 100_000
+    : 1_040_000;
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function scrape(port: number): Promise<Map<string, number>> {
+  const m = new Map<string, number>();
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const i = line.lastIndexOf(' ');
+      m.set(line.slice(0, i), Number(line.slice(i + 1)));
+    }
+  } catch {}
+  return m;
+}
+
+/** Quantile from a Prometheus histogram's cumulative buckets (linear inside the bucket). */
+function quantile(m: Map<string, number>, name: string, q: number): number {
+  const buckets: [number, number][] = [];
+  for (const [k, v] of m) {
+    const b = new RegExp(`^${name}_bucket\\{.*le="([^"]+)"`).exec(k);
+    if (b) buckets.push([b[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(b[1]), v]);
+  }
+  buckets.sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (!Number.isFinite(le)) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+function start(argv: string[]): ChildProcess {
+  return spawn(process.execPath, [MAIN, ...argv], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, SNOWTAP_LOG_LEVEL: 'warn' },
+  });
+}
+
+async function waitReady(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`not ready on :${port}`);
+}
+
+interface Result {
+  input: string;
+  records: number;
+  seconds: number;
+  recordsPerSec: number;
+  ackP50ms: number;
+  ackP99ms: number;
+  agentPeakRssMiB: number;
+  enricherPeakRssMiB: number;
+  dropped: number;
+}
+
+async function run(
+  input: 'replay' | 'socket',
+  capture: string,
+  frames: number,
+  dir: string,
+): Promise<Result> {
+  const [link, em, am] = [await freePort(), await freePort(), await freePort()];
+  const out = path.join(dir, `out-${input}`);
+  const enricher = start([
+    'enricher',
+    '--listen',
+    `127.0.0.1:${link}`,
+    '--metrics-listen',
+    `127.0.0.1:${em}`,
+    '--output-dir',
+    out,
+    '--id',
+    'bench-e',
+  ]);
+  await waitReady(em);
+  const sock = path.join(dir, `agent-${input}.sock`);
+  const inputArgs = input === 'replay' ? ['--input-file', capture] : ['--dnstap-socket', sock];
+  const agent = start([
+    'agent',
+    ...inputArgs,
+    '--enricher',
+    `127.0.0.1:${link}`,
+    '--metrics-listen',
+    `127.0.0.1:${am}`,
+    '--id',
+    'bench-a',
+  ]);
+  const agentExit = new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
+  let peakA = 0;
+  let peakE = 0;
+  let lastA = new Map<string, number>();
+  const poll = setInterval(async () => {
+    const a = await scrape(am);
+    const e = await scrape(em);
+    if (a.size > 0) lastA = a;
+    peakA = Math.max(peakA, a.get('snowtap_agent_process_resident_memory_bytes') ?? 0);
+    peakE = Math.max(peakE, e.get('snowtap_enricher_process_resident_memory_bytes') ?? 0);
+  }, 250);
+  await waitReady(am);
+  const t0 = process.hrtime.bigint();
+  if (input === 'socket') {
+    while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
+    spawnSync('fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture], {
+      stdio: 'ignore',
+    });
+    for (;;) {
+      const a = await scrape(am);
+      const acked = a.get('snowtap_agent_records_acked_total') ?? 0;
+      const inRec = a.get('snowtap_agent_records_in_total') ?? 0;
+      const dropped = [...a]
+        .filter(([k]) => k.startsWith('snowtap_agent_records_dropped_total'))
+        .reduce((s, [, v]) => s + v, 0);
+      if (inRec >= frames && acked + dropped >= inRec) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  const lastBeforeExit = input === 'socket' ? await scrape(am) : null;
+  if (input === 'socket') agent.kill('SIGTERM');
+  const agentCode = await agentExit;
+  if (input === 'replay' && agentCode !== 0)
+    throw new Error(`agent replay exited ${agentCode}: not everything was acknowledged`);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  clearInterval(poll);
+  const a = lastBeforeExit ?? lastA;
+  enricher.kill('SIGTERM');
+  await new Promise((r) => enricher.once('exit', r));
+  const dropped = [...a]
+    .filter(([k]) => k.startsWith('snowtap_agent_records_dropped_total'))
+    .reduce((s, [, v]) => s + v, 0);
+  // A replaying agent exits 0 only once every record is acknowledged.
+  const records = input === 'replay' ? frames : (a.get('snowtap_agent_records_acked_total') ?? 0);
+  return {
+    input,
+    records,
+    seconds,
+    recordsPerSec: Math.round(records / seconds),
+    ackP50ms: quantile(a, 'snowtap_agent_ack_latency_seconds', 0.5) * 1000,
+    ackP99ms: quantile(a, 'snowtap_agent_ack_latency_seconds', 0.99) * 1000,
+    agentPeakRssMiB: peakA / 2 ** 20,
+    enricherPeakRssMiB: peakE / 2 ** 20,
+    dropped,
+  };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-bench-e2e-'));
+  try {
+    const capture = path.join(dir, 'capture.fstrm');
+    const { frames } = replicateCapture(capture, FRAMES);
+    console.log(
+      `agent -> enricher, ${frames} records (unbound bulk capture replicated), both processes on this machine`,
+    );
+    const results: Result[] = [await run('replay', capture, frames, dir)];
+    if (spawnSync('fstrm_replay', ['-h']).error === undefined)
+      results.push(await run('socket', capture, frames, dir));
+    else console.log('fstrm_replay not installed: socket input skipped (apt-get install fstrm-bin)');
+    console.log('input    records/s   ack p50   ack p99   agent RSS   enricher RSS   dropped');
+    for (const r of results) {
+      console.log(
+        `${r.input.padEnd(8)} ${String(r.recordsPerSec).padStart(9)}   ${r.ackP50ms.toFixed(1).padStart(5)} ms ${r.ackP99ms.toFixed(1).padStart(6)} ms` +
+          `   ${r.agentPeakRssMiB.toFixed(0).padStart(5)} MiB   ${r.enricherPeakRssMiB.toFixed(0).padStart(8)} MiB   ${r.dropped}`,
+      );
+    }
+    if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2) + '\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
