@@ -6,7 +6,7 @@
 // Exit codes: 0 every criterion met, 1 a criterion failed (or a run broke), 2 bad usage.
 
 import path from 'node:path';
-import { haproxyAvailable, HAPROXY_BINARY } from '../loadtest/haproxy';
+import { HAPROXY_BINARY, haproxyAvailable } from '../loadtest/haproxy';
 import { runProducer } from '../loadtest/producer';
 import { REBALANCE_DEFAULTS, type RebalanceResult, runRebalance } from '../loadtest/rebalance';
 import { formatShareTable, writeReport } from '../loadtest/report';
@@ -15,26 +15,131 @@ import { formatHelp, type OptionSpec, parseCommand, UsageError } from './options
 const D = REBALANCE_DEFAULTS;
 
 export const REBALANCE_OPTIONS: readonly OptionSpec[] = [
-  { name: 'switch-interval', kind: 'number', default: D.switchInterval, min: 0.1, max: 3600, arg: 'SECONDS', help: "agents' --switch-interval in the switching run" },
-  { name: 'switch', kind: 'bool', default: true, help: 'run with switching on; --no-switch runs only with --switch-interval 0' },
-  { name: 'compare', kind: 'bool', default: true, help: 'after the switching run, run again with switching off for comparison' },
-  { name: 'duration', kind: 'number', default: D.observe, min: 1, arg: 'SECONDS', help: 'observation after the new enricher is added' },
-  { name: 'warmup', kind: 'number', default: D.warmup, min: 0, arg: 'SECONDS', help: 'traffic before the new enricher is added' },
-  { name: 'after-remove', kind: 'number', default: D.afterRemove, min: 1, arg: 'SECONDS', help: 'traffic after an enricher is removed (NotReady + SIGTERM)' },
-  { name: 'agents', kind: 'int', default: D.agents, min: 1, max: 200, arg: 'N', help: 'agent processes, one synthetic producer each' },
-  { name: 'enrichers', kind: 'int', default: D.enrichers, min: 2, max: 50, arg: 'N', help: 'enrichers at the start (one more is added)' },
-  { name: 'rate', kind: 'number', default: D.rate, min: 1, arg: 'RECORDS_PER_S', help: 'total dnstap frames/s over all producers' },
-  { name: 'report-dir', kind: 'string', default: './loadtest-report', arg: 'DIR', help: 'where report.json and index.html go' },
-  { name: 'keep', kind: 'bool', default: false, help: 'keep the work dir (logs, sockets, CSV) even when the run passed' },
-  { name: 'haproxy', kind: 'string', default: HAPROXY_BINARY, arg: 'PATH', help: 'the haproxy binary standing in for kube-proxy' },
+  {
+    name: 'switch-interval',
+    kind: 'number',
+    default: D.switchInterval,
+    min: 0.1,
+    max: 3600,
+    arg: 'SECONDS',
+    help: "agents' --switch-interval in the switching run",
+  },
+  {
+    name: 'switch',
+    kind: 'bool',
+    default: true,
+    help: 'run with switching on; --no-switch runs only with --switch-interval 0',
+  },
+  {
+    name: 'compare',
+    kind: 'bool',
+    default: true,
+    help: 'after the switching run, run again with switching off for comparison',
+  },
+  {
+    name: 'duration',
+    kind: 'number',
+    default: D.observe,
+    min: 1,
+    arg: 'SECONDS',
+    help: 'observation after the new enricher is added',
+  },
+  {
+    name: 'warmup',
+    kind: 'number',
+    default: D.warmup,
+    min: 0,
+    arg: 'SECONDS',
+    help: 'traffic before the new enricher is added',
+  },
+  {
+    name: 'after-remove',
+    kind: 'number',
+    default: D.afterRemove,
+    min: 1,
+    arg: 'SECONDS',
+    help: 'traffic after an enricher is removed (NotReady + SIGTERM)',
+  },
+  {
+    name: 'agents',
+    kind: 'int',
+    default: D.agents,
+    min: 1,
+    max: 200,
+    arg: 'N',
+    help: 'agent processes, one synthetic producer each',
+  },
+  {
+    name: 'enrichers',
+    kind: 'int',
+    default: D.enrichers,
+    min: 2,
+    max: 50,
+    arg: 'N',
+    help: 'enrichers at the start (one more is added)',
+  },
+  {
+    name: 'rate',
+    kind: 'number',
+    default: D.rate,
+    min: 1,
+    arg: 'RECORDS_PER_S',
+    help: 'total dnstap frames/s over all producers',
+  },
+  {
+    name: 'report-dir',
+    kind: 'string',
+    default: './loadtest-report',
+    arg: 'DIR',
+    help: 'where report.json and index.html go',
+  },
+  {
+    name: 'keep',
+    kind: 'bool',
+    default: false,
+    help: 'keep the work dir (logs, sockets, CSV) even when the run passed',
+  },
+  {
+    name: 'haproxy',
+    kind: 'string',
+    default: HAPROXY_BINARY,
+    arg: 'PATH',
+    help: 'the haproxy binary standing in for kube-proxy',
+  },
 ];
 
 export const PRODUCER_OPTIONS: readonly OptionSpec[] = [
-  { name: 'socket', kind: 'string', arg: 'PATH|HOST:PORT', help: "the agent's --dnstap-socket (or --dnstap-tcp address); required" },
+  {
+    name: 'socket',
+    kind: 'string',
+    arg: 'PATH|HOST:PORT',
+    help: "the agent's --dnstap-socket (or --dnstap-tcp address); required",
+  },
   { name: 'rate', kind: 'number', default: 10_000, min: 1, arg: 'FRAMES_PER_S', help: 'steady send rate' },
-  { name: 'duration', kind: 'number', default: 10, min: 0.1, arg: 'SECONDS', help: 'how long to send before STOP' },
-  { name: 'seed', kind: 'int', default: 1, min: 0, max: 0xffffffff, arg: 'N', help: 'traffic generator seed' },
-  { name: 'identity', kind: 'string', default: 'loadtest-resolver', arg: 'NAME', help: 'dnstap identity of the "DNS server"' },
+  {
+    name: 'duration',
+    kind: 'number',
+    default: 10,
+    min: 0.1,
+    arg: 'SECONDS',
+    help: 'how long to send before STOP',
+  },
+  {
+    name: 'seed',
+    kind: 'int',
+    default: 1,
+    min: 0,
+    max: 0xffffffff,
+    arg: 'N',
+    help: 'traffic generator seed',
+  },
+  {
+    name: 'identity',
+    kind: 'string',
+    default: 'loadtest-resolver',
+    arg: 'NAME',
+    help: 'dnstap identity of the "DNS server"',
+  },
 ];
 
 const REBALANCE_HELP = formatHelp(
@@ -71,7 +176,8 @@ async function rebalanceMain(argv: readonly string[]): Promise<number> {
   }
   const o = cmd.options;
   const binary = String(o.haproxy);
-  if (!haproxyAvailable(binary)) throw new UsageError(`--haproxy ${binary}: not installed (apt-get install haproxy)`);
+  if (!haproxyAvailable(binary))
+    throw new UsageError(`--haproxy ${binary}: not installed (apt-get install haproxy)`);
   const base = {
     agents: Number(o.agents),
     enrichers: Number(o.enrichers),

@@ -171,14 +171,19 @@ export function parseMetrics(text: string): Sample[] {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    if (m[2]) for (const l of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    if (m[2])
+      for (const l of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
     out.push({ name: m[1]!, labels, value: Number(m[3]) });
   }
   return out;
 }
 
 /** Sum of the samples named `name` whose labels include `match`. */
-export function metricSum(samples: readonly Sample[], name: string, match: Record<string, string> = {}): number {
+export function metricSum(
+  samples: readonly Sample[],
+  name: string,
+  match: Record<string, string> = {},
+): number {
   let sum = 0;
   for (const s of samples) {
     if (s.name !== name) continue;

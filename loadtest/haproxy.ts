@@ -3,10 +3,14 @@
 // address and made ready or not ready at run time through the runtime API (stats socket).
 //
 // What it must share with kube-proxy (iptables mode) for the test to mean anything:
-// - a uniformly random endpoint per NEW connection: `balance random(1)`. Plain `random` is
-//   random(2), power-of-two-choices, which prefers the endpoint with fewer connections and
-//   would flatter the result. Each server gets weight 256 because the random balancer draws
-//   on a consistent-hash ring where weight 1 gives only 16 points per server (uneven shares).
+// - a uniformly random endpoint per NEW connection, independent of the previous ones:
+//   `balance hash rand` with `hash-type map-based`, i.e. a properly seeded random number
+//   (ha_random) modulo the table of ready servers. Not `balance random`: in haproxy 2.6 it
+//   draws from a per-thread xorshift whose seed is a constant (statistical_prng), so every
+//   haproxy start replays the same sequence (measured: identical pick sequences across
+//   restarts, and the third server got 25.5% of ~300 connections in three runs out of three).
+//   Plain `random` is also random(2), power-of-two-choices, which prefers the endpoint with
+//   fewer connections and would flatter the result; iptables' statistic module does not.
 // - established connections are never cut when an endpoint is added or removed: a server put
 //   in maintenance keeps its sessions (we do not set `on-marked-down shutdown-sessions`), as
 //   iptables keeps conntrack entries; the pod going away is what ends them.
@@ -24,7 +28,6 @@ import { killOnExit } from './cluster';
 
 export const HAPROXY_BINARY = '/usr/sbin/haproxy';
 const BACKEND = 'enrichers';
-export const BALANCE = 'random(1)';
 /** How long start() waits for the runtime API to answer. */
 const START_TIMEOUT_MS = 10_000;
 /** SIGTERM, then SIGKILL after this long. */
@@ -38,8 +41,6 @@ export interface HaproxyOptions {
   /** Endpoint slots s1..sN, all not ready at start. */
   slots: number;
   binary?: string;
-  /** Balance algorithm line (default BALANCE); for experiments. */
-  balance?: string;
   /** haproxy's own stderr (alerts, warnings); default: discarded. */
   stderr?: (line: string) => void;
 }
@@ -65,7 +66,7 @@ export function haproxyAvailable(binary = HAPROXY_BINARY): boolean {
   }
 }
 
-export function haproxyConfig(port: number, slots: number, socket: string, balance = BALANCE): string {
+export function haproxyConfig(port: number, slots: number, socket: string): string {
   return [
     'global',
     `  stats socket ${socket} mode 600 level admin`,
@@ -82,9 +83,10 @@ export function haproxyConfig(port: number, slots: number, socket: string, balan
     `  bind 127.0.0.1:${port}`,
     `  default_backend ${BACKEND}`,
     `backend ${BACKEND}`,
-    `  balance ${balance}`,
+    '  balance hash rand',
+    '  hash-type map-based',
     // Port 1 is a placeholder; a slot gets its real address when an endpoint is added.
-    `  server-template s 1-${slots} 127.0.0.1:1 disabled weight 256`,
+    `  server-template s 1-${slots} 127.0.0.1:1 disabled`,
     '',
   ].join('\n');
 }
@@ -96,17 +98,16 @@ export class Haproxy {
   private readonly dir: string;
   private readonly socket: string;
   private readonly stderr: ((line: string) => void) | undefined;
-  private readonly balance: string | undefined;
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(o: HaproxyOptions) {
-    if (!Number.isInteger(o.slots) || o.slots < 1) throw new RangeError(`Haproxy slots: expected >= 1, got ${o.slots}`);
+    if (!Number.isInteger(o.slots) || o.slots < 1)
+      throw new RangeError(`Haproxy slots: expected >= 1, got ${o.slots}`);
     this.port = o.port;
     this.slots = o.slots;
     this.binary = o.binary ?? HAPROXY_BINARY;
     this.stderr = o.stderr;
-    this.balance = o.balance;
     this.dir = mkdtempSync(path.join(tmpdir(), 'snowtap-haproxy-'));
     this.socket = path.join(this.dir, 'admin.sock');
   }
@@ -118,7 +119,7 @@ export class Haproxy {
   /** Writes the config, starts haproxy in the foreground (-db) and waits for its runtime API. */
   async start(): Promise<void> {
     const cfg = path.join(this.dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig(this.port, this.slots, this.socket, this.balance));
+    writeFileSync(cfg, haproxyConfig(this.port, this.slots, this.socket));
     const child = spawn(this.binary, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     killOnExit(child);
@@ -130,7 +131,10 @@ export class Haproxy {
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}: ${err.trim()}`);
+      if (child.exitCode !== null) {
+        await this.stop();
+        throw new Error(`haproxy exited with ${child.exitCode}: ${err.trim()}`);
+      }
       try {
         await this.command('show info');
         return;
@@ -160,7 +164,8 @@ export class Haproxy {
   /** A command whose success answer is empty; anything else is an error naming the command. */
   private async must(cmd: string): Promise<void> {
     const out = (await this.command(cmd)).trim();
-    if (out !== '' && !/^IP changed|^no need to change/i.test(out)) throw new Error(`haproxy '${cmd}': ${out}`);
+    if (out !== '' && !/^IP changed|^no need to change/i.test(out))
+      throw new Error(`haproxy '${cmd}': ${out}`);
   }
 
   private slotName(slot: number): string {
@@ -188,7 +193,9 @@ export class Haproxy {
     const lines = csv.split('\n').filter((l) => l.trim() !== '');
     const head = lines.shift()?.replace(/^# /, '').split(',') ?? [];
     const col = (name: string) => head.indexOf(name);
-    const [px, sv, scur, stot, status, addr] = ['pxname', 'svname', 'scur', 'stot', 'status', 'addr'].map(col);
+    const [px, sv, scur, stot, status, addr] = ['pxname', 'svname', 'scur', 'stot', 'status', 'addr'].map(
+      col,
+    );
     const out: ServerState[] = [];
     for (const line of lines) {
       const f = line.split(',');

@@ -20,7 +20,7 @@ const MAX_BURST_MS = 100;
 const MAX_QUEUED_BYTES = 4 << 20;
 /** Connect retries until the agent's socket exists, and the READY/ACCEPT and STOP/FINISH waits. */
 const CONNECT_TIMEOUT_MS = 10_000;
-const FINISH_TIMEOUT_MS = 10_000;
+const CONTROL_TIMEOUT_MS = 10_000;
 /** Room for one synthetic payload (a few hundred bytes in practice). */
 const SCRATCH_BYTES = 64 * 1024;
 
@@ -50,7 +50,9 @@ export interface ProducerStats {
 function connectOnce(target: string): Promise<net.Socket> {
   const m = /^(.*):(\d+)$/.exec(target);
   const opts: net.NetConnectOpts =
-    m && !target.includes('/') ? { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) } : { path: target };
+    m && !target.includes('/')
+      ? { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }
+      : { path: target };
   return new Promise((resolve, reject) => {
     const sock = net.createConnection(opts);
     sock.once('connect', () => {
@@ -81,9 +83,12 @@ export class DnstapProducer {
   private last = 0;
   private startedAt = 0;
   private onControl: ((f: ControlFrame) => void) | null = null;
+  /** Rejects the pending ACCEPT/FINISH wait when the connection fails first. */
+  private abortWait: ((err: Error) => void) | null = null;
 
   constructor(o: ProducerOptions) {
-    if (!(o.rate > 0) || !Number.isFinite(o.rate)) throw new RangeError(`producer rate: expected > 0, got ${o.rate}`);
+    if (!(o.rate > 0) || !Number.isFinite(o.rate))
+      throw new RangeError(`producer rate: expected > 0, got ${o.rate}`);
     this.o = o;
     this.traffic = new SyntheticTraffic({ seed: o.seed ?? 1, identity: o.identity ?? 'loadtest-resolver' });
   }
@@ -114,7 +119,13 @@ export class DnstapProducer {
     sock.on('close', () => {
       if (this.session.state !== 'finished') this.fail('the agent closed the connection');
     });
-    await this.control(() => sock.write(this.session.open()), 'ACCEPT');
+    try {
+      await this.control(() => sock.write(this.session.open()), 'ACCEPT');
+    } catch (err) {
+      sock.destroy();
+      this.sock = null;
+      throw err;
+    }
     this.startedAt = this.last = performance.now();
     this.timer = setInterval(() => this.tick(), TICK_MS);
   }
@@ -122,7 +133,14 @@ export class DnstapProducer {
   /** Sends `send()`'s bytes and waits for the control frame the session expects next. */
   private control(send: () => void, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`producer: no ${what} within ${FINISH_TIMEOUT_MS} ms`)), FINISH_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`producer: no ${what} within ${CONTROL_TIMEOUT_MS} ms`)),
+        CONTROL_TIMEOUT_MS,
+      );
+      this.abortWait = (err) => {
+        clearTimeout(timer);
+        reject(err);
+      };
       this.onControl = (f) => {
         try {
           const reply = this.session.onControl(f);
@@ -171,6 +189,7 @@ export class DnstapProducer {
 
   private fail(message: string): void {
     if (this.stats.error === null) this.stats.error = message;
+    this.abortWait?.(new Error(`producer: ${message}`));
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }

@@ -159,7 +159,10 @@ export function evaluateRun(o: RebalanceOptions, f: RunFacts): RebalanceResult {
   const after = rows.filter((r) => r.t > f.removedAt + 1 && r.t <= f.producersStoppedAt);
   const afterRate = after.length > 0 ? after.reduce((s, r) => s + r.total, 0) / after.length : 0;
   const removedShare = windowShare(rows, 0, f.removedAt + 1, f.producersStoppedAt) ?? 0;
-  checks.removedDrained = { ok: f.exits[removed] === 0, detail: `${removed} exit after SIGTERM: ${f.exits[removed]}` };
+  checks.removedDrained = {
+    ok: f.exits[removed] === 0,
+    detail: `${removed} exit after SIGTERM: ${f.exits[removed]}`,
+  };
   checks.agentsMovedOn = {
     ok: afterRate >= MOVED_ON_MIN_RATE * o.rate && removedShare === 0,
     detail: `after removal: ${Math.round(afterRate)} rec/s of ${o.rate} offered, ${removed} share ${pct(removedShare)}`,
@@ -171,8 +174,14 @@ export function evaluateRun(o: RebalanceOptions, f: RunFacts): RebalanceResult {
     ok: f.producers.every((p) => p.error === null && p.finished),
     detail: f.producers.map((p) => p.error ?? (p.finished ? 'ok' : 'no FINISH')).join(', '),
   };
-  checks.agentsAcked = { ok: f.settled && f.agentDrops === 0, detail: `settled=${f.settled}, dropped ${f.agentDrops}` };
-  checks.zeroLoss = { ok: lost === 0, detail: `${framesSent} sent, ${distinct} distinct rows (${lost} lost)` };
+  checks.agentsAcked = {
+    ok: f.settled && f.agentDrops === 0,
+    detail: `settled=${f.settled}, dropped ${f.agentDrops}`,
+  };
+  checks.zeroLoss = {
+    ok: lost === 0,
+    detail: `${framesSent} sent, ${distinct} distinct rows (${lost} lost)`,
+  };
   checks.zeroDuplicates = {
     ok: f.audit.duplicates === 0 && f.audit.badIds === 0,
     detail: `${f.audit.duplicates} duplicate record_ids, ${f.audit.badIds} malformed`,
@@ -182,7 +191,10 @@ export function evaluateRun(o: RebalanceOptions, f: RunFacts): RebalanceResult {
     detail: `${f.audit.files} chunks, ${f.audit.partialFiles} left partial, rows per enricher ${f.audit.rowsPerDir.join('/')}`,
   };
   const unclean = Object.entries(f.exits).filter(([, c]) => c !== 0);
-  checks.cleanExits = { ok: unclean.length === 0, detail: unclean.map(([n, c]) => `${n}: ${c}`).join(', ') || 'all 0' };
+  checks.cleanExits = {
+    ok: unclean.length === 0,
+    detail: unclean.map(([n, c]) => `${n}: ${c}`).join(', ') || 'all 0',
+  };
   const ok = Object.values(checks).every((c) => c.ok || c.advisory);
   return {
     title: `switching ${switching ? `on (--switch-interval ${o.switchInterval})` : 'off (--switch-interval 0)'}`,

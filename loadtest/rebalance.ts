@@ -18,10 +18,10 @@ import { auditCsv } from './csv-audit';
 import { Haproxy } from './haproxy';
 import { DnstapProducer, type ProducerStats } from './producer';
 import { evaluateRun, type RebalanceOptions, type RebalanceResult, type RunFacts } from './rebalance-checks';
-import { type CounterSample, type TimelineEvent, round } from './report';
+import { type CounterSample, round, type TimelineEvent } from './report';
 import { samplePolicy } from './synthetic';
 
-export { type RebalanceOptions, type RebalanceResult, REBALANCE_DEFAULTS } from './rebalance-checks';
+export { REBALANCE_DEFAULTS, type RebalanceOptions, type RebalanceResult } from './rebalance-checks';
 
 const START_TIMEOUT_MS = 20_000;
 const SAMPLE_MS = 1000;
@@ -63,7 +63,13 @@ export async function runRebalance(o: RebalanceOptions): Promise<RebalanceResult
     mkdirSync(dir, { recursive: true });
     const [listen, metricsPort] = [await freePort(), await freePort()];
     const outputDir = path.join(dir, 'out');
-    const args = ['enricher', '--listen', `127.0.0.1:${listen}`, '--metrics-listen', `127.0.0.1:${metricsPort}`];
+    const args = [
+      'enricher',
+      '--listen',
+      `127.0.0.1:${listen}`,
+      '--metrics-listen',
+      `127.0.0.1:${metricsPort}`,
+    ];
     args.push('--output-dir', outputDir, '--id', name, '--policy-file', policyFile, '--rotate-max-age', '10');
     const proc = new SnowtapProcess(name, args, path.join(dir, 'log.jsonl'), o.main);
     enrichers[k] = { name, proc, metricsPort, outputDir };
@@ -81,7 +87,12 @@ export async function runRebalance(o: RebalanceOptions): Promise<RebalanceResult
     const proc = new SnowtapProcess(name, args, path.join(work, `${name}.log.jsonl`), o.main);
     agents[k] = { name, proc, metricsPort, outputDir: '' };
     await waitHttpOk(metricsPort, '/healthz', START_TIMEOUT_MS, proc);
-    const p = new DnstapProducer({ socket, rate: o.rate / o.agents, seed: k + 1, identity: `resolver-${k + 1}` });
+    const p = new DnstapProducer({
+      socket,
+      rate: o.rate / o.agents,
+      seed: k + 1,
+      identity: `resolver-${k + 1}`,
+    });
     producers[k] = p;
   };
 
@@ -106,13 +117,15 @@ export async function runRebalance(o: RebalanceOptions): Promise<RebalanceResult
     switchSamples.push({ t, counts: switches });
   };
   let sampling = true;
-  const sampler = (async () => {
+  // Samples on whole seconds since the producers started (t0), until `sampling` is cleared.
+  const sampleLoop = async () => {
     while (sampling) {
-      const next = Math.ceil(((performance.now() - t0) / SAMPLE_MS) + 1e-6) * SAMPLE_MS;
+      const next = Math.ceil((performance.now() - t0) / SAMPLE_MS + 1e-6) * SAMPLE_MS;
       await sleep(next - (performance.now() - t0));
       if (sampling) await sampleOnce();
     }
-  })();
+  };
+  let sampler: Promise<void> = Promise.resolve();
 
   let producerStats: ProducerStats[] = [];
   const exits: Record<string, number | string | null> = {};
@@ -124,12 +137,17 @@ export async function runRebalance(o: RebalanceOptions): Promise<RebalanceResult
     await Promise.all(Array.from({ length: o.agents }, (_, k) => startAgent(k)));
     t0 = performance.now();
     await Promise.all(producers.map((p) => p.start()));
+    await sampleOnce();
+    sampler = sampleLoop();
     event(`${o.enrichers} enrichers, ${o.agents} agents, ${o.rate} rec/s, switch ${o.switchInterval}s`);
     await sleep(o.warmup * 1000);
     await startEnricher(o.enrichers);
     event(`${names[o.enrichers]} added`);
     const addedAt = now();
-    const [switches0, conns0] = await Promise.all([read(agents, 'snowtap_agent_link_switches_total'), haproxy.servers()]);
+    const [switches0, conns0] = await Promise.all([
+      read(agents, 'snowtap_agent_link_switches_total'),
+      haproxy.servers(),
+    ]);
     await sleep(o.observe * 1000);
     const observeEnd = now();
     const conns1 = await haproxy.servers();
@@ -189,7 +207,11 @@ export async function runRebalance(o: RebalanceOptions): Promise<RebalanceResult
 }
 
 /** True once every agent received all its producer sent and acknowledged or dropped all of it. */
-async function waitAgentsSettled(agents: readonly Member[], sent: readonly ProducerStats[], timeoutMs: number) {
+async function waitAgentsSettled(
+  agents: readonly Member[],
+  sent: readonly ProducerStats[],
+  timeoutMs: number,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const done = await Promise.all(

@@ -103,15 +103,27 @@ export function round(x: number, digits: number): number {
 }
 
 /** The share table: one line per second, events on the line where they happened. */
-export function formatShareTable(names: readonly string[], rows: readonly ShareRow[], events: readonly TimelineEvent[]): string {
-  const head = ['t/s', ...names.map((n) => `${n} share`), 'total rec/s', 'event'];
-  const lines = [head.map((h, i) => (i < head.length - 1 ? h.padStart(10) : `  ${h}`)).join('')];
+export function formatShareTable(
+  names: readonly string[],
+  rows: readonly ShareRow[],
+  events: readonly TimelineEvent[],
+): string {
+  const head = ['t/s', ...names.map((n) => `${n} share`)].map((h) => h.padStart(10)).join('');
+  const lines = [`${head}${'total rec/s'.padStart(12)}  event`];
   let e = 0;
   for (const r of rows) {
     const notes: string[] = [];
     while (e < events.length && events[e]!.t <= r.t) notes.push(events[e++]!.what);
-    const cells = [r.t.toFixed(1), ...r.shares.map((s, k) => (r.rates[k]! > 0 ? (s * 100).toFixed(1) + '%' : '-'))];
-    lines.push(cells.map((c) => c.padStart(10)).join('') + String(Math.round(r.total)).padStart(12) + '  ' + notes.join('; '));
+    const cells = [
+      r.t.toFixed(1),
+      ...r.shares.map((s, k) => (r.rates[k]! > 0 ? (s * 100).toFixed(1) + '%' : '-')),
+    ];
+    lines.push(
+      cells.map((c) => c.padStart(10)).join('') +
+        String(Math.round(r.total)).padStart(12) +
+        '  ' +
+        notes.join('; '),
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -139,7 +151,9 @@ export function shareChartSvg(run: RunReport, width = 900, height = 320): string
   const tMax = Math.max(1, ...run.rows.map((r) => r.t));
   const x = (t: number) => pad.l + (t / tMax) * (width - pad.l - pad.r);
   const y = (s: number) => pad.t + (1 - s) * (height - pad.t - pad.b);
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+  ];
   for (const s of [0, 0.25, 0.5, 0.75, 1]) {
     parts.push(`<line x1="${pad.l}" x2="${width - pad.r}" y1="${y(s)}" y2="${y(s)}" stroke="#ddd"/>`);
     parts.push(`<text x="${pad.l - 6}" y="${y(s) + 4}" text-anchor="end">${s * 100}%</text>`);
@@ -160,12 +174,16 @@ export function shareChartSvg(run: RunReport, width = 900, height = 320): string
     parts.push(`<text x="${x(e.t) + 3}" y="${pad.t + 12 + (i % 3) * 12}" fill="#444">${esc(e.what)}</text>`);
   });
   run.names.forEach((name, k) => {
-    const pts = run.rows.filter((r) => r.total > 0).map((r) => `${x(r.t).toFixed(1)},${y(r.shares[k]!).toFixed(1)}`);
+    const pts = run.rows
+      .filter((r) => r.total > 0)
+      .map((r) => `${x(r.t).toFixed(1)},${y(r.shares[k]!).toFixed(1)}`);
     const c = COLORS[k % COLORS.length];
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.join(' ')}"/>`);
     parts.push(`<text x="${pad.l + 10 + k * 70}" y="${height - 8}" fill="${c}">■ ${esc(name)}</text>`);
   });
-  parts.push(`<text x="${width - pad.r}" y="${height - 8}" text-anchor="end">time since producers started</text></svg>`);
+  parts.push(
+    `<text x="${width - pad.r}" y="${height - 8}" text-anchor="end">time since producers started</text></svg>`,
+  );
   return parts.join('\n');
 }
 
