@@ -6,18 +6,7 @@
 import { DnstapEncoder, type DnstapFields } from '../proto/dnstap/encoder';
 import { MessageType } from '../proto/dnstap/view';
 import { buildQuery, buildResponse, type SyntheticAnswer } from './dns-wire';
-
-/** Small fast deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './prng';
 
 const POPULAR = [
   'www.google.com',

@@ -3,15 +3,11 @@
 // byte store for pre-encoded CSV fields. Every enriched row carries a rule's fields, so
 // they are escaped and UTF-8 encoded once at load time; the row writer copies the bytes.
 
-/** RFC 4180: a field is quoted iff it holds a comma, a double quote, CR or LF. */
+import { csvFieldNeedsQuoting } from '../output/csv';
+
+/** RFC 4180: a field is quoted iff it holds a comma, a double quote, CR or LF (the output's rule). */
 export function csvField(value: string): string {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x2c || c === 0x22 || c === 0x0d || c === 0x0a) {
-      return '"' + value.replace(/"/g, '""') + '"';
-    }
-  }
-  return value;
+  return csvFieldNeedsQuoting(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
 }
 
 /**

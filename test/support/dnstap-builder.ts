@@ -2,6 +2,7 @@
 // encoder must not check itself). Deliberately naive: BigInt varints, a number[] of bytes,
 // and explicit control over what real encoders never do: unknown fields, any field order,
 // repeats, wrong wire types, padded (non-minimal) varints, raw bytes.
+import { prng, randInt } from '../../loadtest/prng';
 
 export const WIRE = { VARINT: 0, I64: 1, LEN: 2, SGROUP: 3, EGROUP: 4, I32: 5 } as const;
 
@@ -66,19 +67,4 @@ export class PbBuilder {
   }
 }
 
-/** Deterministic PRNG (mulberry32) so that failures reproduce from the seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Integer in [0, n). */
-export function randInt(rand: () => number, n: number): number {
-  return Math.floor(rand() * n);
-}
+export { prng, randInt };

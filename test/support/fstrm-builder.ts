@@ -1,6 +1,7 @@
 // Test-only Frame Streams byte builder and reference splitter, written independently of
 // proto/framestream so that the production decoder is never checked by its own encoder.
 // The builder can also lie (wrong lengths, unknown types) to produce malformed input.
+import { prng } from '../../loadtest/prng';
 
 export const CT_DNSTAP = 'protobuf:dnstap.Dnstap';
 
@@ -97,18 +98,6 @@ export function splitFrames(buf: Buffer): RefEvent[] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce from the seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Splits `buf` into chunks of random sizes in [1, maxChunk]. */
 export function randomChunks(buf: Buffer, rand: () => number, maxChunk: number): Buffer[] {
   const out: Buffer[] = [];
@@ -120,3 +109,5 @@ export function randomChunks(buf: Buffer, rand: () => number, maxChunk: number):
   }
   return out;
 }
+
+export { prng };

@@ -3,6 +3,7 @@
 // with explicit control over what real encoders never do: wrong lengths, padded varints,
 // unknown fields, any field order, wrong wire types. The numbers below are restated from
 // LINK.md on purpose rather than imported.
+import { prng, randInt } from '../../loadtest/prng';
 
 export const T = {
   HELLO: 1,
@@ -137,22 +138,6 @@ export function splitLinkFrames(buf: Buffer): { type: number; body: Buffer }[] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce from the seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randInt(rand: () => number, n: number): number {
-  return Math.floor(rand() * n);
-}
-
 export function randomBytes(rand: () => number, n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = randInt(rand, 256);
@@ -193,3 +178,5 @@ export function fstrmPayloads(file: Buffer): Buffer[] {
   }
   return out;
 }
+
+export { prng, randInt };
