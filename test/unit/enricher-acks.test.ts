@@ -9,8 +9,8 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { encodeControl } from '../../proto/link/control';
 import { makeHello } from '../../proto/link/handshake';
+import { committedRows, makeCerts, startEnricher, tmpDir, waitFor } from '../support/enricher-helpers';
 import { fixtureRecords, TestAgent } from '../support/link-client';
-import { committedRows, makeCerts, startEnricher, tmpDir, waitFor } from './enricher-helpers';
 
 const RECORDS = fixtureRecords();
 

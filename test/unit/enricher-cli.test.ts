@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { tmpDir } from './enricher-helpers';
+import { tmpDir } from '../support/enricher-helpers';
 
 const run = promisify(execFile);
 const MAIN = path.resolve(__dirname, '../../cli/main.js');

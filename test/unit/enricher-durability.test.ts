@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
+import { committedRows, type LogLine, tmpDir } from '../support/enricher-helpers';
 import { fixtureRecords, TestAgent } from '../support/link-client';
 import { listFiles } from '../support/output-rows';
-import { committedRows, type LogLine, tmpDir } from './enricher-helpers';
 
 const MAIN = path.resolve(__dirname, '../../cli/main.js');
 const RECORDS = fixtureRecords();

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { RejectCode } from '../../proto/link/constants';
+import { findLog, startEnricher, waitFor } from '../support/enricher-helpers';
 import { batchFrame, frame, Pb, splitLinkFrames, T } from '../support/link-builder';
 import { TestAgent } from '../support/link-client';
-import { findLog, startEnricher, waitFor } from './enricher-helpers';
 
 const TOKEN = Buffer.from('s3cret-token');
 

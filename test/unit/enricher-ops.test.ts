@@ -10,8 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { FIXTURES_DIR } from '../support/dnstap-frames';
+import { committedRows, startEnricher, tmpDir, waitFor } from '../support/enricher-helpers';
 import { fixtureRecords, TestAgent } from '../support/link-client';
-import { committedRows, startEnricher, tmpDir, waitFor } from './enricher-helpers';
 
 async function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${urlPath}`);

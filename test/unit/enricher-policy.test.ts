@@ -12,8 +12,15 @@ import path from 'node:path';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
 import { PolicyPoller } from '../../enricher/policy/poller';
+import {
+  captureLog,
+  committedRows,
+  findLog,
+  startEnricher,
+  tmpDir,
+  waitFor,
+} from '../support/enricher-helpers';
 import { fixtureRecords, TestAgent } from '../support/link-client';
-import { captureLog, committedRows, findLog, startEnricher, tmpDir, waitFor } from './enricher-helpers';
 
 const doc = (version: string, category: string) =>
   JSON.stringify({

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { Enricher, type EnricherAddresses, type EnricherOptions } from '../../enricher/enricher';
-import { finalFiles, parseChunk } from '../support/output-rows';
+import { finalFiles, parseChunk } from './output-rows';
 
 export type LogLine = Record<string, unknown> & { msg: string; level: number };
 
