@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { REPO_ROOT } from './helm';
+import { interopMissing } from './interop';
 
 const SETUP_HINT =
   'run scripts/ci/docker-setup.sh (installs docker.io, starts dockerd, builds the base images)';
@@ -53,12 +54,7 @@ async function dockerProblem(): Promise<string | null> {
 export async function requireDocker(t: TestContext): Promise<boolean> {
   const problem = await dockerProblem();
   if (problem === null) return true;
-  const reason = `${problem}: ${SETUP_HINT}`;
-  if (process.env.SNOWTAP_REQUIRE_INTEROP === '1') {
-    throw new Error(`interop required (SNOWTAP_REQUIRE_INTEROP=1) but ${reason}`);
-  }
-  t.skip(reason);
-  return false;
+  return interopMissing(t, `${problem}: ${SETUP_HINT}`);
 }
 
 let built: Promise<string> | null = null;

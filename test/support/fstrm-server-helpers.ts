@@ -10,6 +10,7 @@ import pino from 'pino';
 import type { ConnectionInfo, FrameSink } from '../../common/framestream-server';
 import type { Logger } from '../../common/log';
 import { FrameDecoder, FramePacker, WriterSession } from '../../proto/framestream';
+import { interopMissing } from './interop';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -25,9 +26,7 @@ export async function waitFor(cond: () => boolean, what: string, ms = 5_000): Pr
 /** Path of a Debian binary, or null after t.skip (a failure when interop is required). */
 export function binary(t: TestContext, file: string, pkg: string): string | null {
   if (existsSync(file)) return file;
-  const reason = `${file.split('/').pop()} not installed: apt-get install ${pkg}`;
-  if (process.env['SNOWTAP_REQUIRE_INTEROP'] === '1') assert.fail(`SNOWTAP_REQUIRE_INTEROP=1 but ${reason}`);
-  t.skip(reason);
+  interopMissing(t, `${file.split('/').pop()} not installed: apt-get install ${pkg}`);
   return null;
 }
 

@@ -8,6 +8,7 @@ import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import YAML from 'yaml';
+import { interopMissing } from './interop';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 export const CHART_DIR = path.join(REPO_ROOT, 'helm/snowtap');
@@ -54,11 +55,7 @@ export function findTool(name: 'helm' | 'kubectl'): string | null {
 export function requireTool(t: TestContext, name: 'helm' | 'kubectl'): string | null {
   const bin = findTool(name);
   if (bin) return bin;
-  const reason = `${name} not found: ${INSTALL_HINT}`;
-  if (process.env.SNOWTAP_REQUIRE_INTEROP === '1') {
-    throw new Error(`interop required (SNOWTAP_REQUIRE_INTEROP=1) but ${reason}`);
-  }
-  t.skip(reason);
+  interopMissing(t, `${name} not found: ${INSTALL_HINT}`);
   return null;
 }
 

@@ -10,6 +10,7 @@ import { accessSync, constants, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { interopMissing } from './interop';
 
 export const PEERS_DIR = path.resolve(__dirname, '../../../test/peers');
 export const FIXTURES_DIR = path.resolve(__dirname, '../../../test/fixtures');
@@ -119,12 +120,7 @@ function installHint(missing: readonly string[]): string {
 export function requireInterop(t: TestContext, names: readonly string[]): boolean {
   const { ok, missing } = peersAvailable(names);
   if (ok) return true;
-  const hint = installHint(missing);
-  if (process.env.SNOWTAP_REQUIRE_INTEROP === '1') {
-    throw new Error(`interop required (SNOWTAP_REQUIRE_INTEROP=1) but ${hint}`);
-  }
-  t.skip(hint);
-  return false;
+  return interopMissing(t, installHint(missing));
 }
 
 // Ports from a range below Linux's ephemeral range (32768+), so a port we

@@ -20,6 +20,7 @@ import {
   waitFor,
 } from '../support/agent-harness';
 import { FakeEnricher } from '../support/fake-enricher';
+import { interopMissing } from '../support/interop';
 
 const REPLAY = '/usr/bin/fstrm_replay';
 const dir = mkdtempSync(path.join(tmpdir(), 'agent-interop-'));
@@ -32,10 +33,7 @@ after(async () => {
 
 function replayBinary(t: TestContext): boolean {
   if (existsSync(REPLAY)) return true;
-  const reason = 'fstrm_replay not installed: apt-get install fstrm-bin';
-  if (process.env['SNOWTAP_REQUIRE_INTEROP'] === '1') assert.fail(`SNOWTAP_REQUIRE_INTEROP=1 but ${reason}`);
-  t.skip(reason);
-  return false;
+  return interopMissing(t, 'fstrm_replay not installed: apt-get install fstrm-bin');
 }
 
 function run(args: string[]): Promise<{ code: number | null; stderr: string }> {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { FIXTURES_DIR } from '../support/dnstap-frames';
 import { committedRows, startEnricher, tmpDir, waitFor } from '../support/enricher-helpers';
+import { interopMissing } from '../support/interop';
 import { fixtureRecords, TestAgent } from '../support/link-client';
 
 async function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
@@ -21,10 +22,7 @@ async function get(port: number, urlPath: string): Promise<{ status: number; bod
 /** The interop rule: promtool present, else skip (fail under SNOWTAP_REQUIRE_INTEROP=1). */
 function promtool(t: TestContext): boolean {
   if (spawnSync('promtool', ['--version']).status === 0) return true;
-  const hint = 'missing promtool: apt-get install prometheus';
-  if (process.env.SNOWTAP_REQUIRE_INTEROP === '1') throw new Error(`interop required but ${hint}`);
-  t.skip(hint);
-  return false;
+  return interopMissing(t, 'missing promtool: apt-get install prometheus');
 }
 
 const METRICS = [

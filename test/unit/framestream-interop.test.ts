@@ -16,6 +16,7 @@ import { readFrameStreamFile } from '../../proto/framestream/file';
 import { ReaderSession } from '../../proto/framestream/reader';
 import { FrameFileWriter, WriterSession } from '../../proto/framestream/writer';
 import { CT_DNSTAP } from '../support/fstrm-builder';
+import { interopMissing } from '../support/interop';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/fixtures');
 // Overridable so the skip/fail path itself can be exercised.
@@ -31,9 +32,7 @@ after(() => {
 function tool(t: TestContext, name: string): string | null {
   const p = path.join(BIN, name);
   if (existsSync(p)) return p;
-  const reason = `${p} not installed (apt-get install fstrm-bin)`;
-  if (process.env['SNOWTAP_REQUIRE_INTEROP'] === '1') assert.fail(`SNOWTAP_REQUIRE_INTEROP=1 but ${reason}`);
-  t.skip(reason);
+  interopMissing(t, `${p} not installed (apt-get install fstrm-bin)`);
   return null;
 }
 

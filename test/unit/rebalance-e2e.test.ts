@@ -15,15 +15,13 @@ import { type TestContext, test } from 'node:test';
 import { HAPROXY_BINARY, haproxyAvailable } from '../../loadtest/haproxy';
 import { type RebalanceOptions, type RebalanceResult, runRebalance } from '../../loadtest/rebalance';
 import { formatShareTable } from '../../loadtest/report';
+import { interopMissing } from '../support/interop';
 
 const SHORT = { agents: 6, enrichers: 2, rate: 6000, warmup: 3, afterRemove: 4 };
 
 function needHaproxy(t: TestContext): boolean {
   if (haproxyAvailable()) return true;
-  const reason = `${HAPROXY_BINARY} not installed: apt-get install haproxy`;
-  if (process.env.SNOWTAP_REQUIRE_INTEROP === '1') assert.fail(`SNOWTAP_REQUIRE_INTEROP=1 but ${reason}`);
-  t.skip(reason);
-  return false;
+  return interopMissing(t, `${HAPROXY_BINARY} not installed: apt-get install haproxy`);
 }
 
 async function run(t: TestContext, o: Omit<RebalanceOptions, keyof typeof SHORT>): Promise<RebalanceResult> {

@@ -9,13 +9,11 @@ import net from 'node:net';
 import { after, type TestContext, test } from 'node:test';
 import { freePort } from '../../loadtest/cluster';
 import { HAPROXY_BINARY, Haproxy, haproxyAvailable } from '../../loadtest/haproxy';
+import { interopMissing } from '../support/interop';
 
 function needHaproxy(t: TestContext): boolean {
   if (haproxyAvailable()) return true;
-  const reason = `${HAPROXY_BINARY} not installed: apt-get install haproxy`;
-  if (process.env.SNOWTAP_REQUIRE_INTEROP === '1') assert.fail(`SNOWTAP_REQUIRE_INTEROP=1 but ${reason}`);
-  t.skip(reason);
-  return false;
+  return interopMissing(t, `${HAPROXY_BINARY} not installed: apt-get install haproxy`);
 }
 
 /** Backends that answer every connection with their index, then keep it open. */
