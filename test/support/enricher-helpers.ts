@@ -1,7 +1,6 @@
 // Shared by the enricher tests: an in-process enricher on port 0 in a temp dir, captured
 // pino lines, CSV rows read back from committed chunks, throwaway certificates (openssl).
 
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,79 +65,7 @@ export function findLog(lines: LogLine[], msg: string): LogLine[] {
   return lines.filter((l) => l.msg === msg);
 }
 
-export interface Certs {
-  ca: string;
-  serverCert: string;
-  serverKey: string;
-  clientCert: string;
-  clientKey: string;
-  /** A client certificate from a CA the server does not trust. */
-  strangerCert: string;
-  strangerKey: string;
-}
-
-function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-
-/** A throwaway CA, a server cert for 127.0.0.1/localhost, a client cert, and a stranger's. */
-export function makeCerts(dir: string): Certs {
-  const key = (name: string) =>
-    openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name]);
-  const ca = (name: string) => {
-    key(`${name}.key`);
-    openssl(dir, [
-      'req',
-      '-x509',
-      '-new',
-      '-key',
-      `${name}.key`,
-      '-subj',
-      `/CN=${name}`,
-      '-days',
-      '2',
-      '-out',
-      `${name}.pem`,
-    ]);
-  };
-  const leaf = (name: string, caName: string, ext: string) => {
-    key(`${name}.key`);
-    openssl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`]);
-    fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-    openssl(dir, [
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${caName}.pem`,
-      '-CAkey',
-      `${caName}.key`,
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.pem`,
-    ]);
-  };
-  ca('ca');
-  ca('stranger-ca');
-  leaf('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  leaf('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-  leaf('stranger', 'stranger-ca', 'extendedKeyUsage=clientAuth\n');
-  const p = (f: string) => path.join(dir, f);
-  return {
-    ca: p('ca.pem'),
-    serverCert: p('server.pem'),
-    serverKey: p('server.key'),
-    clientCert: p('client.pem'),
-    clientKey: p('client.key'),
-    strangerCert: p('stranger.pem'),
-    strangerKey: p('stranger.key'),
-  };
-}
+export { type Certs, makeCerts } from './certs';
 
 /** Polls pred() every 10 ms until it holds; rejects after timeoutMs naming `what`. */
 export async function waitFor(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

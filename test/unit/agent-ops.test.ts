@@ -4,14 +4,15 @@
 // (server verified with --tls-ca, mTLS client certificate; a wrong CA fails the dial).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { registerAgentMetrics } from '../../agent';
 import { createRegistry, OpsServer } from '../../common/ops-server';
 import { captureLog, makeAgent, Producer, payload, stopAll, waitFor } from '../support/agent-harness';
+import { makeCerts } from '../support/certs';
 import { FakeEnricher } from '../support/fake-enricher';
 import { requireInterop } from '../support/peers';
 
@@ -105,65 +106,18 @@ test('stop with unacknowledged records and no spool: counted as lost (reason shu
   assert.ok(f.conns.every((c) => c.goodbye === 'agent shutting down' || c.welcomedAt === 0));
 });
 
-function makeCerts(): Record<string, Buffer> | null {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  try {
-    for (const name of ['ca', 'other-ca']) {
-      run([
-        'req',
-        '-x509',
-        ...ec,
-        '-days',
-        '2',
-        '-subj',
-        `/CN=${name}`,
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.pem`,
-      ]);
-    }
-    writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
-    writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-    for (const name of ['server', 'client']) {
-      run(['req', ...ec, '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
-      run([
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '2',
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.pem`,
-      ]);
-    }
-  } catch {
-    return null;
-  }
-  const read = (f: string) => readFileSync(path.join(dir, f));
-  return {
-    ca: read('ca.pem'),
-    otherCa: read('other-ca.pem'),
-    serverKey: read('server.key'),
-    serverCert: read('server.pem'),
-    clientKey: read('client.key'),
-    clientCert: read('client.pem'),
-  };
-}
-
 test('TLS: enricher verified with the CA, mTLS client certificate required; a wrong CA fails the dial', async (t) => {
   if (!requireInterop(t, ['openssl'])) return;
-  const certs = makeCerts();
-  assert.ok(certs !== null, 'openssl could not make the test certificates');
+  const c = makeCerts(dir);
+  const read = (f: string) => readFileSync(f);
+  const certs = {
+    ca: read(c.ca),
+    otherCa: read(c.strangerCa),
+    serverKey: read(c.serverKey),
+    serverCert: read(c.serverCert),
+    clientKey: read(c.clientKey),
+    clientCert: read(c.clientCert),
+  };
   const f = await FakeEnricher.start({
     tls: {
       key: certs.serverKey,
