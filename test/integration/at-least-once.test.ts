@@ -5,7 +5,7 @@
 // sending (nothing lost: the agent buffers and spools).
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { silentLogger } from '../../common/log';
 import { convertFiles } from '../../enricher/convert';
 import { replicateCapture } from '../../loadtest/capture';
@@ -92,12 +92,11 @@ function watchAgent(port: number): { last: Record<string, number>; stop: () => v
   return { last, stop: () => clearInterval(timer) };
 }
 
-test('kill -9 of the enricher mid-stream: every record present, duplicates only from the unacked window', {
-  timeout: 240_000,
-}, async (t) => {
-  const dir = tmpDir(t, 'snowtap-alo-kill-');
+/** An enricher and an agent replaying the >= 200k-record capture; returns once a quarter is acknowledged. */
+async function replayUntilAQuarterAcked(t: TestContext, prefix: string) {
+  const dir = tmpDir(t, prefix);
   const want = await expectedFor(dir);
-  let enricher: EnricherProc = await startEnricher(t, path.join(dir, 'out'));
+  const enricher = await startEnricher(t, path.join(dir, 'out'));
   const agent = await startAgent(t, [
     '--input-file',
     want.file,
@@ -110,16 +109,24 @@ test('kill -9 of the enricher mid-stream: every record present, duplicates only 
     '--rate-limit',
     '60000',
   ]);
-  const seen = watchAgent(agent.metricsPort);
-  t.after(seen.stop);
   await waitUntil(
     async () => (await metric(agent.metricsPort, 'snowtap_agent_records_acked_total')) > want.frames / 4,
     'a quarter acked',
     60_000,
   );
+  return { want, enricher, agent };
+}
+
+test('kill -9 of the enricher mid-stream: every record present, duplicates only from the unacked window', {
+  timeout: 240_000,
+}, async (t) => {
+  const { want, agent, ...started } = await replayUntilAQuarterAcked(t, 'snowtap-alo-kill-');
+  let enricher: EnricherProc = started.enricher;
+  const seen = watchAgent(agent.metricsPort);
+  t.after(seen.stop);
+  const ackedAtKill = await metric(agent.metricsPort, 'snowtap_agent_records_acked_total');
   enricher.child.kill('SIGKILL');
   await enricher.exited;
-  const ackedAtKill = seen.last.snowtap_agent_records_acked_total ?? 0;
   await new Promise((r) => setTimeout(r, 1000));
   enricher = await restartEnricher(t, enricher);
   assert.match(enricher.log(), /recover/i, 'the restarted enricher reports what it recovered');
@@ -146,26 +153,8 @@ test('kill -9 of the enricher mid-stream: every record present, duplicates only 
 });
 
 test('SIGTERM of the enricher during load: zero loss, zero duplicates', { timeout: 240_000 }, async (t) => {
-  const dir = tmpDir(t, 'snowtap-alo-term-');
-  const want = await expectedFor(dir);
-  let enricher = await startEnricher(t, path.join(dir, 'out'));
-  const agent = await startAgent(t, [
-    '--input-file',
-    want.file,
-    '--enricher',
-    `127.0.0.1:${enricher.linkPort}`,
-    '--switch-interval',
-    '1',
-    '--batch-records',
-    String(BATCH),
-    '--rate-limit',
-    '60000',
-  ]);
-  await waitUntil(
-    async () => (await metric(agent.metricsPort, 'snowtap_agent_records_acked_total')) > want.frames / 4,
-    'a quarter acked',
-    60_000,
-  );
+  const { want, agent, ...started } = await replayUntilAQuarterAcked(t, 'snowtap-alo-term-');
+  let enricher = started.enricher;
   enricher.child.kill('SIGTERM');
   assert.equal(await exitWithin(enricher, 30_000, 'draining enricher'), 0, 'drains and exits 0');
   enricher = await restartEnricher(t, enricher);
