@@ -1,5 +1,6 @@
-// Turns complete CSV rows into committed chunk files (SPEC §5): rows are copied into a large
-// block buffer (no per-row allocation or I/O), blocks go to the ChunkSink for ordered
+// Turns complete CSV rows into committed chunk files (SPEC §5): rows are copied (appendRow)
+// or encoded in place (beginRow/endRow) into a large block buffer (no per-row allocation or
+// I/O), blocks go to the ChunkSink for ordered
 // writing, and a chunk is committed when it reaches maxRows, maxBytes (uncompressed, header
 // included) or maxAgeMs, whichever comes first. No timers inside: the owner calls tick()
 // (age) and heartbeat() (owner lock) from its own timers.
@@ -25,7 +26,7 @@ import { type ChunkWriterOptions, type ResolvedOptions, resolveOptions } from '.
 
 export type { ChunkWriterOptions } from './options';
 
-// appendRow() reads the clock once per this many rows (a clock read costs ~35 ns, as much as
+// Appends read the clock once per this many rows (a clock read costs ~35 ns, as much as
 // copying the row); tick() covers idle chunks, so age precision is unchanged in practice.
 export const ROWS_PER_CLOCK_READ = 64;
 
@@ -63,6 +64,10 @@ export class ChunkWriter {
   private bufRows = 0;
   private seq = 0;
   private appendedRows = 0;
+  private untilClockRead = 0;
+  /** Where beginRow() placed the row being encoded: the block buffer, or `scratch`. */
+  private target: Buffer;
+  private scratch: Buffer | null = null;
   private closing: Promise<void> | null = null;
 
   /** Throws OUTPUT_INVALID_OPTION, or OUTPUT_NOT_WRITABLE naming the directory. */
@@ -96,6 +101,7 @@ export class ChunkWriter {
       onCommit: o.onCommit,
     });
     this.buf = this.sink.takeBuffer();
+    this.target = this.buf;
   }
 
   /**
@@ -104,14 +110,10 @@ export class ChunkWriter {
    * Throws the writer's failure, or OUTPUT_CLOSED after close().
    */
   appendRow(src: Buffer, start: number, end: number): boolean {
-    if (this.sink.failure !== null) throw this.sink.failure;
-    if (this.closing !== null) throw new OutputError('OUTPUT_CLOSED', 'chunk writer is closed');
+    this.checkOpen();
     const len = end - start;
     let chunk = this.chunk;
-    if (
-      chunk !== null &&
-      (chunk.bytes + len > this.o.maxBytes || this.o.now() - chunk.openedAt >= this.o.maxAgeMs)
-    ) {
+    if (chunk !== null && (chunk.bytes + len > this.o.maxBytes || this.aged(chunk))) {
       this.commitChunk().catch(noop);
       chunk = null;
     }
@@ -128,6 +130,52 @@ export class ChunkWriter {
     }
     src.copy(this.buf, this.bufLen, start, end);
     this.bufLen += len;
+    this.bufRows++;
+    return this.counted(chunk, len);
+  }
+
+  /**
+   * The in-place form of appendRow(), for the per-record path: returns the offset in
+   * rowTarget where the caller writes one complete row (CRLF included) of at most `room`
+   * bytes, then calls endRow() with the row's end. Saves appendRow()'s copy (Buffer#copy of a
+   * partial range allocates a view: ~90 ns a row). Throws like appendRow().
+   */
+  beginRow(room: number): number {
+    this.checkOpen();
+    const chunk = this.chunk;
+    if (chunk !== null && this.aged(chunk)) this.commitChunk().catch(noop);
+    if (this.chunk === null) this.openChunk();
+    if (this.bufLen + room > this.buf.length) {
+      this.sealBlock();
+      if (this.bufLen + room > this.buf.length) {
+        // Blocks smaller than the row bound (tests, tiny configurations): encode aside.
+        if (this.scratch === null || this.scratch.length < room) this.scratch = Buffer.allocUnsafe(room);
+        this.target = this.scratch;
+        return 0;
+      }
+    }
+    this.target = this.buf;
+    return this.bufLen;
+  }
+
+  /** The buffer that the offset from beginRow() refers to; read it after each beginRow(). */
+  get rowTarget(): Buffer {
+    return this.target;
+  }
+
+  /** Ends the row begun by beginRow(); returns what appendRow() returns. */
+  endRow(end: number): boolean {
+    if (this.target !== this.buf) return this.appendRow(this.target, 0, end);
+    const start = this.bufLen;
+    const len = end - start;
+    const chunk = this.chunk!;
+    if (chunk.bytes + len > this.o.maxBytes && chunk.rows > 0) {
+      // The row opens the next chunk (once per chunk): move it aside, commit, append it.
+      const row = Buffer.from(this.buf.subarray(start, end));
+      this.commitChunk().catch(noop);
+      return this.appendRow(row, 0, len);
+    }
+    this.bufLen = end;
     this.bufRows++;
     return this.counted(chunk, len);
   }
@@ -190,6 +238,18 @@ export class ChunkWriter {
       syncs: s.syncs,
       failed: s.failure !== null,
     };
+  }
+
+  private checkOpen(): void {
+    if (this.sink.failure !== null) throw this.sink.failure;
+    if (this.closing !== null) throw new OutputError('OUTPUT_CLOSED', 'chunk writer is closed');
+  }
+
+  /** True when the chunk is due by age; reads the clock every ROWS_PER_CLOCK_READ calls. */
+  private aged(chunk: ChunkFile): boolean {
+    if (--this.untilClockRead > 0) return false;
+    this.untilClockRead = ROWS_PER_CLOCK_READ;
+    return this.o.now() - chunk.openedAt >= this.o.maxAgeMs;
   }
 
   private counted(chunk: ChunkFile, len: number): boolean {

@@ -5,10 +5,13 @@ import { DnsView } from '../../proto/dns/view';
 import { DnstapDecodeError, decodeDnstap } from '../../proto/dnstap/index';
 import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
 import type { Policy } from '../policy/index';
-import { type DnsChoice, RowEncoder, type RowSource } from './row-encoder';
+import { type DnsChoice, MAX_ROW_BYTES, RowEncoder, type RowSource } from './row-encoder';
 
+/** Where rows go, written in place: beginRow(room) gives an offset into rowTarget with `room` bytes free. */
 export interface RowSink {
-  appendRow(src: Buffer, start: number, end: number): void;
+  beginRow(room: number): number;
+  readonly rowTarget: Buffer;
+  endRow(end: number): void;
 }
 
 /** Plain counters, read by the metrics collector on scrape (no prom-client calls per record). */
@@ -103,10 +106,12 @@ export class RecordPipeline {
       policy !== null && v.queryAddressOff !== ABSENT
         ? policy.lookupNetwork(buf, v.queryAddressOff, v.queryAddressLen)
         : null;
-    const n = this.encoder.encode(v, dns, domain, network, src, seq, index);
-    this.sink.appendRow(this.encoder.buf, 0, n);
+    const sink = this.sink;
+    const at = sink.beginRow(MAX_ROW_BYTES);
+    const rowEnd = this.encoder.encode(v, dns, domain, network, src, seq, index, sink.rowTarget, at);
+    sink.endRow(rowEnd);
     c.rows++;
-    c.rowBytes += n;
+    c.rowBytes += rowEnd - at;
     return true;
   }
 }

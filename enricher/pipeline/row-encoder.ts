@@ -20,8 +20,11 @@ import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from '.
 
 /** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
 export const MAX_IDENTITY_BYTES = 1024;
-/** Worst case row: fixed fields + escaped qname (x2 for quoting) + identity (x2) + policy fields. */
-const ROW_BUF_SIZE = 64 * 1024;
+/**
+ * Bound on one row's bytes: fixed fields + escaped qname (x2 for quoting) + identity (x3 for
+ * U+FFFD, x2 for quoting) + four policy text fields (each <= 1024 characters, quoted UTF-8).
+ */
+export const MAX_ROW_BYTES = 64 * 1024;
 
 const COMMA = 44;
 const MESSAGE_TYPES = encodeNames(MESSAGE_TYPE_NAMES);
@@ -61,7 +64,6 @@ export interface DnsChoice {
 }
 
 export class RowEncoder {
-  readonly buf = Buffer.alloc(ROW_BUF_SIZE);
   private readonly ts = new TimestampWriter();
   private readonly enricherIdCsv: Buffer;
   // Identity/version rarely change on a stream: cache the last encoded identity.
@@ -74,7 +76,7 @@ export class RowEncoder {
     this.enricherIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, enricherId)));
   }
 
-  /** Encodes one row into `this.buf` and returns its length. */
+  /** Encodes one row into b at `at` (MAX_ROW_BYTES of room) and returns where it ends. */
   encode(
     v: DnstapView,
     dns: DnsChoice,
@@ -83,10 +85,11 @@ export class RowEncoder {
     src: RowSource,
     seq: number,
     index: number,
+    b: Buffer,
+    at: number,
   ): number {
-    const b = this.buf;
     const fb = v.buf;
-    let p = 0;
+    let p = at;
     // record_id
     if (src.idQuoted) b[p++] = 34;
     p = writeBytes(b, p, src.idPrefix);

@@ -13,9 +13,17 @@ export class OutputGate implements RowSink {
 
   constructor(readonly writer: ChunkWriter) {}
 
-  /** Hot path: one call per row. Throws the writer's sticky failure (or OUTPUT_CLOSED). */
-  appendRow(src: Buffer, start: number, end: number): void {
-    if (!this.writer.appendRow(src, start, end) && !this.full) {
+  /** Hot path, one call per row: see ChunkWriter.beginRow. Throws the writer's sticky failure (or OUTPUT_CLOSED). */
+  beginRow(room: number): number {
+    return this.writer.beginRow(room);
+  }
+
+  get rowTarget(): Buffer {
+    return this.writer.rowTarget;
+  }
+
+  endRow(end: number): void {
+    if (!this.writer.endRow(end) && !this.full) {
       this.full = true;
       // whenDrained() also settles when the writer fails: waiters then meet the failure.
       const drained = () => this.drained();
