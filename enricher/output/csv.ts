@@ -117,6 +117,10 @@ export function csvFieldNeedsQuoting(s: string): boolean {
 // Below this length a JS byte loop beats the native Buffer#write call.
 const SHORT_FIELD = 24;
 
+/** 1 for the bytes a field can hold as they are: ASCII other than `,` `"` CR LF. */
+const PLAIN_BYTE = new Uint8Array(256);
+for (let b = 0; b < 0x80; b++) PLAIN_BYTE[b] = b === COMMA || b === QUOTE || b === CR || b === LF ? 0 : 1;
+
 /**
  * Writes `s` as one UTF-8 CSV field at `pos` and returns the position after it. The caller
  * guarantees room for csvFieldMaxBytes(s.length) bytes (checked: a short write would
@@ -183,21 +187,24 @@ export function writeCsvBytesField(
 ): number {
   const n = end - start;
   if (pos + n * 2 + 2 > target.length) throw new RangeError(`CSV field of ${n} bytes does not fit at ${pos}`);
-  let high = false;
-  let quote = false;
-  for (let i = start; i < end; i++) {
+  // One pass for the usual field (ASCII, nothing to quote): copy while checking. (A loop, not
+  // Buffer#copy: on Node 20 copying part of a buffer allocates a view, ~60 ns.)
+  let i = start;
+  let q = pos;
+  for (; i < end; i++) {
     const b = src[i]!;
-    if (b >= 0x80) high = true;
-    else if (b === COMMA || b === QUOTE || b === CR || b === LF) quote = true;
+    if (PLAIN_BYTE[b] === 0) break;
+    target[q++] = b;
   }
-  if (!high && !quote) {
-    if (n > SHORT_FIELD) return pos + src.copy(target, pos, start, end);
-    for (let i = start; i < end; i++) target[pos++] = src[i]!;
-    return pos;
+  if (i === end) return q;
+  let quote = false;
+  for (; i < end && !quote; i++) {
+    const b = src[i]!;
+    quote = b === COMMA || b === QUOTE || b === CR || b === LF;
   }
   if (quote) target[pos++] = QUOTE;
-  for (let i = start; i < end; i++) {
-    const b = src[i]!;
+  for (let k = start; k < end; k++) {
+    const b = src[k]!;
     if (b < 0x80) {
       target[pos++] = b;
       if (b === QUOTE) target[pos++] = QUOTE;

@@ -197,25 +197,24 @@ export class RowEncoder {
     return p + 2;
   }
 
-  private sameIdentity(fb: Buffer, off: number, len: number): boolean {
-    const last = this.lastIdentity;
-    if (last.length !== len) return false;
-    for (let i = 0; i < len; i++) if (last[i] !== fb[off + i]) return false;
-    return true;
-  }
-
   private writeIdentity(b: Buffer, p: number, fb: Buffer, off: number, len: number): number {
     if (len > MAX_IDENTITY_BYTES) {
       len = MAX_IDENTITY_BYTES;
       this.identityTruncated++;
     }
-    if (!this.sameIdentity(fb, off, len)) {
-      this.lastIdentity = Buffer.from(fb.subarray(off, off + len));
-      // Producers send arbitrary bytes; the CSV must be valid UTF-8 (invalid sequences become U+FFFD).
-      const s = fb.toString('utf8', off, off + len);
-      const tmp = Buffer.alloc(s.length * 6 + 2);
-      this.lastIdentityCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, s)));
-    }
+    const last = this.lastIdentity;
+    let same = last.length === len;
+    for (let i = 0; same && i < len; i++) same = last[i] === fb[off + i];
+    if (!same) this.newIdentity(fb, off, len);
     return writeBytes(b, p, this.lastIdentityCsv);
+  }
+
+  /** Off the hot path: a stream's identity changes rarely. */
+  private newIdentity(fb: Buffer, off: number, len: number): void {
+    this.lastIdentity = Buffer.from(fb.subarray(off, off + len));
+    // Producers send arbitrary bytes; the CSV must be valid UTF-8 (invalid sequences become U+FFFD).
+    const s = fb.toString('utf8', off, off + len);
+    const tmp = Buffer.alloc(s.length * 6 + 2);
+    this.lastIdentityCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, s)));
   }
 }

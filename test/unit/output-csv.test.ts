@@ -136,6 +136,27 @@ describe('writeCsvBytesField', () => {
     assert.equal(bytesField(Buffer.alloc(0)).length, 0);
   });
 
+  test('agrees with Latin-1 decode + RFC 4180 quoting + UTF-8 on 20k random fields, specials anywhere', () => {
+    const alphabet = [0x61, 0x2e, 0x2d, 0x5f, 0x2c, 0x22, 0x0d, 0x0a, 0x7f, 0x80, 0xe9, 0xff, 0x00, 0x20];
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const buf = Buffer.alloc(2 * 300 + 2 + 8);
+    for (let t = 0; t < 20_000; t++) {
+      const len = rnd(60);
+      // Mostly plain bytes, so the special one lands at every position of a long plain run.
+      const src = Buffer.from(
+        Array.from({ length: len }, () => (rnd(8) === 0 ? alphabet[rnd(alphabet.length)]! : 0x61 + rnd(26))),
+      );
+      const text = src.toString('latin1');
+      const quoted = /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+      const end = writeCsvBytesField(buf, 3, src, 0, src.length);
+      assert.equal(buf.toString('utf8', 3, end), quoted, `field ${JSON.stringify(text)}`);
+    }
+  });
+
   test('honours start/end and refuses too small targets', () => {
     const src = Buffer.from('xxhello,worldxx');
     const buf = Buffer.alloc(40);
