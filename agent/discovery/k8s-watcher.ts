@@ -191,11 +191,18 @@ export class EndpointWatcher extends EventEmitter<EndpointWatcherEvents> {
       headersMs: this.o.requestTimeoutMs,
       idleMs: timeoutSeconds * 1000 + this.o.requestTimeoutMs,
     };
-    const h = api.watch(this.resourceVersion, timeouts, (type, obj) => {
-      if (this.onEvent(type, obj, h.end)) received = true;
-    });
+    const h = api.watch(
+      this.resourceVersion,
+      timeouts,
+      (type, obj) => {
+        if (this.onEvent(type, obj, h.end)) received = true;
+      },
+      // Only an answered watch counts: an attempt still connecting (or black-holed) is not one.
+      () => {
+        this.stats.watching = true;
+      },
+    );
     this.endWatch = h.end;
-    this.stats.watching = true;
     try {
       await h.ended;
     } catch (err) {

@@ -147,11 +147,15 @@ export class KubeApi {
     for (const ac of this.lists) ac.abort();
   }
 
-  /** Watches from `resourceVersion`; `onEvent` gets every event, ERROR included. */
+  /**
+   * Watches from `resourceVersion`; `onEvent` gets every event, ERROR included. `onOpen` is
+   * called once the server answered 200 (the stream is open), never after the watch ended.
+   */
   watch(
     resourceVersion: string,
     t: WatchTimeouts,
     onEvent: (type: WatchEventType, obj: unknown) => void,
+    onOpen: () => void = () => {},
   ): WatchHandle {
     let settled = false;
     let controller: AbortController | undefined;
@@ -202,6 +206,7 @@ export class KubeApi {
         else {
           controller = c;
           arm(t.idleMs, 'nothing received');
+          onOpen();
         }
       },
       (err) => end(classifyApiError(err, 'watch')),

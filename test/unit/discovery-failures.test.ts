@@ -73,9 +73,11 @@ test('outage mid-watch: the last set stays; changes made meanwhile arrive on rec
   const api = await fake();
   const r = watch({ kind: 'file', path: api.writeKubeconfig(tempDir()) });
   await waitFor('watch', () => api.openWatches === 1);
+  await waitFor('watching', () => r.w.stats.watching);
   await api.goDown();
   await waitFor('errors', () => r.errors.length >= 2);
   assert.deepEqual(names(r.w.endpoints()!), ['e-1', 'e-2'], 'last known set kept');
+  // Watch attempts go on during the outage; none is answered, so none counts as watching.
   assert.equal(r.w.stats.watching, false);
   api.apply(slice('enricher-a', [pod('10.1.0.2', 'e-2')]));
   await api.comeUp();
@@ -145,7 +147,10 @@ test('a black-holed API server: TIMEOUT on list and on watch, then retried', asy
   await waitFor('bookmark', () => r.w.stats.events === 1);
   api.hangNext(1);
   api.endWatches();
+  await waitFor('hanging watch', () => api.count('watch') === 2);
+  assert.equal(r.w.stats.watching, false, 'a watch request with no answer is not watching');
   await waitFor('rewatch', () => api.count('watch') === 3 && api.openWatches === 1);
+  await waitFor('watching again', () => r.w.stats.watching);
   assert.deepEqual(
     r.errors.map((e) => `${e.code} ${e.message.split(':')[0]}`),
     ['DISCOVERY_TIMEOUT list', 'DISCOVERY_TIMEOUT watch'],
