@@ -35,4 +35,5 @@ for src, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
 PY
 echo "$HELM_SHA  $DEST/helm" | sha256sum -c --quiet -
 "$DEST/helm" version --short
-"$DEST/kubectl" version --client 2>/dev/null | head -1
+# Not `| head -1`: under pipefail, kubectl writing its second line after head exited is SIGPIPE (141).
+"$DEST/kubectl" version --client 2>/dev/null | sed -n 1p
