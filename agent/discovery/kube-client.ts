@@ -155,7 +155,7 @@ export class KubeApi {
     resourceVersion: string,
     t: WatchTimeouts,
     onEvent: (type: WatchEventType, obj: unknown) => void,
-    onOpen: () => void = () => {},
+    onOpen: () => void,
   ): WatchHandle {
     let settled = false;
     let controller: AbortController | undefined;

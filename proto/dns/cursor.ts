@@ -94,7 +94,7 @@ export class Cursor {
   }
 
   /** Advances n bytes; false (and DNS_TRUNCATED recorded) when fewer remain. */
-  skip(n: number): boolean {
+  advance(n: number): boolean {
     if (this.end - this.pos < n) return this.fail('DNS_TRUNCATED', this.pos);
     this.pos += n;
     return true;

@@ -101,12 +101,12 @@ function parseBody(out: DnsView): void {
     out.qclass = cur.u16();
     out.hasQuestion = true;
     for (let i = 1; i < qdcount; i++) {
-      if (!skipName(cur) || !cur.skip(4)) return;
+      if (!skipName(cur) || !cur.advance(4)) return;
     }
   }
 
   for (let i = ancount + nscount; i > 0; i--) {
-    if (!skipName(cur) || !cur.skip(RR_FIXED_SIZE - 2) || !cur.skip(cur.u16())) return;
+    if (!skipName(cur) || !cur.advance(RR_FIXED_SIZE - 2) || !cur.advance(cur.u16())) return;
   }
 
   const buf = cur.buf;
@@ -117,7 +117,7 @@ function parseBody(out: DnsView): void {
     const type = (buf[cur.pos] << 8) | buf[cur.pos + 1];
     if (type !== TYPE_OPT) {
       cur.pos += RR_FIXED_SIZE - 2;
-      if (!cur.skip(cur.u16())) return;
+      if (!cur.advance(cur.u16())) return;
       continue;
     }
     if (!ownerIsRoot || out.hasOpt) {

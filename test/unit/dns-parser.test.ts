@@ -220,7 +220,7 @@ describe('cursor', () => {
     assert.equal(cur.remaining(), 1);
     assert.equal(cur.u16(), 0, 'overrun reads 0');
     assert.deepEqual([cur.error, cur.errorOffset, cur.remaining()], ['DNS_TRUNCATED', 6, 0]);
-    assert.equal(cur.skip(0), true);
+    assert.equal(cur.advance(0), true);
     assert.equal(cur.u8(), 0);
     cur.fail('DNS_BAD_OPT', 2);
     assert.equal(cur.error, 'DNS_TRUNCATED', 'the first error wins');
