@@ -59,7 +59,7 @@ export function loadPolicyDocument(
         reject(new PolicyError(reply.code, source, reply.path, reply.problem));
       }
     });
-    worker.once('error', (err) => fail(`load worker failed: ${err.message}`, err));
+    worker.once('error', (err) => fail(`load worker failed: ${err.name}: ${err.message}`, err));
     worker.once('exit', (code) => fail(`load worker exited with code ${code} before answering`));
   });
 }

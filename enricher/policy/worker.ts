@@ -2,6 +2,7 @@
 // here, so the main thread's event loop keeps serving records during a multi-second load,
 // and the document's transient object graph dies with this thread's heap.
 
+import * as threads from 'node:worker_threads';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { parsePolicyData } from './document';
 import { PolicyError } from './errors';
@@ -17,10 +18,19 @@ export type WorkerReply =
   | { ok: true; data: PolicyData }
   | { ok: false; code: PolicyError['code']; path: string; problem: string };
 
-/** Every ArrayBuffer under `value`, once each (a duplicate in a transfer list throws). */
+// Node >= 21 marks the shared Buffer pool untransferable and postMessage throws
+// DataCloneError for it (Node 20 has no such mark and copies instead). Small strings
+// encoded with Buffer.from land in that pool, so such buffers are copied, not moved.
+const isUntransferable: (ab: ArrayBuffer) => boolean =
+  (threads as { isMarkedAsUntransferable?: (v: unknown) => boolean }).isMarkedAsUntransferable ??
+  (() => false);
+
+/** Every movable ArrayBuffer under `value`, once each (a duplicate in a transfer list throws). */
 function transferables(value: unknown, out = new Set<ArrayBuffer>()): ArrayBuffer[] {
   if (ArrayBuffer.isView(value)) {
-    if (value.buffer instanceof ArrayBuffer) out.add(value.buffer);
+    const ab = value.buffer;
+    // A view over part of a buffer shares it with something else: copy rather than detach it.
+    if (ab instanceof ArrayBuffer && value.byteLength === ab.byteLength && !isUntransferable(ab)) out.add(ab);
   } else if (Array.isArray(value)) {
     for (const v of value) transferables(v, out);
   } else if (typeof value === 'object' && value !== null) {
