@@ -3,7 +3,7 @@
 # namespace "snowtap"), one file per chart template, for clusters without Helm:
 #   kubectl apply -k k8s/        (or: kubectl kustomize k8s/ | kubectl apply -f -)
 # Helm-only labels are rewritten (helm.sh/chart dropped, managed-by: kubectl). Run after any
-# chart change; test/unit/deploy-k8s.test.ts fails while k8s/ and the chart disagree.
+# chart change; test/interop/deploy-k8s.test.ts fails while k8s/ and the chart disagree.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HELM="${HELM_BIN:-$ROOT/.tools/bin/helm}"
@@ -13,7 +13,7 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
 "$HELM" template snowtap "$ROOT/helm/snowtap" --namespace snowtap >"$TMP/all.yaml"
-# The same two rewrites as normalizeHelmOutput() in test/unit/deploy-k8s.test.ts.
+# The same two rewrites as normalizeHelmOutput() in test/interop/deploy-k8s.test.ts.
 sed -e '/^ *helm\.sh\/chart: /d' -e 's/app\.kubernetes\.io\/managed-by: Helm$/app.kubernetes.io\/managed-by: kubectl/' \
   "$TMP/all.yaml" >"$TMP/plain.yaml"
 # Split on the "# Source: snowtap/templates/<component>/<file>.yaml" comments helm writes.

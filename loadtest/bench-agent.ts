@@ -11,19 +11,10 @@
 // Flags that drop records (--rate-limit, a tiny --buffer-bytes) would never reach it.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  Accepts,
-  BatchView,
-  decodeControl,
-  EnricherHandshake,
-  encodeControl,
-  LinkFrameDecoder,
-  MessageType,
-} from '../proto/link';
+import { ackingEnricher, cpuSeconds, procStatus } from './agent-bench-support';
 
 const REPLAY = '/usr/bin/fstrm_replay';
 const FIXTURE = path.resolve(__dirname, '../../test/fixtures/unbound-local-unix-bulk.fstrm');
@@ -36,59 +27,6 @@ const PARALLEL = Number(process.env['BENCH_PARALLEL'] ?? 1);
 const SAMPLE = EXTRA.includes('--sample') ? Number(EXTRA[EXTRA.indexOf('--sample') + 1]) : 1;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** An enricher that only counts records and acks every batch at once. */
-function ackingEnricher(): Promise<{
-  server: net.Server;
-  port: number;
-  stats: { records: number; batches: number };
-}> {
-  const stats = { records: 0, batches: 0 };
-  const handshake = new EnricherHandshake({
-    enricherId: 'bench',
-    maxInFlightBatches: 64,
-    keepaliveIntervalMs: 0,
-  });
-  const server = net.createServer((socket) => {
-    socket.setNoDelay(true);
-    socket.on('error', () => {});
-    const view = new BatchView();
-    const decoder = new LinkFrameDecoder({
-      accept: Accepts.ENRICHER_AWAIT_HELLO,
-      onFrame: (type, buf, start, end) => {
-        if (type === MessageType.HELLO) {
-          const v = handshake.answer(decodeControl(type, buf, start, end));
-          if (!v.ok) return void socket.end(encodeControl(MessageType.REJECT, v.reject));
-          decoder.accept(Accepts.ENRICHER_OPEN);
-          socket.write(encodeControl(MessageType.WELCOME, v.welcome));
-        } else if (type === MessageType.BATCH) {
-          view.parse(buf, start, end);
-          stats.records += view.recordCount;
-          stats.batches++;
-          socket.write(encodeControl(MessageType.ACK, { seqs: [view.seq] }));
-        } else if (type === MessageType.GOODBYE) {
-          socket.end();
-        }
-      },
-    });
-    socket.on('data', (d: Buffer) => decoder.write(d));
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ server, port: (server.address() as net.AddressInfo).port, stats }),
-    ),
-  );
-}
-
-function procStatus(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
-}
 
 function replay(sock: string): Promise<void> {
   const args = ['-t', 'protobuf:dnstap.Dnstap', '-u', sock];

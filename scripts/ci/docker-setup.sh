@@ -7,7 +7,7 @@
 #   3. base images made from this machine's node (no registry is reachable here):
 #      local/snowtap-node:<node version> (runtime) and local/snowtap-node-build:<version> (npm + sh)
 #   4. the project image (scripts/ci/docker-build.sh) for a warm cache; SKIP_PROJECT_IMAGE=1 leaves
-#      it to test/unit/deploy-docker.test.ts, which builds it anyway (so a build error is a test failure)
+#      it to test/interop/deploy-docker.test.ts, which builds it anyway (so a build error is a test failure)
 # testcontainers then needs TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 # (test/support/docker.ts sets both unless they are set already).
 set -euo pipefail

@@ -2,7 +2,7 @@
 # Builds registry-free base images from this machine's own Node.js installation, for CI
 # machines that reach no image registry (the Dockerfile's BASE / BUILD_BASE build args):
 #   runtime  only the node binary, its shared libraries, CA-free /etc basics: a distroless-like
-#            stand-in for node:20-bookworm-slim at run time (no shell, no npm).
+#            stand-in for node:24-bookworm-slim at run time (no shell, no npm).
 #   build    runtime + npm + /bin/sh and the few coreutils that `npm ci` / `npm run build` call
 #            (npm runs every script through sh; tsc's bin starts with `#!/usr/bin/env node`).
 # Node lives where the official images put it (/usr/local/bin/node), so the Dockerfile works

@@ -5,7 +5,7 @@
 // not write. Test-only; not on any hot path.
 //
 // How `dnstap -y -r FILE` prints (checked on every fixture and on hand-made
-// frames; test/unit/peers-edge.test.ts pins these rules):
+// frames; test/interop/peers-edge.test.ts pins these rules):
 // - One YAML document per data frame, each ending in a `---` line, in file order.
 //   `identity`/`version` are Go strconv.Quote'd: printable UTF-8 kept, `\"` `\\`
 //   `\n` `\t` `\a` `\v`, other bytes `\xNN` (an invalid UTF-8 byte 0xff becomes

@@ -110,7 +110,7 @@ test('the image: uid 10001, node as PID 1, production dependencies only, protos 
     "  uid: process.getuid(), typescript: fs.existsSync('/app/node_modules/typescript'),",
     "  promClient: fs.existsSync('/app/node_modules/prom-client'),",
     "  protos: ['dnstap/dnstap.proto', 'link/link.proto'].every((p) => fs.existsSync('/app/dist/proto/' + p)),",
-    "  unitTests: fs.existsSync('/app/dist/test/unit') }));",
+    "  unitTests: ['unit', 'interop', 'e2e'].some((t) => fs.existsSync('/app/dist/test/' + t)) }));",
   ].join('\n');
   const inside = await docker([
     'run',

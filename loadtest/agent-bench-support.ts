@@ -1,0 +1,70 @@
+// Load-test helpers shared by the agent benchmarks: a minimal enricher that counts records and
+// acknowledges every batch at once (so only the agent is measured), and readings of a process's
+// CPU time and memory from /proc.
+
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import {
+  Accepts,
+  BatchView,
+  decodeControl,
+  EnricherHandshake,
+  encodeControl,
+  LinkFrameDecoder,
+  MessageType,
+} from '../proto/link';
+
+/** An enricher that only counts records and acks every batch at once. */
+export function ackingEnricher(): Promise<{
+  server: net.Server;
+  port: number;
+  stats: { records: number; batches: number };
+}> {
+  const stats = { records: 0, batches: 0 };
+  const handshake = new EnricherHandshake({
+    enricherId: 'bench',
+    maxInFlightBatches: 64,
+    keepaliveIntervalMs: 0,
+  });
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    const view = new BatchView();
+    const decoder = new LinkFrameDecoder({
+      accept: Accepts.ENRICHER_AWAIT_HELLO,
+      onFrame: (type, buf, start, end) => {
+        if (type === MessageType.HELLO) {
+          const v = handshake.answer(decodeControl(type, buf, start, end));
+          if (!v.ok) return void socket.end(encodeControl(MessageType.REJECT, v.reject));
+          decoder.accept(Accepts.ENRICHER_OPEN);
+          socket.write(encodeControl(MessageType.WELCOME, v.welcome));
+        } else if (type === MessageType.BATCH) {
+          view.parse(buf, start, end);
+          stats.records += view.recordCount;
+          stats.batches++;
+          socket.write(encodeControl(MessageType.ACK, { seqs: [view.seq] }));
+        } else if (type === MessageType.GOODBYE) {
+          socket.end();
+        }
+      },
+    });
+    socket.on('data', (d: Buffer) => decoder.write(d));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, port: (server.address() as net.AddressInfo).port, stats }),
+    ),
+  );
+}
+
+/** A `/proc/PID/status` field given in kB (VmRSS, VmHWM, ...), in bytes. */
+export function procStatus(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** User + system CPU seconds the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
+}

@@ -1,0 +1,81 @@
+// `npm run bench:ci`: the benchmarks' short forms for CI. Each runs with --quick and writes
+// its JSON; every figure is compared with its floor in bench-floors.json, which holds HALF of
+// the figure measured on this project's 2-core machine (README "Performance"). CI machines are
+// noisy and share cores with other work, so only a gross regression (>= 2x slower, or 2x the
+// memory) fails; the full benchmarks (`npm run bench`, `npm run bench:e2e`, ...) measure.
+//
+//   node dist/loadtest/bench-ci.js [--only NAME]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+interface Floor {
+  /** JSON path into the bench's output: keys separated by '.', array indexes as numbers. */
+  path: string;
+  /** 'min': the figure must be at least `value`; 'max': at most. */
+  kind: 'min' | 'max';
+  value: number;
+  unit: string;
+}
+
+interface BenchFloors {
+  script: string;
+  args: string[];
+  floors: Floor[];
+}
+
+const FLOORS: Record<string, BenchFloors> = JSON.parse(
+  readFileSync(path.join(__dirname, '../../loadtest/bench-floors.json'), 'utf8'),
+);
+
+function pick(value: unknown, jsonPath: string): number {
+  let v: unknown = value;
+  for (const key of jsonPath.split('.')) {
+    if (v === null || typeof v !== 'object') return Number.NaN;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return typeof v === 'number' ? v : Number.NaN;
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-bench-ci-'));
+  const failures: string[] = [];
+  try {
+    for (const [name, bench] of Object.entries(FLOORS)) {
+      if (only !== undefined && name !== only) continue;
+      const json = path.join(dir, `${name}.json`);
+      const t0 = Date.now();
+      const r = spawnSync(
+        process.execPath,
+        [path.join(__dirname, bench.script), ...bench.args, '--json', json],
+        {
+          stdio: 'inherit',
+        },
+      );
+      if (r.status !== 0) {
+        failures.push(`${name}: exited ${r.status ?? r.signal}`);
+        continue;
+      }
+      const out = JSON.parse(readFileSync(json, 'utf8'));
+      for (const f of bench.floors) {
+        const got = pick(out, f.path);
+        const ok = f.kind === 'min' ? got >= f.value : got <= f.value;
+        const line = `${name} ${f.path}: ${Math.round(got)} ${f.unit} (${f.kind === 'min' ? 'floor' : 'ceiling'} ${f.value})`;
+        console.log(`bench-ci: ${ok ? 'ok  ' : 'FAIL'} ${line}`);
+        if (!ok) failures.push(line);
+      }
+      console.log(`bench-ci: ${name} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (failures.length > 0) {
+    console.error(`bench-ci: ${failures.length} gross regression(s):\n  ${failures.join('\n  ')}`);
+    process.exit(1);
+  }
+}
+
+main();

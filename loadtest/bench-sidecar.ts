@@ -1,0 +1,243 @@
+// The sidecar's footprint at a steady rate (issue: "a lean sidecar"): a synthetic DNS server
+// (`snowtap loadtest producer`, bidirectional Frame Streams, paced) sends N frames/s for D
+// seconds to a unix socket read by, in turn, the C reference `fstrm_capture -w /dev/null` and
+// a real `snowtap agent` with its DEFAULT options relaying to a minimal acknowledging enricher
+// (agent-bench-support.ts). The pairs run back to back, K times; reported per receiver:
+// CPU per frame (utime + stime from /proc over the steady window), peak RSS (VmHWM), idle RSS
+// before traffic, and drops. A last run stops the enricher so the agent's memory buffer fills
+// (RSS with the buffer full).
+//
+//   node dist/loadtest/bench-sidecar.js [--rate N] [--seconds D] [--runs K] [--quick] [--json FILE]
+//     [--agent-flag=--x=y ...]   extra agent flags (repeatable)
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ackingEnricher, cpuSeconds, procStatus } from './agent-bench-support';
+
+const MAIN = path.resolve(__dirname, '../cli/main.js');
+const CAPTURE = '/usr/bin/fstrm_capture';
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const num = (name: string, def: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : def);
+const RATE = num('--rate', 100_000);
+const SECONDS = num('--seconds', QUICK ? 4 : 12);
+const RUNS = num('--runs', QUICK ? 1 : 3);
+const AGENT_FLAGS = args
+  .filter((a) => a.startsWith('--agent-flag='))
+  .map((a) => a.slice('--agent-flag='.length));
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const MiB = 2 ** 20;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface Reading {
+  receiver: 'fstrm_capture' | 'agent';
+  frames: number;
+  cpuSeconds: number;
+  cpuPerFrameUs: number;
+  coreShare: number;
+  idleRssMiB: number;
+  peakRssMiB: number;
+  dropped: number;
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) r(child.exitCode);
+    else child.once('exit', (code) => r(code));
+  });
+}
+
+async function waitForSocket(sock: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(sock)) {
+    if (Date.now() > deadline) throw new Error(`${sock} never appeared`);
+    await sleep(20);
+  }
+}
+
+/** Runs the paced producer against `sock`; resolves with the frames it handed to the socket. */
+async function produce(sock: string, rate: number, seconds: number): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'loadtest', 'producer', '--socket', sock, '--rate', String(rate), '--duration', String(seconds)],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SNOWTAP_LOG_LEVEL: 'warn' } },
+  );
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  const code = await exitOf(child);
+  if (code !== 0) throw new Error(`producer exited ${code}: ${out}`);
+  const stats = JSON.parse(out.trim().split('\n').pop()!) as { framesSent: number; framesBehind: number };
+  if (stats.framesBehind > rate * 0.02)
+    console.log(`  note: the producer fell behind by ${stats.framesBehind} frames (machine busy)`);
+  return stats.framesSent;
+}
+
+/** Samples a receiver's CPU over the steady part of a producer run (after a 1 s warm-up). */
+async function measure(pid: number, sock: string): Promise<{ frames: number; cpu: number; secs: number }> {
+  const run = produce(sock, RATE, SECONDS + 1);
+  await sleep(1000);
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  const frames = await run;
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(pid) - cpu0;
+  // Frames in the measured window: the paced producer sends evenly, so scale by time.
+  return { frames: Math.round((frames * Math.min(secs, SECONDS)) / (SECONDS + 1)), cpu, secs };
+}
+
+async function captureRun(dir: string): Promise<Reading> {
+  const sock = path.join(dir, `cap-${Date.now()}.sock`);
+  const child = spawn(CAPTURE, ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w', '/dev/null'], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  try {
+    await waitForSocket(sock);
+    await sleep(200);
+    const idle = procStatus(child.pid!, 'VmRSS');
+    const m = await measure(child.pid!, sock);
+    return reading('fstrm_capture', m, idle, procStatus(child.pid!, 'VmHWM'), 0);
+  } finally {
+    child.kill('SIGTERM');
+    await exitOf(child);
+  }
+}
+
+function reading(
+  receiver: Reading['receiver'],
+  m: { frames: number; cpu: number; secs: number },
+  idle: number,
+  peak: number,
+  dropped: number,
+): Reading {
+  return {
+    receiver,
+    frames: m.frames,
+    cpuSeconds: m.cpu,
+    cpuPerFrameUs: (m.cpu / m.frames) * 1e6,
+    coreShare: m.cpu / m.secs,
+    idleRssMiB: idle / MiB,
+    peakRssMiB: peak / MiB,
+    dropped,
+  };
+}
+
+async function agentMetric(port: number, prefix: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n'))
+    if (line.startsWith(prefix + ' ') || line.startsWith(prefix + '{'))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+async function freePort(): Promise<number> {
+  const e = await ackingEnricher();
+  await new Promise((r) => e.server.close(r));
+  return e.port;
+}
+
+async function agentRun(dir: string, bufferFull: boolean): Promise<Reading> {
+  const sock = path.join(dir, `agent-${Date.now()}.sock`);
+  const enricher = await ackingEnricher();
+  // With the buffer-full case, the agent points at a port nobody listens on: batches pile up.
+  const target = bufferFull ? await freePort() : enricher.port;
+  if (bufferFull) enricher.server.close();
+  const metricsPort = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      'agent',
+      '--dnstap-socket',
+      sock,
+      '--enricher',
+      `127.0.0.1:${target}`,
+      '--metrics-listen',
+      `127.0.0.1:${metricsPort}`,
+      '--id',
+      'bench-sidecar',
+      ...AGENT_FLAGS,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SNOWTAP_LOG_LEVEL: 'warn' } },
+  );
+  try {
+    await waitForSocket(sock);
+    await sleep(500);
+    const idle = procStatus(child.pid!, 'VmRSS');
+    const m = await measure(child.pid!, sock);
+    const dropped = await agentMetric(metricsPort, 'snowtap_agent_records_dropped_total');
+    return reading('agent', m, idle, procStatus(child.pid!, 'VmHWM'), dropped);
+  } finally {
+    child.kill('SIGTERM');
+    await exitOf(child);
+    if (!bufferFull) enricher.server.close();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function summarise(rs: Reading[]): Reading {
+  const pick = (k: keyof Reading) => median(rs.map((r) => r[k] as number));
+  return {
+    receiver: rs[0]!.receiver,
+    frames: pick('frames'),
+    cpuSeconds: pick('cpuSeconds'),
+    cpuPerFrameUs: pick('cpuPerFrameUs'),
+    coreShare: pick('coreShare'),
+    idleRssMiB: pick('idleRssMiB'),
+    peakRssMiB: pick('peakRssMiB'),
+    dropped: pick('dropped'),
+  };
+}
+
+function line(r: Reading): string {
+  return (
+    `${r.receiver.padEnd(14)} ${r.cpuPerFrameUs.toFixed(2).padStart(6)} µs/frame  ${(r.coreShare * 100).toFixed(1).padStart(5)} % of a core  ` +
+    `idle RSS ${r.idleRssMiB.toFixed(1).padStart(6)} MiB  peak RSS ${r.peakRssMiB.toFixed(1).padStart(6)} MiB  dropped ${r.dropped}`
+  );
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(CAPTURE)) throw new Error('fstrm_capture not installed: apt-get install fstrm-bin');
+  if (spawnSync(process.execPath, [MAIN, '--help']).status !== 0) throw new Error(`cannot run ${MAIN}`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-bench-sidecar-'));
+  console.log(
+    `steady ${RATE} frames/s for ${SECONDS} s (after 1 s warm-up), ${RUNS} paired runs, Node ${process.version}, agent flags: ${AGENT_FLAGS.join(' ') || '(defaults)'}`,
+  );
+  try {
+    const cap: Reading[] = [];
+    const agent: Reading[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      cap.push(await captureRun(dir));
+      console.log(`  run ${i + 1} ${line(cap[i]!)}`);
+      agent.push(await agentRun(dir, false));
+      console.log(`  run ${i + 1} ${line(agent[i]!)}`);
+    }
+    const full = await agentRun(dir, true);
+    const result = {
+      node: process.version,
+      rate: RATE,
+      seconds: SECONDS,
+      runs: RUNS,
+      fstrmCapture: summarise(cap),
+      agent: summarise(agent),
+      agentBufferFull: full,
+      cpuPerFrameRatio: summarise(agent).cpuPerFrameUs / summarise(cap).cpuPerFrameUs,
+    };
+    console.log('\nmedians:');
+    console.log(`  ${line(result.fstrmCapture)}`);
+    console.log(`  ${line(result.agent)}`);
+    console.log(`  agent, enricher unreachable (memory buffer fills): ${line(full)}`);
+    console.log(`  agent CPU per frame / fstrm_capture's: ${result.cpuPerFrameRatio.toFixed(2)}`);
+    if (jsonOut) writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
