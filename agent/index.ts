@@ -14,3 +14,4 @@ export {
   type TlsSettings,
   type WhenFull,
 } from './options';
+export { AgentProcess, type AgentProcessOptions } from './process';

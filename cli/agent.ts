@@ -3,18 +3,14 @@
 // acknowledged), 1 runtime failure (or a replay not fully acknowledged), 2 bad usage.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Agent, AgentError, AgentErrorCode, type AgentOptions, registerAgentMetrics } from '../agent';
+import { AgentError, AgentErrorCode, type AgentOptions, AgentProcess } from '../agent';
 import {
-  attachDiscovery,
   type DiscoveryMode,
   type DiscoveryTarget,
-  EndpointWatcher,
   isTargetError,
   parseDiscoveryTarget,
-  registerDiscoveryMetrics,
 } from '../agent/discovery/index';
 import { createLogger } from '../common/log';
-import { createRegistry, OpsServer } from '../common/ops-server';
 import {
   formatHelp,
   type OptionSpec,
@@ -320,9 +316,10 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
 }
 
 /**
- * Runs the agent until SIGTERM/SIGINT (or, with --input-file, until the capture is
- * acknowledged). Meant for the CLI process: once stopped, it lets the process exit even if
- * a reconnect backoff timer (not cancellable in exponential-backoff) is still pending.
+ * Runs the agent process (agent/process.ts) until SIGTERM/SIGINT (or, with --input-file,
+ * until the capture is acknowledged). Meant for the CLI process: once stopped, it lets the
+ * process exit even if a reconnect backoff timer (not cancellable in exponential-backoff)
+ * is still pending.
  */
 export async function agentMain(argv: readonly string[]): Promise<number> {
   const cmd = parseCommand(argv, AGENT_OPTIONS);
@@ -331,76 +328,28 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const config = agentOptionsFrom(cmd.options);
-  const metrics = parseHostPort(String(cmd.options['metrics-listen']), '--metrics-listen');
+  const metricsListen = parseHostPort(String(cmd.options['metrics-listen']), '--metrics-listen');
+  const discovery = discoveryFrom(cmd.options);
   const log = createLogger('agent');
-  let agent: Agent;
+  let agent: AgentProcess;
   try {
-    agent = new Agent({ ...config, log });
+    agent = new AgentProcess({ agent: { ...config, log }, metricsListen, discovery });
   } catch (err) {
     if (err instanceof AgentError && err.code === AgentErrorCode.INVALID_OPTION)
       throw new UsageError(err.message);
     throw err;
   }
-  const registry = createRegistry('agent');
-  registerAgentMetrics(registry, agent);
-  const ops = new OpsServer({ ...metrics, registry, readiness: () => agent.readiness() });
-  const where = await ops.listen();
-  log.info({ metrics: `${where.address}:${where.port}` }, 'ops endpoint listening');
-  let signalled: (() => void) | null = null;
-  const stopRequested = new Promise<void>((resolve) => (signalled = resolve));
   const onSignal = (signal: string) => {
     log.info({ signal }, 'stopping');
-    signalled?.();
+    agent.stop();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  let code = 0;
-  const discovery = discoveryFrom(cmd.options);
-  let stopDiscovery = () => {};
   try {
-    try {
-      await agent.start();
-    } catch (err) {
-      await agent.stop();
-      throw err;
-    }
-    if (discovery) {
-      const watcher = new EndpointWatcher({ target: discovery.target, log });
-      watcher.on('error', (err) =>
-        log.warn({ code: err.code, err: err.message }, 'endpoint discovery problem'),
-      );
-      registerDiscoveryMetrics(registry, watcher);
-      const detach = attachDiscovery(watcher, agent.client, {
-        mode: discovery.mode,
-        service: config.enrichers[0]!,
-        agentKey: config.id,
-      });
-      watcher.start();
-      log.info(
-        { discovery: String(cmd.options.discovery), mode: discovery.mode },
-        'watching enricher endpoints',
-      );
-      stopDiscovery = () => {
-        detach();
-        watcher.stop();
-      };
-    }
-    if (config.inputFile !== undefined) {
-      const replay = agent.replay();
-      void stopRequested.then(() => agent.stop());
-      code = (await replay) ? 0 : 1;
-    } else {
-      await stopRequested;
-    }
-    stopDiscovery();
-    const { lost } = await agent.stop();
-    if (lost > 0 && config.inputFile !== undefined) code = 1;
+    return await agent.run();
   } finally {
-    stopDiscovery();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    await ops.close();
     setTimeout(() => process.exit(), 1000).unref();
   }
-  return code;
 }
