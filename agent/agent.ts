@@ -1,6 +1,9 @@
 // The agent: dnstap in (sockets or a capture file), sampling and rate limit, batches,
 // buffer (+ spool), link out, and the orderly stop. Wires the parts; each part says why
-// it works the way it does.
+// it works the way it does. Data flows one way: input -> batcher -> buffer -> link client;
+// the client takes from the buffer when told something is sendable, and the batcher reads
+// the frame limit the client agreed with the enrichers. The process around it (ops
+// endpoint, discovery, exit code) is process.ts.
 //
 // Live input never waits: a record is copied into the open batch or dropped and counted.
 // A replayed file is the opposite: the reader pauses while the buffer is full, and the
@@ -14,7 +17,7 @@ import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
 import { AgentError, AgentErrorCode } from './errors';
 import { LinkClient } from './link';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options';
-import { replayFile } from './replay';
+import { type ReplayTarget, replayFile } from './replay';
 import { Spool } from './spool';
 
 /** stop(): producers get this long to deliver what is in flight after we half-close. */
@@ -43,8 +46,6 @@ export class Agent {
   readonly client: LinkClient;
   server: FrameStreamServer | null = null;
   spool: Spool | null = null;
-  /** Told every ack latency (metrics histogram). */
-  onAckLatency: ((seconds: number) => void) | null = null;
   private batcher: Batcher | null = null;
   private readonly sampler: Sampler;
   private readonly bucket: TokenBucket | null;
@@ -65,23 +66,8 @@ export class Agent {
       whenFull: o.whenFull,
       log: o.log,
       onDrop: (reason, records) => this.drop(reason, records),
-      onReady: () => this.client.pump(),
     });
-    this.client = new LinkClient({
-      ...o,
-      endpoints: o.enrichers,
-      agentId: o.id,
-      buffer: this.buffer,
-      onAcked: (_b, seconds) => this.onAckLatency?.(seconds),
-      onUnsendable: (b, max) => {
-        o.log.error(
-          { seq: b.seq, bytes: b.size, maxFrameBytes: max },
-          'batch larger than the enricher takes; dropped',
-        );
-        this.buffer.dropTaken(b, 'oversize');
-      },
-      onWelcome: (maxFrameBytes) => this.batcher?.limitFrameBytes(maxFrameBytes),
-    });
+    this.client = new LinkClient({ ...o, endpoints: o.enrichers, agentId: o.id, buffer: this.buffer });
   }
 
   /** Reads the spool, starts the link, then opens the dnstap listeners (if any). */
@@ -111,6 +97,7 @@ export class Agent {
       maxBytes: o.batchBytes,
       lingerMs: o.batchLingerMs,
       firstSeq,
+      frameLimit: this.client,
       onSeal: (frame, seq, records) => {
         this.counters.batchesSealed++;
         this.buffer.add(frame, seq, o.incarnation, records, !this.fileMode);
@@ -142,17 +129,22 @@ export class Agent {
     if (o.inputFile === undefined || this.state !== 'running') {
       throw new AgentError(AgentErrorCode.INVALID_STATE, 'replay() needs inputFile and a started agent');
     }
-    return replayFile(
-      this,
-      o.inputFile,
-      (buf, start, end) => this.record(buf, start, end, false),
-      this.bucket,
-    );
-  }
-
-  /** Called by replayFile once the file is read: seal what is open. */
-  flush(): void {
-    this.batcher?.flush();
+    const target: ReplayTarget = {
+      onData: (buf, start, end) => this.record(buf, start, end, false),
+      onOversize: () => this.drop('oversize', 1),
+      flush: () => this.batcher?.flush(),
+      full: () => this.buffer.full,
+      allAcked: () => this.buffer.allAcked(),
+      isStopping: () => this.isStopping,
+      waitUntil: (cond, ms) => this.waitUntil(cond, ms),
+    };
+    return replayFile(target, {
+      file: o.inputFile,
+      maxFrameSize: o.maxFrameSize,
+      inputTimeoutMs: o.inputTimeoutMs,
+      bucket: this.bucket,
+      log: o.log,
+    });
   }
 
   get isStopping(): boolean {
@@ -236,7 +228,7 @@ export class Agent {
     if (this.batcher === null || !this.batcher.add(buf, start, end)) c.dropped.oversize++;
   }
 
-  drop(reason: DropReason, records: number): void {
+  private drop(reason: DropReason, records: number): void {
     this.counters.dropped[reason] += records;
   }
 }

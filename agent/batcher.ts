@@ -4,8 +4,10 @@
 //
 // Hot path: add() copies the record into the encoder's buffer; no allocation per record.
 // One timer per batch (armed at its first record), one Buffer per batch (finish()).
+// The frame limit the enrichers agreed to is read from the link (`frameLimit`) before each
+// record, so nobody has to push it here.
 
-import { BatchEncoder, MAX_LINK_FRAME } from '../proto/link';
+import { BatchEncoder } from '../proto/link';
 
 /** Tag + length varint of one record field, at most (a 16 MiB length takes 4 bytes). */
 const RECORD_OVERHEAD = 5;
@@ -21,6 +23,8 @@ export interface BatcherOptions {
   lingerMs: number;
   /** First seq to use: 1, or one past the highest seq found in the spool. */
   firstSeq: number;
+  /** Largest frame the enrichers take (their Welcomes' max_frame_bytes); read per record. */
+  frameLimit: { readonly maxFrameBytes: number };
   onSeal: SealHandler;
 }
 
@@ -49,18 +53,12 @@ export class Batcher {
     return this.enc.recordCount;
   }
 
-  /**
-   * Largest frame an enricher takes (its Welcome's max_frame_bytes); applies to the next
-   * record. Batches are also cut at maxBytes, so this only matters when it is smaller.
-   */
-  limitFrameBytes(maxFrameBytes: number): void {
-    const v = Math.min(MAX_LINK_FRAME, maxFrameBytes);
-    if (v < this.enc.maxFrameBytes) this.enc.maxFrameBytes = v;
-  }
-
   /** Appends one record. False: it can never fit in a frame (oversize; caller counts it). */
   add(buf: Buffer, start: number, end: number): boolean {
     const enc = this.enc;
+    // Batches are also cut at maxBytes, so the agreed limit only matters when it is smaller.
+    const limit = this.o.frameLimit.maxFrameBytes;
+    if (limit < enc.maxFrameBytes) enc.maxFrameBytes = limit;
     if (enc.recordCount > 0 && enc.frameSize + (end - start) + RECORD_OVERHEAD > this.o.maxBytes) {
       this.seal();
     }

@@ -72,8 +72,8 @@ export interface BatchBufferOptions {
   spool?: Spool | null;
   log: Logger;
   onDrop: (reason: DropReason, records: number) => void;
-  /** Something became sendable (new batch, spool file loaded). */
-  onReady: () => void;
+  /** Something became sendable (new batch, spool file loaded); see also setSender(). */
+  onReady?: () => void;
 }
 
 export class BatchBuffer {
@@ -87,10 +87,15 @@ export class BatchBuffer {
   private loads = 0;
   private waiters: { cond: () => boolean; resolve: () => void }[] = [];
 
-  private readonly o: BatchBufferOptions & { spool: Spool | null };
+  private readonly o: BatchBufferOptions & { spool: Spool | null; onReady: () => void };
 
   constructor(options: BatchBufferOptions) {
-    this.o = { ...options, spool: options.spool ?? null };
+    this.o = { ...options, spool: options.spool ?? null, onReady: options.onReady ?? (() => {}) };
+  }
+
+  /** The one consumer (the link client) is told whenever something became sendable. */
+  setSender(onReady: () => void): void {
+    this.o.onReady = onReady;
   }
 
   /** Batches waiting to be sent (not in flight), in memory and on disk. */

@@ -6,11 +6,15 @@ export { LinkClient, type Role } from './link';
 export { registerAgentMetrics } from './metrics';
 export {
   AGENT_DEFAULTS,
+  AGENT_LIMITS,
   type AgentOptions,
   type Endpoint,
   newIncarnation,
   resolveAgentOptions,
+  SAMPLE_MODES,
   type SampleMode,
   type TlsSettings,
+  WHEN_FULL,
   type WhenFull,
 } from './options';
+export { AgentProcess, type AgentProcessOptions } from './process';

@@ -96,7 +96,7 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  agent.onAckLatency = (s) => latency.observe(s);
+  agent.client.onAckLatency = (s) => latency.observe(s);
 
   gauge(
     registry,

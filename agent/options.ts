@@ -1,13 +1,17 @@
-// Agent configuration: defaults in one place, every field validated at construction with a
-// message naming it, unknown keys rejected. The CLI (cli/agent.ts) maps flags onto this.
+// Agent configuration: defaults and ranges in one place, every field validated at
+// construction with a message naming it, unknown keys rejected. The CLI (cli/agent.ts) takes
+// its defaults and ranges from here and maps flags onto this.
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/log';
-import { MAX_LINK_FRAME, MAX_RECORD_SIZE, makeHello } from '../proto/link';
+import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
+import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
 import { invalidOption } from './errors';
 
-export type WhenFull = 'drop-newest' | 'drop-oldest';
-export type SampleMode = 'every' | 'random';
+export const WHEN_FULL = ['drop-newest', 'drop-oldest'] as const;
+export type WhenFull = (typeof WHEN_FULL)[number];
+export const SAMPLE_MODES = ['every', 'random'] as const;
+export type SampleMode = (typeof SAMPLE_MODES)[number];
 
 /** One enricher address (a Service, or later one pod from discovery). */
 export interface Endpoint {
@@ -89,7 +93,7 @@ export const AGENT_DEFAULTS = {
   batchBytes: 1024 * 1024,
   batchLingerMs: 50,
   maxInFlight: 32,
-  maxFrameSize: 1024 * 1024,
+  maxFrameSize: DEFAULT_MAX_DATA_FRAME_SIZE,
   handshakeTimeoutMs: 10_000,
   drainTimeoutMs: 20_000,
   retireTimeoutMs: 20_000,
@@ -98,6 +102,36 @@ export const AGENT_DEFAULTS = {
   backoffMaxMs: 10_000,
   configRetryMs: 30_000,
 } as const;
+
+type NumericOption = {
+  [K in keyof typeof AGENT_DEFAULTS]: (typeof AGENT_DEFAULTS)[K] extends number ? K : never;
+}[keyof typeof AGENT_DEFAULTS];
+
+/**
+ * Inclusive range of every numeric option. Some have a second, relative bound checked too:
+ * bufferBytes and spoolMaxBytes hold at least one batch (batchBytes); backoffMaxMs is at
+ * least backoffStartMs.
+ */
+export const AGENT_LIMITS: Record<NumericOption, { min: number; max: number; integer: boolean }> = {
+  switchIntervalMs: { min: 0, max: 86_400_000, integer: true },
+  switchJitter: { min: 0, max: 0.9, integer: false },
+  bufferBytes: { min: 1024, max: 2 ** 40, integer: true },
+  spoolMaxBytes: { min: 1024, max: 2 ** 50, integer: true },
+  rateLimit: { min: 0, max: 1e9, integer: false },
+  sample: { min: 1, max: 0xffffffff, integer: true },
+  batchRecords: { min: 1, max: 1_000_000, integer: true },
+  batchBytes: { min: 1024, max: MAX_LINK_FRAME, integer: true },
+  batchLingerMs: { min: 1, max: 60_000, integer: true },
+  maxInFlight: { min: 1, max: 100_000, integer: true },
+  maxFrameSize: { ...MAX_FRAME_SIZE_RANGE, integer: true },
+  handshakeTimeoutMs: { min: 1, max: 3_600_000, integer: true },
+  drainTimeoutMs: { min: 1, max: 3_600_000, integer: true },
+  retireTimeoutMs: { min: 1, max: 3_600_000, integer: true },
+  inputTimeoutMs: { min: 0, max: 2 ** 31 - 1, integer: true },
+  backoffStartMs: { min: 1, max: 3_600_000, integer: true },
+  backoffMaxMs: { min: 1, max: 3_600_000, integer: true },
+  configRetryMs: { min: 0, max: 3_600_000, integer: true },
+};
 
 const KEYS = new Set([
   ...Object.keys(AGENT_DEFAULTS),
@@ -165,29 +199,26 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
     endpoint(`enrichers[${i}]`, e);
     if (e.port === 0) throw invalidOption(`enrichers[${i}].port must not be 0`);
   });
-  num('switchIntervalMs', r.switchIntervalMs, 0, 86_400_000);
-  num('switchJitter', r.switchJitter, 0, 0.9, false);
-  num('batchRecords', r.batchRecords, 1, 1_000_000);
-  num('batchBytes', r.batchBytes, 1024, MAX_LINK_FRAME);
-  num('batchLingerMs', r.batchLingerMs, 1, 60_000);
-  num('maxFrameSize', r.maxFrameSize, 1024, MAX_RECORD_SIZE);
-  num('bufferBytes', r.bufferBytes, r.batchBytes, 2 ** 40);
-  num('spoolMaxBytes', r.spoolMaxBytes, r.batchBytes, 2 ** 50);
-  if (r.whenFull !== 'drop-newest' && r.whenFull !== 'drop-oldest') {
-    throw invalidOption(`whenFull must be drop-newest or drop-oldest, got ${String(r.whenFull)}`);
+  for (const [field, { min, max, integer }] of Object.entries(AGENT_LIMITS)) {
+    num(field, r[field as NumericOption], min, max, integer);
   }
-  if (r.sampleMode !== 'every' && r.sampleMode !== 'random') {
-    throw invalidOption(`sampleMode must be every or random, got ${String(r.sampleMode)}`);
+  if (!WHEN_FULL.includes(r.whenFull)) {
+    throw invalidOption(`whenFull must be ${WHEN_FULL.join(' or ')}, got ${String(r.whenFull)}`);
   }
-  num('sample', r.sample, 1, 0xffffffff);
-  num('rateLimit', r.rateLimit, 0, 1e9, false);
-  num('maxInFlight', r.maxInFlight, 1, 100_000);
-  for (const f of ['handshakeTimeoutMs', 'drainTimeoutMs', 'retireTimeoutMs', 'backoffStartMs'] as const) {
-    num(f, r[f], 1, 3_600_000);
+  if (!SAMPLE_MODES.includes(r.sampleMode)) {
+    throw invalidOption(`sampleMode must be ${SAMPLE_MODES.join(' or ')}, got ${String(r.sampleMode)}`);
   }
-  num('backoffMaxMs', r.backoffMaxMs, r.backoffStartMs, 3_600_000);
-  num('configRetryMs', r.configRetryMs, 0, 3_600_000);
-  num('inputTimeoutMs', r.inputTimeoutMs, 0, 2 ** 31 - 1);
+  if (r.bufferBytes < r.batchBytes) {
+    throw invalidOption(`bufferBytes (${r.bufferBytes}) must be at least batchBytes (${r.batchBytes})`);
+  }
+  if (r.spoolMaxBytes < r.batchBytes) {
+    throw invalidOption(`spoolMaxBytes (${r.spoolMaxBytes}) must be at least batchBytes (${r.batchBytes})`);
+  }
+  if (r.backoffMaxMs < r.backoffStartMs) {
+    throw invalidOption(
+      `backoffMaxMs (${r.backoffMaxMs}) must be at least backoffStartMs (${r.backoffStartMs})`,
+    );
+  }
   if (r.tls && (r.tls.cert === undefined) !== (r.tls.key === undefined)) {
     throw invalidOption('tls.cert and tls.key go together (mTLS)');
   }

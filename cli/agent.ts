@@ -3,20 +3,27 @@
 // acknowledged), 1 runtime failure (or a replay not fully acknowledged), 2 bad usage.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Agent, AgentError, AgentErrorCode, type AgentOptions, registerAgentMetrics } from '../agent';
 import {
-  attachDiscovery,
+  AGENT_DEFAULTS,
+  AGENT_LIMITS,
+  AgentError,
+  AgentErrorCode,
+  type AgentOptions,
+  AgentProcess,
+  SAMPLE_MODES,
+  WHEN_FULL,
+} from '../agent';
+import {
+  DISCOVERY_MODES,
   type DiscoveryMode,
   type DiscoveryTarget,
-  EndpointWatcher,
   isTargetError,
   parseDiscoveryTarget,
-  registerDiscoveryMetrics,
 } from '../agent/discovery/index';
 import { createLogger } from '../common/log';
-import { createRegistry, OpsServer } from '../common/ops-server';
 import {
   formatHelp,
+  libraryNumber,
   type OptionSpec,
   type OptionValues,
   parseCommand,
@@ -25,7 +32,24 @@ import {
 } from './options';
 import { tokenFromFile } from './shared';
 
-const MiB = 1024 * 1024;
+/** The library's default and range of `field`; scale 1000 shows milliseconds as seconds. */
+const lib = (field: keyof typeof AGENT_LIMITS, scale = 1) =>
+  libraryNumber(AGENT_DEFAULTS[field], AGENT_LIMITS[field], scale);
+
+/** Flags that are one library field each, for error messages that name the flag. */
+const FLAG_OF_FIELD: Record<string, string> = {
+  bufferBytes: 'buffer-bytes',
+  spoolMaxBytes: 'spool-max-bytes',
+  batchBytes: 'batch-bytes',
+  batchRecords: 'batch-records',
+  batchLingerMs: 'batch-linger-ms',
+  maxInFlight: 'max-in-flight',
+  maxFrameSize: 'max-frame-size',
+  rateLimit: 'rate-limit',
+  sample: 'sample',
+  whenFull: 'when-full',
+  sampleMode: 'sample-mode',
+};
 
 export const AGENT_OPTIONS: readonly OptionSpec[] = [
   {
@@ -56,24 +80,21 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'discovery-mode',
     kind: 'enum',
-    values: ['service', 'direct'],
+    values: DISCOVERY_MODES,
     default: 'service',
     help: 'with --discovery: keep dialing the Service (service) or connect to ready pod addresses directly (direct)',
   },
   {
     name: 'switch-interval',
     kind: 'number',
-    default: 30,
-    min: 0,
-    max: 86400,
+    ...lib('switchIntervalMs', 1000),
     arg: 'SECONDS',
     help: 're-open the idle connection and move traffic to it this often (±20% jitter); 0 = never',
   },
   {
     name: 'buffer-bytes',
     kind: 'int',
-    default: 64 * MiB,
-    min: MiB,
+    ...lib('bufferBytes'),
     arg: 'N',
     help: 'memory for batches waiting or unacknowledged',
   },
@@ -86,40 +107,36 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'spool-max-bytes',
     kind: 'int',
-    default: 1024 * MiB,
-    min: MiB,
+    ...lib('spoolMaxBytes'),
     arg: 'N',
     help: 'bound of the spool; --when-full applies beyond it',
   },
   {
     name: 'when-full',
     kind: 'enum',
-    values: ['drop-newest', 'drop-oldest'],
-    default: 'drop-newest',
+    values: WHEN_FULL,
+    default: AGENT_DEFAULTS.whenFull,
     help: 'what to drop when the buffer (and spool) is full',
   },
   {
     name: 'rate-limit',
     kind: 'number',
-    default: 0,
-    min: 0,
+    ...lib('rateLimit'),
     arg: 'RECORDS_PER_S',
     help: 'drop records above this rate (0 = no limit; --input-file is throttled instead)',
   },
   {
     name: 'sample',
     kind: 'int',
-    default: 1,
-    min: 1,
-    max: 0xffffffff,
+    ...lib('sample'),
     arg: 'N',
     help: 'keep one record in N (sample_rate=N in every row)',
   },
   {
     name: 'sample-mode',
     kind: 'enum',
-    values: ['every', 'random'],
-    default: 'every',
+    values: SAMPLE_MODES,
+    default: AGENT_DEFAULTS.sampleMode,
     help: 'every Nth record, or each with probability 1/N',
   },
   {
@@ -143,72 +160,56 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'batch-records',
     kind: 'int',
-    default: 1000,
-    min: 1,
-    max: 1_000_000,
+    ...lib('batchRecords'),
     arg: 'N',
     help: 'records per batch, at most',
   },
   {
     name: 'batch-bytes',
     kind: 'int',
-    default: MiB,
-    min: 1024,
-    max: 16 * MiB,
+    ...lib('batchBytes'),
     arg: 'N',
     help: 'bytes per batch, at most (one larger record makes a batch of its own)',
   },
   {
     name: 'batch-linger-ms',
     kind: 'int',
-    default: 50,
-    min: 1,
-    max: 60_000,
+    ...lib('batchLingerMs'),
     arg: 'MS',
     help: 'send a batch this long after its first record at the latest',
   },
   {
     name: 'max-in-flight',
     kind: 'int',
-    default: 32,
-    min: 1,
-    max: 100_000,
+    ...lib('maxInFlight'),
     arg: 'N',
     help: 'unacknowledged batches per connection (the enricher may lower it)',
   },
   {
     name: 'max-frame-size',
     kind: 'int',
-    default: MiB,
-    min: 1024,
-    max: 16 * MiB - 100,
+    ...lib('maxFrameSize'),
     arg: 'BYTES',
     help: 'largest dnstap frame accepted; larger ones are skipped and counted',
   },
   {
     name: 'drain-timeout',
     kind: 'number',
-    default: 20,
-    min: 0.001,
-    max: 3600,
+    ...lib('drainTimeoutMs', 1000),
     arg: 'SECONDS',
     help: 'on SIGTERM, wait this long for acknowledgements',
   },
   {
     name: 'handshake-timeout',
     kind: 'number',
-    default: 10,
-    min: 0.001,
-    max: 3600,
+    ...lib('handshakeTimeoutMs', 1000),
     arg: 'SECONDS',
     help: 'deadline for connect + Hello/Welcome',
   },
   {
     name: 'input-timeout',
     kind: 'number',
-    default: 0,
-    min: 0,
-    max: 2_000_000,
+    ...lib('inputTimeoutMs', 1000),
     arg: 'SECONDS',
     help: '--input-file: exit 1 if not all acknowledged by then (0 = wait)',
   },
@@ -266,14 +267,6 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
   const enrichers = list.map((s) => parseHostPort(s, '--enricher'));
   for (const e of enrichers)
     if (e.port === 0) throw new UsageError('--enricher: port 0 is not an address to connect to');
-  if (Number(o['buffer-bytes']) < Number(o['batch-bytes'])) {
-    throw new UsageError(
-      `--buffer-bytes (${o['buffer-bytes']}) must be at least --batch-bytes (${o['batch-bytes']})`,
-    );
-  }
-  if (str('spool-dir') && Number(o['spool-max-bytes']) < Number(o['batch-bytes'])) {
-    throw new UsageError('--spool-max-bytes must be at least --batch-bytes');
-  }
   let authToken: string | undefined;
   if (str('auth-token-file')) {
     const path = str('auth-token-file')!;
@@ -320,9 +313,10 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
 }
 
 /**
- * Runs the agent until SIGTERM/SIGINT (or, with --input-file, until the capture is
- * acknowledged). Meant for the CLI process: once stopped, it lets the process exit even if
- * a reconnect backoff timer (not cancellable in exponential-backoff) is still pending.
+ * Runs the agent process (agent/process.ts) until SIGTERM/SIGINT (or, with --input-file,
+ * until the capture is acknowledged). Meant for the CLI process: once stopped, it lets the
+ * process exit even if a reconnect backoff timer (not cancellable in exponential-backoff)
+ * is still pending.
  */
 export async function agentMain(argv: readonly string[]): Promise<number> {
   const cmd = parseCommand(argv, AGENT_OPTIONS);
@@ -331,76 +325,33 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const config = agentOptionsFrom(cmd.options);
-  const metrics = parseHostPort(String(cmd.options['metrics-listen']), '--metrics-listen');
+  const metricsListen = parseHostPort(String(cmd.options['metrics-listen']), '--metrics-listen');
+  const discovery = discoveryFrom(cmd.options);
   const log = createLogger('agent');
-  let agent: Agent;
+  let agent: AgentProcess;
   try {
-    agent = new Agent({ ...config, log });
+    agent = new AgentProcess({ agent: { ...config, log }, metricsListen, discovery });
   } catch (err) {
-    if (err instanceof AgentError && err.code === AgentErrorCode.INVALID_OPTION)
-      throw new UsageError(err.message);
+    if (err instanceof AgentError && err.code === AgentErrorCode.INVALID_OPTION) {
+      throw new UsageError(
+        err.message.replace(/\b[a-z][A-Za-z]+\b/g, (w) =>
+          Object.hasOwn(FLAG_OF_FIELD, w) ? `--${FLAG_OF_FIELD[w]}` : w,
+        ),
+      );
+    }
     throw err;
   }
-  const registry = createRegistry('agent');
-  registerAgentMetrics(registry, agent);
-  const ops = new OpsServer({ ...metrics, registry, readiness: () => agent.readiness() });
-  const where = await ops.listen();
-  log.info({ metrics: `${where.address}:${where.port}` }, 'ops endpoint listening');
-  let signalled: (() => void) | null = null;
-  const stopRequested = new Promise<void>((resolve) => (signalled = resolve));
   const onSignal = (signal: string) => {
     log.info({ signal }, 'stopping');
-    signalled?.();
+    agent.stop();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  let code = 0;
-  const discovery = discoveryFrom(cmd.options);
-  let stopDiscovery = () => {};
   try {
-    try {
-      await agent.start();
-    } catch (err) {
-      await agent.stop();
-      throw err;
-    }
-    if (discovery) {
-      const watcher = new EndpointWatcher({ target: discovery.target, log });
-      watcher.on('error', (err) =>
-        log.warn({ code: err.code, err: err.message }, 'endpoint discovery problem'),
-      );
-      registerDiscoveryMetrics(registry, watcher);
-      const detach = attachDiscovery(watcher, agent.client, {
-        mode: discovery.mode,
-        service: config.enrichers[0]!,
-        agentKey: config.id,
-      });
-      watcher.start();
-      log.info(
-        { discovery: String(cmd.options.discovery), mode: discovery.mode },
-        'watching enricher endpoints',
-      );
-      stopDiscovery = () => {
-        detach();
-        watcher.stop();
-      };
-    }
-    if (config.inputFile !== undefined) {
-      const replay = agent.replay();
-      void stopRequested.then(() => agent.stop());
-      code = (await replay) ? 0 : 1;
-    } else {
-      await stopRequested;
-    }
-    stopDiscovery();
-    const { lost } = await agent.stop();
-    if (lost > 0 && config.inputFile !== undefined) code = 1;
+    return await agent.run();
   } finally {
-    stopDiscovery();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    await ops.close();
     setTimeout(() => process.exit(), 1000).unref();
   }
-  return code;
 }

@@ -6,11 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { createLogger } from '../common/log';
-import { Enricher, type EnricherOptions } from '../enricher/enricher';
+import { DEFAULT_DRAIN_TIMEOUT_MS, Enricher, type EnricherOptions } from '../enricher/enricher';
 import { enricherIdProblem } from '../enricher/output/layout';
+import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
+import { LINK_SERVER_DEFAULTS, LINK_SERVER_LIMITS } from '../enricher/server/index';
 import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/constants';
 import {
   formatHelp,
+  libraryNumber,
   type OptionSpec,
   type OptionValues,
   parseCommand,
@@ -19,6 +22,10 @@ import {
 } from './options';
 import { outputOptions, tokenFromFile } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
+
+/** The link server's default and range of `field`; scale 1000 shows milliseconds as seconds. */
+const link = (field: keyof typeof LINK_SERVER_LIMITS, scale = 1) =>
+  libraryNumber(LINK_SERVER_DEFAULTS[field], LINK_SERVER_LIMITS[field], scale);
 
 const s = (name: string, arg: string, help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({
   name,
@@ -37,19 +44,21 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
   s('policy-url', 'URL', 'policy document URL (JSON, optionally gzip), polled with If-None-Match'),
   s('policy-interval', 'SECONDS', 'how often the policy URL or file is checked', {
     kind: 'number',
-    default: 60,
+    default: POLICY_POLL_DEFAULTS.intervalMs / 1000,
     min: 1,
   }),
-  s('policy-timeout', 'SECONDS', 'deadline of one policy fetch', { kind: 'number', default: 30, min: 0.1 }),
+  s('policy-timeout', 'SECONDS', 'deadline of one policy fetch', {
+    kind: 'number',
+    default: POLICY_POLL_DEFAULTS.timeoutMs / 1000,
+    min: 0.1,
+  }),
   s('metrics-listen', 'HOST:PORT', '/metrics, /healthz, /readyz', {
     kind: 'hostport',
     default: '0.0.0.0:9400',
   }),
   s('max-connections', 'N', 'open link connections; more are rejected', {
     kind: 'int',
-    default: 1000,
-    min: 1,
-    max: 1_000_000,
+    ...link('maxConnections'),
   }),
   s('auth-token-file', 'PATH', 'shared token every agent must present (one trailing newline is ignored)'),
   s('tls-cert', 'PATH', 'TLS certificate chain (PEM) for the link listener'),
@@ -57,23 +66,19 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
   s('tls-ca', 'PATH', 'CA bundle (PEM): require and verify agent certificates (mTLS)'),
   s('handshake-timeout', 'SECONDS', 'deadline for an agent Hello after connect', {
     kind: 'number',
-    default: 10,
-    min: 0.01,
+    ...link('handshakeTimeoutMs', 1000),
   }),
   s('keepalive-interval', 'SECONDS', 'link keepalive advertised to agents (0 = off, else >= 1)', {
     kind: 'number',
-    default: 15,
-    min: 0,
+    ...link('keepaliveIntervalMs', 1000),
   }),
   s('max-in-flight-batches', 'N', 'unacknowledged batches per connection advised to agents', {
     kind: 'int',
-    default: 32,
-    min: 1,
-    max: 100_000,
+    ...link('maxInFlightBatches'),
   }),
   s('drain-timeout', 'SECONDS', 'on SIGTERM: how long agents get to finish in-flight batches', {
     kind: 'number',
-    default: 20,
+    default: DEFAULT_DRAIN_TIMEOUT_MS / 1000,
     min: 0,
   }),
 ];

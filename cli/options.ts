@@ -21,6 +21,18 @@ export interface OptionSpec {
   arg?: string;
 }
 
+/**
+ * Default and range of a numeric option, taken from the library that owns it; `scale`
+ * library units make one CLI unit (1000: the library counts milliseconds, the flag seconds).
+ */
+export function libraryNumber(
+  def: number,
+  range: { min: number; max: number },
+  scale = 1,
+): Pick<OptionSpec, 'default' | 'min' | 'max'> {
+  return { default: def / scale, min: range.min / scale, max: range.max / scale };
+}
+
 export class UsageError extends Error {
   readonly code = 'SNOWTAP_USAGE';
   override readonly name = 'UsageError';

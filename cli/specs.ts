@@ -1,6 +1,11 @@
-// The option tables of every subcommand (SPEC §1). Names are part of the contract.
+// Option tables shared by the subcommands that write chunks (enricher, convert); each
+// subcommand's own options live next to it. Names are part of the contract; defaults and
+// ranges come from the library that owns them.
 import { hostname } from 'node:os';
-import type { OptionSpec } from './options';
+import { CHUNK_DEFAULTS } from '../enricher/output/index';
+import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
+import { MAX_FRAME_SIZE_RANGE } from '../proto/link';
+import { libraryNumber, type OptionSpec } from './options';
 
 export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   {
@@ -13,7 +18,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'rotate-max-rows',
     kind: 'int',
-    default: 1_000_000,
+    default: CHUNK_DEFAULTS.maxRows,
     min: 1,
     arg: 'N',
     help: 'commit a chunk after this many rows',
@@ -21,7 +26,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'rotate-max-bytes',
     kind: 'int',
-    default: 256 * 1024 * 1024,
+    default: CHUNK_DEFAULTS.maxBytes,
     min: 1024,
     arg: 'N',
     help: 'commit a chunk after this many uncompressed bytes',
@@ -29,7 +34,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'rotate-max-age',
     kind: 'number',
-    default: 60,
+    default: CHUNK_DEFAULTS.maxAgeMs / 1000,
     min: 0.1,
     arg: 'SECONDS',
     help: 'commit a chunk this long after its first row',
@@ -39,9 +44,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'max-frame-size',
     kind: 'int',
-    default: 1 << 20,
-    min: 65536,
-    max: 64 << 20,
+    ...libraryNumber(DEFAULT_MAX_DATA_FRAME_SIZE, MAX_FRAME_SIZE_RANGE),
     arg: 'BYTES',
     help: 'largest dnstap data frame accepted; larger ones are skipped and counted',
   },

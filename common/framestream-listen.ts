@@ -3,7 +3,11 @@
 
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
-import { DEFAULT_MAX_DATA_FRAME_SIZE, DNSTAP_CONTENT_TYPE } from '../proto/framestream';
+import {
+  DEFAULT_MAX_DATA_FRAME_SIZE,
+  DNSTAP_CONTENT_TYPE,
+  MAX_CONFIGURABLE_DATA_FRAME_SIZE,
+} from '../proto/framestream';
 import type { FrameSink } from './framestream-connection';
 import type { Logger } from './log';
 
@@ -122,7 +126,12 @@ export function resolveServerOptions(o: FrameStreamServerOptions): ResolvedServe
     tcp: o.tcp,
     sink: o.sink,
     log: o.log,
-    maxDataFrameSize: int('maxDataFrameSize', o.maxDataFrameSize ?? DEFAULT_MAX_DATA_FRAME_SIZE, 1, 2 ** 28),
+    maxDataFrameSize: int(
+      'maxDataFrameSize',
+      o.maxDataFrameSize ?? DEFAULT_MAX_DATA_FRAME_SIZE,
+      1,
+      MAX_CONFIGURABLE_DATA_FRAME_SIZE,
+    ),
     handshakeTimeoutMs: int(
       'handshakeTimeoutMs',
       o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,

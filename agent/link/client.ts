@@ -8,13 +8,45 @@
 // Connections are opened one at a time by the dial loop (dialer.ts: exponential backoff,
 // full jitter). A connection that ends, whichever way, hands its unacknowledged batches
 // back to the buffer's front, and they go out again on the active connection.
+//
+// Control flows one way: the buffer tells the client that something is sendable; the
+// client takes batches, sends them, and itself drops (and logs) a batch no enricher can
+// take. It keeps the smallest max_frame_bytes any Welcome agreed, which the batcher reads.
 
 import type { Logger } from '../../common/log';
-import { type Hello, makeHello } from '../../proto/link';
+import { type Hello, MAX_LINK_FRAME, makeHello } from '../../proto/link';
 import type { BatchBuffer, OutBatch } from '../buffer';
 import type { Endpoint, TlsSettings } from '../options';
 import type { ConnectionEvents, LinkConnection } from './connection';
-import { Dialer, type LinkStats } from './dialer';
+import { Dialer, type DialStats } from './dialer';
+
+/** The client's own counters; only the client writes them. */
+export interface TrafficStats {
+  switches: number;
+  drains: number;
+  batchesSent: number;
+  batchesResent: number;
+  batchesAcked: number;
+  recordsAcked: number;
+  bytesAcked: number;
+}
+
+/** Everything the link counts, read by metrics on scrape: the dial loop's and the client's. */
+export type LinkStats = Readonly<DialStats & TrafficStats>;
+
+/** One read-only record over counters that stay written by their owners. */
+function statsView(...parts: readonly object[]): LinkStats {
+  const view = {};
+  for (const part of parts) {
+    for (const key of Object.keys(part)) {
+      Object.defineProperty(view, key, {
+        enumerable: true,
+        get: () => (part as Record<string, unknown>)[key],
+      });
+    }
+  }
+  return view as LinkStats;
+}
 
 export interface LinkClientOptions {
   endpoints: Endpoint[];
@@ -30,20 +62,17 @@ export interface LinkClientOptions {
   backoffStartMs: number;
   backoffMaxMs: number;
   configRetryMs: number;
+  /** Where batches come from; the client registers itself as its sender. */
   buffer: BatchBuffer;
   log: Logger;
-  /** A batch was acknowledged after `seconds`. */
-  onAcked?: (b: OutBatch, seconds: number) => void;
-  /** A batch larger than this enricher's max_frame_bytes (it cannot go anywhere). */
-  onUnsendable?: (b: OutBatch, maxFrameBytes: number) => void;
-  /** Every Welcome's max_frame_bytes, so new batches are cut to fit. */
-  onWelcome?: (maxFrameBytes: number) => void;
 }
 
 export type Role = 'active' | 'standby' | 'connecting' | 'retiring';
 
 export class LinkClient implements ConnectionEvents {
   readonly stats: LinkStats;
+  /** Told every ack latency in seconds (the metrics histogram). */
+  onAckLatency: ((seconds: number) => void) | null = null;
   active: LinkConnection | null = null;
   standby: LinkConnection | null = null;
   readonly retiring = new Set<LinkConnection>();
@@ -53,6 +82,16 @@ export class LinkClient implements ConnectionEvents {
   private switchTimer: NodeJS.Timeout | null = null;
   private closing = false;
   private started = false;
+  private agreedFrameBytes = MAX_LINK_FRAME;
+  private readonly traffic: TrafficStats = {
+    switches: 0,
+    drains: 0,
+    batchesSent: 0,
+    batchesResent: 0,
+    batchesAcked: 0,
+    recordsAcked: 0,
+    bytesAcked: 0,
+  };
 
   constructor(private readonly o: LinkClientOptions) {
     this.hello = makeHello({ agentId: o.agentId, incarnation: o.incarnation, authToken: o.authToken });
@@ -68,7 +107,16 @@ export class LinkClient implements ConnectionEvents {
       events: this,
       onConnected: (conn) => this.place(conn),
     });
-    this.stats = this.dialer.stats;
+    this.stats = statsView(this.dialer.stats, this.traffic);
+    o.buffer.setSender(() => this.pump());
+  }
+
+  /**
+   * The smallest max_frame_bytes any enricher welcomed us with so far: new batches are cut
+   * to fit it (the batcher reads it before every record).
+   */
+  get maxFrameBytes(): number {
+    return this.agreedFrameBytes;
   }
 
   /** Opens the first connection (then the standby) and starts the switch timer. */
@@ -128,12 +176,17 @@ export class LinkClient implements ConnectionEvents {
       const b = buffer.take();
       if (b === null) break;
       if (b.size - 4 > conn.maxFrameBytes) {
-        this.o.onUnsendable?.(b, conn.maxFrameBytes);
+        // Larger than this enricher takes: it cannot go anywhere.
+        this.o.log.error(
+          { seq: b.seq, bytes: b.size, maxFrameBytes: conn.maxFrameBytes },
+          'batch larger than the enricher takes; dropped',
+        );
+        buffer.dropTaken(b, 'oversize');
         continue;
       }
       conn.send(b);
-      this.stats.batchesSent++;
-      if (b.sends > 1) this.stats.batchesResent++;
+      this.traffic.batchesSent++;
+      if (b.sends > 1) this.traffic.batchesResent++;
     }
   }
 
@@ -153,16 +206,16 @@ export class LinkClient implements ConnectionEvents {
 
   onAck(conn: LinkConnection, b: OutBatch): void {
     const seconds = (performance.now() - b.sentAt) / 1000;
-    this.stats.batchesAcked++;
-    this.stats.recordsAcked += b.records;
-    this.stats.bytesAcked += b.size;
+    this.traffic.batchesAcked++;
+    this.traffic.recordsAcked += b.records;
+    this.traffic.bytesAcked += b.size;
     this.o.buffer.acked(b);
-    this.o.onAcked?.(b, seconds);
+    this.onAckLatency?.(seconds);
     if (conn === this.active) this.pump();
   }
 
   onDrain(conn: LinkConnection, deadlineMs: number, reason: string): void {
-    this.stats.drains++;
+    this.traffic.drains++;
     this.o.log.info(
       { link: conn.id, deadlineMs, reason, unacked: conn.window.size },
       'enricher asked us to drain this connection',
@@ -205,7 +258,7 @@ export class LinkClient implements ConnectionEvents {
       this.ensure();
       return;
     }
-    this.o.onWelcome?.(conn.maxFrameBytes);
+    this.agreedFrameBytes = Math.min(this.agreedFrameBytes, conn.maxFrameBytes);
     const fields = { link: conn.id, enricherId: conn.agreed!.enricherId, endpoint: conn.endpoint };
     if (this.active === null) {
       this.active = conn;
@@ -216,7 +269,7 @@ export class LinkClient implements ConnectionEvents {
       if (this.standby !== null) this.retire(this.standby, this.o.retireTimeoutMs, 'switched away');
       const previous = this.active;
       this.active = conn;
-      this.stats.switches++;
+      this.traffic.switches++;
       this.o.log.info({ ...fields, previous: previous.id }, 'switched to a new link connection');
       // The old active keeps receiving acks for its window, as the standby if its address is still ours.
       if (this.dialer.knows(previous.endpoint)) this.standby = previous;

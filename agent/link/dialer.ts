@@ -19,8 +19,8 @@ export const HEALTHY_AFTER_MS = 5_000;
 /** Young deaths older than this are forgotten. */
 const YOUNG_DEATHS_FORGOTTEN_MS = 60_000;
 
-/** Plain counters, read by metrics on scrape. */
-export interface LinkStats {
+/** The dial loop's counters (plain numbers, read by metrics on scrape); only the Dialer writes them. */
+export interface DialStats {
   /** Dial attempts, and those that got a Welcome. */
   connects: number;
   welcomes: number;
@@ -34,13 +34,6 @@ export interface LinkStats {
   protocolErrors: Record<string, number>;
   /** Welcomed connections that ended without our asking. */
   lost: number;
-  switches: number;
-  drains: number;
-  batchesSent: number;
-  batchesResent: number;
-  batchesAcked: number;
-  recordsAcked: number;
-  bytesAcked: number;
 }
 
 export interface DialerOptions {
@@ -59,7 +52,7 @@ function bump(map: Record<string, number>, key: string): void {
 }
 
 export class Dialer {
-  readonly stats: LinkStats = {
+  readonly stats: DialStats = {
     connects: 0,
     welcomes: 0,
     reconnects: 0,
@@ -67,13 +60,6 @@ export class Dialer {
     rejects: {},
     protocolErrors: {},
     lost: 0,
-    switches: 0,
-    drains: 0,
-    batchesSent: 0,
-    batchesResent: 0,
-    batchesAcked: 0,
-    recordsAcked: 0,
-    bytesAcked: 0,
   };
   dialing = false;
   private endpoints: readonly Endpoint[];

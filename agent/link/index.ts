@@ -1,4 +1,4 @@
 // The agent's side of the link (LINK.md): connections, roles, switching, dialing.
-export { LinkClient, type LinkClientOptions, type Role } from './client';
+export { LinkClient, type LinkClientOptions, type LinkStats, type Role, type TrafficStats } from './client';
 export { LinkConnection } from './connection';
-export { HEALTHY_AFTER_MS, type LinkStats } from './dialer';
+export { type DialStats, HEALTHY_AFTER_MS } from './dialer';

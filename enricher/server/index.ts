@@ -5,6 +5,7 @@ export { LinkConnection } from './link-connection';
 export { FINAL_ACK_GRACE_MS, type LinkListenResult, LinkServer } from './link-server';
 export {
   LINK_SERVER_DEFAULTS,
+  LINK_SERVER_LIMITS,
   LinkServerOptionError,
   type LinkServerOptions,
   type LinkTlsOptions,

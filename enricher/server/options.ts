@@ -60,6 +60,16 @@ export const LINK_SERVER_DEFAULTS = {
   maxUnackedBytes: 2 * MAX_LINK_FRAME,
 } as const;
 
+/** Inclusive ranges of the integer options (keepaliveIntervalMs: 0, or at least 1000). */
+export const LINK_SERVER_LIMITS = {
+  maxConnections: { min: 1, max: 1_000_000 },
+  handshakeTimeoutMs: { min: 1, max: 0x7fffffff },
+  keepaliveIntervalMs: { min: 0, max: 0xffffffff },
+  maxInFlightBatches: { min: 1, max: 1_000_000 },
+  maxFrameBytes: { min: 1 + MAX_CONTROL_BODY, max: MAX_LINK_FRAME },
+  maxUnackedBytes: { min: 1, max: Number.MAX_SAFE_INTEGER },
+} as const;
+
 export type ResolvedLinkServerOptions = Required<
   Omit<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency'>
 > &
@@ -83,8 +93,9 @@ export class LinkServerOptionError extends Error {
   readonly code = 'LINK_SERVER_INVALID_OPTION';
 }
 
-function int(o: LinkServerOptions, key: keyof typeof LINK_SERVER_DEFAULTS, min: number, max: number) {
+function int(o: LinkServerOptions, key: keyof typeof LINK_SERVER_DEFAULTS) {
   const v = o[key] ?? LINK_SERVER_DEFAULTS[key];
+  const { min, max } = LINK_SERVER_LIMITS[key];
   if (!Number.isInteger(v) || v < min || v > max) {
     throw new LinkServerOptionError(`link server: ${key} must be an integer in [${min}, ${max}], got ${v}`);
   }
@@ -103,17 +114,17 @@ export function resolveLinkServerOptions(o: LinkServerOptions): ResolvedLinkServ
   if (o.output === undefined || o.log === undefined) {
     throw new LinkServerOptionError('link server: output and log are required');
   }
-  const keepalive = int(o, 'keepaliveIntervalMs', 0, 0xffffffff);
+  const keepalive = int(o, 'keepaliveIntervalMs');
   if (keepalive !== 0 && keepalive < 1000) {
     throw new LinkServerOptionError('link server: keepaliveIntervalMs must be 0 (off) or at least 1000');
   }
   return {
     ...o,
-    maxConnections: int(o, 'maxConnections', 1, 1_000_000),
-    handshakeTimeoutMs: int(o, 'handshakeTimeoutMs', 1, 0x7fffffff),
+    maxConnections: int(o, 'maxConnections'),
+    handshakeTimeoutMs: int(o, 'handshakeTimeoutMs'),
     keepaliveIntervalMs: keepalive,
-    maxInFlightBatches: int(o, 'maxInFlightBatches', 1, 1_000_000),
-    maxFrameBytes: int(o, 'maxFrameBytes', 1 + MAX_CONTROL_BODY, MAX_LINK_FRAME),
-    maxUnackedBytes: int(o, 'maxUnackedBytes', 1, Number.MAX_SAFE_INTEGER),
+    maxInFlightBatches: int(o, 'maxInFlightBatches'),
+    maxFrameBytes: int(o, 'maxFrameBytes'),
+    maxUnackedBytes: int(o, 'maxUnackedBytes'),
   };
 }

@@ -7,6 +7,7 @@ export {
   type ControlTypeCode,
   DEFAULT_MAX_DATA_FRAME_SIZE,
   DNSTAP_CONTENT_TYPE,
+  MAX_CONFIGURABLE_DATA_FRAME_SIZE,
   MAX_CONTROL_FRAME_SIZE,
 } from './constants';
 export { type ControlFrame, decodeControlFrame, encodeControlFrame } from './control';

@@ -114,6 +114,12 @@ export const MAX_RECORD_OVERHEAD = 5;
 /** Largest record any batch can carry. Agents must cap their dnstap frame limit below it. */
 export const MAX_RECORD_SIZE = MAX_LINK_FRAME - 1 - MAX_BATCH_HEADER_SIZE - MAX_RECORD_OVERHEAD;
 
+/**
+ * The one range of the dnstap frame limit (--max-frame-size of agent, enricher and convert):
+ * at most what one link batch can carry, so every record an input accepts can be relayed.
+ */
+export const MAX_FRAME_SIZE_RANGE = { min: 1024, max: MAX_RECORD_SIZE } as const;
+
 /** Batch field tags (field number << 3 | wire type), as link.proto numbers them. */
 export const BatchTag = {
   SEQ: 0x08, // field 1, varint

@@ -10,6 +10,7 @@ export {
   DNSTAP_CONTENT_TYPE,
   isTransientReject,
   MAX_CONTROL_BODY,
+  MAX_FRAME_SIZE_RANGE,
   MAX_LINK_FRAME,
   MAX_RECORD_SIZE,
   MessageType,
