@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // The `snowtap` executable: dispatches to a subcommand. Exit codes: 0 success,
 // 1 runtime failure, 2 bad usage or configuration (with a message naming the problem).
-import { convertMain } from './convert';
 import { UsageError } from './options';
 
 type Main = (argv: readonly string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { main: () => Promise<Main>; summary: string }> = {
-  convert: { main: async () => convertMain, summary: 'Frame Streams capture files -> CSV chunks (backfill)' },
+  // Each command's code is loaded only when that command runs (the agent sidecar must not
+  // carry the enricher's pipeline, policy tables and CSV writer).
+  convert: { main: async () => (await import('./convert')).convertMain, summary: 'Frame Streams capture files -> CSV chunks (backfill)' },
   enricher: { main: async () => (await import('./enricher')).enricherMain, summary: 'the enricher server' },
   agent: {
-    main: async () => (await import('./agent')).agentMain,
+    main: async () => {
+      if (process.env.SNOWTAP_EXPERIMENT_V8) require('node:v8').setFlagsFromString(process.env.SNOWTAP_EXPERIMENT_V8);
+      return (await import('./agent')).agentMain;
+    },
     summary: 'the sidecar relay: dnstap in, batches to the enrichers',
   },
   demo: {

@@ -39,6 +39,9 @@ interface Reading {
   coreShare: number;
   idleRssMiB: number;
   peakRssMiB: number;
+  /** Peak of the process's own memory (RssAnon, sampled every 20 ms): RSS less the pages
+   * mapped from files, mostly the node binary's code, which every node process shares. */
+  peakAnonMiB: number;
   dropped: number;
 }
 
@@ -75,16 +78,23 @@ async function produce(sock: string, rate: number, seconds: number): Promise<num
 }
 
 /** Samples a receiver's CPU over the steady part of a producer run (after a 1 s warm-up). */
-async function measure(pid: number, sock: string): Promise<{ frames: number; cpu: number; secs: number }> {
+async function measure(
+  pid: number,
+  sock: string,
+): Promise<{ frames: number; cpu: number; secs: number; peakAnon: number }> {
+  let peakAnon = procStatus(pid, 'RssAnon');
+  const sampler = setInterval(() => {
+    peakAnon = Math.max(peakAnon, procStatus(pid, 'RssAnon'));
+  }, 20);
   const run = produce(sock, RATE, SECONDS + 1);
   await sleep(1000);
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
-  const frames = await run;
+  const frames = await run.finally(() => clearInterval(sampler));
   const secs = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
   // Frames in the measured window: the paced producer sends evenly, so scale by time.
-  return { frames: Math.round((frames * Math.min(secs, SECONDS)) / (SECONDS + 1)), cpu, secs };
+  return { frames: Math.round((frames * Math.min(secs, SECONDS)) / (SECONDS + 1)), cpu, secs, peakAnon };
 }
 
 async function captureRun(dir: string): Promise<Reading> {
@@ -106,7 +116,7 @@ async function captureRun(dir: string): Promise<Reading> {
 
 function reading(
   receiver: Reading['receiver'],
-  m: { frames: number; cpu: number; secs: number },
+  m: { frames: number; cpu: number; secs: number; peakAnon: number },
   idle: number,
   peak: number,
   dropped: number,
@@ -119,6 +129,7 @@ function reading(
     coreShare: m.cpu / m.secs,
     idleRssMiB: idle / MiB,
     peakRssMiB: peak / MiB,
+    peakAnonMiB: m.peakAnon / MiB,
     dropped,
   };
 }
@@ -188,6 +199,7 @@ function summarise(rs: Reading[]): Reading {
     coreShare: pick('coreShare'),
     idleRssMiB: pick('idleRssMiB'),
     peakRssMiB: pick('peakRssMiB'),
+    peakAnonMiB: pick('peakAnonMiB'),
     dropped: pick('dropped'),
   };
 }
@@ -195,7 +207,7 @@ function summarise(rs: Reading[]): Reading {
 function line(r: Reading): string {
   return (
     `${r.receiver.padEnd(14)} ${r.cpuPerFrameUs.toFixed(2).padStart(6)} µs/frame  ${(r.coreShare * 100).toFixed(1).padStart(5)} % of a core  ` +
-    `idle RSS ${r.idleRssMiB.toFixed(1).padStart(6)} MiB  peak RSS ${r.peakRssMiB.toFixed(1).padStart(6)} MiB  dropped ${r.dropped}`
+    `idle RSS ${r.idleRssMiB.toFixed(1).padStart(6)} MiB  peak RSS ${r.peakRssMiB.toFixed(1).padStart(6)} MiB (anon ${r.peakAnonMiB.toFixed(1).padStart(5)})  dropped ${r.dropped}`
   );
 }
 
