@@ -142,6 +142,18 @@ export class EnricherMetrics {
         ...byLabel(pc()?.dnsErrors ?? noErrors, 'code', { kind: 'dns' }),
       ],
     );
+    counter(
+      r,
+      'fields_out_of_range_total',
+      'Typed CSV fields written empty (NULL) because the value lies outside the column type, by column',
+      ['column'],
+      () => {
+        const o = pc()?.outOfRange;
+        return o === undefined
+          ? []
+          : Object.entries(o).map(([column, v]) => [{ column }, v] as [Labels, number]);
+      },
+    );
     counter(r, 'link_batches_received_total', 'Batches received from agents', [], () =>
       one(link()?.batchesReceived),
     );
