@@ -100,8 +100,10 @@ export class RowEncoder {
     enricherId: string,
     readonly outOfRange = new OutOfRangeCounters(),
   ) {
-    const tmp = Buffer.alloc(enricherId.length * 6 + 2);
-    this.enricherIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, enricherId)));
+    // Validated as [A-Za-z0-9._-] by the CLI; escaped anyway, as any outside text.
+    const id = escapeTextString(enricherId);
+    const tmp = Buffer.alloc(id.length * 6 + 2);
+    this.enricherIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, id)));
   }
 
   /** Encodes one row into b at `at` (MAX_ROW_BYTES of room) and returns where it ends. */
