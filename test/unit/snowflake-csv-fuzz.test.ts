@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { EnricherMetrics } from '../../enricher/metrics';
 import { COLUMN_COUNT, COLUMN_TYPES, COLUMNS } from '../../enricher/output/csv';
 import { escapeTextBytes, escapeTextString, unescapeText } from '../../enricher/output/text-escape';
 import { RowSource } from '../../enricher/pipeline/row-encoder';
@@ -313,6 +314,18 @@ describe('typed columns stay inside their SQL types', () => {
         response_port: 1,
       },
     );
+    const metrics = new EnricherMetrics({
+      pipeline: () => pipeline.counters,
+      link: () => null,
+      writer: () => null,
+      dnstap: () => null,
+      policy: () => null,
+      ready: () => true,
+      draining: () => false,
+    });
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^snowtap_enricher_fields_out_of_range_total\{column="event_time"\} 3$/m);
+    assert.match(text, /^snowtap_enricher_fields_out_of_range_total\{column="latency_us"\} 1$/m);
   });
 });
 
