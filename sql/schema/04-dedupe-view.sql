@@ -9,7 +9,9 @@
 -- of a record share event_time, so they still meet in one partition, and a filter on event_time
 -- (WHERE event_time >= ...) is a filter on a PARTITION BY column, which the optimizer applies
 -- below the window: only the micro-partitions of that time range are read and sorted, instead
--- of all history on every query.
+-- of all history on every query. (Caveat: copies written by two enricher versions that render a
+-- record's event_time differently - e.g. one that newly leaves an out-of-range time empty -
+-- land in different partitions and both stay visible.)
 -- Rows with an empty event_time (a dnstap record without times, or a time past 9999 that the
 -- enricher counted in snowtap_enricher_fields_out_of_range_total) have event_time NULL: they
 -- are de-duplicated among themselves, and no time-range filter returns them; find them with
