@@ -196,7 +196,7 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
       `  tenants: ${top(t.by.tenant!, t.rows)}\n` +
       `  qtypes: ${top(t.by.qtype!, t.rows)}; rcodes: ${top(t.by.rcode!, t.rows, 4)}\n` +
       (files.length > 0 ? `  newest chunk: ${files[files.length - 1]}\n` : '') +
-      `  load it: sql/snowflake.sql (Snowflake), or DuckDB: SELECT * FROM read_csv('${outputDir}/**/*.csv*')\n`,
+      `  load it: sql/account/ then sql/schema/ (Snowflake), or DuckDB: SELECT * FROM read_csv('${outputDir}/**/*.csv*')\n`,
   );
   const ok = t.rows === agentIn && agentIn > 0;
   if (!ok) out.write(`demo: expected ${fmt(agentIn)} rows, found ${fmt(t.rows)}\n`);

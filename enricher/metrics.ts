@@ -142,6 +142,18 @@ export class EnricherMetrics {
         ...byLabel(pc()?.dnsErrors ?? noErrors, 'code', { kind: 'dns' }),
       ],
     );
+    counter(
+      r,
+      'fields_out_of_range_total',
+      'Typed CSV fields written empty (NULL) because the value lies outside the column type, by column',
+      ['column'],
+      () => {
+        const o = pc()?.outOfRange;
+        return o === undefined
+          ? []
+          : Object.entries(o).map(([column, v]) => [{ column }, v] as [Labels, number]);
+      },
+    );
     counter(r, 'link_batches_received_total', 'Batches received from agents', [], () =>
       one(link()?.batchesReceived),
     );
@@ -214,6 +226,13 @@ export class EnricherMetrics {
     gauge(r, 'writer_open_chunk_rows', 'Rows in the chunk being written', [], () => one(w()?.partialRows));
     gauge(r, 'writer_open_chunk_age_seconds', 'Age of the chunk being written', [], () =>
       one(w() ? w()!.openAgeMs / 1000 : null),
+    );
+    gauge(
+      r,
+      'oldest_uncommitted_row_age_seconds',
+      'Age of the oldest row written but not yet in a committed chunk (0 when none): how long an acknowledged row can wait before Snowpipe can see it',
+      [],
+      () => one(w() ? w()!.oldestUncommittedAgeMs / 1000 : null),
     );
     gauge(r, 'ready', '1 when /readyz answers ready', [], () => one(s.ready() ? 1 : 0));
     gauge(r, 'draining', '1 while shutting down', [], () => one(s.draining() ? 1 : 0));

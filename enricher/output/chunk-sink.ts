@@ -86,6 +86,8 @@ export class ChunkSink {
   bytesCommitted = 0;
   syncs = 0;
   failure: OutputError | null = null;
+  /** openedAt of the chunks queued for commit and not yet published, oldest first (commits run in order). */
+  readonly committing: number[] = [];
 
   private readonly queue: Op[] = [];
   private readonly waiters: SyncWaiter[] = [];
@@ -119,6 +121,7 @@ export class ChunkSink {
 
   /** Queues the commit of `chunk` after its blocks; resolves once it is published. */
   commit(chunk: ChunkFile): Promise<void> {
+    this.committing.push(chunk.openedAt);
     return this.pushAwaited(COMMIT, chunk);
   }
 
@@ -289,6 +292,7 @@ export class ChunkSink {
     await fsyncDir(path.dirname(from));
     this.durableRows = this.writtenRows;
     this.chunksCommitted++;
+    this.committing.shift();
     this.rowsCommitted += chunk.rows;
     this.bytesCommitted += chunk.bytes;
     this.o.onCommit?.({ path: to, rows: chunk.rows, bytes: chunk.bytes, compressedBytes: chunk.fileBytes });

@@ -41,6 +41,13 @@ export interface ChunkWriterStats {
   partialBytes: number;
   /** Age of the open chunk in ms; 0 when none is open. */
   openAgeMs: number;
+  /**
+   * Age in ms of the oldest row appended but not yet in a committed (published) chunk: the open
+   * chunk's or one waiting for its commit, whichever opened first; 0 when there is none. Rows
+   * are acknowledged once durable in the partial file, so this bounds how long an acknowledged
+   * row can wait before Snowpipe can see it.
+   */
+  oldestUncommittedAgeMs: number;
   /** Sealed bytes not yet on disk. */
   queuedBytes: number;
   durableRows: number;
@@ -232,12 +239,20 @@ export class ChunkWriter {
       partialRows: chunk?.rows ?? 0,
       partialBytes: chunk?.bytes ?? 0,
       openAgeMs: chunk === null ? 0 : Math.max(0, this.o.now() - chunk.openedAt),
+      oldestUncommittedAgeMs: this.oldestUncommittedAgeMs(),
       queuedBytes: s.queuedBytes,
       durableRows: s.durableRows,
       appendedRows: this.appendedRows,
       syncs: s.syncs,
       failed: s.failure !== null,
     };
+  }
+
+  private oldestUncommittedAgeMs(): number {
+    const pending = this.sink.committing;
+    let oldest = pending.length > 0 ? pending[0]! : Number.POSITIVE_INFINITY;
+    if (this.chunk !== null && this.chunk.rows > 0) oldest = Math.min(oldest, this.chunk.openedAt);
+    return oldest === Number.POSITIVE_INFINITY ? 0 : Math.max(0, this.o.now() - oldest);
   }
 
   private checkOpen(): void {

@@ -1,7 +1,13 @@
 // Byte-level RFC 4180 helpers for the row encoder, and the column contract of SPEC §5.
 // The row encoder writes straight into a caller-owned Buffer: no per-field strings or
-// allocations on the hot path. A field is quoted iff it contains , " CR or LF; inner
+// allocations on the hot path. A field is quoted iff it contains , " \ CR or LF; inner
 // quotes are doubled; an empty field is written as nothing (= "not present", SPEC §5).
+//
+// Why `\` too: Snowflake's CSV default is ESCAPE_UNENCLOSED_FIELD = '\\' (a backslash in an
+// *unenclosed* field starts an escape, so `\.` `\\` `\DDD` in qnames would be rewritten on
+// load), while ESCAPE defaults to NONE (inside quotes a backslash is literal). Quoting every
+// field with a backslash keeps rows intact under the shipped format *and* under a user's own
+// format left at the defaults; see sql/schema/ and test/support/snowflake-csv.ts.
 
 /**
  * RFC 4180 ends every row with CRLF. Snowflake and DuckDB accept LF too, but CRLF keeps the
@@ -14,8 +20,9 @@ const CR = 0x0d;
 const LF = 0x0a;
 const COMMA = 0x2c;
 const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
-export { COMMA, CR, LF, QUOTE };
+export { BACKSLASH, COMMA, CR, LF, QUOTE };
 
 /** SPEC §5 columns, in file order. Part of the external contract: append only. */
 export const COLUMNS = [
@@ -109,7 +116,7 @@ export function csvBytesFieldMaxBytes(length: number): number {
 export function csvFieldNeedsQuoting(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === COMMA || c === QUOTE || c === CR || c === LF) return true;
+    if (c === COMMA || c === QUOTE || c === CR || c === LF || c === BACKSLASH) return true;
   }
   return false;
 }
@@ -117,9 +124,10 @@ export function csvFieldNeedsQuoting(s: string): boolean {
 // Below this length a JS byte loop beats the native Buffer#write call.
 const SHORT_FIELD = 24;
 
-/** 1 for the bytes a field can hold as they are: ASCII other than `,` `"` CR LF. */
+/** 1 for the bytes a field can hold as they are: ASCII other than `,` `"` `\` CR LF. */
 const PLAIN_BYTE = new Uint8Array(256);
-for (let b = 0; b < 0x80; b++) PLAIN_BYTE[b] = b === COMMA || b === QUOTE || b === CR || b === LF ? 0 : 1;
+for (let b = 0; b < 0x80; b++)
+  PLAIN_BYTE[b] = b === COMMA || b === QUOTE || b === CR || b === LF || b === BACKSLASH ? 0 : 1;
 
 /**
  * Writes `s` as one UTF-8 CSV field at `pos` and returns the position after it. The caller
@@ -136,7 +144,7 @@ export function writeCsvField(target: Buffer, pos: number, s: string): number {
     const c = s.charCodeAt(i);
     if (c >= 0x80) ascii = false;
     else if (c === QUOTE) quotes++;
-    else if (c === COMMA || c === CR || c === LF) special = true;
+    else if (c === COMMA || c === CR || c === LF || c === BACKSLASH) special = true;
   }
   if (!special && quotes === 0) {
     if (!ascii) return pos + target.write(s, pos, 'utf8');
@@ -200,7 +208,7 @@ export function writeCsvBytesField(
   let quote = false;
   for (; i < end && !quote; i++) {
     const b = src[i]!;
-    quote = b === COMMA || b === QUOTE || b === CR || b === LF;
+    quote = b === COMMA || b === QUOTE || b === CR || b === LF || b === BACKSLASH;
   }
   if (quote) target[pos++] = QUOTE;
   for (let k = start; k < end; k++) {

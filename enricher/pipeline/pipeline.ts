@@ -5,7 +5,7 @@ import { DnsView } from '../../proto/dns/view';
 import { DnstapDecodeError, decodeDnstap } from '../../proto/dnstap/index';
 import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
 import type { Policy } from '../policy/index';
-import { type DnsChoice, MAX_ROW_BYTES, RowEncoder, type RowSource } from './row-encoder';
+import { type DnsChoice, MAX_ROW_BYTES, OutOfRangeCounters, RowEncoder, type RowSource } from './row-encoder';
 
 /** Where rows go, written in place: beginRow(room) gives an offset into rowTarget with `room` bytes free. */
 export interface RowSink {
@@ -28,6 +28,8 @@ export class PipelineCounters {
   noMessage = 0;
   /** Records with no DNS message at all (row written without DNS fields). */
   noDnsMessage = 0;
+  /** Typed fields written empty because the value lies outside the column's SQL type. */
+  readonly outOfRange = new OutOfRangeCounters();
 }
 
 function bump(map: Map<string, number>, key: string): void {
@@ -46,7 +48,7 @@ export class RecordPipeline {
     /** Returns the policy in force; read once per record so a swap takes effect at once. */
     private readonly policy: () => Policy | null,
   ) {
-    this.encoder = new RowEncoder(enricherId);
+    this.encoder = new RowEncoder(enricherId, this.counters.outOfRange);
   }
 
   get identityTruncated(): number {

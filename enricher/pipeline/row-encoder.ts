@@ -14,17 +14,39 @@ import {
   SOCKET_PROTOCOL_NAMES,
 } from '../../proto/dnstap/view';
 import { writeIpText } from '../../proto/net/ip-text';
-import { ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
+import { csvFieldNeedsQuoting, ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
+import { escapeTextBytes, escapeTextString } from '../output/text-escape';
 import type { DomainRule, NetworkRule } from '../policy/index';
 import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from './bytes';
 
 /** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
 export const MAX_IDENTITY_BYTES = 1024;
 /**
- * Bound on one row's bytes: fixed fields + escaped qname (x2 for quoting) + identity (x3 for
- * U+FFFD, x2 for quoting) + four policy text fields (each <= 1024 characters, quoted UTF-8).
+ * Bound on one row's bytes: fixed fields + escaped qname (x2 for quoting) + identity (x4 for
+ * `\xHH`, + 2 quotes) + four policy text fields (each <= 1024 characters; at most 6 bytes
+ * each as `\uHHHH`, or 2 as a doubled quote) - about 32 KiB at worst.
  */
 export const MAX_ROW_BYTES = 64 * 1024;
+
+// Typed columns stay inside their SQL types (sql/schema/): a value outside is written as an
+// empty field (NULL) and counted in OutOfRangeCounters, never as text the load would reject.
+/** 9999-12-31T23:59:59Z: the table's TIMESTAMP_FORMAT has a four-digit year (Date would write +010000-...). */
+export const MAX_EVENT_TIME_SEC = 253_402_300_799;
+export const MAX_PORT = 65_535;
+/** latency_us is a BIGINT; beyond 2^53 a double no longer holds every microsecond exactly. */
+export const MAX_LATENCY_US = Number.MAX_SAFE_INTEGER;
+
+/** Fields left empty because the value lies outside the column's type, by column. */
+export class OutOfRangeCounters {
+  event_time = 0;
+  latency_us = 0;
+  query_port = 0;
+  response_port = 0;
+}
+
+function timeInRange(sec: number, nsec: number): boolean {
+  return sec <= MAX_EVENT_TIME_SEC && nsec <= 999_999_999;
+}
 
 const COMMA = 44;
 const MESSAGE_TYPES = encodeNames(MESSAGE_TYPE_NAMES);
@@ -45,10 +67,13 @@ export class RowSource {
     readonly agentId: string,
     readonly sampleRate = 1,
   ) {
-    this.idQuoted = /[",\r\n]/.test(sourceId);
-    this.idPrefix = Buffer.from((this.idQuoted ? sourceId.replace(/"/g, '""') : sourceId) + '/', 'utf8');
-    const tmp = Buffer.alloc(agentId.length * 6 + 2);
-    this.agentIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, agentId)));
+    // Source names (file names, agent ids) are outside text: Snowtap text, then CSV quoting.
+    const id = escapeTextString(sourceId);
+    this.idQuoted = csvFieldNeedsQuoting(id);
+    this.idPrefix = Buffer.from((this.idQuoted ? id.replace(/"/g, '""') : id) + '/', 'utf8');
+    const agent = escapeTextString(agentId);
+    const tmp = Buffer.alloc(agent.length * 6 + 2);
+    this.agentIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, agent)));
   }
 }
 
@@ -71,9 +96,14 @@ export class RowEncoder {
   private lastIdentityCsv = Buffer.alloc(0);
   identityTruncated = 0;
 
-  constructor(enricherId: string) {
-    const tmp = Buffer.alloc(enricherId.length * 6 + 2);
-    this.enricherIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, enricherId)));
+  constructor(
+    enricherId: string,
+    readonly outOfRange = new OutOfRangeCounters(),
+  ) {
+    // Validated as [A-Za-z0-9._-] by the CLI; escaped anyway, as any outside text.
+    const id = escapeTextString(enricherId);
+    const tmp = Buffer.alloc(id.length * 6 + 2);
+    this.enricherIdCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, id)));
   }
 
   /** Encodes one row into b at `at` (MAX_ROW_BYTES of room) and returns where it ends. */
@@ -102,10 +132,16 @@ export class RowEncoder {
     const response = isResponseType(v.type);
     const hasQ = v.queryTimeSec !== ABSENT;
     const hasR = v.responseTimeSec !== ABSENT;
+    const qNsec = v.queryTimeNsec === ABSENT ? 0 : v.queryTimeNsec;
+    const rNsec = v.responseTimeNsec === ABSENT ? 0 : v.responseTimeNsec;
+    const qOk = hasQ && timeInRange(v.queryTimeSec, qNsec);
+    const rOk = hasR && timeInRange(v.responseTimeSec, rNsec);
     if (response ? hasR : !hasQ && hasR) {
-      p = this.ts.write(b, p, v.responseTimeSec, v.responseTimeNsec === ABSENT ? 0 : v.responseTimeNsec);
+      if (rOk) p = this.ts.write(b, p, v.responseTimeSec, rNsec);
+      else this.outOfRange.event_time++;
     } else if (hasQ) {
-      p = this.ts.write(b, p, v.queryTimeSec, v.queryTimeNsec === ABSENT ? 0 : v.queryTimeNsec);
+      if (qOk) p = this.ts.write(b, p, v.queryTimeSec, qNsec);
+      else this.outOfRange.event_time++;
     }
     b[p++] = COMMA;
     // message_type
@@ -131,12 +167,18 @@ export class RowEncoder {
     // query_address, query_port, response_address, response_port
     if (v.queryAddressOff !== ABSENT) p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
     b[p++] = COMMA;
-    if (v.queryPort !== ABSENT) p = writeUint(b, p, v.queryPort);
+    if (v.queryPort !== ABSENT) {
+      if (v.queryPort <= MAX_PORT) p = writeUint(b, p, v.queryPort);
+      else this.outOfRange.query_port++;
+    }
     b[p++] = COMMA;
     if (v.responseAddressOff !== ABSENT)
       p = writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
     b[p++] = COMMA;
-    if (v.responsePort !== ABSENT) p = writeUint(b, p, v.responsePort);
+    if (v.responsePort !== ABSENT) {
+      if (v.responsePort <= MAX_PORT) p = writeUint(b, p, v.responsePort);
+      else this.outOfRange.response_port++;
+    }
     b[p++] = COMMA;
     // qname, qtype, qclass, rcode, dns_id, answer_count, message_size
     const d = dns.view;
@@ -167,11 +209,14 @@ export class RowEncoder {
     b[p++] = COMMA;
     // latency_us: only for responses that carry both times.
     if (response && hasQ && hasR) {
-      const ns =
-        (v.responseTimeSec - v.queryTimeSec) * 1e9 +
-        ((v.responseTimeNsec === ABSENT ? 0 : v.responseTimeNsec) -
-          (v.queryTimeNsec === ABSENT ? 0 : v.queryTimeNsec));
-      p = writeInt(b, p, Math.trunc(ns / 1000));
+      // trunc((dsec * 1e9 + dns) / 1000) without forming the ns total, which loses digits above
+      // 2^53 (~104 days): the total's sign is dsec's (or dns's when dsec is 0).
+      const dsec = v.responseTimeSec - v.queryTimeSec;
+      const dns = rNsec - qNsec;
+      const us =
+        dsec * 1e6 + (dsec > 0 || (dsec === 0 && dns >= 0) ? Math.floor(dns / 1000) : Math.ceil(dns / 1000));
+      if (qOk && rOk && us <= MAX_LATENCY_US && us >= -MAX_LATENCY_US) p = writeInt(b, p, us);
+      else this.outOfRange.latency_us++;
     }
     b[p++] = COMMA;
     // ecs
@@ -212,8 +257,9 @@ export class RowEncoder {
   /** Off the hot path: a stream's identity changes rarely. */
   private newIdentity(fb: Buffer, off: number, len: number): void {
     this.lastIdentity = Buffer.from(fb.subarray(off, off + len));
-    // Producers send arbitrary bytes; the CSV must be valid UTF-8 (invalid sequences become U+FFFD).
-    const s = fb.toString('utf8', off, off + len);
+    // Producers send arbitrary bytes; the CSV must be valid UTF-8 and survive any CSV format:
+    // Snowtap text (output/text-escape.ts), lossless, then CSV quoting.
+    const s = escapeTextBytes(fb, off, off + len);
     const tmp = Buffer.alloc(s.length * 6 + 2);
     this.lastIdentityCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, s)));
   }

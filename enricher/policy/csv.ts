@@ -4,10 +4,20 @@
 // they are escaped and UTF-8 encoded once at load time; the row writer copies the bytes.
 
 import { csvFieldNeedsQuoting } from '../output/csv';
+import { escapeTextString } from '../output/text-escape';
 
-/** RFC 4180: a field is quoted iff it holds a comma, a double quote, CR or LF (the output's rule). */
+/** RFC 4180: a field is quoted iff it holds a comma, a double quote, `\`, CR or LF (the output's rule). */
 export function csvField(value: string): string {
   return csvFieldNeedsQuoting(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
+}
+
+/**
+ * A user's free text (category, action, tenant) as a CSV field: escaped as Snowtap text
+ * (output/text-escape.ts: no control bytes, no lone surrogates, `\` doubled) and quoted when
+ * needed. "" is written `""`, a present empty string, not an empty field (which loads as NULL).
+ */
+export function csvTextField(value: string): string {
+  return value === '' ? '""' : csvField(escapeTextString(value));
 }
 
 /**
@@ -22,16 +32,17 @@ export function detachString(s: string): string {
 export class StringPool {
   private readonly index = new Map<string, number>();
   readonly strings: string[] = [];
-  /** csvField(strings[i]) */
+  /** csvTextField(strings[i]) */
   readonly fieldTexts: string[] = [];
-  /** csvField(strings[i]) as UTF-8 */
+  /** csvTextField(strings[i]) as UTF-8 */
   readonly fields: Buffer[] = [];
 
   add(s: string): number {
     const hit = this.index.get(s);
     if (hit !== undefined) return hit;
     const copy = detachString(s);
-    const field = csvField(copy);
+    // Escaped from the original: detachString() would turn a lone surrogate into U+FFFD.
+    const field = detachString(csvTextField(s));
     this.index.set(copy, this.strings.length);
     this.strings.push(copy);
     this.fieldTexts.push(field);

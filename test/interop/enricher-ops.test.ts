@@ -41,6 +41,8 @@ const METRICS = [
   'snowtap_enricher_policy_last_success_timestamp_seconds',
   'snowtap_enricher_chunks_committed_total',
   'snowtap_enricher_rows_committed_total',
+  'snowtap_enricher_fields_out_of_range_total{column="event_time"} 0',
+  'snowtap_enricher_oldest_uncommitted_row_age_seconds',
   'snowtap_enricher_writer_pending_bytes',
   'snowtap_enricher_dnstap_connections',
   'snowtap_enricher_ready 1',

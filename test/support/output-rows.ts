@@ -11,7 +11,8 @@ import { COLUMN_TYPES, COLUMNS } from '../../enricher/output/csv';
 export const EVENT_TIME = '2026-11-22T03:18:39.123456789Z';
 
 function quote(v: string): string {
-  return /[",\r\n]/.test(v) ? `"${v.split('"').join('""')}"` : v;
+  // A backslash is quoted too: Snowflake's default ESCAPE_UNENCLOSED_FIELD is '\\'.
+  return /[",\r\n\\]/.test(v) ? `"${v.split('"').join('""')}"` : v;
 }
 
 /** Values of a realistic ~250-byte row; `id` becomes record_id. */

@@ -167,6 +167,25 @@ for (const gzip of [false, true]) {
       assert.deepEqual(await allIds(h.dir), ids(0, i));
     });
 
+    test('freshness: oldest uncommitted row age covers the open chunk and a commit in flight, 0 once published', async () => {
+      const h = harness({ gzip, maxAgeMs: 60_000 });
+      assert.equal(h.w.stats().oldestUncommittedAgeMs, 0, 'nothing written');
+      append(h.w, 0, 2);
+      h.clock.t += 60_000;
+      assert.equal(h.w.stats().oldestUncommittedAgeMs, 60_000, 'the open chunk');
+      h.w.tick(); // due: the commit is queued, not yet published
+      assert.equal(h.w.stats().partialRows, 0);
+      assert.equal(h.w.stats().oldestUncommittedAgeMs, 60_000, 'the chunk being committed');
+      await h.w.rotate(); // no open chunk: waits for the queued commit
+      assert.equal(h.commits.length, 1);
+      assert.equal(h.w.stats().oldestUncommittedAgeMs, 0, 'published');
+      append(h.w, 2, 3);
+      h.clock.t += 5_000;
+      assert.equal(h.w.stats().oldestUncommittedAgeMs, 5_000);
+      await h.w.close();
+      assert.equal(h.w.stats().oldestUncommittedAgeMs, 0);
+    });
+
     test('whichever comes first', async () => {
       const rowLen = row(0).length;
       const h = harness({ gzip, maxRows: 4, maxBytes: HEADER_ROW.length + 3 * rowLen, maxAgeMs: 1000 });

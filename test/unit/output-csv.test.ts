@@ -83,6 +83,11 @@ describe('writeCsvField', () => {
     ['😀"😀', '"😀""😀"'],
     ['x'.repeat(100), 'x'.repeat(100)],
     ['y'.repeat(50) + '"' + 'é'.repeat(30), '"' + 'y'.repeat(50) + '""' + 'é'.repeat(30) + '"'],
+    // Snowflake's default ESCAPE_UNENCLOSED_FIELD = '\\' would rewrite these if unquoted.
+    [' \\', '" \\"'],
+    ['\\N', '"\\N"'],
+    ['a\\.b', '"a\\.b"'],
+    ['w'.repeat(40) + '\\', '"' + 'w'.repeat(40) + '\\"'],
   ];
   for (const [input, want] of cases) {
     test(`${JSON.stringify(input).slice(0, 40)}`, () => {
@@ -133,11 +138,16 @@ describe('writeCsvBytesField', () => {
     assert.equal(bytesField(Buffer.from([0x61, 0xe9, 0xff])).toString('utf8'), 'aéÿ');
     assert.equal(bytesField(Buffer.from([0x22, 0xe9])).toString('utf8'), '"""é"');
     assert.equal(bytesField(Buffer.from('z'.repeat(40))).toString(), 'z'.repeat(40));
+    // Regression: qname escapes (\. \\ \DDD) were written unquoted and Snowflake's default
+    // ESCAPE_UNENCLOSED_FIELD rewrote them on load.
+    assert.equal(bytesField(Buffer.from('a\\.b\\\\c\\009')).toString(), '"a\\.b\\\\c\\009"');
     assert.equal(bytesField(Buffer.alloc(0)).length, 0);
   });
 
   test('agrees with Latin-1 decode + RFC 4180 quoting + UTF-8 on 20k random fields, specials anywhere', () => {
-    const alphabet = [0x61, 0x2e, 0x2d, 0x5f, 0x2c, 0x22, 0x0d, 0x0a, 0x7f, 0x80, 0xe9, 0xff, 0x00, 0x20];
+    const alphabet = [
+      0x61, 0x2e, 0x2d, 0x5f, 0x2c, 0x22, 0x0d, 0x0a, 0x7f, 0x80, 0xe9, 0xff, 0x00, 0x20, 0x5c,
+    ];
     let seed = 7;
     const rnd = (n: number) => {
       seed = (seed * 1103515245 + 12345) >>> 0;
@@ -151,7 +161,7 @@ describe('writeCsvBytesField', () => {
         Array.from({ length: len }, () => (rnd(8) === 0 ? alphabet[rnd(alphabet.length)]! : 0x61 + rnd(26))),
       );
       const text = src.toString('latin1');
-      const quoted = /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+      const quoted = /[",\r\n\\]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
       const end = writeCsvBytesField(buf, 3, src, 0, src.length);
       assert.equal(buf.toString('utf8', 3, end), quoted, `field ${JSON.stringify(text)}`);
     }
