@@ -8,13 +8,13 @@ type Main = (argv: readonly string[]) => Promise<number>;
 const COMMANDS: Record<string, { main: () => Promise<Main>; summary: string }> = {
   // Each command's code is loaded only when that command runs (the agent sidecar must not
   // carry the enricher's pipeline, policy tables and CSV writer).
-  convert: { main: async () => (await import('./convert')).convertMain, summary: 'Frame Streams capture files -> CSV chunks (backfill)' },
+  convert: {
+    main: async () => (await import('./convert')).convertMain,
+    summary: 'Frame Streams capture files -> CSV chunks (backfill)',
+  },
   enricher: { main: async () => (await import('./enricher')).enricherMain, summary: 'the enricher server' },
   agent: {
-    main: async () => {
-      if (process.env.SNOWTAP_EXPERIMENT_V8) require('node:v8').setFlagsFromString(process.env.SNOWTAP_EXPERIMENT_V8);
-      return (await import('./agent')).agentMain;
-    },
+    main: async () => (await import('./agent')).agentMain,
     summary: 'the sidecar relay: dnstap in, batches to the enrichers',
   },
   demo: {
