@@ -24,6 +24,7 @@ import { createLogger } from '../common/log';
 import {
   formatHelp,
   libraryNumber,
+  logSettings,
   type OptionSpec,
   type OptionValues,
   parseCommand,
@@ -327,7 +328,7 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   const config = agentOptionsFrom(cmd.options);
   const metricsListen = parseHostPort(String(cmd.options['metrics-listen']), '--metrics-listen');
   const discovery = discoveryFrom(cmd.options);
-  const log = createLogger('agent');
+  const log = createLogger('agent', logSettings(cmd.options));
   let agent: AgentProcess;
   try {
     agent = new AgentProcess({ agent: { ...config, log }, metricsListen, discovery });
