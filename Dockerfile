@@ -37,6 +37,8 @@ COPY enricher/ enricher/
 COPY loadtest/ loadtest/
 # loadtest/ shares test-only helpers (byte builders, fixture readers) with the tests.
 COPY test/support/ test/support/
+# No .git in the build context: `snowtap --version` shows this commit (docker build --build-arg SNOWTAP_COMMIT=...).
+ARG SNOWTAP_COMMIT=unknown
 RUN npm run build && rm -rf dist/test/unit dist/test/interop dist/test/e2e dist/.tsbuildinfo
 
 # ---- deps: production dependencies only, installed from the same lock file

@@ -24,6 +24,7 @@ import { createLogger } from '../common/log';
 import {
   formatHelp,
   libraryNumber,
+  logSettings,
   type OptionSpec,
   type OptionValues,
   parseCommand,
@@ -32,24 +33,32 @@ import {
 } from './options';
 import { tokenFromFile } from './shared';
 
-/** The library's default and range of `field`; scale 1000 shows milliseconds as seconds. */
-const lib = (field: keyof typeof AGENT_LIMITS, scale = 1) =>
-  libraryNumber(AGENT_DEFAULTS[field], AGENT_LIMITS[field], scale);
+type NumericField = keyof typeof AGENT_LIMITS;
 
-/** Flags that are one library field each, for error messages that name the flag. */
-const FLAG_OF_FIELD: Record<string, string> = {
-  bufferBytes: 'buffer-bytes',
-  spoolMaxBytes: 'spool-max-bytes',
-  batchBytes: 'batch-bytes',
-  batchRecords: 'batch-records',
-  batchLingerMs: 'batch-linger-ms',
-  maxInFlight: 'max-in-flight',
-  maxFrameSize: 'max-frame-size',
-  rateLimit: 'rate-limit',
-  sample: 'sample',
-  whenFull: 'when-full',
-  sampleMode: 'sample-mode',
-};
+/** Every numeric flag that sets one library field: its flag and scale (values, messages). */
+const NUMERIC = new Map<NumericField, { flag: string; scale: number }>();
+
+/** A numeric flag with the library's default and range of `field`; scale 1000 shows ms as seconds. */
+function lib(name: string, field: NumericField, arg: string, help: string, scale = 1): OptionSpec {
+  NUMERIC.set(field, { flag: name, scale });
+  return {
+    name,
+    kind: AGENT_LIMITS[field].integer && scale === 1 ? 'int' : 'number',
+    ...libraryNumber(AGENT_DEFAULTS[field], AGENT_LIMITS[field], scale),
+    arg,
+    help,
+  };
+}
+
+/** A library message with the fields the flags set one-to-one named by their flags. */
+function withFlagNames(message: string): string {
+  const flags = new Map<string, string>([
+    ['whenFull', 'when-full'],
+    ['sampleMode', 'sample-mode'],
+  ]);
+  for (const [field, { flag, scale }] of NUMERIC) if (scale === 1) flags.set(field, flag);
+  return message.replace(/\b[a-z][A-Za-z]+\b/g, (w) => (flags.has(w) ? `--${flags.get(w)}` : w));
+}
 
 export const AGENT_OPTIONS: readonly OptionSpec[] = [
   {
@@ -84,33 +93,21 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     default: 'service',
     help: 'with --discovery: keep dialing the Service (service) or connect to ready pod addresses directly (direct)',
   },
-  {
-    name: 'switch-interval',
-    kind: 'number',
-    ...lib('switchIntervalMs', 1000),
-    arg: 'SECONDS',
-    help: 're-open the idle connection and move traffic to it this often (±20% jitter); 0 = never',
-  },
-  {
-    name: 'buffer-bytes',
-    kind: 'int',
-    ...lib('bufferBytes'),
-    arg: 'N',
-    help: 'memory for batches waiting or unacknowledged',
-  },
+  lib(
+    'switch-interval',
+    'switchIntervalMs',
+    'SECONDS',
+    're-open the idle connection and move traffic to it this often (±20% jitter); 0 = never',
+    1000,
+  ),
+  lib('buffer-bytes', 'bufferBytes', 'N', 'memory for batches waiting or unacknowledged'),
   {
     name: 'spool-dir',
     kind: 'string',
     arg: 'DIR',
     help: 'write batches that do not fit in memory here (and re-send them after a restart)',
   },
-  {
-    name: 'spool-max-bytes',
-    kind: 'int',
-    ...lib('spoolMaxBytes'),
-    arg: 'N',
-    help: 'bound of the spool; --when-full applies beyond it',
-  },
+  lib('spool-max-bytes', 'spoolMaxBytes', 'N', 'bound of the spool; --when-full applies beyond it'),
   {
     name: 'when-full',
     kind: 'enum',
@@ -118,20 +115,13 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     default: AGENT_DEFAULTS.whenFull,
     help: 'what to drop when the buffer (and spool) is full',
   },
-  {
-    name: 'rate-limit',
-    kind: 'number',
-    ...lib('rateLimit'),
-    arg: 'RECORDS_PER_S',
-    help: 'drop records above this rate (0 = no limit; --input-file is throttled instead)',
-  },
-  {
-    name: 'sample',
-    kind: 'int',
-    ...lib('sample'),
-    arg: 'N',
-    help: 'keep one record in N (sample_rate=N in every row)',
-  },
+  lib(
+    'rate-limit',
+    'rateLimit',
+    'RECORDS_PER_S',
+    'drop records above this rate (0 = no limit; --input-file is throttled instead)',
+  ),
+  lib('sample', 'sample', 'N', 'keep one record in N (sample_rate=N in every row)'),
   {
     name: 'sample-mode',
     kind: 'enum',
@@ -157,62 +147,40 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     arg: 'NAME',
     help: 'agent id in every record_id (default: hostname = pod name)',
   },
-  {
-    name: 'batch-records',
-    kind: 'int',
-    ...lib('batchRecords'),
-    arg: 'N',
-    help: 'records per batch, at most',
-  },
-  {
-    name: 'batch-bytes',
-    kind: 'int',
-    ...lib('batchBytes'),
-    arg: 'N',
-    help: 'bytes per batch, at most (one larger record makes a batch of its own)',
-  },
-  {
-    name: 'batch-linger-ms',
-    kind: 'int',
-    ...lib('batchLingerMs'),
-    arg: 'MS',
-    help: 'send a batch this long after its first record at the latest',
-  },
-  {
-    name: 'max-in-flight',
-    kind: 'int',
-    ...lib('maxInFlight'),
-    arg: 'N',
-    help: 'unacknowledged batches per connection (the enricher may lower it)',
-  },
-  {
-    name: 'max-frame-size',
-    kind: 'int',
-    ...lib('maxFrameSize'),
-    arg: 'BYTES',
-    help: 'largest dnstap frame accepted; larger ones are skipped and counted',
-  },
-  {
-    name: 'drain-timeout',
-    kind: 'number',
-    ...lib('drainTimeoutMs', 1000),
-    arg: 'SECONDS',
-    help: 'on SIGTERM, wait this long for acknowledgements',
-  },
-  {
-    name: 'handshake-timeout',
-    kind: 'number',
-    ...lib('handshakeTimeoutMs', 1000),
-    arg: 'SECONDS',
-    help: 'deadline for connect + Hello/Welcome',
-  },
-  {
-    name: 'input-timeout',
-    kind: 'number',
-    ...lib('inputTimeoutMs', 1000),
-    arg: 'SECONDS',
-    help: '--input-file: exit 1 if not all acknowledged by then (0 = wait)',
-  },
+  lib('batch-records', 'batchRecords', 'N', 'records per batch, at most'),
+  lib(
+    'batch-bytes',
+    'batchBytes',
+    'N',
+    'bytes per batch, at most (one larger record makes a batch of its own)',
+  ),
+  lib(
+    'batch-linger-ms',
+    'batchLingerMs',
+    'MS',
+    'send a batch this long after its first record at the latest',
+  ),
+  lib(
+    'max-in-flight',
+    'maxInFlight',
+    'N',
+    'unacknowledged batches per connection (the enricher may lower it)',
+  ),
+  lib(
+    'max-frame-size',
+    'maxFrameSize',
+    'BYTES',
+    'largest dnstap frame accepted; larger ones are skipped and counted',
+  ),
+  lib('drain-timeout', 'drainTimeoutMs', 'SECONDS', 'on SIGTERM, wait this long for acknowledgements', 1000),
+  lib('handshake-timeout', 'handshakeTimeoutMs', 'SECONDS', 'deadline for connect + Hello/Welcome', 1000),
+  lib(
+    'input-timeout',
+    'inputTimeoutMs',
+    'SECONDS',
+    '--input-file: exit 1 if not all acknowledged by then (0 = wait)',
+    1000,
+  ),
 ];
 
 export const AGENT_HELP = formatHelp(
@@ -285,28 +253,22 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
           key: key ? readFile('tls-key', key) : undefined,
         }
       : undefined;
+  // Seconds become whole milliseconds, never below the field's minimum (0.0001 s -> 1 ms).
+  const numbers: Partial<Record<NumericField, number>> = {};
+  for (const [field, { flag, scale }] of NUMERIC) {
+    const v = Number(o[flag]);
+    numbers[field] = scale === 1 ? v : Math.max(AGENT_LIMITS[field].min, Math.round(v * scale));
+  }
   return {
     id: String(o.id),
     dnstapSocket: str('dnstap-socket'),
     dnstapTcp: str('dnstap-tcp') ? parseHostPort(str('dnstap-tcp')!, '--dnstap-tcp') : undefined,
     inputFile: str('input-file'),
     enrichers,
-    switchIntervalMs: Math.round(Number(o['switch-interval']) * 1000),
-    bufferBytes: Number(o['buffer-bytes']),
     spoolDir: str('spool-dir'),
-    spoolMaxBytes: Number(o['spool-max-bytes']),
     whenFull: o['when-full'] as AgentOptions['whenFull'],
-    rateLimit: Number(o['rate-limit']),
-    sample: Number(o.sample),
     sampleMode: o['sample-mode'] as AgentOptions['sampleMode'],
-    batchRecords: Number(o['batch-records']),
-    batchBytes: Number(o['batch-bytes']),
-    batchLingerMs: Number(o['batch-linger-ms']),
-    maxInFlight: Number(o['max-in-flight']),
-    maxFrameSize: Number(o['max-frame-size']),
-    drainTimeoutMs: Math.max(1, Math.round(Number(o['drain-timeout']) * 1000)),
-    handshakeTimeoutMs: Math.max(1, Math.round(Number(o['handshake-timeout']) * 1000)),
-    inputTimeoutMs: Math.round(Number(o['input-timeout']) * 1000),
+    ...numbers,
     authToken,
     tls,
   };
@@ -327,17 +289,13 @@ export async function agentMain(argv: readonly string[]): Promise<number> {
   const config = agentOptionsFrom(cmd.options);
   const metricsListen = parseHostPort(String(cmd.options['metrics-listen']), '--metrics-listen');
   const discovery = discoveryFrom(cmd.options);
-  const log = createLogger('agent');
+  const log = createLogger('agent', logSettings(cmd.options));
   let agent: AgentProcess;
   try {
     agent = new AgentProcess({ agent: { ...config, log }, metricsListen, discovery });
   } catch (err) {
     if (err instanceof AgentError && err.code === AgentErrorCode.INVALID_OPTION) {
-      throw new UsageError(
-        err.message.replace(/\b[a-z][A-Za-z]+\b/g, (w) =>
-          Object.hasOwn(FLAG_OF_FIELD, w) ? `--${FLAG_OF_FIELD[w]}` : w,
-        ),
-      );
+      throw new UsageError(withFlagNames(err.message));
     }
     throw err;
   }

@@ -2,7 +2,7 @@
 import { createLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
 import { loadPolicyFile } from '../enricher/policy/index';
-import { formatHelp, parseCommand, UsageError } from './options';
+import { formatHelp, logSettings, parseCommand, UsageError } from './options';
 import { outputOptions } from './shared';
 import { CONVERT_OPTIONS } from './specs';
 
@@ -20,7 +20,7 @@ export async function convertMain(argv: readonly string[]): Promise<number> {
   }
   if (cmd.positionals.length === 0) throw new UsageError('convert needs at least one capture FILE');
   const o = cmd.options;
-  const log = createLogger('convert');
+  const log = createLogger('convert', logSettings(cmd.options));
   const policy = o['policy-file'] ? await loadPolicyFile(String(o['policy-file'])) : null;
   if (policy)
     log.info(

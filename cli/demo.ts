@@ -11,7 +11,7 @@ import { createLogger } from '../common/log';
 import { Enricher } from '../enricher/enricher';
 import { DnstapProducer } from '../loadtest/producer';
 import { samplePolicy } from '../loadtest/synthetic';
-import { formatHelp, type OptionSpec, parseCommand } from './options';
+import { formatHelp, logSettings, type OptionSpec, parseCommand } from './options';
 
 const DEMO_OPTIONS: readonly OptionSpec[] = [
   {
@@ -127,8 +127,8 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
   const policyFile = path.join(work, 'policy.json');
   writeFileSync(policyFile, JSON.stringify(samplePolicy(), null, 2));
   const sock = path.join(work, 'dnstap.sock');
-  // Components log at warn so the summary stays readable; SNOWTAP_LOG_LEVEL=info shows everything.
-  const level = process.env.SNOWTAP_LOG_LEVEL ?? 'warn';
+  // Components log at warn so the summary stays readable; --log-level info shows everything.
+  const logging = logSettings(o, 'warn');
   const startedAt = Date.now() - 1000;
 
   const enricher = new Enricher({
@@ -138,7 +138,7 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
     metricsListen: { host: '127.0.0.1', port: 0 },
     policy: { file: policyFile },
     drainTimeoutMs: 5000,
-    log: createLogger('enricher', level),
+    log: createLogger('enricher', logging),
   });
   const addr = await enricher.start();
   const agent = new Agent({
@@ -147,7 +147,7 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
     enrichers: [{ host: '127.0.0.1', port: addr.link }],
     switchIntervalMs: Number(o['switch-interval']) * 1000,
     drainTimeoutMs: 10_000,
-    log: createLogger('agent', level),
+    log: createLogger('agent', logging),
   });
   await agent.start();
   const producer = new DnstapProducer({ socket: sock, rate, identity: 'demo-resolver-1' });

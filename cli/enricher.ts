@@ -14,6 +14,7 @@ import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/constants';
 import {
   formatHelp,
   libraryNumber,
+  logSettings,
   type OptionSpec,
   type OptionValues,
   parseCommand,
@@ -175,7 +176,7 @@ export async function enricherMain(argv: readonly string[]): Promise<number> {
     process.stdout.write(ENRICHER_HELP);
     return 0;
   }
-  const log = createLogger('enricher');
+  const log = createLogger('enricher', logSettings(cmd.options));
   const config = enricherConfig(cmd.options, log);
   // Paths and numbers only: the token and keys are never logged.
   log.info({ config: cmd.options }, 'enricher starting');

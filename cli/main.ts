@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The `snowtap` executable: dispatches to a subcommand. Exit codes: 0 success,
-// 1 runtime failure, 2 bad usage or configuration (with a message naming the problem).
+// 1 runtime failure, 2 bad usage or configuration. Either way one line on stderr names the
+// problem (the stack too with SNOWTAP_LOG_LEVEL=debug or trace).
 import { UsageError } from './options';
+import { versionLine } from './version';
 
 type Main = (argv: readonly string[]) => Promise<number>;
 
@@ -30,11 +32,31 @@ const COMMANDS: Record<string, { main: () => Promise<Main>; summary: string }> =
 function usage(): string {
   const lines = [
     'Usage: snowtap <command> [options]   (snowtap <command> --help for its options)',
+    '       snowtap --version',
     '',
     'Commands:',
   ];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
   return lines.join('\n') + '\n';
+}
+
+/** A configuration problem found by a library (its option check), not a runtime failure. */
+function isConfigError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    err instanceof UsageError ||
+    (typeof code === 'string' && (code.startsWith('POLICY_') || code.endsWith('_INVALID_OPTION')))
+  );
+}
+
+/** One line naming the problem: the message, and the error's code when it has one. */
+export function errorLine(command: string, err: unknown): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = (e as { code?: unknown }).code;
+  const tagged = typeof code === 'string' && !e.message.includes(code) && !(err instanceof UsageError);
+  const message = e.message.replace(/\s*\n\s*/g, ' ');
+  const debug = /^(debug|trace)$/.test(process.env.SNOWTAP_LOG_LEVEL ?? '');
+  return `snowtap${command ? ` ${command}` : ''}: ${message}${tagged ? ` (${code})` : ''}\n${debug && e.stack ? `${e.stack}\n` : ''}`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -43,20 +65,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version') {
+    process.stdout.write(versionLine());
+    return 0;
+  }
   const cmd = COMMANDS[name];
   if (!cmd) {
     process.stderr.write(`snowtap: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  const end = rest.indexOf('--');
+  if ((end < 0 ? rest : rest.slice(0, end)).includes('--version')) {
+    process.stdout.write(versionLine());
+    return 0;
+  }
   try {
     return await (await cmd.main())(rest);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('POLICY_')) {
-      process.stderr.write(`snowtap ${name}: ${(err as Error).message}\n`);
-      return 2;
-    }
-    process.stderr.write(`snowtap ${name}: ${(err as Error).stack ?? err}\n`);
-    return 1;
+    process.stderr.write(errorLine(name, err));
+    return isConfigError(err) ? 2 : 1;
   }
 }
 
@@ -66,7 +93,7 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (err) => {
-      process.stderr.write(`snowtap: ${err}\n`);
+      process.stderr.write(errorLine('', err));
       process.exitCode = 1;
     },
   );

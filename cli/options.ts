@@ -1,7 +1,9 @@
 // Option resolution shared by every subcommand: flags win over SNOWTAP_* environment
 // variables, which win over a YAML/JSON --config file, which wins over defaults.
 // Unknown flags and unknown config keys are usage errors that name the key (exit 2).
+// Every command also takes the common options (--log-level, --log-format) and --version.
 import { readFileSync } from 'node:fs';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogSettings } from '../common/log';
 
 export type OptionKind = 'string' | 'int' | 'number' | 'bool' | 'hostport' | 'enum' | 'list';
 
@@ -43,6 +45,40 @@ export interface ParsedCommand {
   options: OptionValues;
   positionals: string[];
   help: boolean;
+  version: boolean;
+}
+
+/**
+ * Options of every command, resolved like the others (flag, SNOWTAP_* env, config key). No
+ * default in the table: a command that is not told picks its own (info; demo: warn).
+ */
+export const COMMON_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'log-level',
+    kind: 'enum',
+    values: LOG_LEVELS,
+    arg: 'LEVEL',
+    help: `log threshold: ${LOG_LEVELS.join('|')} (default: info)`,
+  },
+  {
+    name: 'log-format',
+    kind: 'enum',
+    values: LOG_FORMATS,
+    help: 'json: one JSON object per line (ISO time, level names); text: one readable line (default: json)',
+  },
+];
+
+/** The command's table plus the common options it does not define itself. */
+function withCommon(specs: readonly OptionSpec[]): OptionSpec[] {
+  return [...specs, ...COMMON_OPTIONS.filter((c) => !specs.some((s) => s.name === c.name))];
+}
+
+/** --log-level / --log-format as createLogger settings; `level` when neither says. */
+export function logSettings(o: OptionValues, level?: string): LogSettings {
+  return {
+    level: o['log-level'] === undefined ? level : String(o['log-level']),
+    format: o['log-format'] === undefined ? undefined : (String(o['log-format']) as LogFormat),
+  };
 }
 
 export function envName(optionName: string): string {
@@ -148,15 +184,17 @@ function readConfigFile(path: string): Record<string, unknown> {
  */
 export function parseCommand(
   argv: readonly string[],
-  specs: readonly OptionSpec[],
+  commandSpecs: readonly OptionSpec[],
   env: NodeJS.ProcessEnv = process.env,
   opts: { positionals?: boolean } = {},
 ): ParsedCommand {
+  const specs = withCommon(commandSpecs);
   const byName = new Map(specs.map((s) => [s.name, s]));
   const fromFlags = new Map<string, unknown>();
   const positionals: string[] = [];
   let configPath: string | undefined;
   let help = false;
+  let version = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -165,6 +203,10 @@ export function parseCommand(
     }
     if (arg === '--help' || arg === '-h') {
       help = true;
+      continue;
+    }
+    if (arg === '--version') {
+      version = true;
       continue;
     }
     if (!arg.startsWith('--')) {
@@ -218,17 +260,18 @@ export function parseCommand(
     if (v !== undefined && v !== '') options[s.name] = coerce(s, v, envName(s.name));
   }
   for (const [k, v] of fromFlags) options[k] = v;
-  return { options, positionals, help };
+  return { options, positionals, help, version };
 }
 
-export function formatHelp(usage: string, summary: string, specs: readonly OptionSpec[]): string {
+export function formatHelp(usage: string, summary: string, commandSpecs: readonly OptionSpec[]): string {
   const lines = [`Usage: ${usage}`, '', summary, '', 'Options:'];
-  const rows = specs.map((s) => {
+  const rows = withCommon(commandSpecs).map((s) => {
     const arg = s.kind === 'bool' ? '' : ` ${s.arg ?? (s.kind === 'enum' ? s.values!.join('|') : 'VALUE')}`;
     const def = s.default !== undefined && s.default !== false ? ` (default: ${String(s.default)})` : '';
     return [`  --${s.name}${arg}`, `${s.help}${def} [${envName(s.name)}]`] as [string, string];
   });
   rows.push(['  --config FILE', 'YAML or JSON file with any of these options (flags > env > file)']);
+  rows.push(['  --version', 'print the version, the git commit it was built from and the Node version']);
   rows.push(['  --help', 'show this help']);
   const width = Math.min(38, Math.max(...rows.map((r) => r[0].length)) + 2);
   for (const [l, r] of rows)
