@@ -150,7 +150,7 @@ export class Netns {
   }
 
   /** `ip -n NS ARGS...` */
-  ip(args: readonly string[]): Promise<RunResult> {
+  async ip(args: readonly string[]): Promise<RunResult> {
     this.assertOpen();
     return runCommand([IP_BINARY, '-n', this.name, ...args]);
   }
@@ -180,7 +180,7 @@ export class Netns {
   }
 
   /** Runs `argv` inside the namespace to completion (iptables-restore, nft -f -, conntrack -L ...). */
-  run(argv: readonly string[], input?: string): Promise<RunResult> {
+  async run(argv: readonly string[], input?: string): Promise<RunResult> {
     this.assertOpen();
     return runCommand(this.execArgv(argv), input);
   }
