@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BedError } from './bed-errors';
+import { onBedExit } from './bed-exit';
 import type { ArgvWrapper } from './netns';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -41,8 +42,6 @@ export function cfsQuotaUs(limitCores: number): number {
 }
 
 let counter = 0;
-const live = new Set<CpuPod>();
-let hooked = false;
 
 export class CpuPod implements ArgvWrapper {
   readonly name: string;
@@ -52,6 +51,7 @@ export class CpuPod implements ArgvWrapper {
   readonly quotaUs: number;
   private readonly parentProcs: string;
   private removed = false;
+  private unregister: () => void = () => {};
 
   private constructor(name: string, version: CgroupVersion, limitCores: number, root: string) {
     this.name = name;
@@ -78,8 +78,7 @@ export class CpuPod implements ArgvWrapper {
     const name = `${CPU_POD_PREFIX}${label}-${process.pid}-${++counter}`;
     const pod = new CpuPod(name, version, limitCores, root);
     mkdirSync(pod.dir);
-    live.add(pod);
-    hookExit();
+    pod.unregister = onBedExit(() => pod.remove());
     try {
       if (version === 1) {
         writeFileSync(path.join(pod.dir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
@@ -138,7 +137,7 @@ export class CpuPod implements ArgvWrapper {
   remove(): void {
     if (this.removed) return;
     this.removed = true;
-    live.delete(this);
+    this.unregister();
     if (!existsSync(this.dir)) return;
     for (const pid of this.pids()) {
       try {
@@ -166,20 +165,6 @@ export class CpuPod implements ArgvWrapper {
   private assertOpen(): void {
     if (this.removed) throw new BedError('BED_CLOSED', `cgroup ${this.name} was removed`);
   }
-}
-
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.once('exit', () => {
-    for (const pod of live) {
-      try {
-        pod.remove();
-      } catch {
-        // best effort at exit
-      }
-    }
-  });
 }
 
 /** CPU time (user + system, all threads) a process has used so far, in seconds, from /proc. */

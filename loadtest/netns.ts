@@ -9,6 +9,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { BedError } from './bed-errors';
+import { onBedExit } from './bed-exit';
 
 export const IP_BINARY = 'ip';
 /** Every namespace this code creates starts with this, so leftovers are recognisable. */
@@ -100,24 +101,6 @@ export class NetnsProcess {
 // Namespaces alive in this process, removed synchronously if it exits first (a failed assertion,
 // an uncaught exception, Ctrl-C): their processes are SIGKILLed by PID, then `ip netns del`.
 const live = new Set<Netns>();
-let hooksInstalled = false;
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.once('exit', () => {
-    for (const ns of live) ns.removeSync();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    const onSignal = () => {
-      for (const ns of live) ns.removeSync();
-      // Behave as if nobody had listened: die of the same signal.
-      process.removeListener(sig, onSignal);
-      process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
-}
 
 let counter = 0;
 
@@ -126,6 +109,7 @@ export class Netns {
   private readonly addresses = new Set<string>();
   private readonly procs = new Set<NetnsProcess>();
   private removed = false;
+  private unregister: () => void = () => {};
 
   private constructor(name: string) {
     this.name = name;
@@ -137,9 +121,9 @@ export class Netns {
       throw new BedError('BED_INVALID_ARGUMENT', `netns label '${label}'`);
     const rand = Math.random().toString(36).slice(2, 6);
     const ns = new Netns(`${NETNS_PREFIX}${label}-${process.pid}-${++counter}-${rand}`);
-    installHooks();
     await runCommand([IP_BINARY, 'netns', 'add', ns.name]);
     live.add(ns);
+    ns.unregister = onBedExit(() => ns.removeSync());
     try {
       await ns.ip(['link', 'set', 'lo', 'up']);
     } catch (err) {
@@ -217,6 +201,7 @@ export class Netns {
       if (this.exists()) throw err;
     }
     live.delete(this);
+    this.unregister();
   }
 
   /** The exit-time form of remove(): SIGKILL by PID, `ip netns del`, no waiting on events. */
@@ -230,6 +215,7 @@ export class Netns {
       // already gone
     }
     live.delete(this);
+    this.unregister();
   }
 
   private assertOpen(): void {
