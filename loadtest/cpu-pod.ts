@@ -109,8 +109,9 @@ export class CpuPod implements ArgvWrapper {
   }
 
   pids(): number[] {
-    if (!existsSync(this.dir)) return [];
-    return readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8')
+    const procs = path.join(this.dir, 'cgroup.procs');
+    if (!existsSync(procs)) return [];
+    return readFileSync(procs, 'utf8')
       .split('\n')
       .filter((l) => l !== '')
       .map(Number);
