@@ -115,7 +115,7 @@ export class Netns {
     this.name = name;
   }
 
-  /** Creates `snowtap-<pid>-<n>-<random>` with lo up. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN). */
+  /** Creates `snowtap-<label>-<pid>-<n>-<random>` with lo up. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN). */
   static async create(label = 'bed'): Promise<Netns> {
     if (!/^[a-z0-9-]{1,12}$/.test(label))
       throw new BedError('BED_INVALID_ARGUMENT', `netns label '${label}'`);
