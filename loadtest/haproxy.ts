@@ -38,6 +38,10 @@ const IDLE_TIMEOUT = '1h';
 export interface HaproxyOptions {
   /** Port of the "Service" on 127.0.0.1. */
   port: number;
+  /** Address the "Service" listens on (default 127.0.0.1; a ClusterIP inside a test netns). */
+  bindAddress?: string;
+  /** Prepended to haproxy's command line, e.g. `ip netns exec NS` (haproxy keeps the PID). */
+  argvPrefix?: readonly string[];
   /** Endpoint slots s1..sN, all not ready at start. */
   slots: number;
   binary?: string;
@@ -66,7 +70,12 @@ export function haproxyAvailable(binary = HAPROXY_BINARY): boolean {
   }
 }
 
-export function haproxyConfig(port: number, slots: number, socket: string): string {
+export function haproxyConfig(
+  port: number,
+  slots: number,
+  socket: string,
+  bindAddress = '127.0.0.1',
+): string {
   return [
     'global',
     `  stats socket ${socket} mode 600 level admin`,
@@ -80,7 +89,7 @@ export function haproxyConfig(port: number, slots: number, socket: string): stri
     `  timeout tunnel ${IDLE_TIMEOUT}`,
     '  option tcpka',
     'frontend service',
-    `  bind 127.0.0.1:${port}`,
+    `  bind ${bindAddress}:${port}`,
     `  default_backend ${BACKEND}`,
     `backend ${BACKEND}`,
     '  balance hash rand',
@@ -94,6 +103,8 @@ export function haproxyConfig(port: number, slots: number, socket: string): stri
 export class Haproxy {
   readonly port: number;
   readonly slots: number;
+  readonly bindAddress: string;
+  private readonly argvPrefix: readonly string[];
   private readonly binary: string;
   private readonly dir: string;
   private readonly socket: string;
@@ -106,6 +117,8 @@ export class Haproxy {
       throw new RangeError(`Haproxy slots: expected >= 1, got ${o.slots}`);
     this.port = o.port;
     this.slots = o.slots;
+    this.bindAddress = o.bindAddress ?? '127.0.0.1';
+    this.argvPrefix = o.argvPrefix ?? [];
     this.binary = o.binary ?? HAPROXY_BINARY;
     this.stderr = o.stderr;
     this.dir = mkdtempSync(path.join(tmpdir(), 'snowtap-haproxy-'));
@@ -119,8 +132,9 @@ export class Haproxy {
   /** Writes the config, starts haproxy in the foreground (-db) and waits for its runtime API. */
   async start(): Promise<void> {
     const cfg = path.join(this.dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig(this.port, this.slots, this.socket));
-    const child = spawn(this.binary, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    writeFileSync(cfg, haproxyConfig(this.port, this.slots, this.socket, this.bindAddress));
+    const argv = [...this.argvPrefix, this.binary, '-db', '-f', cfg];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     killOnExit(child);
     let err = '';
@@ -175,10 +189,10 @@ export class Haproxy {
     return `${BACKEND}/s${slot}`;
   }
 
-  /** Endpoint added and ready (pod Ready): new connections may now go to 127.0.0.1:port. */
-  async addEndpoint(slot: number, port: number): Promise<void> {
+  /** Endpoint added and ready (pod Ready): new connections may now go to address:port. */
+  async addEndpoint(slot: number, port: number, address = '127.0.0.1'): Promise<void> {
     const s = this.slotName(slot);
-    await this.must(`set server ${s} addr 127.0.0.1 port ${port}`);
+    await this.must(`set server ${s} addr ${address} port ${port}`);
     await this.must(`set server ${s} state ready`);
   }
 
