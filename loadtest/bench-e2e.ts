@@ -95,6 +95,27 @@ interface Result {
   agentPeakRssMiB: number;
   enricherPeakRssMiB: number;
   dropped: number;
+  /** Socket input only: frames/s fstrm_replay got rid of (start to its exit), the rate at
+   * which the agent absorbs a DNS server's stream; compare with fstrm_capture's. */
+  absorbPerSec?: number;
+}
+
+/** The C reference in the same run: fstrm_replay -> fstrm_capture -w /dev/null, frames/s. */
+async function captureReference(capture: string, frames: number, dir: string): Promise<number> {
+  const sock = path.join(dir, `capture-${Date.now()}.sock`);
+  const cap = spawn('fstrm_capture', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w', '/dev/null'], {
+    stdio: 'ignore',
+  });
+  try {
+    while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
+    const t0 = process.hrtime.bigint();
+    spawnSync('fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture], {
+      stdio: 'ignore',
+    });
+    return Math.round(frames / (Number(process.hrtime.bigint() - t0) / 1e9));
+  } finally {
+    cap.kill('SIGTERM');
+  }
 }
 
 async function run(
@@ -142,11 +163,13 @@ async function run(
   }, 250);
   await waitReady(am);
   const t0 = process.hrtime.bigint();
+  let absorbSecs = 0;
   if (input === 'socket') {
     while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
     spawnSync('fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture], {
       stdio: 'ignore',
     });
+    absorbSecs = Number(process.hrtime.bigint() - t0) / 1e9;
     for (;;) {
       const a = await scrape(am);
       const acked = a.get('snowtap_agent_records_acked_total') ?? 0;
@@ -183,6 +206,7 @@ async function run(
     agentPeakRssMiB: peakA / 2 ** 20,
     enricherPeakRssMiB: peakE / 2 ** 20,
     dropped,
+    ...(input === 'socket' ? { absorbPerSec: Math.round(frames / absorbSecs) } : {}),
   };
 }
 
@@ -195,14 +219,23 @@ async function main(): Promise<void> {
       `agent -> enricher, ${frames} records (unbound bulk capture replicated), both processes on this machine`,
     );
     const results: Result[] = [await run('replay', capture, frames, dir)];
-    if (spawnSync('fstrm_replay', ['-h']).error === undefined)
+    let reference = 0;
+    if (spawnSync('fstrm_replay', ['-h']).error === undefined) {
       results.push(await run('socket', capture, frames, dir));
-    else console.log('fstrm_replay not installed: socket input skipped (apt-get install fstrm-bin)');
+      reference = await captureReference(capture, frames, dir);
+    } else console.log('fstrm_replay not installed: socket input skipped (apt-get install fstrm-bin)');
     console.log('input    records/s   ack p50   ack p99   agent RSS   enricher RSS   dropped');
     for (const r of results) {
       console.log(
         `${r.input.padEnd(8)} ${String(r.recordsPerSec).padStart(9)}   ${r.ackP50ms.toFixed(1).padStart(5)} ms ${r.ackP99ms.toFixed(1).padStart(6)} ms` +
           `   ${r.agentPeakRssMiB.toFixed(0).padStart(5)} MiB   ${r.enricherPeakRssMiB.toFixed(0).padStart(8)} MiB   ${r.dropped}`,
+      );
+    }
+    const socket = results.find((r) => r.input === 'socket');
+    if (socket?.absorbPerSec !== undefined && reference > 0) {
+      console.log(
+        `fstrm_replay absorbed: agent ${socket.absorbPerSec} frames/s, fstrm_capture ${reference} frames/s (same run): ` +
+          `${(socket.absorbPerSec / reference).toFixed(2)}x`,
       );
     }
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2) + '\n');
