@@ -196,7 +196,10 @@ async function main(): Promise<void> {
       beginRow: () => 0,
       endRow: (end) => {
         rowBytes += end;
+        return true;
       },
+      full: false,
+      whenDrained: () => Promise.resolve(),
     };
     const pipe = new RecordPipeline(counting, 'bench', () => policy);
     const src = new RowSource('file-bench', '');

@@ -44,8 +44,6 @@ export interface SinkOptions {
   gzipLevel: number;
   gzipConcurrency: number;
   blockBytes: number;
-  /** Called when rows must become durable and nothing is queued: seal the open block now. */
-  sealCurrent: () => void;
   onCommit?: (info: CommitInfo) => void;
 }
 
@@ -77,6 +75,8 @@ interface SyncWaiter {
 
 export class ChunkSink {
   // Counters read by ChunkWriter.stats().
+  /** Rows handed over in writeBlock() so far; sync() may only wait for these. */
+  acceptedRows = 0;
   writtenRows = 0;
   durableRows = 0;
   queuedBytes = 0;
@@ -90,6 +90,7 @@ export class ChunkSink {
   private readonly queue: Op[] = [];
   private readonly waiters: SyncWaiter[] = [];
   private drainWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
   private readonly pool: Buffer[] = [];
   private readonly dirs: DirMaker;
   private readonly highWater: number;
@@ -113,6 +114,7 @@ export class ChunkSink {
   /** Queues data[0, len) (whole rows of `chunk`); the sink owns `data` from now on. */
   writeBlock(chunk: ChunkFile, data: Buffer, len: number, rows: number): void {
     this.queuedBytes += len;
+    this.acceptedRows += rows;
     this.push(WRITE, chunk, data, len, rows);
     if (this.o.gzip) this.startCompressions();
   }
@@ -127,14 +129,30 @@ export class ChunkSink {
     return this.pushAwaited(BARRIER, null);
   }
 
-  /** Resolves once at least `target` rows are durable. Waiters share fsyncs (group commit). */
+  /**
+   * Resolves once at least `target` rows are durable. Waiters share fsyncs (group commit).
+   * Only rows already handed over in writeBlock() can be waited for: the owner seals first.
+   */
   sync(target: number): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (target <= this.durableRows) return Promise.resolve();
+    if (target > this.acceptedRows) {
+      return Promise.reject(new Error(`sync(${target}) beyond the ${this.acceptedRows} rows handed over`));
+    }
     return new Promise((resolve, reject) => {
       this.waiters.push({ target, resolve, reject });
       this.kick();
     });
+  }
+
+  /**
+   * Resolves when nothing is queued (every block written, every commit done), at once when
+   * idle already; also when the sink fails. The owner seals its open block then: rows keep
+   * filling it while the sink is busy, so flushes that arrive meanwhile share one block.
+   */
+  whenIdle(): Promise<void> {
+    if (this.failure !== null || (!this.running && this.queue.length === 0)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Resolves when the queue is back under half the high-water mark. */
@@ -209,9 +227,10 @@ export class ChunkSink {
           op.resolve?.();
           continue;
         }
-        if (w.length === 0) return;
-        this.o.sealCurrent();
-        if (this.queue.length === 0) throw new Error('rows awaited for durability but none buffered');
+        // Idle: the owner may seal its open block now (see whenIdle); its writeBlock() kicks
+        // the loop again once this run has returned.
+        this.wakeIdle();
+        return;
       }
     } catch (err) {
       this.fail(err);
@@ -243,6 +262,13 @@ export class ChunkSink {
       this.drainWaiters = [];
       for (const resolve of ws) resolve();
     }
+  }
+
+  private wakeIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    const ws = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of ws) resolve();
   }
 
   /** fdatasync of the open partial file (and, once, its directory entry); wakes waiters. */
@@ -308,5 +334,6 @@ export class ChunkSink {
     const ws = this.drainWaiters;
     this.drainWaiters = [];
     for (const resolve of ws) resolve();
+    this.wakeIdle();
   }
 }

@@ -380,6 +380,33 @@ describe('backpressure', () => {
     await h.w.close();
     assert.equal((await allIds(h.dir)).length, i + 1);
   });
+
+  test('endRow() says false from the crossing row until drained; full mirrors it (RowSink contract)', async () => {
+    const h = harness({ gzip: true, gzipConcurrency: 1, blockBytes: 1024 });
+    assert.equal(h.w.full, false);
+    await h.w.whenDrained(); // not full: at once
+    let i = 0;
+    while (place(h.w, row(i), 1024)) i++;
+    assert.equal(h.w.full, true);
+    // Rows are still taken while full, and keep saying so: nothing is refused half-encoded.
+    assert.equal(place(h.w, row(++i), 1024), false);
+    await h.w.whenDrained();
+    assert.equal(h.w.full, false);
+    assert.ok(h.w.stats().queuedBytes <= 4 * 1024);
+    assert.equal(place(h.w, row(++i), 1024), true);
+    await h.w.close();
+    assert.deepEqual(await allIds(h.dir), ids(0, i + 1));
+  });
+
+  test('whenDrained() rejects with the writer failure', async () => {
+    const h = harness({ blockBytes: 1024, maxRows: 3 });
+    fs.writeFileSync(path.join(h.dir, '2026'), 'in the way of 2026/11/22/03');
+    let i = 0;
+    while (place(h.w, row(i), 1024)) i++;
+    await assert.rejects(h.w.whenDrained(), { code: 'OUTPUT_NOT_WRITABLE' });
+    await assert.rejects(h.w.whenDrained(), { code: 'OUTPUT_NOT_WRITABLE' });
+    assert.throws(() => place(h.w, row(i + 1), 1024), { code: 'OUTPUT_NOT_WRITABLE' });
+  });
 });
 
 describe('errors', () => {
