@@ -49,8 +49,11 @@ export interface SinkOptions {
 
 // Sealed blocks waiting for compression or disk before appendRow() reports backpressure.
 export const QUEUE_HIGH_WATER_BLOCKS = 8;
-// Spare block buffers kept for reuse instead of allocating 512 KiB per block.
-const BUFFER_POOL_MAX = 4;
+// Spare block buffers kept for reuse instead of allocating 512 KiB per block. As many as the
+// queue holds at its high-water mark (plus the open block and one in hand), so a writer that
+// honours backpressure never drops a buffer to the GC: dropped ones are external memory that
+// V8 collects late, and RSS would drift up by tens of MiB with the input size.
+const BUFFER_POOL_MAX = QUEUE_HIGH_WATER_BLOCKS + 2;
 
 const WRITE = 0;
 const COMMIT = 1;
