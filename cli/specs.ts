@@ -1,5 +1,6 @@
 // The option tables of every subcommand (SPEC §1). Names are part of the contract.
 import { hostname } from 'node:os';
+import { COMPRESSIONS } from '../enricher/output/compression';
 import type { OptionSpec } from './options';
 
 export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
@@ -34,7 +35,14 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     arg: 'SECONDS',
     help: 'commit a chunk this long after its first row',
   },
-  { name: 'gzip', kind: 'bool', default: false, help: 'gzip the chunks (.csv.gz)' },
+  {
+    name: 'compression',
+    kind: 'enum',
+    values: COMPRESSIONS,
+    // No default here: unset lets --gzip decide, and --gzip with another value is an error.
+    help: 'chunk compression: none (default), gzip (.csv.gz), zstd (.csv.zst, Node.js >= 22.15)',
+  },
+  { name: 'gzip', kind: 'bool', help: 'alias of --compression gzip (--no-gzip: none)' },
   { name: 'policy-file', kind: 'string', arg: 'PATH', help: 'policy document (JSON, optionally gzip)' },
   {
     name: 'max-frame-size',

@@ -122,6 +122,12 @@ export class Enricher {
       if (rec.recovered + rec.dropped > 0 || rec.liveDirs.length > 0) {
         this.log.info({ ...rec, published: rec.published.length }, 'recovered partial chunks');
       }
+      if (rec.unsupported.length > 0) {
+        this.log.warn(
+          { files: rec.unsupported },
+          'zstd partial chunks left for a Node.js with zstd to recover (this one has none)',
+        );
+      }
       if (o.policy) {
         this.poller = new PolicyPoller({ ...o.policy, log: this.log });
         await this.poller.start();

@@ -1,15 +1,15 @@
 // The ordered I/O half of the chunk writer: sealed blocks of whole CSV rows go in, files come
 // out. One serial loop does every write, fsync, close and rename, so the file contents follow
-// append order without locks. With gzip each block becomes one gzip member (concatenated
-// members are one valid gzip file, RFC 1952 §2.2), compressed by async zlib on the libuv
-// threadpool, a bounded number at a time, and written strictly in queue order.
+// append order without locks. Compressed, each block becomes one gzip member or one zstd frame
+// (compression.ts), compressed on the libuv threadpool, a bounded number at a time, and
+// written strictly in queue order.
 //
 // Durability invariant relied on by recovery: every fsync covers whole blocks only, so a
-// synced prefix of a partial file always ends on a row boundary and, with gzip, on a member
-// boundary. Rows in a torn tail were never reported durable.
+// synced prefix of a partial file always ends on a row boundary and, compressed, on a member
+// or frame boundary. Rows in a torn tail were never reported durable.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
+import type { BlockCompressor } from './compression';
 import { io, ioError, OutputError } from './errors';
 import { DirMaker, fsyncDir } from './layout';
 
@@ -24,7 +24,7 @@ export interface ChunkFile {
   rows: number;
   /** Uncompressed CSV bytes, header included. */
   bytes: number;
-  /** Bytes written to the file (compressed with gzip). */
+  /** Bytes written to the file (compressed, when it is). */
   fileBytes: number;
   fh: fsp.FileHandle | null;
   /** The partial file's directory entry has been fsynced. */
@@ -40,9 +40,10 @@ export interface CommitInfo {
 
 export interface SinkOptions {
   outputDir: string;
-  gzip: boolean;
-  gzipLevel: number;
-  gzipConcurrency: number;
+  /** null: blocks are written as they are. */
+  compress: BlockCompressor | null;
+  /** Blocks being compressed at once. */
+  compressConcurrency: number;
   blockBytes: number;
   onCommit?: (info: CommitInfo) => void;
 }
@@ -119,7 +120,7 @@ export class ChunkSink {
     this.queuedBytes += len;
     this.acceptedRows += rows;
     this.push(WRITE, chunk, data, len, rows);
-    if (this.o.gzip) this.startCompressions();
+    if (this.o.compress !== null) this.startCompressions();
   }
 
   /** Queues the commit of `chunk` after its blocks; resolves once it is published. */
@@ -184,16 +185,17 @@ export class ChunkSink {
   }
 
   private startCompressions(): void {
-    for (let i = 0; i < this.queue.length && this.compressing < this.o.gzipConcurrency; i++) {
+    const compress = this.o.compress!;
+    for (let i = 0; i < this.queue.length && this.compressing < this.o.compressConcurrency; i++) {
       const op = this.queue[i]!;
       if (op.kind !== WRITE || op.out !== null || op.data === null) continue;
       const data = op.data;
       op.data = null;
       this.compressing++;
-      zlib.gzip(data.subarray(0, op.len), { level: this.o.gzipLevel }, (err, out) => {
+      compress(data.subarray(0, op.len), (err, out) => {
         this.compressing--;
         this.release(data);
-        if (err !== null) return this.fail(ioError('gzip', op.chunk!.partialPath, err));
+        if (err !== null) return this.fail(ioError('compress', op.chunk!.partialPath, err));
         op.out = out;
         this.startCompressions();
         this.kick();
@@ -223,7 +225,7 @@ export class ChunkSink {
         const op = this.queue[0];
         if (op !== undefined) {
           // A block still being compressed: its callback kicks the loop again.
-          if (op.kind === WRITE && this.o.gzip && op.out === null) return;
+          if (op.kind === WRITE && this.o.compress !== null && op.out === null) return;
           if (op.kind === WRITE) await this.write(op);
           else if (op.kind === COMMIT) await this.publish(op.chunk!);
           this.queue.shift();

@@ -15,6 +15,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DurableRowSink } from '../pipeline/pipeline';
 import { type ChunkFile, ChunkSink } from './chunk-sink';
+import { blockCompressor, COMPRESSION_SUFFIX } from './compression';
 import { HEADER_BYTES } from './csv';
 import { OutputError } from './errors';
 import {
@@ -42,7 +43,7 @@ export interface ChunkWriterStats {
   rowsCommitted: number;
   /** Uncompressed CSV bytes of committed chunks. */
   bytesCommitted: number;
-  /** Bytes written to files (compressed with gzip), committed or not. */
+  /** Bytes written to files (compressed, when they are), committed or not. */
   bytesWritten: number;
   partialRows: number;
   partialBytes: number;
@@ -102,9 +103,8 @@ export class ChunkWriter implements DurableRowSink {
     }
     this.sink = new ChunkSink({
       outputDir: o.outputDir,
-      gzip: o.gzip,
-      gzipLevel: o.gzipLevel,
-      gzipConcurrency: o.gzipConcurrency,
+      compress: blockCompressor(o.compression, o.compression === 'zstd' ? o.zstdLevel : o.gzipLevel),
+      compressConcurrency: o.gzipConcurrency,
       blockBytes: o.blockBytes,
       onCommit: o.onCommit,
     });
@@ -307,7 +307,13 @@ export class ChunkWriter implements DurableRowSink {
 
   private openChunk(): ChunkFile {
     const openedAt = this.o.now();
-    const name = chunkFileName(this.o.enricherId, openedAt, this.incarnation, ++this.seq, this.o.gzip);
+    const name = chunkFileName(
+      this.o.enricherId,
+      openedAt,
+      this.incarnation,
+      ++this.seq,
+      COMPRESSION_SUFFIX[this.o.compression],
+    );
     const chunk: ChunkFile = {
       name,
       partialPath: path.join(this.partialDir, name + PARTIAL_SUFFIX),
