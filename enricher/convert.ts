@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import type { Logger } from '../common/log';
 import { ProgressBar } from '../common/progress';
 import { FramestreamError, readFrameStreamFile } from '../proto/framestream/index';
-import { ChunkWriter, type ChunkWriterOptions } from './output/index';
+import { ChunkWriter, type ChunkWriterOptions, type CommitInfo } from './output/index';
 import { RecordPipeline } from './pipeline/pipeline';
 import { RowSource } from './pipeline/row-encoder';
 import type { Policy } from './policy/index';
@@ -31,6 +31,8 @@ export interface ConvertOptions {
   policy: Policy | null;
   maxDataFrameSize?: number;
   log: Logger;
+  /** Told about every committed chunk (sizes: benchmarks). */
+  onCommit?: (info: CommitInfo) => void;
   /** Draw a progress bar on this stream when it is a TTY. */
   progress?: NodeJS.WriteStream;
 }
@@ -66,7 +68,13 @@ export async function fileSourceId(path: string): Promise<string> {
 export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary> {
   const started = process.hrtime.bigint();
   const chunkPaths: string[] = [];
-  const writer = new ChunkWriter({ ...opts.output, onCommit: (info) => chunkPaths.push(info.path) });
+  const writer = new ChunkWriter({
+    ...opts.output,
+    onCommit: (info) => {
+      chunkPaths.push(info.path);
+      opts.onCommit?.(info);
+    },
+  });
   const pipeline = new RecordPipeline(writer, opts.output.enricherId, () => opts.policy);
   let totalBytes = 0;
   for (const f of opts.files) totalBytes += (await stat(f)).size;

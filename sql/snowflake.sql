@@ -1,8 +1,9 @@
 -- Snowtap -> Snowflake: table, file format, stage, Snowpipe (auto-ingest) and a de-duplicating view.
 --
--- Enrichers write CSV chunks (header row, RFC 4180, UTF-8, optionally gzip) to an Azure Blob
+-- Enrichers write CSV chunks (header row, RFC 4180, UTF-8, optionally gzip or zstd) to an Azure Blob
 -- container mounted with blobfuse / the Blob CSI driver, under
---   YYYY/MM/DD/HH/snowtap-<enricher_id>-<utc timestamp>-<seq>.csv[.gz]
+--   YYYY/MM/DD/HH/snowtap-<enricher_id>-<utc timestamp>-<seq>.csv[.gz|.zst]
+-- COMPRESSION = AUTO below recognises gzip and zstd by their magic bytes.
 -- Files under _partial/ are chunks being written; the pipe's PATTERN never loads them.
 --
 -- Delivery is at-least-once: a batch re-sent after a lost acknowledgement produces rows with the
@@ -93,7 +94,7 @@ CREATE PIPE IF NOT EXISTS SNOWTAP_PIPE
            $21, $22, $23, $24, $25, $26, METADATA$FILENAME
     FROM @SNOWTAP_STAGE
   )
-  PATTERN = '^[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}/snowtap-.*[.]csv([.]gz)?$'
+  PATTERN = '^[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}/snowtap-.*[.]csv([.]gz|[.]zst)?$'
   FILE_FORMAT = (FORMAT_NAME = 'SNOWTAP_CSV');
 
 -- One row per record_id: duplicates from at-least-once delivery are identical except for load

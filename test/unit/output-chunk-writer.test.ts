@@ -10,9 +10,10 @@ import {
   type ChunkWriterOptions,
   ROWS_PER_CLOCK_READ,
 } from '../../enricher/output/chunk-writer';
-import { zstdAvailable } from '../../enricher/output/compression';
+import { COMPRESSION_SUFFIX, zstdAvailable } from '../../enricher/output/compression';
 import { HEADER_ROW } from '../../enricher/output/csv';
 import { OutputError } from '../../enricher/output/errors';
+import { chunkFileName, hourDirOf } from '../../enricher/output/layout';
 import { salvageGzip, salvageZstd, zstdFrameEnd } from '../../enricher/output/salvage';
 import { finalFiles, listFiles, parseChunk, readChunkText, row } from '../support/output-rows';
 import { assertZstdRefused, NODE_HAS_ZSTD, versionHasZstd } from '../support/zstd';
@@ -400,6 +401,16 @@ describe('compression', () => {
     assert.deepEqual(await allIds(h.dir), ids(0, 60));
     assert.equal(h.commits[0]!.compressedBytes, data.length);
     assert.ok(data.length < h.commits[0]!.bytes / 2, 'compressed');
+  });
+
+  test("the Snowpipe PATTERN in sql/snowflake.sql loads every compression's final names, never partials", () => {
+    const sql = fs.readFileSync(path.resolve(__dirname, '../../../sql/snowflake.sql'), 'utf8');
+    const pattern = new RegExp(/PATTERN = '([^']+)'/.exec(sql)![1]!);
+    for (const suffix of Object.values(COMPRESSION_SUFFIX)) {
+      const name = path.join(hourDirOf(T0), chunkFileName('enr-0', T0, '0a1b2c3d', 1, suffix));
+      assert.match(name, pattern);
+      assert.doesNotMatch(path.join('_partial', 'enr-0', `${name}.partial`), pattern);
+    }
   });
 
   test('compression options: gzip is an alias, contradictions and unknown values are refused by name', async () => {
