@@ -3,6 +3,8 @@
 //   stream  append continuously (honouring backpressure), one flush at the end;
 //   acked   batches of 1024 rows, each awaited with flush() before the next (the enricher's
 //           ack path with a single connection: the worst case for group commit).
+// MB per CPU-second (process CPU, compression threads included) is the figure to compare on a
+// machine shared with other work, where wall-clock MB/s swings with the neighbours' load.
 // Usage: node dist/loadtest/bench-output.js [rows=2000000] [dir=$TMPDIR] [codecs=none,gzip,zstd]
 // (zstd needs Node >= 22.15: left out, and said so, where the runtime has none).
 import * as fs from 'node:fs';
@@ -130,7 +132,7 @@ function report(r: Result): void {
   process.stdout.write(
     `${r.name.padEnd(22)} ${(mb / r.seconds).toFixed(0).padStart(5)} MB/s  ${(ROWS / r.seconds / 1e6).toFixed(2)} M rows/s  ` +
       `ratio ${(r.bytes / r.fileBytes).toFixed(1).padStart(4)}  chunks ${r.chunks}  ` +
-      `process CPU ${(cpuMain / r.seconds).toFixed(2)} cores\n`,
+      `process CPU ${(cpuMain / r.seconds).toFixed(2)} cores, ${(mb / cpuMain).toFixed(0)} MB per CPU-second\n`,
   );
 }
 
