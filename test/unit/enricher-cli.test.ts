@@ -77,7 +77,7 @@ test('configuration errors exit 2 naming the problem', async (t) => {
   }
 });
 
-test('--compression zstd: starts and commits .csv.zst on a Node with zstd; exits 2 at start naming the option and the version on one without', async (t) => {
+test('--compression zstd: starts and drains cleanly on SIGTERM on a Node with zstd; exits 2 at start naming the option and the version on one without', async (t) => {
   const dir = tmpDir(t);
   const out = path.join(dir, 'out');
   const args = ['--output-dir', out, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
