@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
-import { ChunkWriter, COMPRESSIONS, type Compression } from '../enricher/output/index';
+import { ChunkWriter, COMPRESSIONS, type Compression, zstdAvailable } from '../enricher/output/index';
 import { RecordPipeline, type RowSink } from '../enricher/pipeline/pipeline';
 import { MAX_ROW_BYTES, RowSource } from '../enricher/pipeline/row-encoder';
 import { loadPolicyBytes, type Policy } from '../enricher/policy/index';
@@ -42,6 +42,11 @@ const CODECS = (args.includes('--compression') ? args[args.indexOf('--compressio
   .map((c) => {
     if (!COMPRESSIONS.includes(c as Compression)) throw new Error(`--compression: unknown codec ${c}`);
     return c as Compression;
+  })
+  .filter((c) => {
+    if (c !== 'zstd' || zstdAvailable()) return true;
+    console.log(`zstd left out: Node ${process.versions.node} has no built-in zstd`);
+    return false;
   });
 const SPLIT = !args.includes('--no-split');
 /** Result keys of earlier versions, kept so that stored JSON stays comparable. */
