@@ -6,7 +6,9 @@
 // next block is read only once the writer is below its high-water mark (RowSink contract), so
 // queued CSV stays bounded (see CONVERT_READ_BLOCK_BYTES), and peak RSS with it: about
 // 70 MiB on Node 20 and 85 MiB on Node 24 with the default options, for 27 MB and 262 MB
-// captures alike; test/unit/convert-memory.test.ts holds it under 128 MiB.
+// captures alike; test/unit/convert-memory.test.ts holds it under 128 MiB. Compressed, zlib's
+// per-block output buffers are garbage that V8 collects late: up to its 64 MiB external
+// memory headroom more (measured 90-112 MiB; the test holds 160 MiB).
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';

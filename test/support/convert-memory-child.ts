@@ -1,15 +1,17 @@
 // Child process for the bounded-memory convert test: converts one capture with the default
-// output options and prints its peak RSS, so that the figure is the conversion's own.
-// argv: capture outputDir
+// output options (but the compression) and prints its peak RSS, so that the figure is the
+// conversion's own.
+// argv: capture outputDir compression
 import { silentLogger } from '../../common/log';
 import { convertFiles } from '../../enricher/convert';
+import type { Compression } from '../../enricher/output/index';
 
-const [capture, outputDir] = process.argv.slice(2);
+const [capture, outputDir, compression] = process.argv.slice(2);
 
 async function main(): Promise<void> {
   const s = await convertFiles({
     files: [capture!],
-    output: { outputDir: outputDir!, enricherId: 'mem' },
+    output: { outputDir: outputDir!, enricherId: 'mem', compression: compression as Compression },
     policy: null,
     log: silentLogger(),
   });
