@@ -2,6 +2,7 @@
 // subcommand's own options live next to it. Names are part of the contract; defaults and
 // ranges come from the library that owns them.
 import { hostname } from 'node:os';
+import { COMPRESSIONS } from '../enricher/output/compression';
 import { CHUNK_DEFAULTS } from '../enricher/output/index';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE } from '../proto/link';
@@ -39,7 +40,14 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     arg: 'SECONDS',
     help: 'commit a chunk this long after its first row',
   },
-  { name: 'gzip', kind: 'bool', default: false, help: 'gzip the chunks (.csv.gz)' },
+  {
+    name: 'compression',
+    kind: 'enum',
+    values: COMPRESSIONS,
+    // No default here: unset lets --gzip decide, and --gzip with another value is an error.
+    help: 'chunk compression: none (default), gzip (.csv.gz), zstd (.csv.zst, Node.js >= 22.15)',
+  },
+  { name: 'gzip', kind: 'bool', help: 'alias of --compression gzip (--no-gzip: none)' },
   { name: 'policy-file', kind: 'string', arg: 'PATH', help: 'policy document (JSON, optionally gzip)' },
   {
     name: 'max-frame-size',

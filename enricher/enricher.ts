@@ -12,13 +12,7 @@ import { EnricherMetrics } from './metrics';
 import { ChunkWriter, type ChunkWriterOptions, recoverPartials } from './output/index';
 import { RecordPipeline } from './pipeline/pipeline';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
-import {
-  DnstapInput,
-  LinkServer,
-  type LinkServerOptions,
-  type LinkTlsOptions,
-  OutputGate,
-} from './server/index';
+import { DnstapInput, LinkServer, type LinkServerOptions, type LinkTlsOptions } from './server/index';
 
 export interface HostPort {
   host: string;
@@ -128,6 +122,12 @@ export class Enricher {
       if (rec.recovered + rec.dropped > 0 || rec.liveDirs.length > 0) {
         this.log.info({ ...rec, published: rec.published.length }, 'recovered partial chunks');
       }
+      if (rec.unsupported.length > 0) {
+        this.log.warn(
+          { files: rec.unsupported },
+          'zstd partial chunks left for a Node.js with zstd to recover (this one has none)',
+        );
+      }
       if (o.policy) {
         this.poller = new PolicyPoller({ ...o.policy, log: this.log });
         await this.poller.start();
@@ -138,16 +138,15 @@ export class Enricher {
         onCommit: (c) => this.log.info({ path: c.path, rows: c.rows, bytes: c.bytes }, 'chunk committed'),
       });
       this.writer = writer;
-      const gate = new OutputGate(writer);
       const poller = this.poller;
-      const pipeline = new RecordPipeline(gate, o.id, () => poller?.current ?? null);
+      const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null);
       this.pipeline = pipeline;
       this.link = new LinkServer({
         ...o.link,
         ...o.listen,
         enricherId: o.id,
         pipeline,
-        output: gate,
+        output: writer,
         log: this.log,
         authToken: o.authToken ?? null,
         tls: o.tls ?? null,
@@ -155,7 +154,7 @@ export class Enricher {
       });
       addresses.link = (await this.link.listen()).port;
       if (o.dnstapListen) {
-        const input = new DnstapInput(`dnstap-${o.id}-${writer.incarnation}`, pipeline, gate);
+        const input = new DnstapInput(`dnstap-${o.id}-${writer.incarnation}`, pipeline, writer);
         const server = new FrameStreamServer({
           tcp: o.dnstapListen,
           sink: input,

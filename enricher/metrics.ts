@@ -104,12 +104,8 @@ export class EnricherMetrics {
     counter(r, 'row_bytes_total', 'Uncompressed CSV bytes handed to the chunk writer', [], () =>
       one(pc()?.rowBytes),
     );
-    counter(
-      r,
-      'output_written_bytes_total',
-      'Bytes written to chunk files (compressed with --gzip)',
-      [],
-      () => one(w()?.bytesWritten),
+    counter(r, 'output_written_bytes_total', 'Bytes written to chunk files (after --compression)', [], () =>
+      one(w()?.bytesWritten),
     );
     counter(
       r,

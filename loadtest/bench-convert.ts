@@ -1,10 +1,14 @@
 // `npm run bench`: records/s of `snowtap convert` on ONE core for a large capture (the unbound
-// bulk fixture replicated to >= 1M frames), with and without gzip, and the cost split per
-// stage (Frame Streams, dnstap decode, DNS parse, policy lookup, CSV encode, chunk write).
-// Each stage is timed alone over frames held in memory, except CSV encoding: it is the
-// whole pipeline minus its decoding half run as one loop over the same frames.
+// bulk fixture replicated to >= 1M frames), per chunk compression (records/s and bytes on
+// disk), and the cost split per stage (Frame Streams, dnstap decode, DNS parse, policy
+// lookup, CSV encode, chunk write). Each stage is timed alone over frames held in memory,
+// except CSV encoding: it is the whole pipeline minus its decoding half run as one loop over
+// the same frames.
 //
 //   node dist/loadtest/bench-convert.js [--frames N] [--runs K] [--quick] [--json FILE]
+//        [--compression none,gzip,zstd] [--no-split]
+// --compression: the codecs to run (default none,gzip; zstd needs Node >= 22.15); the runs
+// alternate between them (paired) so that a busy neighbour hurts each codec alike.
 //
 // It re-executes itself under `taskset -c 0` when available so the numbers are per core
 // (gzip then competes with the pipeline on that core instead of using the other one).
@@ -14,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
-import { ChunkWriter } from '../enricher/output/index';
+import { ChunkWriter, COMPRESSIONS, type Compression, zstdAvailable } from '../enricher/output/index';
 import { RecordPipeline, type RowSink } from '../enricher/pipeline/pipeline';
 import { MAX_ROW_BYTES, RowSource } from '../enricher/pipeline/row-encoder';
 import { loadPolicyBytes, type Policy } from '../enricher/policy/index';
@@ -33,6 +37,24 @@ const QUICK = args.includes('--quick');
 const TARGET_FRAMES = flag('--frames', QUICK ? 200_000 : 1_040_000);
 const RUNS = flag('--runs', QUICK ? 1 : 3);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const CODECS = (args.includes('--compression') ? args[args.indexOf('--compression') + 1]! : 'none,gzip')
+  .split(',')
+  .map((c) => {
+    if (!COMPRESSIONS.includes(c as Compression)) throw new Error(`--compression: unknown codec ${c}`);
+    return c as Compression;
+  })
+  .filter((c) => {
+    if (c !== 'zstd' || zstdAvailable()) return true;
+    console.log(`zstd left out: Node ${process.versions.node} has no built-in zstd`);
+    return false;
+  });
+const SPLIT = !args.includes('--no-split');
+/** Result keys of earlier versions, kept so that stored JSON stays comparable. */
+const RATE_KEY: Record<Compression, string> = {
+  none: 'convertRecordsPerSec',
+  gzip: 'convertGzipRecordsPerSec',
+  zstd: 'convertZstdRecordsPerSec',
+};
 
 function pinToOneCore(): void {
   if (process.env.SNOWTAP_BENCH_PINNED === '1') return;
@@ -93,11 +115,19 @@ async function main(): Promise<void> {
       pinned: process.env.SNOWTAP_BENCH_PINNED,
     };
 
-    // End to end: file -> CSV chunks on disk (what `snowtap convert` does).
-    for (const gzip of [false, true]) {
-      const secs: number[] = [];
-      for (let r = 0; r < RUNS; r++) {
-        const out = path.join(dir, `out-${gzip}-${r}`);
+    // End to end: file -> CSV chunks on disk (what `snowtap convert` does), the codecs in
+    // turn within each round.
+    const secs = new Map<Compression, number[]>(CODECS.map((c) => [c, []]));
+    // CPU seconds of the whole process (pipeline + threadpool compression): steadier than wall
+    // time on a machine shared with other work.
+    const cpus = new Map<Compression, number[]>(CODECS.map((c) => [c, []]));
+    const sizes = new Map<Compression, { csv: number; file: number }>();
+    for (let r = 0; r < RUNS; r++) {
+      for (const compression of CODECS) {
+        const out = path.join(dir, `out-${compression}-${r}`);
+        let csv = 0;
+        let file = 0;
+        const cpu0 = process.cpuUsage();
         const s = await convertFiles({
           files: [cap.file],
           output: {
@@ -106,20 +136,40 @@ async function main(): Promise<void> {
             maxRows: 1_000_000,
             maxBytes: 1 << 30,
             maxAgeMs: 3.6e6,
-            gzip,
+            compression,
           },
           policy,
           log: silentLogger(),
+          onCommit: (c) => {
+            csv += c.bytes;
+            file += c.compressedBytes;
+          },
         });
         if (s.rows !== cap.frames) throw new Error(`expected ${cap.frames} rows, got ${s.rows}`);
-        secs.push(s.seconds);
+        secs.get(compression)!.push(s.seconds);
+        const cpu = process.cpuUsage(cpu0);
+        cpus.get(compression)!.push((cpu.user + cpu.system) / 1e6);
+        sizes.set(compression, { csv, file });
         rmSync(out, { recursive: true, force: true });
       }
-      const rate = cap.frames / median(secs);
-      results[gzip ? 'convertGzipRecordsPerSec' : 'convertRecordsPerSec'] = Math.round(rate);
+    }
+    for (const compression of CODECS) {
+      const ss = secs.get(compression)!;
+      const rate = cap.frames / median(ss);
+      const { csv, file } = sizes.get(compression)!;
+      results[RATE_KEY[compression]] = Math.round(rate);
+      const cpu = median(cpus.get(compression)!);
+      results[`${compression}FileBytes`] = file;
+      results[`${compression}CpuNsPerRecord`] = Math.round((cpu / cap.frames) * 1e9);
       console.log(
-        `convert ${gzip ? 'gzip ' : 'plain'}: ${(rate / 1e6).toFixed(3)} M records/s (median of ${RUNS}: ${secs.map((x) => x.toFixed(2)).join(' ')} s)`,
+        `convert ${compression.padEnd(5)}: ${(rate / 1e6).toFixed(3)} M records/s (median of ${RUNS}: ${ss.map((x) => x.toFixed(2)).join(' ')} s), ` +
+          `CPU ${((cpu / cap.frames) * 1e9).toFixed(0)} ns/record; ` +
+          `${(file / 1e6).toFixed(1)} MB on disk for ${(csv / 1e6).toFixed(1)} MB of CSV (ratio ${(csv / file).toFixed(2)})`,
       );
+    }
+    if (!SPLIT) {
+      if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2) + '\n');
+      return;
     }
 
     // Cost split: each stage alone over the same frames held in memory.
@@ -196,7 +246,10 @@ async function main(): Promise<void> {
       beginRow: () => 0,
       endRow: (end) => {
         rowBytes += end;
+        return true;
       },
+      full: false,
+      whenDrained: () => Promise.resolve(),
     };
     const pipe = new RecordPipeline(counting, 'bench', () => policy);
     const src = new RowSource('file-bench', '');

@@ -1,15 +1,15 @@
 // The ordered I/O half of the chunk writer: sealed blocks of whole CSV rows go in, files come
 // out. One serial loop does every write, fsync, close and rename, so the file contents follow
-// append order without locks. With gzip each block becomes one gzip member (concatenated
-// members are one valid gzip file, RFC 1952 §2.2), compressed by async zlib on the libuv
-// threadpool, a bounded number at a time, and written strictly in queue order.
+// append order without locks. Compressed, each block becomes one gzip member or one zstd frame
+// (compression.ts), compressed on the libuv threadpool, a bounded number at a time, and
+// written strictly in queue order.
 //
 // Durability invariant relied on by recovery: every fsync covers whole blocks only, so a
-// synced prefix of a partial file always ends on a row boundary and, with gzip, on a member
-// boundary. Rows in a torn tail were never reported durable.
+// synced prefix of a partial file always ends on a row boundary and, compressed, on a member
+// or frame boundary. Rows in a torn tail were never reported durable.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
+import type { BlockCompressor } from './compression';
 import { io, ioError, OutputError } from './errors';
 import { DirMaker, fsyncDir } from './layout';
 
@@ -24,7 +24,7 @@ export interface ChunkFile {
   rows: number;
   /** Uncompressed CSV bytes, header included. */
   bytes: number;
-  /** Bytes written to the file (compressed with gzip). */
+  /** Bytes written to the file (compressed, when it is). */
   fileBytes: number;
   fh: fsp.FileHandle | null;
   /** The partial file's directory entry has been fsynced. */
@@ -40,19 +40,21 @@ export interface CommitInfo {
 
 export interface SinkOptions {
   outputDir: string;
-  gzip: boolean;
-  gzipLevel: number;
-  gzipConcurrency: number;
+  /** null: blocks are written as they are. */
+  compress: BlockCompressor | null;
+  /** Blocks being compressed at once. */
+  compressConcurrency: number;
   blockBytes: number;
-  /** Called when rows must become durable and nothing is queued: seal the open block now. */
-  sealCurrent: () => void;
   onCommit?: (info: CommitInfo) => void;
 }
 
 // Sealed blocks waiting for compression or disk before appendRow() reports backpressure.
 export const QUEUE_HIGH_WATER_BLOCKS = 8;
-// Spare block buffers kept for reuse instead of allocating 512 KiB per block.
-const BUFFER_POOL_MAX = 4;
+// Spare block buffers kept for reuse instead of allocating 512 KiB per block. As many as the
+// queue holds at its high-water mark (plus the open block and one in hand), so a writer that
+// honours backpressure never drops a buffer to the GC: dropped ones are external memory that
+// V8 collects late, and RSS would drift up by tens of MiB with the input size.
+const BUFFER_POOL_MAX = QUEUE_HIGH_WATER_BLOCKS + 2;
 
 const WRITE = 0;
 const COMMIT = 1;
@@ -77,6 +79,8 @@ interface SyncWaiter {
 
 export class ChunkSink {
   // Counters read by ChunkWriter.stats().
+  /** Rows handed over in writeBlock() so far; sync() may only wait for these. */
+  acceptedRows = 0;
   writtenRows = 0;
   durableRows = 0;
   queuedBytes = 0;
@@ -92,6 +96,7 @@ export class ChunkSink {
   private readonly queue: Op[] = [];
   private readonly waiters: SyncWaiter[] = [];
   private drainWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
   private readonly pool: Buffer[] = [];
   private readonly dirs: DirMaker;
   private readonly highWater: number;
@@ -115,8 +120,9 @@ export class ChunkSink {
   /** Queues data[0, len) (whole rows of `chunk`); the sink owns `data` from now on. */
   writeBlock(chunk: ChunkFile, data: Buffer, len: number, rows: number): void {
     this.queuedBytes += len;
+    this.acceptedRows += rows;
     this.push(WRITE, chunk, data, len, rows);
-    if (this.o.gzip) this.startCompressions();
+    if (this.o.compress !== null) this.startCompressions();
   }
 
   /** Queues the commit of `chunk` after its blocks; resolves once it is published. */
@@ -130,14 +136,30 @@ export class ChunkSink {
     return this.pushAwaited(BARRIER, null);
   }
 
-  /** Resolves once at least `target` rows are durable. Waiters share fsyncs (group commit). */
+  /**
+   * Resolves once at least `target` rows are durable. Waiters share fsyncs (group commit).
+   * Only rows already handed over in writeBlock() can be waited for: the owner seals first.
+   */
   sync(target: number): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (target <= this.durableRows) return Promise.resolve();
+    if (target > this.acceptedRows) {
+      return Promise.reject(new Error(`sync(${target}) beyond the ${this.acceptedRows} rows handed over`));
+    }
     return new Promise((resolve, reject) => {
       this.waiters.push({ target, resolve, reject });
       this.kick();
     });
+  }
+
+  /**
+   * Resolves when nothing is queued (every block written, every commit done), at once when
+   * idle already; also when the sink fails. The owner seals its open block then: rows keep
+   * filling it while the sink is busy, so flushes that arrive meanwhile share one block.
+   */
+  whenIdle(): Promise<void> {
+    if (this.failure !== null || (!this.running && this.queue.length === 0)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Resolves when the queue is back under half the high-water mark. */
@@ -166,16 +188,17 @@ export class ChunkSink {
   }
 
   private startCompressions(): void {
-    for (let i = 0; i < this.queue.length && this.compressing < this.o.gzipConcurrency; i++) {
+    const compress = this.o.compress!;
+    for (let i = 0; i < this.queue.length && this.compressing < this.o.compressConcurrency; i++) {
       const op = this.queue[i]!;
       if (op.kind !== WRITE || op.out !== null || op.data === null) continue;
       const data = op.data;
       op.data = null;
       this.compressing++;
-      zlib.gzip(data.subarray(0, op.len), { level: this.o.gzipLevel }, (err, out) => {
+      compress(data.subarray(0, op.len), (err, out) => {
         this.compressing--;
         this.release(data);
-        if (err !== null) return this.fail(ioError('gzip', op.chunk!.partialPath, err));
+        if (err !== null) return this.fail(ioError('compress', op.chunk!.partialPath, err));
         op.out = out;
         this.startCompressions();
         this.kick();
@@ -205,16 +228,17 @@ export class ChunkSink {
         const op = this.queue[0];
         if (op !== undefined) {
           // A block still being compressed: its callback kicks the loop again.
-          if (op.kind === WRITE && this.o.gzip && op.out === null) return;
+          if (op.kind === WRITE && this.o.compress !== null && op.out === null) return;
           if (op.kind === WRITE) await this.write(op);
           else if (op.kind === COMMIT) await this.publish(op.chunk!);
           this.queue.shift();
           op.resolve?.();
           continue;
         }
-        if (w.length === 0) return;
-        this.o.sealCurrent();
-        if (this.queue.length === 0) throw new Error('rows awaited for durability but none buffered');
+        // Idle: the owner may seal its open block now (see whenIdle); its writeBlock() kicks
+        // the loop again once this run has returned.
+        this.wakeIdle();
+        return;
       }
     } catch (err) {
       this.fail(err);
@@ -246,6 +270,13 @@ export class ChunkSink {
       this.drainWaiters = [];
       for (const resolve of ws) resolve();
     }
+  }
+
+  private wakeIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    const ws = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of ws) resolve();
   }
 
   /** fdatasync of the open partial file (and, once, its directory entry); wakes waiters. */
@@ -312,5 +343,6 @@ export class ChunkSink {
     const ws = this.drainWaiters;
     this.drainWaiters = [];
     for (const resolve of ws) resolve();
+    this.wakeIdle();
   }
 }

@@ -4,10 +4,18 @@
 // writing, and a chunk is committed when it reaches maxRows, maxBytes (uncompressed, header
 // included) or maxAgeMs, whichever comes first. No timers inside: the owner calls tick()
 // (age) and heartbeat() (owner lock) from its own timers.
+//
+// It is the pipeline's RowSink, backpressure included: the writer keeps accepting rows above
+// its high-water mark (a block is never refused half-encoded), but from the row that crosses
+// it, endRow()/appendRow() return false and `full` stays true until the queue has drained to
+// half the mark (whenDrained() resolves then). Inputs look at that: convert waits, link
+// connections stop reading their sockets, the dnstap listener drops, visibly.
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import type { DurableRowSink } from '../pipeline/pipeline';
 import { type ChunkFile, ChunkSink } from './chunk-sink';
+import { blockCompressor, COMPRESSION_SUFFIX } from './compression';
 import { HEADER_BYTES } from './csv';
 import { OutputError } from './errors';
 import {
@@ -35,7 +43,7 @@ export interface ChunkWriterStats {
   rowsCommitted: number;
   /** Uncompressed CSV bytes of committed chunks. */
   bytesCommitted: number;
-  /** Bytes written to files (compressed with gzip), committed or not. */
+  /** Bytes written to files (compressed, when they are), committed or not. */
   bytesWritten: number;
   partialRows: number;
   partialBytes: number;
@@ -59,7 +67,7 @@ export interface ChunkWriterStats {
 
 const noop = () => undefined;
 
-export class ChunkWriter {
+export class ChunkWriter implements DurableRowSink {
   /** Random per writer: keeps final names unique across restarts of the same enricher id. */
   readonly incarnation = newIncarnation();
   readonly partialDir: string;
@@ -76,6 +84,8 @@ export class ChunkWriter {
   private target: Buffer;
   private scratch: Buffer | null = null;
   private closing: Promise<void> | null = null;
+  /** Pending while `full`: settles when the sink drained to its low-water mark or failed. */
+  private drain: Promise<void> | null = null;
 
   /** Throws OUTPUT_INVALID_OPTION, or OUTPUT_NOT_WRITABLE naming the directory. */
   constructor(options: ChunkWriterOptions) {
@@ -100,11 +110,9 @@ export class ChunkWriter {
     }
     this.sink = new ChunkSink({
       outputDir: o.outputDir,
-      gzip: o.gzip,
-      gzipLevel: o.gzipLevel,
-      gzipConcurrency: o.gzipConcurrency,
+      compress: blockCompressor(o.compression, o.compression === 'zstd' ? o.zstdLevel : o.gzipLevel),
+      compressConcurrency: o.gzipConcurrency,
       blockBytes: o.blockBytes,
-      sealCurrent: () => this.sealBlock(),
       onCommit: o.onCommit,
     });
     this.buf = this.sink.takeBuffer();
@@ -197,7 +205,15 @@ export class ChunkWriter {
 
   /** Resolves when every row appended before the call is on disk and fsynced; rejects on failure. */
   flush(): Promise<void> {
-    return this.sink.sync(this.appendedRows);
+    const target = this.appendedRows;
+    if (this.sealedRows() >= target) return this.sink.sync(target);
+    // Group commit: while the sink is busy, rows keep filling the open block; it is sealed
+    // once the sink has nothing else to do, so the flushes that came meanwhile share one
+    // block (one gzip member) and one fsync.
+    return this.sink.whenIdle().then(() => {
+      if (this.sealedRows() < target) this.sealBlock();
+      return this.sink.sync(target);
+    });
   }
 
   /** Commits the open chunk now (if any) and resolves once it and all before it are published. */
@@ -205,9 +221,21 @@ export class ChunkWriter {
     return this.chunk !== null ? this.commitChunk() : this.sink.barrier();
   }
 
-  /** Resolves when queued bytes fell back under half the high-water mark. */
+  /**
+   * True from the row for which endRow()/appendRow() returned false until the queue drained
+   * to half the high-water mark.
+   */
+  get full(): boolean {
+    return this.drain !== null;
+  }
+
+  /**
+   * Resolves at once when not `full`, else once the queue drained to half the high-water mark.
+   * Rejects with the writer's failure (then every later row throws it too).
+   */
   whenDrained(): Promise<void> {
-    return this.sink.whenDrained();
+    if (this.sink.failure !== null) return Promise.reject(this.sink.failure);
+    return this.drain ?? Promise.resolve();
   }
 
   /** Commits the open chunk, then releases the partial directory. Idempotent. */
@@ -272,12 +300,35 @@ export class ChunkWriter {
     chunk.bytes += len;
     this.appendedRows++;
     if (chunk.rows >= this.o.maxRows || chunk.bytes >= this.o.maxBytes) this.commitChunk().catch(noop);
-    return this.sink.belowHighWater;
+    if (this.drain === null && !this.sink.belowHighWater) this.latchFull();
+    return this.drain === null;
+  }
+
+  private latchFull(): void {
+    const settle = () => {
+      this.drain = null;
+      if (this.sink.failure !== null) throw this.sink.failure;
+    };
+    const drain = this.sink.whenDrained().then(settle, settle);
+    // Nobody may be waiting: a failure then surfaces on the next row or flush() instead.
+    drain.catch(noop);
+    this.drain = drain;
+  }
+
+  /** Rows handed to the sink (everything appended except the open block's rows). */
+  private sealedRows(): number {
+    return this.appendedRows - this.bufRows;
   }
 
   private openChunk(): ChunkFile {
     const openedAt = this.o.now();
-    const name = chunkFileName(this.o.enricherId, openedAt, this.incarnation, ++this.seq, this.o.gzip);
+    const name = chunkFileName(
+      this.o.enricherId,
+      openedAt,
+      this.incarnation,
+      ++this.seq,
+      COMPRESSION_SUFFIX[this.o.compression],
+    );
     const chunk: ChunkFile = {
       name,
       partialPath: path.join(this.partialDir, name + PARTIAL_SUFFIX),

@@ -11,7 +11,9 @@ export type OutputErrorCode =
   /** appendRow() after close() began. */
   | 'OUTPUT_CLOSED'
   /** A constructor option is missing, unknown or out of range. */
-  | 'OUTPUT_INVALID_OPTION';
+  | 'OUTPUT_INVALID_OPTION'
+  /** An option this runtime cannot do (zstd on a Node.js without it). */
+  | 'OUTPUT_UNSUPPORTED';
 
 export class OutputError extends Error {
   override readonly name = 'OutputError';

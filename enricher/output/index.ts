@@ -1,6 +1,7 @@
 // Public surface of the CSV chunk output: row helpers for the encoder, the writer, recovery.
 export type { CommitInfo } from './chunk-sink';
 export { ChunkWriter, type ChunkWriterStats } from './chunk-writer';
+export { COMPRESSIONS, type Compression, ZSTD_MIN_NODE, zstdAvailable } from './compression';
 export {
   COLUMN_TYPES,
   COLUMNS,

@@ -2,7 +2,7 @@
 //
 //   <outputDir>/_partial/<enricherId>/owner.lock                 heartbeat of the live writer
 //   <outputDir>/_partial/<enricherId>/<final name>.partial       chunk being written
-//   <outputDir>/YYYY/MM/DD/HH/snowtap-<id>-<YYYYMMDDTHHMMSS.mmmZ>-<incarnation>-<seq>.csv[.gz]
+//   <outputDir>/YYYY/MM/DD/HH/snowtap-<id>-<YYYYMMDDTHHMMSS.mmmZ>-<incarnation>-<seq>.csv[.gz|.zst]
 //
 // Final names are unique across pods (the enricher id is the pod name) and across restarts of
 // one id (a random 32-bit incarnation per writer; the sequence restarts at 1 in each). That is
@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
+import type { Compression } from './compression';
 import { ioError } from './errors';
 
 export const PARTIAL_DIR = '_partial';
@@ -23,7 +24,7 @@ export const MAX_ENRICHER_ID_LENGTH = 128;
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const PARTIAL_NAME =
-  /^snowtap-.+-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z-[0-9a-f]+-\d+\.csv(\.gz)?\.partial$/;
+  /^snowtap-.+-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z-[0-9a-f]+-\d+\.csv(\.gz|\.zst)?\.partial$/;
 
 /** Returns why `id` cannot be used as a file-name component, or null when it can. */
 export function enricherIdProblem(id: string): string | null {
@@ -69,15 +70,22 @@ export function hourDirOf(ms: number): string {
   );
 }
 
-export function chunkFileName(id: string, openedAt: number, incarnation: string, seq: number, gzip: boolean) {
-  return `snowtap-${id}-${compactUtc(openedAt)}-${incarnation}-${pad(seq, 6)}.csv${gzip ? '.gz' : ''}`;
+/** `suffix`: what follows `.csv` (COMPRESSION_SUFFIX). */
+export function chunkFileName(
+  id: string,
+  openedAt: number,
+  incarnation: string,
+  seq: number,
+  suffix: string,
+) {
+  return `snowtap-${id}-${compactUtc(openedAt)}-${incarnation}-${pad(seq, 6)}.csv${suffix}`;
 }
 
 export interface ParsedPartialName {
   finalName: string;
   /** Hour directory (relative) of the chunk's open time, taken from the name. */
   hourDir: string;
-  gzip: boolean;
+  compression: Compression;
 }
 
 /** Reads back a name made by chunkFileName() + PARTIAL_SUFFIX; null for anything else. */
@@ -87,7 +95,7 @@ export function parsePartialName(name: string): ParsedPartialName | null {
   return {
     finalName: name.slice(0, -PARTIAL_SUFFIX.length),
     hourDir: path.join(m[1]!, m[2]!, m[3]!, m[4]!),
-    gzip: m[8] !== undefined,
+    compression: m[8] === '.gz' ? 'gzip' : m[8] === '.zst' ? 'zstd' : 'none',
   };
 }
 

@@ -8,6 +8,7 @@
 // the heartbeat interval plus clock skew and any attribute-cache TTL of the mount.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { zstdAvailable } from './compression';
 import { ioError } from './errors';
 import {
   DirMaker,
@@ -21,7 +22,7 @@ import {
   parsePartialName,
   writeLock,
 } from './layout';
-import { CsvRowScanner, type Salvage, salvageGzip } from './salvage';
+import { CsvRowScanner, type Salvage, salvageGzip, salvageZstd } from './salvage';
 
 export const DEFAULT_STALE_AFTER_MS = 60_000;
 // Plain files are scanned in pieces: a chunk may be hundreds of MiB.
@@ -47,6 +48,8 @@ export interface RecoveryResult {
   published: string[];
   /** Peers' partial directories left alone because their owner is alive. */
   liveDirs: string[];
+  /** zstd partial files left as they are: this runtime has no zstd to verify them with. */
+  unsupported: string[];
 }
 
 /** Recovers partial chunks of `enricherId`'s predecessor and of dead peers. */
@@ -65,6 +68,7 @@ export async function recoverPartials(
     dropped: 0,
     published: [],
     liveDirs: [],
+    unsupported: [],
   };
   const partialRoot = path.join(root, PARTIAL_DIR);
   let entries: string[];
@@ -109,6 +113,11 @@ async function recoverDir(dir: string, dirs: DirMaker, result: RecoveryResult): 
 }
 
 async function recoverFile(file: string, parsed: ParsedPartialName, dirs: DirMaker, result: RecoveryResult) {
+  if (parsed.compression === 'zstd' && !zstdAvailable()) {
+    // Never guess: a newer runtime (or the next start of one) recovers it exactly.
+    result.unsupported.push(file);
+    return;
+  }
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(file, 'r+');
@@ -120,7 +129,9 @@ async function recoverFile(file: string, parsed: ParsedPartialName, dirs: DirMak
   let salvage: Salvage;
   try {
     size = (await fh.stat()).size;
-    salvage = parsed.gzip ? salvageGzip(await fh.readFile()) : await scanPlain(fh, size);
+    if (parsed.compression === 'gzip') salvage = salvageGzip(await fh.readFile());
+    else if (parsed.compression === 'zstd') salvage = salvageZstd(await fh.readFile());
+    else salvage = await scanPlain(fh, size);
     if (salvage.rows > 0) {
       if (salvage.keepBytes < size) await fh.truncate(salvage.keepBytes);
       await fh.sync();

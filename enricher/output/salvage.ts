@@ -1,13 +1,16 @@
 // Finds the longest valid prefix of a partial chunk left by a crash: whole CSV rows only, and
-// with gzip whole members only. Pure functions over bytes (no fs), so every torn-tail case can
+// with gzip whole members only, with zstd whole frames only. Pure functions over bytes (no fs), so every torn-tail case can
 // be tested at every byte position.
 //
 // A plain file is cut after the last CRLF that lies outside quotes (a quoted field may hold
 // CRLF) and whose row has as many fields as the header. A gzip file is cut after the last
-// member that inflates, passes its CRC-32/ISIZE check and ends on a row boundary. The writer
-// only ever fsyncs whole blocks (= whole members), so every row reported durable lies inside
-// that prefix.
+// member that inflates, passes its CRC-32/ISIZE check and ends on a row boundary; a zstd file
+// after the last frame that is structurally whole (RFC 8878 block headers walked to the last
+// block, checksum present), decompresses (content checksum verified) and ends on a row
+// boundary. The writer only ever fsyncs whole blocks (= whole members or frames), so every row
+// reported durable lies inside that prefix.
 import * as zlib from 'node:zlib';
+import { zstdAvailable, zstdDecompressSync, zstdUnavailableError } from './compression';
 import { COMMA, CR, LF, QUOTE } from './csv';
 
 /**
@@ -149,6 +152,63 @@ export function salvageGzip(data: Uint8Array): Salvage {
     scanner.feed(out);
     if (scanner.broken) break;
     at = trailer + GZIP_TRAILER;
+    if (scanner.atRowEnd && scanner.rows > 0) keep = { keepBytes: at, rows: scanner.rows };
+  }
+  return keep;
+}
+
+const ZSTD_MAGIC = 0xfd2fb528;
+const ZSTD_BLOCK_HEADER = 3;
+const ZSTD_BLOCK_RLE = 1;
+const ZSTD_BLOCK_RESERVED = 3;
+const ZSTD_CHECKSUM_BYTES = 4;
+const ZSTD_DICT_ID_BYTES = [0, 1, 2, 4];
+const ZSTD_FCS_BYTES = [0, 2, 4, 8];
+
+/**
+ * End offset of the zstd frame at `at` (RFC 8878 §3.1.1), found by walking its block headers
+ * without decoding; -1 when the frame is torn or not a zstd frame.
+ */
+export function zstdFrameEnd(data: Uint8Array, at: number): number {
+  if (at + 5 > data.length || readUInt32LE(data, at) !== ZSTD_MAGIC) return -1;
+  const fhd = data[at + 4]!;
+  if (fhd & 0x08) return -1; // reserved bit
+  const fcsFlag = fhd >> 6;
+  const singleSegment = (fhd >> 5) & 1;
+  const checksum = (fhd >> 2) & 1;
+  let p = at + 5 + (singleSegment ? 0 : 1) + ZSTD_DICT_ID_BYTES[fhd & 3]!;
+  p += fcsFlag === 0 ? singleSegment : ZSTD_FCS_BYTES[fcsFlag]!;
+  for (;;) {
+    if (p + ZSTD_BLOCK_HEADER > data.length) return -1;
+    const h = data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16);
+    const type = (h >> 1) & 3;
+    if (type === ZSTD_BLOCK_RESERVED) return -1;
+    p += ZSTD_BLOCK_HEADER + (type === ZSTD_BLOCK_RLE ? 1 : h >>> 3);
+    if (p > data.length) return -1;
+    if (h & 1) break; // Last_Block
+  }
+  if (checksum) p += ZSTD_CHECKSUM_BYTES;
+  return p <= data.length ? p : -1;
+}
+
+/** Throws OUTPUT_UNSUPPORTED on a runtime without zstd: no decoder means no verdict. */
+export function salvageZstd(data: Uint8Array): Salvage {
+  if (!zstdAvailable()) throw zstdUnavailableError();
+  const scanner = new CsvRowScanner();
+  let keep: Salvage = { keepBytes: 0, rows: 0 };
+  let at = 0;
+  while (at < data.length) {
+    const end = zstdFrameEnd(data, at);
+    if (end < 0) break;
+    let out: Buffer;
+    try {
+      out = zstdDecompressSync(data.subarray(at, end));
+    } catch {
+      break; // corrupt frame (bad checksum, zero-filled hole)
+    }
+    scanner.feed(out);
+    if (scanner.broken) break;
+    at = end;
     if (scanner.atRowEnd && scanner.rows > 0) keep = { keepBytes: at, rows: scanner.rows };
   }
   return keep;

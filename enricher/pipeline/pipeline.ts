@@ -7,11 +7,27 @@ import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
 import type { Policy } from '../policy/index';
 import { type DnsChoice, MAX_ROW_BYTES, OutOfRangeCounters, RowEncoder, type RowSource } from './row-encoder';
 
-/** Where rows go, written in place: beginRow(room) gives an offset into rowTarget with `room` bytes free. */
+/**
+ * Where rows go, written in place: beginRow(room) gives an offset into rowTarget with `room`
+ * bytes free, endRow(end) ends the row. Backpressure is part of the contract: a sink takes
+ * every row it is given, but endRow() returns false once it is above its high-water mark, and
+ * `full` stays true until whenDrained() resolves. Whoever feeds the pipeline must then stop
+ * (wait, pause its socket, or drop visibly) instead of queueing without bound.
+ */
 export interface RowSink {
   beginRow(room: number): number;
   readonly rowTarget: Buffer;
-  endRow(end: number): void;
+  /** False when the sink is above its high-water mark: stop until whenDrained(). */
+  endRow(end: number): boolean;
+  readonly full: boolean;
+  /** Resolves at once when not full, else when drained; rejects with the sink's failure. */
+  whenDrained(): Promise<void>;
+}
+
+/** A RowSink that also says when rows are durable: what acknowledgements wait for. */
+export interface DurableRowSink extends RowSink {
+  /** Resolves once every row ended before the call is durable. */
+  flush(): Promise<void>;
 }
 
 /** Plain counters, read by the metrics collector on scrape (no prom-client calls per record). */

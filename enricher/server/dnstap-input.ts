@@ -7,9 +7,9 @@
 // on every FRAMES_PER_SEQ frames so that ids stay short.
 
 import type { ConnectionInfo, FrameSink } from '../../common/framestream-server';
+import type { RowSink } from '../pipeline/pipeline';
 import { RowSource } from '../pipeline/row-encoder';
 import type { RecordProcessor } from './options';
-import type { OutputGate } from './output-gate';
 
 export const FRAMES_PER_SEQ = 1000;
 
@@ -34,7 +34,7 @@ export class DnstapInput implements FrameSink {
   constructor(
     private readonly prefix: string,
     private readonly pipeline: RecordProcessor,
-    private readonly output: OutputGate,
+    private readonly output: Pick<RowSink, 'full'>,
   ) {}
 
   /** Hot path: one call per data frame. */

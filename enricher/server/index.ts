@@ -1,5 +1,5 @@
-// The enricher's network inputs: the link server (agents), the --dnstap-listen sink, and the
-// gate in front of the chunk writer that both feed. Tests may import the modules directly.
+// The enricher's network inputs: the link server (agents) and the --dnstap-listen sink, both
+// feeding the pipeline whose sink (the chunk writer) tells them when to hold back. Tests may import the modules directly.
 export { DnstapInput, DnstapInputStats, FRAMES_PER_SEQ } from './dnstap-input';
 export { LinkConnection } from './link-connection';
 export { FINAL_ACK_GRACE_MS, type LinkListenResult, LinkServer } from './link-server';
@@ -11,5 +11,4 @@ export {
   type LinkTlsOptions,
   type RecordProcessor,
 } from './options';
-export { OutputGate } from './output-gate';
 export { type LinkCloseReason, LinkServerStats } from './stats';

@@ -175,7 +175,9 @@ export class LinkConnection {
     }
     if (this.state === OPEN && this.ctx.o.output.full && (this.pauseBits & PAUSE_WRITER) === 0) {
       this.pause(PAUSE_WRITER);
-      this.ctx.o.output.onDrained(() => this.resume(PAUSE_WRITER));
+      // Also settles when the writer failed: the next batch then meets the failure.
+      const resume = () => this.resume(PAUSE_WRITER);
+      this.ctx.o.output.whenDrained().then(resume, resume);
     }
   }
 

@@ -9,8 +9,8 @@ import {
   MAX_CONTROL_BODY,
   MAX_LINK_FRAME,
 } from '../../proto/link/constants';
+import type { DurableRowSink } from '../pipeline/pipeline';
 import type { RowSource } from '../pipeline/row-encoder';
-import type { OutputGate } from './output-gate';
 
 /** What a connection feeds each record to: RecordPipeline.process. */
 export interface RecordProcessor {
@@ -30,7 +30,8 @@ export interface LinkServerOptions {
   port: number;
   enricherId: string;
   pipeline: RecordProcessor;
-  output: OutputGate;
+  /** The pipeline's sink (the ChunkWriter): backpressure (`full`, whenDrained) and flush() for acks. */
+  output: DurableRowSink;
   log: Logger;
   /** Shared secret every Hello must carry; null/empty = none required. */
   authToken?: Buffer | string | null;

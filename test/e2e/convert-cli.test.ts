@@ -18,6 +18,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { duckdbQuery, finalFiles as finalRel, parseChunk } from '../support/output-rows';
 import { FIXTURES_DIR } from '../support/peers';
+import { NODE_HAS_ZSTD } from '../support/zstd';
 
 const finalFiles = (dir: string) => finalRel(dir).map((f) => path.join(dir, f));
 
@@ -186,4 +187,62 @@ test('convert: a file that is not a dnstap capture is reported, other files stil
   assert.equal(r.code, 1);
   assert.match(r.stderr, /junk\.fstrm/);
   assert.match(r.stdout, /12 rows/);
+});
+
+test('convert --compression zstd from a flag, SNOWTAP_COMPRESSION or the config file: .csv.zst chunks fast-csv and DuckDB read (Node without zstd: exit 2 naming the option and the version)', async (t) => {
+  const dir = tmp(t);
+  const f = path.join(FIXTURES_DIR, 'knot-auth-unix.fstrm');
+  const config = path.join(dir, 'convert.yaml');
+  writeFileSync(config, 'compression: zstd\n');
+  const ways: [string, string[], NodeJS.ProcessEnv][] = [
+    ['flag', ['--compression', 'zstd'], {}],
+    ['env', [], { SNOWTAP_COMPRESSION: 'zstd' }],
+    ['config', ['--config', config], {}],
+  ];
+  for (const [way, args, env] of ways) {
+    const out = path.join(dir, way);
+    const r = await snowtap(['convert', '--output-dir', out, ...args, f], env);
+    if (!NODE_HAS_ZSTD) {
+      assert.equal(r.code, 2, `${way}: ${r.stderr}`);
+      assert.match(r.stderr, /^snowtap convert: --compression zstd needs Node\.js >= 22\.15/, way);
+      assert.match(r.stderr, new RegExp(`this is Node\\.js ${process.versions.node.replace(/\./g, '\\.')}`));
+      assert.deepEqual(finalFiles(out), [], 'nothing written');
+      continue;
+    }
+    assert.equal(r.code, 0, `${way}: ${r.stderr}`);
+    const files = finalFiles(out);
+    assert.equal(files.length, 1);
+    assert.match(files[0]!, /\/snowtap-.+-\d{6}\.csv\.zst$/);
+    const rows = await parseChunk(files[0]!);
+    assert.match(r.stdout, new RegExp(`: ${rows.length} frames, ${rows.length} rows`));
+    const [agg] = await duckdbQuery(files, 'SELECT count(*)::INTEGER AS n FROM $SOURCE');
+    assert.deepEqual(agg, { n: rows.length });
+  }
+});
+
+test('convert: --gzip is an alias of --compression gzip; the two contradicting each other exit 2', async (t) => {
+  const dir = tmp(t);
+  const f = path.join(FIXTURES_DIR, 'knot-auth-unix.fstrm');
+  for (const [way, args] of [
+    ['alias', ['--gzip']],
+    ['both', ['--gzip', '--compression', 'gzip']],
+  ] as const) {
+    const r = await snowtap(['convert', '--output-dir', path.join(dir, way), ...args, f]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(finalFiles(path.join(dir, way))[0]!, /\.csv\.gz$/, way);
+  }
+  const bad = await snowtap([
+    'convert',
+    '--output-dir',
+    path.join(dir, 'x'),
+    '--gzip',
+    '--compression',
+    'none',
+    f,
+  ]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--gzip \(true\) contradicts --compression none/);
+  const unknown = await snowtap(['convert', '--output-dir', path.join(dir, 'x'), '--compression', 'lz4', f]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /--compression: must be one of none\|gzip\|zstd, got 'lz4'/);
 });

@@ -2,12 +2,13 @@
 // naming the problem, before anything is bound or written.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { tmpDir } from '../support/enricher-helpers';
+import { NODE_HAS_ZSTD } from '../support/zstd';
 
 const run = promisify(execFile);
 const MAIN = path.resolve(__dirname, '../../cli/main.js');
@@ -74,4 +75,44 @@ test('configuration errors exit 2 naming the problem', async (t) => {
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message, args.join(' '));
   }
+});
+
+test('--compression zstd: starts and drains cleanly on SIGTERM on a Node with zstd; exits 2 at start naming the option and the version on one without', async (t) => {
+  const dir = tmpDir(t);
+  const out = path.join(dir, 'out');
+  const args = ['--output-dir', out, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'];
+  if (!NODE_HAS_ZSTD) {
+    const r = await snowtap([...args, '--compression', 'zstd']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^snowtap enricher: --compression zstd needs Node\.js >= 22\.15 .*this is Node\.js 2/,
+    );
+    assert.equal(fs.existsSync(out), false, 'nothing created');
+    return;
+  }
+  const child = spawn(process.execPath, [MAIN, 'enricher', ...args, '--compression', 'zstd', '--id', 'z-1'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (b: Buffer) => {
+      log += b.toString();
+      if (log.includes('enricher ready')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${log}`)));
+  });
+  child.removeAllListeners('exit');
+  const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  child.kill('SIGTERM');
+  assert.equal(await exit, 0, log);
+  assert.match(log, /"compression":"zstd"/);
+});
+
+test('--gzip and --compression that contradict each other exit 2', async (t) => {
+  const dir = tmpDir(t);
+  const r = await snowtap(['--output-dir', path.join(dir, 'out'), '--gzip', '--compression', 'zstd']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--gzip \(true\) contradicts --compression zstd/);
 });

@@ -5,9 +5,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { ChunkWriter } from '../../enricher/output/chunk-writer';
+import type { Compression } from '../../enricher/output/compression';
 import { HEADER_ROW } from '../../enricher/output/csv';
 import { recoverPartials } from '../../enricher/output/recovery';
-import { salvageGzip, salvagePlain } from '../../enricher/output/salvage';
+import {
+  type Salvage,
+  salvageGzip,
+  salvagePlain,
+  salvageZstd,
+  zstdFrameEnd,
+} from '../../enricher/output/salvage';
 import {
   buildRow,
   duckdbQuery,
@@ -17,6 +24,13 @@ import {
   row,
   rowValues,
 } from '../support/output-rows';
+import { assertZstdRefused, NODE_HAS_ZSTD } from '../support/zstd';
+
+const SALVAGE: Record<Compression, (data: Uint8Array) => Salvage> = {
+  none: salvagePlain,
+  gzip: salvageGzip,
+  zstd: salvageZstd,
+};
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -33,8 +47,9 @@ function partials(dir: string): string[] {
 }
 
 /** A writer left open (a "crashed" one) with rows flushed in rounds; returns the flush points. */
-async function crashedWriter(dir: string, id: string, gzip: boolean, rounds: number[]) {
-  const w = new ChunkWriter({ outputDir: dir, enricherId: id, gzip, blockBytes: 1024 });
+async function crashedWriter(dir: string, id: string, compression: boolean | Compression, rounds: number[]) {
+  const c: Compression = compression === true ? 'gzip' : compression === false ? 'none' : compression;
+  const w = new ChunkWriter({ outputDir: dir, enricherId: id, compression: c, blockBytes: 1024 });
   const points: { size: number; rows: number }[] = [];
   let i = 0;
   for (const n of rounds) {
@@ -55,6 +70,24 @@ async function idsOf(files: string[]): Promise<string[]> {
 
 function prefixIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `r-${String(i).padStart(8, '0')}`);
+}
+
+/**
+ * On a runtime without zstd a .csv.zst partial can be neither written nor judged: recovery
+ * leaves it exactly as it is, lists it, and publishes nothing from it.
+ */
+async function zstdPartialLeftAlone(): Promise<void> {
+  const out = tmp();
+  const pdir = path.join(out, '_partial', 'enr-z');
+  fs.mkdirSync(pdir, { recursive: true });
+  const name = 'snowtap-enr-z-20261122T031839.123Z-0a1b2c3d-000001.csv.zst.partial';
+  const bytes = Buffer.from('28b52ffd0458', 'hex'); // a torn frame: zstd magic and a header byte
+  fs.writeFileSync(path.join(pdir, name), bytes);
+  const res = await recoverPartials(out, 'enr-z');
+  assert.deepEqual(res.unsupported, [path.join(pdir, name)]);
+  assert.equal(res.recovered + res.dropped, 0);
+  assert.deepEqual(fs.readFileSync(path.join(pdir, name)), bytes);
+  assertZstdRefused(() => new ChunkWriter({ outputDir: out, enricherId: 'w', compression: 'zstd' }));
 }
 
 describe('salvage at every byte position', () => {
@@ -86,6 +119,37 @@ describe('salvage at every byte position', () => {
     await w.close();
   });
 
+  test('zstd: keeps exactly the complete frames; every flush point is one (Node without zstd: refused)', async () => {
+    if (!NODE_HAS_ZSTD) {
+      assertZstdRefused(() => new ChunkWriter({ outputDir: tmp(), enricherId: 'z', compression: 'zstd' }));
+      assertZstdRefused(() => salvageZstd(Buffer.alloc(0)));
+      return;
+    }
+    const { w, data, points } = await crashedWriter(tmp(), 'z', 'zstd', [1, 2, 2, 5, 1]);
+    for (let cut = 0; cut <= data.length; cut++) {
+      const best = points.filter((p) => p.size <= cut).at(-1);
+      const s = salvageZstd(data.subarray(0, cut));
+      assert.ok(s.rows >= (best?.rows ?? 0), `cut ${cut}: ${s.rows} rows < durable ${best?.rows}`);
+      if (best !== undefined && s.keepBytes === best.size) assert.equal(s.rows, best.rows);
+      assert.ok(s.keepBytes <= cut);
+    }
+    for (const p of points)
+      assert.deepEqual(salvageZstd(data.subarray(0, p.size)), { keepBytes: p.size, rows: p.rows });
+    // The frame walker finds exactly the flush points (one frame per flushed block here).
+    const ends: number[] = [];
+    for (let at = 0; at < data.length; at = zstdFrameEnd(data, at)) ends.push(zstdFrameEnd(data, at));
+    for (const p of points) assert.ok(ends.includes(p.size), `flush point ${p.size} is a frame end`);
+    // A zero-filled hole or a flipped byte inside a frame fails its checksum: cut there.
+    const last = points.at(-2)!;
+    const holed = Buffer.concat([data.subarray(0, last.size), Buffer.alloc(data.length - last.size)]);
+    assert.deepEqual(salvageZstd(holed), { keepBytes: last.size, rows: last.rows });
+    const flipped = Buffer.from(data);
+    flipped[last.size + Math.floor((data.length - last.size) / 2)]! ^= 0x55;
+    assert.deepEqual(salvageZstd(flipped), { keepBytes: last.size, rows: last.rows });
+    assert.deepEqual(salvageZstd(Buffer.alloc(100)), { keepBytes: 0, rows: 0 });
+    await w.close();
+  });
+
   test('a CRLF inside quotes is not a row end; malformed or zero-filled tails are cut', () => {
     const good = buildRow(rowValues('a'));
     const quoted = buildRow(rowValues('b', { qname: 'x\r\ny' }));
@@ -106,10 +170,11 @@ describe('salvage at every byte position', () => {
 });
 
 describe('recoverPartials', () => {
-  for (const gzip of [false, true]) {
-    test(`${gzip ? 'gzip' : 'plain'}: torn tails are cut, files published under their own final names`, async () => {
+  for (const c of ['none', 'gzip', 'zstd'] as const) {
+    test(`${c === 'none' ? 'plain' : c}: torn tails are cut, files published under their own final names`, async () => {
+      if (c === 'zstd' && !NODE_HAS_ZSTD) return zstdPartialLeftAlone();
       const src = tmp();
-      const { w, data, points, file } = await crashedWriter(src, 'enr-a', gzip, [2, 3, 4]);
+      const { w, data, points, file } = await crashedWriter(src, 'enr-a', c, [2, 3, 4]);
       const name = path.basename(file);
       const cuts = [0, 40, points[0]!.size, points[1]!.size + 7, data.length - 1, data.length];
       for (const cut of cuts) {
@@ -119,7 +184,7 @@ describe('recoverPartials', () => {
         fs.writeFileSync(path.join(pdir, name), data.subarray(0, cut));
         fs.writeFileSync(path.join(pdir, 'README.unknown'), 'left alone');
         const res = await recoverPartials(out, 'enr-a');
-        const want = (gzip ? salvageGzip : salvagePlain)(data.subarray(0, cut));
+        const want = SALVAGE[c](data.subarray(0, cut));
         assert.equal(res.rows, want.rows, `cut ${cut}`);
         assert.equal(res.discardedBytes, want.rows === 0 ? cut : cut - want.keepBytes);
         assert.equal(res.recovered, want.rows === 0 ? 0 : 1);
@@ -207,12 +272,13 @@ describe('recoverPartials', () => {
 });
 
 describe('crash (SIGKILL) and recovery', () => {
-  for (const gzip of [false, true]) {
-    test(`${gzip ? 'gzip' : 'plain'}: every row reported durable is recovered, nothing torn`, async () => {
+  for (const c of ['none', 'gzip', 'zstd'] as const) {
+    test(`${c === 'none' ? 'plain' : c}: every row reported durable is recovered, nothing torn`, async () => {
+      if (c === 'zstd' && !NODE_HAS_ZSTD) return zstdPartialLeftAlone();
       const out = tmp();
       const child = spawn(
         process.execPath,
-        [path.resolve(__dirname, '../support/output-crash-child.js'), out, 'crashy', gzip ? '1' : '0'],
+        [path.resolve(__dirname, '../support/output-crash-child.js'), out, 'crashy', c],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let durable = 0;

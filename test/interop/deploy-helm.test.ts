@@ -82,6 +82,7 @@ test('the values schema rejects unknown keys and bad enums (helm exits non-zero)
     ['autoscaling.mode=kedaa', /autoscaling\.mode must be one of the following/],
     ['blob.type=azurefile', /blob\.type must be one of the following/],
     ['agent.whenFull=drop-all', /agent\.whenFull must be one of the following/],
+    ['enricher.compression=lz4', /enricher\.compression must be one of the following/],
     ['enricher.terminationGracePeriodSeconds=5', /terminationGracePeriodSeconds/],
   ];
   for (const [set, message] of cases) {
@@ -157,6 +158,10 @@ test('checksum/config is the hash of the rendered config and changes only with i
   assert.notEqual(checksum(rotated), checksum(base));
   const extra = await render(helm, { set: ['enricher.extraConfig.policy-timeout=5'] });
   assert.notEqual(checksum(extra), checksum(base));
+  assert.match(config, /^compression: gzip$/m);
+  const zstd = await render(helm, { set: ['enricher.compression=zstd'] });
+  assert.match(get(zstd, 'ConfigMap', ENRICHER).data['enricher.yaml'], /^compression: zstd$/m);
+  assert.notEqual(checksum(zstd), checksum(base));
   const resized = await render(helm, { set: ['enricher.resources.requests.cpu=2'] });
   assert.equal(checksum(resized), checksum(base), 'resources are not config');
 });

@@ -89,7 +89,10 @@ export function encodeChunk(frames: readonly Buffer[], o: ChunkOptions = {}) {
     },
     endRow(end: number) {
       used = end;
+      return true; // never above a high-water mark: everything stays in memory
     },
+    full: false,
+    whenDrained: () => Promise.resolve(),
   };
   const pipeline = new RecordPipeline(sink, o.enricherId ?? 'enricher-0', () => o.policy ?? null);
   const source = o.source ?? new RowSource('file-test', '');

@@ -1,11 +1,12 @@
 // Child process for the crash-recovery test: appends rows, reports after each flush() how many
 // rows are durable ("durable N" on stdout), then keeps appending without flushing until the
 // parent kills it with SIGKILL.
-// argv: outputDir enricherId gzip(0|1)
+// argv: outputDir enricherId compression(none|gzip|zstd)
 import { ChunkWriter } from '../../enricher/output/chunk-writer';
+import type { Compression } from '../../enricher/output/compression';
 import { row } from './output-rows';
 
-const [outputDir, enricherId, gzip] = process.argv.slice(2);
+const [outputDir, enricherId, compression] = process.argv.slice(2);
 const FLUSHED_ROUNDS = 5;
 const ROWS_PER_ROUND = 300;
 
@@ -13,7 +14,7 @@ async function main(): Promise<void> {
   const w = new ChunkWriter({
     outputDir: outputDir!,
     enricherId: enricherId!,
-    gzip: gzip === '1',
+    compression: compression as Compression,
     blockBytes: 16 * 1024,
     maxRows: 1_000_000_000,
   });

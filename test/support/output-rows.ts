@@ -56,8 +56,14 @@ export function row(i: number, over: Partial<Record<string, string>> = {}): Buff
   return buildRow(rowValues(`r-${String(i).padStart(8, '0')}`, over));
 }
 
+interface ZstdSync {
+  zstdDecompressSync(data: Buffer): Buffer;
+}
+
 export function readChunkText(file: string): string {
   const raw = fs.readFileSync(file);
+  // Node's zstd straight (not the production wrapper); @types/node 20 does not declare it.
+  if (file.endsWith('.zst')) return (zlib as unknown as ZstdSync).zstdDecompressSync(raw).toString('utf8');
   return (file.endsWith('.gz') ? zlib.gunzipSync(raw) : raw).toString('utf8');
 }
 

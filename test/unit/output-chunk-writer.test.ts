@@ -10,10 +10,12 @@ import {
   type ChunkWriterOptions,
   ROWS_PER_CLOCK_READ,
 } from '../../enricher/output/chunk-writer';
+import { zstdAvailable } from '../../enricher/output/compression';
 import { HEADER_ROW } from '../../enricher/output/csv';
 import { OutputError } from '../../enricher/output/errors';
-import { salvageGzip } from '../../enricher/output/salvage';
+import { salvageGzip, salvageZstd, zstdFrameEnd } from '../../enricher/output/salvage';
 import { finalFiles, listFiles, parseChunk, readChunkText, row } from '../support/output-rows';
+import { assertZstdRefused, NODE_HAS_ZSTD, versionHasZstd } from '../support/zstd';
 
 const T0 = Date.UTC(2026, 10, 22, 3, 18, 39, 123);
 const NAME = /^2026\/11\/22\/03\/snowtap-enr-0-20261122T031839\.123Z-[0-9a-f]{8}-\d{6}\.csv(\.gz)?$/;
@@ -387,6 +389,62 @@ describe('flush', () => {
   });
 });
 
+describe('compression', () => {
+  test('zstd is available exactly on Node >= 22.15 (23.x: >= 23.8)', () => {
+    assert.equal(zstdAvailable(), NODE_HAS_ZSTD, `Node ${process.versions.node}`);
+    for (const v of ['20.20.2', '22.14.0', '23.7.0']) assert.equal(versionHasZstd(v), false, v);
+    for (const v of ['22.15.0', '23.8.0', '24.0.0', '24.22.3']) assert.equal(versionHasZstd(v), true, v);
+  });
+
+  test('zstd frames: one per flushed block, .csv.zst, readable as one stream (Node without zstd: refused)', async () => {
+    if (!NODE_HAS_ZSTD) return assertZstdRefused(() => harness({ compression: 'zstd', gzip: undefined }));
+    const h = harness({ compression: 'zstd', gzip: undefined, blockBytes: 4096 });
+    const frameEnds: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      append(h.w, i * 3, i * 3 + 3);
+      await h.w.flush();
+      const [partial] = listFiles(h.dir).filter((f) => f.endsWith('.partial'));
+      const data = fs.readFileSync(path.join(h.dir, partial!));
+      assert.deepEqual(salvageZstd(data), { keepBytes: data.length, rows: (i + 1) * 3 }, 'a frame boundary');
+      frameEnds.push(data.length);
+    }
+    append(h.w, 18, 60); // spills over several 4 KiB blocks
+    await h.w.close();
+    const [file] = finalFiles(h.dir);
+    assert.match(file!, /\.csv\.zst$/);
+    const data = fs.readFileSync(path.join(h.dir, file!));
+    let frames = 0;
+    for (let at = 0; at < data.length; at = zstdFrameEnd(data, at)) frames++;
+    assert.ok(frames >= 8, `${frames} frames`);
+    assert.deepEqual(await allIds(h.dir), ids(0, 60));
+    assert.equal(h.commits[0]!.compressedBytes, data.length);
+    assert.ok(data.length < h.commits[0]!.bytes / 2, 'compressed');
+  });
+
+  test('compression options: gzip is an alias, contradictions and unknown values are refused by name', async () => {
+    const dir = tmp();
+    const bad: [Partial<ChunkWriterOptions>, RegExp][] = [
+      [{ compression: 'lz4' as 'gzip' }, /compression must be one of none\|gzip\|zstd, got lz4/],
+      [{ compression: 'zstd', gzip: true }, /gzip \(true\) contradicts compression zstd/],
+      [{ compression: 'none', gzip: true }, /gzip \(true\) contradicts compression none/],
+      [{ zstdLevel: 20 }, /zstdLevel/],
+    ];
+    for (const [over, re] of bad) {
+      assert.throws(
+        () => new ChunkWriter({ outputDir: dir, enricherId: 'e', ...over }),
+        (err: OutputError) => err.code === 'OUTPUT_INVALID_OPTION' && re.test(err.message),
+      );
+    }
+    const a = harness({ gzip: true, compression: 'gzip', maxRows: 1 });
+    const b = harness({ gzip: false, maxRows: 1 });
+    append(a.w, 0, 1);
+    append(b.w, 0, 1);
+    await Promise.all([a.w.close(), b.w.close()]);
+    assert.match(finalFiles(a.dir)[0]!, /\.csv\.gz$/);
+    assert.match(finalFiles(b.dir)[0]!, /\.csv$/);
+  });
+});
+
 describe('backpressure', () => {
   test('appendRow() returns false above the high-water mark; whenDrained() resolves', async () => {
     const h = harness({ gzip: true, gzipConcurrency: 1, blockBytes: 1024 });
@@ -398,6 +456,33 @@ describe('backpressure', () => {
     assert.ok(h.w.stats().queuedBytes <= 4 * 1024);
     await h.w.close();
     assert.equal((await allIds(h.dir)).length, i + 1);
+  });
+
+  test('endRow() says false from the crossing row until drained; full mirrors it (RowSink contract)', async () => {
+    const h = harness({ gzip: true, gzipConcurrency: 1, blockBytes: 1024 });
+    assert.equal(h.w.full, false);
+    await h.w.whenDrained(); // not full: at once
+    let i = 0;
+    while (place(h.w, row(i), 1024)) i++;
+    assert.equal(h.w.full, true);
+    // Rows are still taken while full, and keep saying so: nothing is refused half-encoded.
+    assert.equal(place(h.w, row(++i), 1024), false);
+    await h.w.whenDrained();
+    assert.equal(h.w.full, false);
+    assert.ok(h.w.stats().queuedBytes <= 4 * 1024);
+    assert.equal(place(h.w, row(++i), 1024), true);
+    await h.w.close();
+    assert.deepEqual(await allIds(h.dir), ids(0, i + 1));
+  });
+
+  test('whenDrained() rejects with the writer failure', async () => {
+    const h = harness({ blockBytes: 1024, maxRows: 3 });
+    fs.writeFileSync(path.join(h.dir, '2026'), 'in the way of 2026/11/22/03');
+    let i = 0;
+    while (place(h.w, row(i), 1024)) i++;
+    await assert.rejects(h.w.whenDrained(), { code: 'OUTPUT_NOT_WRITABLE' });
+    await assert.rejects(h.w.whenDrained(), { code: 'OUTPUT_NOT_WRITABLE' });
+    assert.throws(() => place(h.w, row(i + 1), 1024), { code: 'OUTPUT_NOT_WRITABLE' });
   });
 });
 

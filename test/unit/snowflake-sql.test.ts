@@ -5,11 +5,13 @@
 // dialect mapping and return one row per record_id after duplicate chunks; (d) upgrades in both
 // directions load with the documented outcome; and every object name an enricher can write
 // matches exactly one pipe's PATTERN, partial and lock files none.
+
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { COMPRESSION_SUFFIX } from '../../enricher/output/compression';
 import { COLUMN_COUNT, COLUMN_TYPES, COLUMNS } from '../../enricher/output/csv';
 import {
   chunkFileName,
@@ -330,7 +332,9 @@ describe('(d) upgrades: appended columns load with the documented outcome', () =
  * --partition-by layout or an aggregate file kind here and the test covers it. (`.zst` is the
  * --compression zstd name being added in parallel; names only until that writer lands.)
  */
-const COMPRESSIONS = ['', '.gz', '.zst'];
+// Every suffix the writer can produce (from the writer's own table, so a new compression
+// joins this test by itself).
+const COMPRESSIONS = Object.values(COMPRESSION_SUFFIX);
 const PREFIXES = ['', 'snowtap/', 'region-a/cluster-1/']; // --output-dir below the mounted container root
 const ENRICHER_IDS = ['enricher-0', 'snowtap-enricher-7d9c5b-x2k4q', 'a.b_c-d'];
 const TIMES = [
@@ -345,8 +349,8 @@ function writtenNames(): { name: string; compression: string }[] {
     for (const prefix of PREFIXES)
       for (const id of ENRICHER_IDS)
         for (const [k, t] of TIMES.entries()) {
-          const base = chunkFileName(id, t, 'deadbeef', k + 1, false);
-          out.push({ name: `${prefix}${hourDirOf(t)}/${base}${ext}`, compression: ext });
+          const base = chunkFileName(id, t, 'deadbeef', k + 1, ext);
+          out.push({ name: `${prefix}${hourDirOf(t)}/${base}`, compression: ext });
         }
   return out;
 }

@@ -136,7 +136,7 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
   "rotate-max-rows" (int64 $e.rotate.maxRows)
   "rotate-max-bytes" (int64 $e.rotate.maxBytes)
   "rotate-max-age" $e.rotate.maxAge
-  "gzip" $e.gzip
+  "compression" $e.compression
   "drain-timeout" $e.drainTimeout
 }}
 {{- if $e.policy.url }}
