@@ -1,12 +1,23 @@
 // The Grafana dashboard (dashboards/snowtap.json): well-formed for import (unique panel ids,
 // non-overlapping grid, every query on the selectable Prometheus datasource), every metric it
 // queries defined in the enricher's or agent's source (a renamed metric breaks this test, not
-// the dashboard in production), and the topics operators need covered.
+// the dashboard in production), and the topics operators need covered. The chart ships a copy
+// (helm/snowtap/dashboards/snowtap.json, a chart cannot read files outside itself) as a
+// ConfigMap for the kube-prometheus-stack Grafana sidecar: the copy must stay equal.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { metricDefinedChecker, metricsIn, REPO_ROOT } from '../support/helm';
+import {
+  CHART_DIR,
+  find,
+  get,
+  metricDefinedChecker,
+  metricsIn,
+  REPO_ROOT,
+  render,
+  requireTool,
+} from '../support/helm';
 
 interface Target {
   expr: string;
@@ -112,4 +123,25 @@ test('the dashboard covers throughput, drops, latency, link, buffers, policy, ou
       assert.match(m[1]!, /namespace=~"\$namespace",pod=~"\$pod"/, `${q.panel}: ${m[0]}`);
     }
   }
+});
+
+test("the chart's copy equals dashboards/snowtap.json (run: cp dashboards/snowtap.json helm/snowtap/dashboards/)", () => {
+  assert.equal(
+    readFileSync(path.join(CHART_DIR, 'dashboards/snowtap.json'), 'utf8'),
+    readFileSync(path.join(REPO_ROOT, 'dashboards/snowtap.json'), 'utf8'),
+  );
+});
+
+test('grafanaDashboard: a ConfigMap the kube-prometheus-stack sidecar loads (grafana_dashboard: "1"), off by default', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  assert.equal(find(await render(helm), 'ConfigMap', 'snowtap-dashboard'), undefined);
+  const objs = await render(helm, {
+    set: ['metrics.grafanaDashboard.enabled=true', 'metrics.grafanaDashboard.annotations.grafana_folder=DNS'],
+  });
+  const cm = get(objs, 'ConfigMap', 'snowtap-dashboard');
+  assert.equal(cm.metadata.labels?.grafana_dashboard, '1');
+  assert.equal(cm.metadata.annotations?.grafana_folder, 'DNS');
+  assert.equal(cm.metadata.namespace, 'snowtap');
+  assert.deepEqual(JSON.parse(cm.data['snowtap.json']), dashboard);
 });
