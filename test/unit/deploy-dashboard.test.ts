@@ -89,7 +89,7 @@ test('every metric the dashboard queries is defined in the enricher or agent sou
   assert.equal(defined('snowtap_enricher_link_ack_latency_seconds_bucket'), true);
 });
 
-test('the dashboard covers throughput, drops, latency, link, buffers, policy, output and runtime', () => {
+test('the dashboard covers throughput, drops, latency, link, buffers, policy, output, runtime and scaling signals', () => {
   const all = queries.map((q) => q.expr).join('\n');
   const mustQuery: [string, RegExp][] = [
     ['records in per pod', /sum by \(pod, input\) \(rate\(snowtap_enricher_records_received_total/],
@@ -115,6 +115,9 @@ test('the dashboard covers throughput, drops, latency, link, buffers, policy, ou
     ['policy age', /snowtap_enricher_policy_age_seconds/],
     ['chunk commits', /snowtap_enricher_chunks_committed_total/],
     ['event-loop lag', /snowtap_enricher_nodejs_eventloop_lag_p99_seconds/],
+    ['offered load (agents records in)', /sum\(rate\(snowtap_agent_records_in_total/],
+    ['agent backlog', /snowtap_agent_backlog_bytes/],
+    ['event-loop utilisation', /rate\(snowtap_enricher_event_loop_busy_seconds_total/],
   ];
   for (const [what, re] of mustQuery) assert.match(all, re, what);
   // Every enricher query is scoped to the selected namespace and pods.
