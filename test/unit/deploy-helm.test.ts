@@ -310,3 +310,24 @@ test('names stay within 63 characters for long release names', async (t) => {
   const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
   assert.equal(new Set(names).size, names.length, 'truncation keeps names distinct');
 });
+
+test('KEDA enricher selector: the id regex matches the pod names Kubernetes generates, short and long', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  for (const release of ['snowtap', 'dns-logging-pipeline-production-westeurope-blue']) {
+    const objs = await render(helm, { release, set: ['autoscaling.mode=keda'] });
+    const deploy = objs.find((o) => o.kind === 'Deployment')!.metadata.name;
+    const busy = get(objs, 'ScaledObject', deploy).spec.triggers.find(
+      (x: { name: string }) => x.name === 'enricher-busy',
+    );
+    const m = /snowtap_enricher_info\{id=~"([^"]+)"\}/.exec(busy.metadata.query);
+    assert.ok(m, busy.metadata.query);
+    const re = new RegExp(`^(?:${m[1]})$`); // PromQL regexes are fully anchored
+    // ReplicaSet = Deployment + "-" + pod-template-hash; pods: generateName cut to 58 + 5 chars.
+    for (const hash of ['7c9d5b6f8', '5d8f7c9b4c']) {
+      const pod = `${`${deploy}-${hash}-`.slice(0, 58)}x2k9z`;
+      assert.match(pod, re, `${release}: ${pod}`);
+      assert.doesNotMatch(`other-${pod}`, re);
+    }
+  }
+});
