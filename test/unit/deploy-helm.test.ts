@@ -331,3 +331,17 @@ test('KEDA enricher selector: the id regex matches the pod names Kubernetes gene
     }
   }
 });
+
+test('prometheus.io scrape annotations: on by default (enricher metrics port), off with metrics.scrapeAnnotations.enabled=false', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  const annotations = (objs: K8sObject[]) =>
+    get(objs, 'Deployment', ENRICHER).spec.template.metadata.annotations as Record<string, string>;
+  const on = annotations(await render(helm));
+  assert.deepEqual(
+    [on['prometheus.io/scrape'], on['prometheus.io/port'], on['prometheus.io/path']],
+    ['true', '9400', '/metrics'],
+  );
+  const off = annotations(await render(helm, { set: ['metrics.scrapeAnnotations.enabled=false'] }));
+  assert.deepEqual(Object.keys(off), ['checksum/config']);
+});

@@ -244,7 +244,7 @@ metacharacter a DNS name can hold.
 
 {{/* prometheus.io/* pod annotations for annotation-based scrapers, when enabled. */}}
 {{- define "snowtap.scrapeAnnotations" -}}
-{{- if .root.Values.metrics.scrapeAnnotations.enabled }}
+{{- if .root.Values.metrics.scrapeAnnotations.enabled -}}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
