@@ -8,6 +8,7 @@
 #   backlog  = agents' queued + spooled bytes not yet sent (snowtap_agent_backlog_bytes)
 #   elu      = enricher event-loop utilisation (rate of ..._event_loop_busy_seconds_total)
 #   cpu      = enricher process CPU (cores)
+#   dropped  = agents' records dropped/s (buffer full: the backlog has hit --buffer-bytes)
 # Phases: LOW_RATE per agent for PHASE_S seconds, then HIGH_RATE per agent, then LOW again.
 # Usage: sudo scripts/measure-signals.sh   (after npm run build)
 set -euo pipefail
@@ -66,12 +67,13 @@ until curl -sf "http://127.0.0.1:$PP/-/ready" >/dev/null && curl -sf "http://127
 
 q() { curl -s "http://127.0.0.1:$PP/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // "-"'; }
 sample() {
-  printf '%6s %-5s %9.0f %9.0f %12.0f %6.2f %6.2f\n' "$1" "$2" \
+  printf '%6s %-5s %9.0f %9.0f %12.0f %6.2f %6.2f %8.0f\n' "$1" "$2" \
     "$(q 'sum(rate(snowtap_agent_records_in_total[10s]))' | sed 's/^-$/0/')" \
     "$(q 'sum(rate(snowtap_enricher_records_received_total[10s]))' | sed 's/^-$/0/')" \
     "$(q 'sum(snowtap_agent_backlog_bytes)' | sed 's/^-$/0/')" \
     "$(q 'rate(snowtap_enricher_event_loop_busy_seconds_total[10s])' | sed 's/^-$/0/')" \
-    "$(q 'rate(snowtap_enricher_process_cpu_seconds_total[10s])' | sed 's/^-$/0/')"
+    "$(q 'rate(snowtap_enricher_process_cpu_seconds_total[10s])' | sed 's/^-$/0/')" \
+    "$(q 'sum(rate(snowtap_agent_records_dropped_total[10s]))' | sed 's/^-$/0/')"
 }
 phase() { # name rate
   local P=()
@@ -85,7 +87,7 @@ phase() { # name rate
   wait "${P[@]}" 2>/dev/null || true
 }
 echo "enricher CPU limit: $QUOTA_US us per 100 ms; 2 agents; offered per phase = 2 x rate"
-printf '%6s %-5s %9s %9s %12s %6s %6s\n' t phase offered received backlog_B elu cpu
+printf '%6s %-5s %9s %9s %12s %6s %6s %8s\n' t phase offered received backlog_B elu cpu dropped
 START=$SECONDS
 phase low "$LOW_RATE"
 phase high "$HIGH_RATE"
