@@ -103,6 +103,18 @@ export class BatchBuffer {
     return this.mem.length + this.disk.length;
   }
 
+  /** Frame bytes waiting to be sent (not in flight), in memory and on disk; O(queued), for scrapes. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const q of [this.mem, this.disk]) {
+      for (let i = 0; i < q.length; i++) {
+        const b = q.at(i)!;
+        if (b.where === Where.MEM || b.where === Where.DISK) n += b.size;
+      }
+    }
+    return n;
+  }
+
   get full(): boolean {
     return this.memBytes >= this.o.bufferBytes;
   }

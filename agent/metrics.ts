@@ -44,10 +44,21 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
   const p = 'snowtap_agent_';
   new Gauge({
     name: `${p}info`,
-    help: 'Agent identity: agent_id and this process incarnation (record ids carry both)',
-    labelNames: ['id', 'incarnation'],
+    help: 'Agent identity: agent_id, this process incarnation (record ids carry both) and the enricher addresses it sends to',
+    labelNames: ['id', 'incarnation', 'enricher'],
     registers: [registry],
-  }).set({ id: agent.options.id, incarnation: agent.options.incarnation }, 1);
+  }).set(
+    {
+      id: agent.options.id,
+      incarnation: agent.options.incarnation,
+      // --enricher as given (HOST:PORT[,...]): makes an agent attributable to the release it
+      // sends to, whatever labels the scrape path adds (autoscaling queries join on it).
+      enricher: agent.options.enrichers
+        .map((e) => (e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`))
+        .join(','),
+    },
+    1,
+  );
 
   counter(registry, `${p}records_in_total`, 'dnstap data frames received from producers', () => c.recordsIn);
   counter(registry, `${p}bytes_in_total`, 'dnstap payload bytes received from producers', () => c.bytesIn);
@@ -152,6 +163,12 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     `${p}buffer_bytes`,
     'Batch bytes held in memory (queued and in flight)',
     () => agent.buffer.memBytes,
+  );
+  gauge(
+    registry,
+    `${p}backlog_bytes`,
+    'Batch bytes waiting to be sent, in memory and spooled (in flight excluded): grows when enrichers fall behind',
+    () => agent.buffer.queuedBytes,
   );
   gauge(registry, `${p}buffer_limit_bytes`, 'The --buffer-bytes bound', () => agent.options.bufferBytes);
   gauge(

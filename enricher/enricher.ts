@@ -96,6 +96,7 @@ export class Enricher {
       policy: () => (this.poller ? { current: this.poller.current, stats: this.poller.stats } : null),
       ready: () => this.readiness().ready,
       draining: () => this.state === 'draining',
+      id: o.id,
     });
   }
 

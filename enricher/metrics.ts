@@ -3,6 +3,7 @@
 // metrics here read them in collect callbacks at scrape time. The one exception is the ack
 // latency histogram, observed once per acknowledged batch, never per record.
 
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FrameStreamServerStats } from '../common/framestream-server';
 import { createRegistry } from '../common/ops-server';
@@ -21,6 +22,8 @@ export interface EnricherMetricSources {
   policy: () => { current: Policy | null; stats: PolicyPollerStats } | null;
   ready: () => boolean;
   draining: () => boolean;
+  /** The enricher id (the pod name in Kubernetes): the info metric's label, for scoping queries. */
+  id?: string;
 }
 
 export const ACK_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -86,6 +89,20 @@ export class EnricherMetrics {
     const pol = s.policy;
     const pc = s.pipeline;
     const noErrors = new Map<string, number>();
+    // The id is a label the process exports itself, so autoscaling queries can select this
+    // release's enrichers under any scrape path (ServiceMonitor, PodMonitor, annotations).
+    gauge(r, 'info', 'Enricher identity: id (the pod name in Kubernetes; rows carry it)', ['id'], () =>
+      s.id === undefined ? [] : [[{ id: s.id }, 1]],
+    );
+    // Busy time of the main event loop (node:perf_hooks ELU), as a counter: rate() over any
+    // window is the utilisation, whatever the scrape cadence or the number of scrapers.
+    counter(
+      r,
+      'event_loop_busy_seconds_total',
+      'Time the main event loop spent running code (rate() = event-loop utilisation, 1 = saturated)',
+      [],
+      () => one(performance.eventLoopUtilization().active / 1000),
+    );
     counter(
       r,
       'records_received_total',

@@ -63,6 +63,8 @@ test('BatchBuffer drop-oldest: the oldest batch not in flight is discarded; in-f
   const { buffer, drops, add } = unitBuffer('drop-oldest');
   for (let s = 1; s <= 3; s++) add(s);
   const flying = [buffer.take()!, buffer.take()!]; // seqs 1, 2 in flight
+  // The backlog metric counts bytes waiting, not bytes in flight.
+  assert.equal(buffer.queuedBytes, 100);
   add(4); // evicts 3, the only queued one
   add(5); // nothing queued but 4... evicts 4
   assert.deepEqual(drops, [
@@ -152,6 +154,8 @@ test('spool: enricher down, spool grows; enricher back, everything delivered in 
   const files = agent.spool!.files;
   assert.ok(files >= 50, `${files} spool files`);
   assert.ok(agent.buffer.memBytes <= 4096);
+  // Spooled batches are part of the backlog (what grows once memory is full).
+  assert.ok(agent.buffer.queuedBytes > agent.buffer.memBytes, `${agent.buffer.queuedBytes} waiting`);
   f.configure({ refuse: false });
   await waitFor(() => agent.client.stats.recordsAcked === 2000, 'everything acked');
   await p.stop();
@@ -164,6 +168,7 @@ test('spool: enricher down, spool grows; enricher back, everything delivered in 
   );
   await waitFor(() => batchFiles(spoolDir).length === 0, 'spool files deleted');
   assert.equal(agent.spool!.bytes, 0);
+  assert.equal(agent.buffer.queuedBytes, 0);
   assert.equal(agent.spool!.files, 0);
 });
 

@@ -68,7 +68,12 @@ test('metrics, /healthz, /readyz; promtool check metrics is clean', async () => 
   assert.ok(value('snowtap_agent_ack_latency_seconds_count') >= 1);
   assert.ok(value('snowtap_agent_batches_acked_total') >= 1);
   assert.equal(value('snowtap_agent_buffer_limit_bytes'), 64 * 1024 * 1024);
-  assert.equal(value(`snowtap_agent_info{id="pod-1",incarnation="${agent.options.incarnation}"}`), 1);
+  const enricher = agent.options.enrichers.map((e) => `${e.host}:${e.port}`).join(',');
+  assert.equal(
+    value(`snowtap_agent_info{id="pod-1",incarnation="${agent.options.incarnation}",enricher="${enricher}"}`),
+    1,
+  );
+  assert.equal(value('snowtap_agent_backlog_bytes'), 0, 'everything acknowledged: nothing waits');
   assert.match(text, /snowtap_agent_nodejs_eventloop_lag_seconds /);
   if (existsSync('/usr/bin/promtool')) {
     // Only our families: prom-client's default nodejs_active_*_total gauges fail the lint

@@ -211,18 +211,60 @@ test('autoscaling: KEDA when the cluster serves keda.sh, the HPA fallback otherw
     assert.equal(trigger.metricType, 'AverageValue');
     assert.equal(trigger.metadata.serverAddress, 'http://prometheus.monitoring.svc:9090');
     assert.equal(trigger.authenticationRef.name, 'prometheus-auth');
-    assert.match(trigger.metadata.threshold, /^\d+$/);
+    assert.match(trigger.metadata.threshold, /^\d+(\.\d+)?$/);
+    // KEDA's trigger metadata is map[string]string: a YAML boolean would be rejected.
+    for (const [k, v] of Object.entries(trigger.metadata)) assert.equal(typeof v, 'string', k);
+    assert.equal(trigger.metadata.ignoreNullValues, 'false');
+    assert.doesNotMatch(trigger.metadata.query, /service=/, 'no ServiceMonitor-only label');
     for (const m of metricsIn(trigger.metadata.query)) {
       assert.ok(defined(m), `KEDA query uses ${m}, which no source file defines`);
     }
   }
+  assert.deepEqual(
+    so.spec.triggers.map((x: { name: string }) => x.name),
+    ['records-offered', 'agent-backlog', 'enricher-busy'],
+  );
+  // Scoped to this release through labels the processes export themselves.
   assert.match(
     so.spec.triggers[0].metadata.query,
-    /snowtap_enricher_records_received_total\{namespace="snowtap"/,
+    /snowtap_agent_info\{enricher="snowtap-enricher\.snowtap\.svc:7400"\}/,
+  );
+  assert.match(
+    so.spec.triggers[2].metadata.query,
+    /snowtap_enricher_info\{id=~"snowtap-enricher-\[a-z0-9\]\+-\[a-z0-9\]\+"\}/,
+  );
+  assert.equal(so.spec.triggers[0].metadata.threshold, '200000');
+  // Passthrough values land in every trigger; reserved keys are refused with a message.
+  const tuned = get(
+    await render(helm, {
+      set: [
+        'autoscaling.mode=keda',
+        'autoscaling.keda.authModes=bearer',
+        'autoscaling.keda.customHeaders=X-Scope-OrgID=dns',
+        'autoscaling.keda.unsafeSsl=true',
+        'autoscaling.keda.extraMetadata.timeout=2000',
+        'autoscaling.keda.extraSelector=namespace="dns"',
+        'autoscaling.keda.enricherBusy.enabled=false',
+      ],
+    }),
+    'ScaledObject',
+    ENRICHER,
+  );
+  assert.equal(tuned.spec.triggers.length, 2);
+  for (const trigger of tuned.spec.triggers) {
+    assert.equal(trigger.metadata.authModes, 'bearer');
+    assert.equal(trigger.metadata.customHeaders, 'X-Scope-OrgID=dns');
+    assert.equal(trigger.metadata.unsafeSsl, 'true');
+    assert.equal(trigger.metadata.timeout, '2000');
+    assert.match(trigger.metadata.query, /snowtap_agent_info\{enricher="[^"]+",namespace="dns"\}/);
+  }
+  await assert.rejects(
+    render(helm, { set: ['autoscaling.mode=keda', 'autoscaling.keda.extraMetadata.query=up'] }),
+    /extraMetadata\.query: set it with its own value/,
   );
 });
 
-test('NetworkPolicy: the link port from agent pods only, the metrics port from Prometheus only', async (t) => {
+test('NetworkPolicy: the link port from agent pods only, the metrics port from any scraper unless metricsFrom says', async (t) => {
   const helm = requireTool(t, 'helm');
   if (!helm) return;
   const objs = await render(helm);
@@ -235,7 +277,21 @@ test('NetworkPolicy: the link port from agent pods only, the metrics port from P
   assert.deepEqual(link.ports, [{ port: 'link', protocol: 'TCP' }]);
   assert.deepEqual(link.from[0].podSelector.matchLabels, { 'snowtap.io/agent': 'true' });
   assert.deepEqual(metrics.ports, [{ port: 'metrics', protocol: 'TCP' }]);
-  assert.deepEqual(metrics.from[0].podSelector.matchLabels, { 'app.kubernetes.io/name': 'prometheus' });
+  // Regression: the default admitted only app.kubernetes.io/name=prometheus pods, which shut out
+  // AKS managed Prometheus (ama-metrics in kube-system), Alloy, vmagent and the OTel collector.
+  assert.equal(metrics.from, undefined, 'metrics port open to any scraper by default');
+  const restricted = get(
+    await render(helm, {
+      set: [
+        'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=kube-system',
+      ],
+    }),
+    'NetworkPolicy',
+    ENRICHER,
+  );
+  assert.deepEqual(restricted.spec.ingress[1].from, [
+    { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
+  ]);
   for (const rule of np.spec.ingress)
     assert.ok(portNames.has(rule.ports[0].port), 'named ports exist on the container');
   assert.equal(np.spec.ingress.length, 2);
@@ -258,4 +314,39 @@ test('names stay within 63 characters for long release names', async (t) => {
   }
   const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
   assert.equal(new Set(names).size, names.length, 'truncation keeps names distinct');
+});
+
+test('KEDA enricher selector: the id regex matches the pod names Kubernetes generates, short and long', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  for (const release of ['snowtap', 'dns-logging-pipeline-production-westeurope-blue']) {
+    const objs = await render(helm, { release, set: ['autoscaling.mode=keda'] });
+    const deploy = objs.find((o) => o.kind === 'Deployment')!.metadata.name;
+    const busy = get(objs, 'ScaledObject', deploy).spec.triggers.find(
+      (x: { name: string }) => x.name === 'enricher-busy',
+    );
+    const m = /snowtap_enricher_info\{id=~"([^"]+)"\}/.exec(busy.metadata.query);
+    assert.ok(m, busy.metadata.query);
+    const re = new RegExp(`^(?:${m[1]})$`); // PromQL regexes are fully anchored
+    // ReplicaSet = Deployment + "-" + pod-template-hash; pods: generateName cut to 58 + 5 chars.
+    for (const hash of ['7c9d5b6f8', '5d8f7c9b4c']) {
+      const pod = `${`${deploy}-${hash}-`.slice(0, 58)}x2k9z`;
+      assert.match(pod, re, `${release}: ${pod}`);
+      assert.doesNotMatch(`other-${pod}`, re);
+    }
+  }
+});
+
+test('prometheus.io scrape annotations: on by default (enricher metrics port), off with metrics.scrapeAnnotations.enabled=false', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  const annotations = (objs: K8sObject[]) =>
+    get(objs, 'Deployment', ENRICHER).spec.template.metadata.annotations as Record<string, string>;
+  const on = annotations(await render(helm));
+  assert.deepEqual(
+    [on['prometheus.io/scrape'], on['prometheus.io/port'], on['prometheus.io/path']],
+    ['true', '9400', '/metrics'],
+  );
+  const off = annotations(await render(helm, { set: ['metrics.scrapeAnnotations.enabled=false'] }));
+  assert.deepEqual(Object.keys(off), ['checksum/config']);
 });

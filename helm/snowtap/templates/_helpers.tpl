@@ -179,3 +179,74 @@ emptyDir:
   sizeLimit: {{ .Values.blob.emptyDir.sizeLimit }}
 {{- end }}
 {{- end }}
+
+{{/*
+Scaling and alerting selectors. They use only labels the processes export themselves, so a
+query answers under every scrape path (ServiceMonitor, PodMonitor, prometheus.io annotations,
+Alloy, vmagent, managed Prometheus): target labels differ per path (service=, pod label
+copies, job names), metric labels do not.
+- agents of this release: snowtap_agent_info{enricher="<the address the sidecar is given>"};
+- enrichers of this release: snowtap_enricher_info{id=~"<Deployment>-<rs hash>-<pod hash>"}
+  (the chart sets the enricher id to the pod name).
+Joins are on(instance, job): every series of one scrape target shares both. `max by (id ...)`
+first, so a pod scraped by two paths at once (e.g. a ServiceMonitor plus annotations) counts
+once.
+*/}}
+{{- define "snowtap.extraSelector" -}}
+{{- with .Values.autoscaling.keda.extraSelector }},{{ . }}{{ end }}
+{{- end }}
+
+{{- define "snowtap.agentInfoSelector" -}}
+{{- printf "snowtap_agent_info{enricher=%s%s}" (include "snowtap.enricherAddress" . | quote) (include "snowtap.extraSelector" .) }}
+{{- end }}
+
+{{/*
+Pod names are <Deployment>-<ReplicaSet hash>-<5 chars>; Kubernetes cuts the generated prefix to
+58 characters, so for long names only the cut prefix is known. Dots are the only regex
+metacharacter a DNS name can hold.
+*/}}
+{{- define "snowtap.enricherIdRegex" -}}
+{{- $d := include "snowtap.enricher.fullname" . }}
+{{- if le (len $d) 46 }}
+{{- printf "%s-[a-z0-9]+-[a-z0-9]+" ($d | replace "." "[.]") }}
+{{- else }}
+{{- printf "%s[-a-z0-9]*" ($d | trunc 57 | replace "." "[.]") }}
+{{- end }}
+{{- end }}
+
+{{- define "snowtap.enricherInfoSelector" -}}
+{{- printf "snowtap_enricher_info{id=~\"%s\"%s}" (include "snowtap.enricherIdRegex" .) (include "snowtap.extraSelector" .) }}
+{{- end }}
+
+{{/* (dict "root" $ "expr" "<agent series expression>"): the expression per agent of this release. */}}
+{{- define "snowtap.perAgent" -}}
+{{- printf "max by (id, incarnation) ((%s) * on(instance, job) group_left(id, incarnation) %s)" .expr (include "snowtap.agentInfoSelector" .root) }}
+{{- end }}
+
+{{/* (dict "root" $ "expr" "<enricher series expression>"): the expression per enricher of this release. */}}
+{{- define "snowtap.perEnricher" -}}
+{{- printf "max by (id) ((%s) * on(instance, job) group_left(id) %s)" .expr (include "snowtap.enricherInfoSelector" .root) }}
+{{- end }}
+
+{{/* The default trigger queries (autoscaling.keda.<trigger>.query overrides each). */}}
+{{- define "snowtap.query.recordsOffered" -}}
+{{- $w := .Values.autoscaling.keda.rateWindow }}
+{{- printf "sum(%s)" (include "snowtap.perAgent" (dict "root" . "expr" (printf "rate(snowtap_agent_records_in_total[%s]) - rate(snowtap_agent_records_sampled_out_total[%s])" $w $w))) }}
+{{- end }}
+
+{{- define "snowtap.query.agentBacklog" -}}
+{{- printf "sum(%s)" (include "snowtap.perAgent" (dict "root" . "expr" "snowtap_agent_backlog_bytes")) }}
+{{- end }}
+
+{{- define "snowtap.query.enricherBusy" -}}
+{{- printf "sum(%s)" (include "snowtap.perEnricher" (dict "root" . "expr" (printf "rate(snowtap_enricher_event_loop_busy_seconds_total[%s])" .Values.autoscaling.keda.rateWindow))) }}
+{{- end }}
+
+{{/* prometheus.io/* pod annotations for annotation-based scrapers, when enabled. */}}
+{{- define "snowtap.scrapeAnnotations" -}}
+{{- if .root.Values.metrics.scrapeAnnotations.enabled -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}

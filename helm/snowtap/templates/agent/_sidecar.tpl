@@ -7,6 +7,8 @@ In this chart (see resolver-example.yaml), with `.` the chart's root context:
   metadata:
     labels:
       {{- include "snowtap.agentPodLabels" . | nindent 8 }}     # lets the NetworkPolicy admit it
+    annotations:
+      {{- include "snowtap.agentPodAnnotations" . | nindent 8 }}  # prometheus.io/* (metrics.scrapeAnnotations)
   spec:
     containers:
       - name: my-dns-server
@@ -28,6 +30,15 @@ and must run as uid 10001 or group 10001 (pod fsGroup) to connect to the agent's
 
 {{- define "snowtap.agentPodLabels" -}}
 snowtap.io/agent: "true"
+{{- end }}
+
+{{/*
+prometheus.io/* annotations pointing at the agent's metrics port (metrics.scrapeAnnotations),
+for resolver pods scraped by annotation. A pod has one such set: skip it when the DNS server's
+own metrics already use the annotations (scrape the agent with the PodMonitor instead).
+*/}}
+{{- define "snowtap.agentPodAnnotations" -}}
+{{- include "snowtap.scrapeAnnotations" (dict "root" . "port" .Values.agent.metricsPort) }}
 {{- end }}
 
 {{- define "snowtap.agentSocketPath" -}}

@@ -1,12 +1,23 @@
 // The Grafana dashboard (dashboards/snowtap.json): well-formed for import (unique panel ids,
 // non-overlapping grid, every query on the selectable Prometheus datasource), every metric it
 // queries defined in the enricher's or agent's source (a renamed metric breaks this test, not
-// the dashboard in production), and the topics operators need covered.
+// the dashboard in production), and the topics operators need covered. The chart ships a copy
+// (helm/snowtap/dashboards/snowtap.json, a chart cannot read files outside itself) as a
+// ConfigMap for the kube-prometheus-stack Grafana sidecar: the copy must stay equal.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { metricDefinedChecker, metricsIn, REPO_ROOT } from '../support/helm';
+import {
+  CHART_DIR,
+  find,
+  get,
+  metricDefinedChecker,
+  metricsIn,
+  REPO_ROOT,
+  render,
+  requireTool,
+} from '../support/helm';
 
 interface Target {
   expr: string;
@@ -78,7 +89,7 @@ test('every metric the dashboard queries is defined in the enricher or agent sou
   assert.equal(defined('snowtap_enricher_link_ack_latency_seconds_bucket'), true);
 });
 
-test('the dashboard covers throughput, drops, latency, link, buffers, policy, output and runtime', () => {
+test('the dashboard covers throughput, drops, latency, link, buffers, policy, output, runtime and scaling signals', () => {
   const all = queries.map((q) => q.expr).join('\n');
   const mustQuery: [string, RegExp][] = [
     ['records in per pod', /sum by \(pod, input\) \(rate\(snowtap_enricher_records_received_total/],
@@ -104,6 +115,9 @@ test('the dashboard covers throughput, drops, latency, link, buffers, policy, ou
     ['policy age', /snowtap_enricher_policy_age_seconds/],
     ['chunk commits', /snowtap_enricher_chunks_committed_total/],
     ['event-loop lag', /snowtap_enricher_nodejs_eventloop_lag_p99_seconds/],
+    ['offered load (agents records in)', /sum\(rate\(snowtap_agent_records_in_total/],
+    ['agent backlog', /snowtap_agent_backlog_bytes/],
+    ['event-loop utilisation', /rate\(snowtap_enricher_event_loop_busy_seconds_total/],
   ];
   for (const [what, re] of mustQuery) assert.match(all, re, what);
   // Every enricher query is scoped to the selected namespace and pods.
@@ -112,4 +126,25 @@ test('the dashboard covers throughput, drops, latency, link, buffers, policy, ou
       assert.match(m[1]!, /namespace=~"\$namespace",pod=~"\$pod"/, `${q.panel}: ${m[0]}`);
     }
   }
+});
+
+test("the chart's copy equals dashboards/snowtap.json (run: cp dashboards/snowtap.json helm/snowtap/dashboards/)", () => {
+  assert.equal(
+    readFileSync(path.join(CHART_DIR, 'dashboards/snowtap.json'), 'utf8'),
+    readFileSync(path.join(REPO_ROOT, 'dashboards/snowtap.json'), 'utf8'),
+  );
+});
+
+test('grafanaDashboard: a ConfigMap the kube-prometheus-stack sidecar loads (grafana_dashboard: "1"), off by default', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  assert.equal(find(await render(helm), 'ConfigMap', 'snowtap-dashboard'), undefined);
+  const objs = await render(helm, {
+    set: ['metrics.grafanaDashboard.enabled=true', 'metrics.grafanaDashboard.annotations.grafana_folder=DNS'],
+  });
+  const cm = get(objs, 'ConfigMap', 'snowtap-dashboard');
+  assert.equal(cm.metadata.labels?.grafana_dashboard, '1');
+  assert.equal(cm.metadata.annotations?.grafana_folder, 'DNS');
+  assert.equal(cm.metadata.namespace, 'snowtap');
+  assert.deepEqual(JSON.parse(cm.data['snowtap.json']), dashboard);
 });
