@@ -11,6 +11,7 @@ import { enricherIdProblem } from '../enricher/output/layout';
 import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
 import { LINK_SERVER_DEFAULTS, LINK_SERVER_LIMITS } from '../enricher/server/index';
 import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/constants';
+import { DNSTAP_INPUT_OPTIONS, dnstapInputFrom } from './dnstap-input';
 import {
   formatHelp,
   libraryNumber,
@@ -40,6 +41,7 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
   s('dnstap-listen', 'HOST:PORT', 'also take plain dnstap Frame Streams over TCP from a DNS server', {
     kind: 'hostport',
   }),
+  ...DNSTAP_INPUT_OPTIONS,
   ...OUTPUT_OPTIONS,
   s('policy-url', 'URL', 'policy document URL (JSON, optionally gzip), polled with If-None-Match'),
   s('policy-interval', 'SECONDS', 'how often the policy URL or file is checked', {
@@ -145,6 +147,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
     output: outputOptions(o),
     listen: hp('listen')!,
     dnstapListen: hp('dnstap-listen'),
+    dnstapInput: dnstapInputFrom(o),
     metricsListen: hp('metrics-listen'),
     link: {
       maxConnections: Number(o['max-connections']),

@@ -5,6 +5,7 @@
 // written and acknowledged, then chunks committed and everything closed.
 
 import { access, constants } from 'node:fs/promises';
+import type { DnstapListenerTuning } from '../common/framestream-listen';
 import { FrameStreamServer } from '../common/framestream-server';
 import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
@@ -43,6 +44,8 @@ export interface EnricherOptions {
   output: Omit<ChunkWriterOptions, 'onCommit' | 'enricherId'>;
   listen: HostPort;
   dnstapListen?: HostPort | null;
+  /** TLS, allow-list, budgets and handshake deadline of --dnstap-listen. */
+  dnstapInput?: DnstapListenerTuning;
   /** null: no ops endpoint (library use). */
   metricsListen?: HostPort | null;
   link?: LinkTuning;
@@ -158,6 +161,7 @@ export class Enricher {
         const input = new DnstapInput(`dnstap-${o.id}-${writer.incarnation}`, pipeline, gate);
         const server = new FrameStreamServer({
           tcp: o.dnstapListen,
+          ...o.dnstapInput,
           sink: input,
           log: this.log,
           maxDataFrameSize: o.maxDataFrameSize,
