@@ -62,6 +62,15 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     ...link('maxConnections'),
   }),
+  s(
+    'max-handshaking',
+    'N',
+    'link connections still in their TLS/Hello handshake; the oldest is cut beyond it',
+    {
+      kind: 'int',
+      ...link('maxHandshaking'),
+    },
+  ),
   s('auth-token-file', 'PATH', 'shared token every agent must present (one trailing newline is ignored)'),
   s('tls-cert', 'PATH', 'TLS certificate chain (PEM) for the link listener'),
   s('tls-key', 'PATH', 'TLS private key (PEM)'),
@@ -151,6 +160,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
     metricsListen: hp('metrics-listen'),
     link: {
       maxConnections: Number(o['max-connections']),
+      maxHandshaking: Number(o['max-handshaking']),
       handshakeTimeoutMs: Math.round(Number(o['handshake-timeout']) * 1000),
       keepaliveIntervalMs: Math.round(keepalive * 1000),
       maxInFlightBatches: Number(o['max-in-flight-batches']),

@@ -64,7 +64,7 @@ export class RefusalLog {
     private readonly now: () => number = Date.now,
   ) {}
 
-  refused(source: string, reason: RefuseReason, fields: Record<string, unknown>): void {
+  refused(source: string, reason: RefuseReason | string, fields: Record<string, unknown>): void {
     const key = `${reason} ${source}`;
     const t = this.now();
     const e = this.seen.get(key);

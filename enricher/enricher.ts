@@ -30,6 +30,7 @@ type LinkTuning = Partial<
   Pick<
     LinkServerOptions,
     | 'maxConnections'
+    | 'maxHandshaking'
     | 'handshakeTimeoutMs'
     | 'keepaliveIntervalMs'
     | 'maxInFlightBatches'

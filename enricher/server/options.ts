@@ -35,8 +35,13 @@ export interface LinkServerOptions {
   /** Shared secret every Hello must carry; null/empty = none required. */
   authToken?: Buffer | string | null;
   tls?: LinkTlsOptions | null;
-  /** Open link connections (handshaking ones included); more are Rejected TOO_MANY_CONNECTIONS. */
+  /** Agents past their handshake; more are Rejected TOO_MANY_CONNECTIONS. */
   maxConnections?: number;
+  /**
+   * Connections still in their TLS or Hello handshake. A budget of their own, so idle or
+   * slowloris sockets never take an agent's slot: beyond it the oldest handshake is cut.
+   */
+  maxHandshaking?: number;
   handshakeTimeoutMs?: number;
   /** Advertised in Welcome; 0 disables keepalive. */
   keepaliveIntervalMs?: number;
@@ -51,6 +56,9 @@ export interface LinkServerOptions {
 
 export const LINK_SERVER_DEFAULTS = {
   maxConnections: 1000,
+  // An agent's Hello arrives within milliseconds of connect; 256 unfinished handshakes at once
+  // is far beyond a fleet reconnecting after a rollout, and bounds an attacker's sockets.
+  maxHandshaking: 256,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   keepaliveIntervalMs: DEFAULT_KEEPALIVE_INTERVAL_MS,
   maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES,
@@ -63,6 +71,7 @@ export const LINK_SERVER_DEFAULTS = {
 /** Inclusive ranges of the integer options (keepaliveIntervalMs: 0, or at least 1000). */
 export const LINK_SERVER_LIMITS = {
   maxConnections: { min: 1, max: 1_000_000 },
+  maxHandshaking: { min: 1, max: 1_000_000 },
   handshakeTimeoutMs: { min: 1, max: 0x7fffffff },
   keepaliveIntervalMs: { min: 0, max: 0xffffffff },
   maxInFlightBatches: { min: 1, max: 1_000_000 },
@@ -121,6 +130,7 @@ export function resolveLinkServerOptions(o: LinkServerOptions): ResolvedLinkServ
   return {
     ...o,
     maxConnections: int(o, 'maxConnections'),
+    maxHandshaking: int(o, 'maxHandshaking'),
     handshakeTimeoutMs: int(o, 'handshakeTimeoutMs'),
     keepaliveIntervalMs: keepalive,
     maxInFlightBatches: int(o, 'maxInFlightBatches'),

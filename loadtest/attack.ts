@@ -1,0 +1,358 @@
+// Connection attacks on the exposed ports (issue 10, "Attackers"): thousands of idle TCP
+// connections, or slowloris handshakes (one byte a second), re-opened as fast as the server
+// closes them, against the enricher's link port, its --dnstap-listen, or an agent's
+// --dnstap-tcp. A real sender replays a capture before and during the attack; the report
+// gives both times, their ratio, the server's peak RSS and what the attackers saw.
+//
+//   npm run attack -- [--target link|enricher-dnstap|agent-dnstap] [--connections 10000]
+//                     [--mode idle|slowloris] [--file CAPTURE] [--snowtap DIST_DIR] [--json]
+//
+// Real processes only (the built CLI), loopback only. The attacker runs in this process and
+// needs one descriptor per connection: raise RLIMIT_NOFILE (ulimit -n) above --connections.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export type AttackTarget = 'link' | 'enricher-dnstap' | 'agent-dnstap';
+export type AttackMode = 'idle' | 'slowloris';
+
+export interface AttackOptions {
+  target: AttackTarget;
+  mode: AttackMode;
+  connections: number;
+  /** Frame Streams capture replayed by the real sender. */
+  file: string;
+  /** Root of the build to attack (holds cli/main.js). */
+  dist: string;
+  /** Give up on one replay after this long. */
+  replayTimeoutMs: number;
+  log?: (line: string) => void;
+}
+
+export interface AttackReport {
+  target: AttackTarget;
+  mode: AttackMode;
+  connections: number;
+  baselineMs: number;
+  underAttackMs: number;
+  /** underAttackMs / baselineMs. */
+  ratio: number;
+  /** Attack sockets connected at the moment the replay under attack started. */
+  connectedAtStart: number;
+  /** Connections the attacker opened (re-opens included) and saw closed by the server. */
+  opened: number;
+  closedByServer: number;
+  serverRssBeforeKiB: number;
+  serverPeakRssKiB: number;
+  /** Open descriptors of the server process at the end of the attack. */
+  serverFds: number;
+}
+
+const REPO = path.resolve(__dirname, '../..');
+/** A plausible first byte stream for each protocol: slowloris drips these one at a time. */
+const DRIP: Record<AttackTarget, Buffer> = {
+  // Link frame header of a Hello (length then type), never completed.
+  link: Buffer.from([0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0, 0]),
+  // Frame Streams escape + control length + READY: the handshake never completes.
+  'enricher-dnstap': Buffer.from([0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 4, 0, 0, 0, 1]),
+  'agent-dnstap': Buffer.from([0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 4, 0, 0, 0, 1]),
+};
+
+/** Keeps `count` connections open to a port, re-opening each as soon as it closes. */
+export class Attacker {
+  opened = 0;
+  closedByServer = 0;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly drip: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private offset = new Map<net.Socket, number>();
+
+  constructor(
+    private readonly port: number,
+    private readonly count: number,
+    mode: AttackMode,
+    private readonly bytes: Buffer,
+  ) {
+    if (mode === 'slowloris') {
+      this.drip = setInterval(() => this.dripAll(), 1000);
+    }
+  }
+
+  /** Connected sockets right now. */
+  get connected(): number {
+    let n = 0;
+    for (const s of this.sockets) if (!s.connecting) n++;
+    return n;
+  }
+
+  /** Opens the connections in waves (a listen backlog only holds so many at once). */
+  async start(): Promise<void> {
+    const WAVE = 500;
+    for (let i = 0; i < this.count && !this.stopped; i += WAVE) {
+      for (let j = i; j < Math.min(this.count, i + WAVE); j++) this.open();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.drip !== null) clearInterval(this.drip);
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  private open(): void {
+    if (this.stopped) return;
+    const s = net.connect({ port: this.port, host: '127.0.0.1' });
+    this.opened++;
+    this.sockets.add(s);
+    s.on('error', () => {});
+    s.on('data', () => {}); // read whatever the server says (Reject, ACCEPT) and ignore it
+    s.on('close', () => {
+      this.sockets.delete(s);
+      this.offset.delete(s);
+      if (this.stopped) return;
+      this.closedByServer++;
+      // As fast as the server closes them; setImmediate keeps the loop from starving.
+      setImmediate(() => this.open());
+    });
+  }
+
+  private dripAll(): void {
+    for (const s of this.sockets) {
+      if (s.connecting || s.destroyed) continue;
+      const at = this.offset.get(s) ?? 0;
+      s.write(this.bytes.subarray(at % this.bytes.length, (at % this.bytes.length) + 1));
+      this.offset.set(s, at + 1);
+    }
+  }
+}
+
+interface Proc {
+  child: ChildProcess;
+  /** Resolves with the first JSON log line whose msg matches. */
+  line(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  exit: Promise<number | null>;
+}
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { msg: string; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let rest = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    rest += d.toString();
+    let nl = rest.indexOf('\n');
+    while (nl >= 0) {
+      const text = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      nl = rest.indexOf('\n');
+      let l: Record<string, unknown>;
+      try {
+        l = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      if (lines.length < 10_000) lines.push(l);
+      for (const w of waiters.splice(0)) {
+        if (l.msg === w.msg) w.resolve(l);
+        else waiters.push(w);
+      }
+    }
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    exit,
+    line: (msg, timeoutMs = 20_000) => {
+      const seen = lines.find((l) => l.msg === msg);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`no '${msg}' log line within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.push({
+          msg,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
+      });
+    },
+  };
+}
+
+function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+async function timed(p: Proc, timeoutMs: number, what: string): Promise<number> {
+  const t0 = performance.now();
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const code = await p.exit;
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`${what} exited with ${code} (killed after ${timeoutMs} ms?)`);
+  return performance.now() - t0;
+}
+
+/** Runs one attack scenario end to end; every process it starts is stopped before it returns. */
+export async function runAttack(o: AttackOptions): Promise<AttackReport> {
+  const log = o.log ?? (() => {});
+  const cli = path.join(o.dist, 'cli/main.js');
+  const work = mkdtempSync(path.join(tmpdir(), 'snowtap-attack-'));
+  const procs: Proc[] = [];
+  const attacker: { a: Attacker | null } = { a: null };
+  try {
+    const enricher = start(process.execPath, [
+      cli,
+      'enricher',
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-listen',
+      '127.0.0.1:0',
+      '--dnstap-listen',
+      '127.0.0.1:0',
+      '--output-dir',
+      path.join(work, 'out'),
+      '--id',
+      'attack-enricher',
+    ]);
+    procs.push(enricher);
+    const ready = await enricher.line('enricher ready');
+    const linkPort = Number(ready.link);
+    let server = enricher;
+    let attackPort = o.target === 'link' ? linkPort : Number(ready.dnstap);
+    if (o.target === 'agent-dnstap') {
+      const agent = start(process.execPath, [
+        cli,
+        'agent',
+        '--dnstap-tcp',
+        '127.0.0.1:0',
+        '--enricher',
+        `127.0.0.1:${linkPort}`,
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '--id',
+        'attack-agent',
+      ]);
+      procs.push(agent);
+      attackPort = Number((await agent.line('agent started')).tcpPort);
+      server = agent;
+    }
+    let replays = 0;
+    const replay = async (): Promise<number> => {
+      replays++;
+      const sender =
+        o.target === 'link'
+          ? start(process.execPath, [
+              cli,
+              'agent',
+              '--input-file',
+              o.file,
+              '--enricher',
+              `127.0.0.1:${linkPort}`,
+              '--metrics-listen',
+              '127.0.0.1:0',
+              '--id',
+              `replay-${replays}`,
+            ])
+          : start('dnstap', ['-r', o.file, '-T', `127.0.0.1:${attackPort}`]);
+      procs.push(sender);
+      return timed(sender, o.replayTimeoutMs, o.target === 'link' ? 'agent --input-file' : 'dnstap -r -T');
+    };
+    await replay(); // warm-up: first-run costs (module loading, page cache) out of the figures
+    const baselineMs = await replay();
+    log(`baseline replay: ${baselineMs.toFixed(0)} ms`);
+    const pid = server.child.pid!;
+    const serverRssBeforeKiB = rssKiB(pid);
+    const a = new Attacker(attackPort, o.connections, o.mode, DRIP[o.target]);
+    attacker.a = a;
+    await a.start();
+    // Let the attack settle: every socket connected (or bouncing), slowloris drips started.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const connectedAtStart = a.connected;
+    log(`attack: ${connectedAtStart} connected, ${a.opened} opened, ${a.closedByServer} closed by server`);
+    let peak = rssKiB(pid);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(pid))), 100);
+    let underAttackMs: number;
+    try {
+      underAttackMs = await replay();
+    } finally {
+      clearInterval(sampler);
+    }
+    const serverFds = fdCount(pid);
+    log(`replay under attack: ${underAttackMs.toFixed(0)} ms`);
+    a.stop();
+    return {
+      target: o.target,
+      mode: o.mode,
+      connections: o.connections,
+      baselineMs: Math.round(baselineMs),
+      underAttackMs: Math.round(underAttackMs),
+      ratio: Math.round((underAttackMs / baselineMs) * 100) / 100,
+      connectedAtStart,
+      opened: a.opened,
+      closedByServer: a.closedByServer,
+      serverRssBeforeKiB,
+      serverPeakRssKiB: Math.max(peak, serverRssBeforeKiB),
+      serverFds,
+    };
+  } finally {
+    attacker.a?.stop();
+    for (const p of procs)
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exit));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function argValue(argv: string[], name: string, def: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : def;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const report = await runAttack({
+    target: argValue(argv, 'target', 'link') as AttackTarget,
+    mode: argValue(argv, 'mode', 'idle') as AttackMode,
+    connections: Number(argValue(argv, 'connections', '10000')),
+    file: path.resolve(
+      argValue(argv, 'file', path.join(REPO, 'test/fixtures/unbound-local-unix-bulk.fstrm')),
+    ),
+    dist: path.resolve(argValue(argv, 'snowtap', path.join(REPO, 'dist'))),
+    replayTimeoutMs: Number(argValue(argv, 'replay-timeout', '120')) * 1000,
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
+  process.stdout.write(`${JSON.stringify(report, null, argv.includes('--json') ? undefined : 2)}\n`);
+  return report.ratio <= 3 ? 0 : 1;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`attack: ${(err as Error).stack ?? err}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
