@@ -5,10 +5,13 @@
 // gives both times, their ratio, the server's peak RSS and what the attackers saw.
 //
 //   npm run attack -- [--target link|enricher-dnstap|agent-dnstap] [--connections 10000]
-//                     [--mode idle|slowloris] [--file CAPTURE] [--snowtap DIST_DIR] [--json]
+//                     [--mode idle|slowloris] [--file CAPTURE] [--snowtap DIST_DIR]
+//                     [--attacker-nice N] [--replay-timeout SECONDS] [--json]
 //
-// Real processes only (the built CLI), loopback only. The attacker runs in this process and
-// needs one descriptor per connection: raise RLIMIT_NOFILE (ulimit -n) above --connections.
+// Real processes only (the built CLI), loopback only. The attacker is a child process
+// (--attacker-nice N runs it under nice: on a real network its CPU is somebody else's, here it
+// shares the cores with the server and the sender; default 0, the harshest). It needs one
+// descriptor per connection: raise RLIMIT_NOFILE (ulimit -n) above --connections.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +32,8 @@ export interface AttackOptions {
   dist: string;
   /** Give up on one replay after this long. */
   replayTimeoutMs: number;
+  /** nice(1) increment of the attacker process. Default 0. */
+  attackerNice?: number;
   log?: (line: string) => void;
 }
 
@@ -36,6 +41,7 @@ export interface AttackReport {
   target: AttackTarget;
   mode: AttackMode;
   connections: number;
+  attackerNice: number;
   baselineMs: number;
   underAttackMs: number;
   /** underAttackMs / baselineMs. */
@@ -131,6 +137,48 @@ export class Attacker {
   }
 }
 
+interface AttackerStats {
+  connected: number;
+  opened: number;
+  closedByServer: number;
+}
+
+/** An Attacker in a child process (see the header), driven over IPC. */
+class AttackerProcess {
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<void>;
+
+  constructor(port: number, count: number, mode: AttackMode, target: AttackTarget, nice: number) {
+    const args = [__filename, '--attacker-child', String(port), String(count), mode, target];
+    this.child = spawn('nice', ['-n', String(nice), process.execPath, ...args], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
+  }
+
+  stats(): Promise<AttackerStats> {
+    return new Promise((resolve) => {
+      this.child.once('message', (m) => resolve(m as AttackerStats));
+      this.child.send('stats');
+    });
+  }
+
+  stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+function attackerChild(argv: string[]): void {
+  const [port, count, mode, target] = argv;
+  const a = new Attacker(Number(port), Number(count), mode as AttackMode, DRIP[target as AttackTarget]);
+  void a.start();
+  process.on('message', () =>
+    process.send!({ connected: a.connected, opened: a.opened, closedByServer: a.closedByServer }),
+  );
+  process.on('disconnect', () => process.exit(0));
+}
+
 interface Proc {
   child: ChildProcess;
   /** Resolves with the first JSON log line whose msg matches. */
@@ -219,7 +267,7 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
   const cli = path.join(o.dist, 'cli/main.js');
   const work = mkdtempSync(path.join(tmpdir(), 'snowtap-attack-'));
   const procs: Proc[] = [];
-  const attacker: { a: Attacker | null } = { a: null };
+  const attacker: { a: AttackerProcess | null } = { a: null };
   try {
     const enricher = start(process.execPath, [
       cli,
@@ -283,13 +331,15 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
     log(`baseline replay: ${baselineMs.toFixed(0)} ms`);
     const pid = server.child.pid!;
     const serverRssBeforeKiB = rssKiB(pid);
-    const a = new Attacker(attackPort, o.connections, o.mode, DRIP[o.target]);
+    const a = new AttackerProcess(attackPort, o.connections, o.mode, o.target, o.attackerNice ?? 0);
     attacker.a = a;
-    await a.start();
     // Let the attack settle: every socket connected (or bouncing), slowloris drips started.
-    await new Promise((r) => setTimeout(r, 2_000));
-    const connectedAtStart = a.connected;
-    log(`attack: ${connectedAtStart} connected, ${a.opened} opened, ${a.closedByServer} closed by server`);
+    await new Promise((r) => setTimeout(r, 4_000));
+    const settled = await a.stats();
+    const connectedAtStart = settled.connected;
+    log(
+      `attack: ${connectedAtStart} connected, ${settled.opened} opened, ${settled.closedByServer} closed by server`,
+    );
     let peak = rssKiB(pid);
     const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(pid))), 100);
     let underAttackMs: number;
@@ -300,23 +350,25 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
     }
     const serverFds = fdCount(pid);
     log(`replay under attack: ${underAttackMs.toFixed(0)} ms`);
+    const end = await a.stats();
     a.stop();
     return {
       target: o.target,
       mode: o.mode,
       connections: o.connections,
+      attackerNice: o.attackerNice ?? 0,
       baselineMs: Math.round(baselineMs),
       underAttackMs: Math.round(underAttackMs),
       ratio: Math.round((underAttackMs / baselineMs) * 100) / 100,
       connectedAtStart,
-      opened: a.opened,
-      closedByServer: a.closedByServer,
+      opened: end.opened,
+      closedByServer: end.closedByServer,
       serverRssBeforeKiB,
       serverPeakRssKiB: Math.max(peak, serverRssBeforeKiB),
       serverFds,
     };
   } finally {
-    attacker.a?.stop();
+    await attacker.a?.stop();
     for (const p of procs)
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await Promise.all(procs.map((p) => p.exit));
@@ -339,13 +391,16 @@ async function main(argv: string[]): Promise<number> {
     ),
     dist: path.resolve(argValue(argv, 'snowtap', path.join(REPO, 'dist'))),
     replayTimeoutMs: Number(argValue(argv, 'replay-timeout', '120')) * 1000,
+    attackerNice: Number(argValue(argv, 'attacker-nice', '0')),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`${JSON.stringify(report, null, argv.includes('--json') ? undefined : 2)}\n`);
   return report.ratio <= 3 ? 0 : 1;
 }
 
-if (require.main === module) {
+if (require.main === module && process.argv[2] === '--attacker-child') {
+  attackerChild(process.argv.slice(3));
+} else if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

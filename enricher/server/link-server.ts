@@ -21,6 +21,12 @@ import { bump, LinkServerStats } from './stats';
 
 /** Connections beyond maxConnections still get a Reject; past this many more they are dropped unread. */
 const REJECT_SLACK = 256;
+/**
+ * listen(2) backlog (the kernel caps it at net.core.somaxconn). Under a connection flood the
+ * accept queue is what a real agent's SYN competes for: a full queue drops it and costs the
+ * agent a 1 s SYN retransmit. Node's default is 511.
+ */
+export const LISTEN_BACKLOG = 4096;
 /** How often keepalive is checked; keepalive intervals are at least 1 s. */
 const SWEEP_MS = 500;
 /** After the drain deadline: how long connections get to send their last acks before being cut. */
@@ -102,7 +108,7 @@ export class LinkServer implements LinkConnectionContext {
   async listen(): Promise<LinkListenResult> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.o.port, this.o.host, () => {
+      this.server.listen({ port: this.o.port, host: this.o.host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
         resolve();
       });

@@ -56,9 +56,13 @@ export interface LinkServerOptions {
 
 export const LINK_SERVER_DEFAULTS = {
   maxConnections: 1000,
-  // An agent's Hello arrives within milliseconds of connect; 256 unfinished handshakes at once
-  // is far beyond a fleet reconnecting after a rollout, and bounds an attacker's sockets.
-  maxHandshaking: 256,
+  // An agent's Hello arrives within milliseconds of connect, so this budget only ever fills
+  // under a flood. It is large on purpose: while a flood holds more sockets than this plus the
+  // listen backlog, the accept queue stays full and a real agent's connect waits (attack.ts:
+  // 10,000 idle connections cost a replay 6x at 256, nothing at 16,384). An idle handshaking
+  // connection costs about 9 KiB and a descriptor (RLIMIT_NOFILE must exceed
+  // maxConnections + maxHandshaking + 256; Node raises the soft limit to the hard one).
+  maxHandshaking: 16_384,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   keepaliveIntervalMs: DEFAULT_KEEPALIVE_INTERVAL_MS,
   maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES,
