@@ -24,6 +24,12 @@ import {
 import { outputOptions, tokenFromFile } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
 
+/**
+ * --policy-start-timeout default: long enough for a policy server restarting with the
+ * enricher, short enough that a wrong URL ends in CrashLoopBackOff with the reason logged.
+ */
+const DEFAULT_POLICY_START_TIMEOUT_S = 120;
+
 /** The link server's default and range of `field`; scale 1000 shows milliseconds as seconds. */
 const link = (field: keyof typeof LINK_SERVER_LIMITS, scale = 1) =>
   libraryNumber(LINK_SERVER_DEFAULTS[field], LINK_SERVER_LIMITS[field], scale);
@@ -54,6 +60,16 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     default: POLICY_POLL_DEFAULTS.timeoutMs / 1000,
     min: 0.1,
   }),
+  s(
+    'policy-start-timeout',
+    'SECONDS',
+    'exit 1 when --policy-url gave no policy this long after start (0 = wait, unready)',
+    {
+      kind: 'number',
+      default: DEFAULT_POLICY_START_TIMEOUT_S,
+      min: 0,
+    },
+  ),
   s('metrics-listen', 'HOST:PORT', '/metrics, /healthz, /readyz', {
     kind: 'hostport',
     default: '0.0.0.0:9400',
@@ -178,6 +194,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
           },
     maxDataFrameSize: Number(o['max-frame-size']),
     drainTimeoutMs: Math.round(Number(o['drain-timeout']) * 1000),
+    policyStartTimeoutMs: Math.round(Number(o['policy-start-timeout']) * 1000),
     log,
   };
 }

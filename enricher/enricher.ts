@@ -20,6 +20,12 @@ import {
   type LinkTlsOptions,
   OutputGate,
 } from './server/index';
+import {
+  DEFAULT_OUTPUT_START_TIMEOUT_MS,
+  EnricherStartError,
+  prepareOutputDir,
+  withDeadline,
+} from './startup';
 
 export interface HostPort {
   host: string;
@@ -57,6 +63,10 @@ export interface EnricherOptions {
   maxDataFrameSize?: number;
   /** How long agents get to finish their in-flight batches on stop(). */
   drainTimeoutMs?: number;
+  /** Deadline of the start steps on the output directory. Default 30 s. */
+  outputStartTimeoutMs?: number;
+  /** --policy-url only: stop with exit 1 when no policy loaded this long after start; 0/absent = wait. */
+  policyStartTimeoutMs?: number;
   /** How often the output directory is probed for writability (readiness). */
   writableProbeMs?: number;
   log: Logger;
@@ -128,12 +138,21 @@ export class Enricher {
         });
         addresses.metrics = (await this.ops.listen()).port;
       }
-      const rec = await recoverPartials(o.output.outputDir, o.id);
+      const dir = o.output.outputDir;
+      const rec = await withDeadline(
+        `preparing the output directory ${dir}`,
+        o.outputStartTimeoutMs ?? DEFAULT_OUTPUT_START_TIMEOUT_MS,
+        async () => {
+          await prepareOutputDir(dir);
+          return recoverPartials(dir, o.id);
+        },
+      );
       if (rec.recovered + rec.dropped > 0 || rec.liveDirs.length > 0) {
         this.log.info({ ...rec, published: rec.published.length }, 'recovered partial chunks');
       }
       if (o.policy) {
         this.poller = new PolicyPoller({ ...o.policy, log: this.log });
+        this.policyDeadline();
         await this.poller.start();
       }
       const writer = new ChunkWriter({
@@ -243,6 +262,27 @@ export class Enricher {
       }
     }
     await this.ops?.close();
+  }
+
+  /** --policy-start-timeout: a policy URL that never yields a policy ends the process (exit 1). */
+  private policyDeadline(): void {
+    const ms = this.o.policyStartTimeoutMs ?? 0;
+    const url = this.o.policy?.url;
+    if (ms <= 0 || url === undefined) return;
+    const t = setTimeout(() => {
+      const poller = this.poller;
+      if (poller === null || poller.current !== null || this.stopping !== null) return;
+      const failures = Object.fromEntries(poller.stats.failures);
+      const err = new EnricherStartError(
+        'ENRICHER_POLICY_START_TIMEOUT',
+        `--policy-url ${url}: no policy loaded within ${ms / 1000} s (failures: ${JSON.stringify(failures)})`,
+      );
+      this.failure ??= err;
+      this.log.error({ err, code: err.code, url, failures }, 'policy never loaded; stopping');
+      void this.stop('policy never loaded');
+    }, ms);
+    t.unref();
+    this.timers.push(t);
   }
 
   private fail(err: Error): void {
