@@ -235,6 +235,15 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   };
 }
 
+/** Sum of the samples of one metric line prefix on a /metrics endpoint. */
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n'))
+    if (line.startsWith(name)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
 function rssKiB(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -287,6 +296,10 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
     const ready = await enricher.line('enricher ready');
     const linkPort = Number(ready.link);
     let server = enricher;
+    // dnstap senders exit once their bytes are in the socket: the replay ends when the
+    // server has counted every frame.
+    let frames = async () =>
+      metric(Number(ready.metrics), 'snowtap_enricher_records_received_total{input="dnstap"}');
     let attackPort = o.target === 'link' ? linkPort : Number(ready.dnstap);
     if (o.target === 'agent-dnstap') {
       const agent = start(process.execPath, [
@@ -303,11 +316,17 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
       ]);
       procs.push(agent);
       attackPort = Number((await agent.line('agent started')).tcpPort);
+      const ops = String((await agent.line('ops endpoint listening')).metrics);
+      frames = async () =>
+        metric(Number(ops.slice(ops.lastIndexOf(':') + 1)), 'snowtap_agent_records_in_total');
       server = agent;
     }
     let replays = 0;
+    let fileFrames = -1;
     const replay = async (): Promise<number> => {
       replays++;
+      const t0 = performance.now();
+      const before = o.target === 'link' ? 0 : await frames();
       const sender =
         o.target === 'link'
           ? start(process.execPath, [
@@ -324,7 +343,27 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
             ])
           : start('dnstap', ['-r', o.file, '-T', `127.0.0.1:${attackPort}`]);
       procs.push(sender);
-      return timed(sender, o.replayTimeoutMs, o.target === 'link' ? 'agent --input-file' : 'dnstap -r -T');
+      const ms = await timed(
+        sender,
+        o.replayTimeoutMs,
+        o.target === 'link' ? 'agent --input-file' : 'dnstap -r -T',
+      );
+      if (o.target === 'link') return ms;
+      if (fileFrames < 0) {
+        // First (warm-up) run: the file's frame count is what arrives until the counter settles.
+        let last = -1;
+        for (let n = await frames(); n !== last; n = await frames()) {
+          last = n;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        fileFrames = last - before;
+        log(`${fileFrames} frames per replay`);
+      }
+      while ((await frames()) - before < fileFrames) {
+        if (performance.now() - t0 > o.replayTimeoutMs) throw new Error('frames did not all arrive');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return performance.now() - t0;
     };
     await replay(); // warm-up: first-run costs (module loading, page cache) out of the figures
     const baselineMs = await replay();
