@@ -97,6 +97,12 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   private readonly connections = new Set<FrameStreamConnection>();
   /** Sockets still in their TLS or Frame Streams handshake, oldest first (Map keeps insertion order). */
   private readonly handshaking = new Map<net.Socket, FrameStreamConnection | null>();
+  /** Reverse index of `handshaking` (every lookup O(1): a flood holds thousands of entries). */
+  private readonly rawOfConn = new Map<FrameStreamConnection, net.Socket>();
+  /** Raw sockets in their TLS handshake by "address port", to find them from the TLSSocket. */
+  private readonly tlsPending = new Map<string, net.Socket>();
+  /** Connections past their handshake: what maxConnections bounds. */
+  private readonly streaming = new Set<FrameStreamConnection>();
   private readonly tlsServer: tls.Server | null;
   private readonly refusals: RefusalLog;
   private nextId = 1;
@@ -123,9 +129,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
 
   /** Streams open (past their handshake): what maxConnections bounds. */
   private get streams(): number {
-    let n = this.connections.size;
-    for (const c of this.handshaking.values()) if (c !== null) n--;
-    return n;
+    return this.streaming.size;
   }
 
   /** Open connections, for diagnostics and tests. */
@@ -234,8 +238,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecure(socket));
     server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
       const raw = this.rawOf(socket);
-      if (raw !== null) this.handshaking.delete(raw);
-      this.stats.connectionsHandshaking = this.handshaking.size;
+      if (raw !== null) this.forgetRaw(raw);
       this.countRefusal(socket.remoteAddress ?? 'unknown', 'tls-handshake', { err: err.message });
       socket.destroy();
     });
@@ -265,10 +268,10 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     }
     if (!unix && this.tlsServer !== null) {
       this.handshaking.set(socket, null);
+      this.tlsPending.set(pendingKey(socket), socket);
       this.stats.connectionsHandshaking = this.handshaking.size;
       socket.once('close', () => {
-        if (this.handshaking.get(socket) === null) this.handshaking.delete(socket);
-        this.stats.connectionsHandshaking = this.handshaking.size;
+        if (this.handshaking.get(socket) === null) this.forgetRaw(socket);
       });
       this.tlsServer.emit('connection', socket);
       return;
@@ -287,15 +290,25 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
 
   /** The accepted TCP socket under a TLSSocket (tls.Server wraps the one we emitted). */
   private rawOf(socket: tls.TLSSocket): net.Socket | null {
-    for (const raw of this.handshaking.keys()) {
-      if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) return raw;
-    }
-    return null;
+    return this.tlsPending.get(pendingKey(socket)) ?? null;
+  }
+
+  /** Drops a socket (and its connection, if any) from the handshaking budget. */
+  private forgetRaw(raw: net.Socket): void {
+    const conn = this.handshaking.get(raw);
+    this.handshaking.delete(raw);
+    if (conn) this.rawOfConn.delete(conn);
+    const key = pendingKey(raw);
+    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
+    this.stats.connectionsHandshaking = this.handshaking.size;
   }
 
   private serve(socket: net.Socket, raw: net.Socket, remote: string): void {
     const conn = new FrameStreamConnection(this.nextId++, remote, socket, this.ctx);
+    const key = pendingKey(raw);
+    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
     this.handshaking.set(raw, conn);
+    this.rawOfConn.set(conn, raw);
     this.stats.connectionsHandshaking = this.handshaking.size;
     this.connections.add(conn);
     this.stats.connectionsOpen = this.connections.size;
@@ -305,25 +318,21 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   }
 
   private onHandshakeDone(conn: FrameStreamConnection): void {
-    for (const [raw, c] of this.handshaking) {
-      if (c === conn) {
-        this.handshaking.delete(raw);
-        break;
-      }
-    }
-    this.stats.connectionsHandshaking = this.handshaking.size;
-    if (this.streams > this.opts.maxConnections) {
+    const raw = this.rawOfConn.get(conn);
+    if (raw !== undefined) this.forgetRaw(raw);
+    if (this.streams >= this.opts.maxConnections) {
       this.countRefusal(conn.remote, 'max-connections', { remote: conn.remote, open: this.connections.size });
       conn.destroy('over-capacity');
+      return;
     }
+    this.streaming.add(conn);
   }
 
   private evictOldestHandshake(): void {
     const oldest = this.handshaking.entries().next();
     if (oldest.done) return;
     const [raw, conn] = oldest.value;
-    this.handshaking.delete(raw);
-    this.stats.connectionsHandshaking = this.handshaking.size;
+    this.forgetRaw(raw);
     this.countRefusal(raw.remoteAddress ?? 'unix', 'handshake-evicted', {
       maxHandshaking: this.opts.maxHandshaking,
     });
@@ -342,13 +351,9 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     error: Error | undefined,
   ): void {
     if (!this.connections.delete(conn)) return;
-    for (const [raw, c] of this.handshaking) {
-      if (c === conn) {
-        this.handshaking.delete(raw);
-        break;
-      }
-    }
-    this.stats.connectionsHandshaking = this.handshaking.size;
+    this.streaming.delete(conn);
+    const raw = this.rawOfConn.get(conn);
+    if (raw !== undefined) this.forgetRaw(raw);
     this.stats.connectionsOpen = this.connections.size;
     this.stats.closedByReason[reason] = (this.stats.closedByReason[reason] ?? 0) + 1;
     const fields = {
@@ -376,6 +381,10 @@ function remoteOf(socket: net.Socket): string {
   return socket.remoteFamily === 'IPv6'
     ? `[${socket.remoteAddress}]:${socket.remotePort}`
     : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function pendingKey(socket: net.Socket): string {
+  return `${socket.remoteAddress} ${socket.remotePort}`;
 }
 
 function bump(counts: Record<string, number>, key: string): void {

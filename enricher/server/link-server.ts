@@ -46,6 +46,10 @@ export class LinkServer implements LinkConnectionContext {
   private readonly connections = new Set<LinkConnection>();
   /** Sockets in their TLS or Hello handshake, oldest first (Map keeps insertion order). */
   private readonly handshaking = new Map<net.Socket, LinkConnection | null>();
+  /** Reverse index of `handshaking` (every lookup O(1): a flood holds thousands of entries). */
+  private readonly rawOfConn = new Map<LinkConnection, net.Socket>();
+  /** Raw sockets in their TLS handshake by "address port", to find them from the TLSSocket. */
+  private readonly tlsPending = new Map<string, net.Socket>();
   /** Agents past their Hello: what maxConnections bounds. */
   private readonly admitted = new Set<LinkConnection>();
   private readonly tlsServer: tls.Server | null = null;
@@ -192,12 +196,8 @@ export class LinkServer implements LinkConnectionContext {
   }
 
   onHandshakeOver(conn: LinkConnection): void {
-    for (const [raw, c] of this.handshaking) {
-      if (c === conn) {
-        this.forgetHandshake(raw);
-        return;
-      }
-    }
+    const raw = this.rawOfConn.get(conn);
+    if (raw !== undefined) this.forgetHandshake(raw);
   }
 
   refused(conn: LinkConnection, reason: string, fields: Record<string, unknown>): void {
@@ -214,6 +214,7 @@ export class LinkServer implements LinkConnectionContext {
     if (!this.draining && this.admitted.size < this.o.maxConnections) {
       if (this.handshaking.size >= this.o.maxHandshaking) this.evictOldestHandshake();
       this.handshaking.set(socket, null);
+      if (this.tlsServer !== null) this.tlsPending.set(pendingKey(socket), socket);
       this.stats.connectionsHandshaking = this.handshaking.size;
       socket.once('close', () => {
         if (this.handshaking.get(socket) === null) this.forgetHandshake(socket);
@@ -257,19 +258,25 @@ export class LinkServer implements LinkConnectionContext {
         RejectCode.TOO_MANY_CONNECTIONS,
         `${this.o.maxConnections} connections already open on ${this.o.enricherId}`,
       );
-    } else this.handshaking.set(raw, conn);
+    } else {
+      const key = pendingKey(raw);
+      if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
+      this.handshaking.set(raw, conn);
+      this.rawOfConn.set(conn, raw);
+    }
   }
 
   /** The accepted TCP socket under a TLSSocket (tls.Server wraps the one we emitted). */
   private rawOf(socket: tls.TLSSocket): net.Socket | null {
-    for (const raw of this.handshaking.keys()) {
-      if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) return raw;
-    }
-    return null;
+    return this.tlsPending.get(pendingKey(socket)) ?? null;
   }
 
   private forgetHandshake(raw: net.Socket): void {
+    const conn = this.handshaking.get(raw);
     this.handshaking.delete(raw);
+    if (conn) this.rawOfConn.delete(conn);
+    const key = pendingKey(raw);
+    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
     this.stats.connectionsHandshaking = this.handshaking.size;
   }
 
@@ -302,6 +309,10 @@ export class LinkServer implements LinkConnectionContext {
       };
     });
   }
+}
+
+function pendingKey(socket: net.Socket): string {
+  return `${socket.remoteAddress} ${socket.remotePort}`;
 }
 
 function remoteOf(socket: net.Socket): string {
