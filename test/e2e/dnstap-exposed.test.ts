@@ -23,6 +23,7 @@ import {
   TestProducer,
   waitFor,
 } from '../support/fstrm-server-helpers';
+import * as procs from '../support/pipeline-procs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dnstap-exposed-'));
 let certs: Certs;
@@ -199,4 +200,27 @@ test('maxConnections counts streams only: a producer past its handshake over the
   await closed(extra);
   assert.equal(server.stats.refusedByReason['max-connections'], 1);
   await a.stop();
+});
+
+test('agent CLI: --dnstap-tcp with --dnstap-tls-cert/--dnstap-tls-key takes a TLS producer', {
+  timeout: 60_000,
+}, async (t) => {
+  const enricher = await procs.startEnricher(t, path.join(procs.tmpDir(t, 'exposed-cli-'), 'out'));
+  const port = await procs.freeTcpPort();
+  const agent = await procs.startAgent(t, [
+    '--enricher',
+    `127.0.0.1:${enricher.linkPort}`,
+    '--dnstap-tcp',
+    `127.0.0.1:${port}`,
+    '--dnstap-tls-cert',
+    certs.serverCert,
+    '--dnstap-tls-key',
+    certs.serverKey,
+  ]);
+  await procs.waitUntil(() => agent.log().includes('"agent started"'), 'the agent listening');
+  await tlsProduce(port, { ca: pem(certs.ca) }, [payload(1), payload(2), payload(3)]);
+  await procs.waitUntil(
+    async () => (await procs.metric(agent.metricsPort, 'snowtap_agent_records_in_total')) === 3,
+    'three records at the agent',
+  );
 });
