@@ -225,6 +225,12 @@ export async function enricherMain(argv: readonly string[]): Promise<number> {
   try {
     await enricher.start();
     return await enricher.stopped;
+  } catch (err) {
+    // A start step past its deadline may still hold a libuv thread in a hung file system
+    // call, which keeps the process alive: make sure the exit 1 happens.
+    if ((err as { code?: string }).code === 'ENRICHER_START_TIMEOUT')
+      setTimeout(() => process.exit(1), 1000).unref();
+    throw err;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -76,3 +76,24 @@ test('a policy URL that accepts and never answers: exit 1 after --policy-start-t
   assert.match(p.log(), /ENRICHER_POLICY_START_TIMEOUT/);
   assert.ok(p.log().includes(`--policy-url ${url}: no policy loaded within 2 s`));
 });
+
+test('agent: a --spool-dir under /proc exits 1 at once naming it (it spun like the enricher did)', async (t) => {
+  const metricsPort = await freeTcpPort();
+  const p = startSnowtap(
+    t,
+    [
+      'agent',
+      '--input-file',
+      path.resolve(__dirname, '../../../test/fixtures/unbound-local-unix.fstrm'),
+      '--enricher',
+      '127.0.0.1:1',
+      '--metrics-listen',
+      `127.0.0.1:${metricsPort}`,
+      '--spool-dir',
+      '/proc/self/snowtap-spool/x',
+    ],
+    metricsPort,
+  );
+  assert.equal(await exitWithin(p, 15_000, 'agent with a /proc spool dir'), 1);
+  assert.match(p.log(), /spool directory \/proc\/self\/snowtap-spool\/x is not usable/);
+});
