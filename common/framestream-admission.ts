@@ -12,6 +12,18 @@ export type RefuseReason =
   | 'handshake-evicted'
   | 'tls-handshake';
 
+/**
+ * Handshake deadlines are spread over [deadline, deadline x (1 + this)]: a flood opened within
+ * a second would otherwise expire, be cut and re-open all at once, and a producer connecting in
+ * that burst waits behind it (loadtest/attack.ts --settle 9.8).
+ */
+export const HANDSHAKE_DEADLINE_SPREAD = 0.5;
+
+/** The deadline of one connection's handshake (see HANDSHAKE_DEADLINE_SPREAD). */
+export function spreadDeadline(ms: number): number {
+  return Math.round(ms * (1 + Math.random() * HANDSHAKE_DEADLINE_SPREAD));
+}
+
 /** A refused source is logged at most once per this window (with the count it hid). */
 export const REFUSAL_LOG_WINDOW_MS = 60_000;
 /** Sources remembered by the refusal log; beyond it the table starts over (bounded memory). */

@@ -14,6 +14,7 @@ import {
   isFramestreamError,
   ReaderSession,
 } from '../proto/framestream';
+import { spreadDeadline } from './framestream-admission';
 import type { Logger } from './log';
 
 /** Who sent a frame. The sink may keep a reference; the fields stay valid after close. */
@@ -105,7 +106,7 @@ export class FrameStreamConnection implements ConnectionInfo {
       },
       onOversize: (length, offset) => this.onOversize(length, offset),
     });
-    this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), ctx.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), spreadDeadline(ctx.handshakeTimeoutMs));
     this.handshakeTimer.unref();
     // No idle timeout ever: Node's default is none, made explicit because it matters.
     socket.setTimeout(0);

@@ -6,7 +6,7 @@
 //
 //   npm run attack -- [--target link|enricher-dnstap|agent-dnstap] [--connections 10000]
 //                     [--mode idle|slowloris] [--file CAPTURE] [--snowtap DIST_DIR]
-//                     [--attacker-nice N] [--replay-timeout SECONDS] [--json]
+//                     [--attacker-nice N] [--settle SECONDS] [--replay-timeout SECONDS] [--json]
 //
 // Real processes only (the built CLI), loopback only. The attacker is a child process
 // (--attacker-nice N runs it under nice: on a real network its CPU is somebody else's, here it
@@ -32,6 +32,8 @@ export interface AttackOptions {
   dist: string;
   /** Give up on one replay after this long. */
   replayTimeoutMs: number;
+  /** From the attack's start to the replay under attack. Default 4 s. */
+  settleMs?: number;
   /** nice(1) increment of the attacker process. Default 0. */
   attackerNice?: number;
   log?: (line: string) => void;
@@ -373,7 +375,9 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
     const a = new AttackerProcess(attackPort, o.connections, o.mode, o.target, o.attackerNice ?? 0);
     attacker.a = a;
     // Let the attack settle: every socket connected (or bouncing), slowloris drips started.
-    await new Promise((r) => setTimeout(r, 4_000));
+    // A settle near the handshake deadline (10 s) puts the replay inside the churn of every
+    // attack socket being cut at once and re-opened.
+    await new Promise((r) => setTimeout(r, o.settleMs ?? 4_000));
     const settled = await a.stats();
     const connectedAtStart = settled.connected;
     log(
@@ -431,6 +435,7 @@ async function main(argv: string[]): Promise<number> {
     dist: path.resolve(argValue(argv, 'snowtap', path.join(REPO, 'dist'))),
     replayTimeoutMs: Number(argValue(argv, 'replay-timeout', '120')) * 1000,
     attackerNice: Number(argValue(argv, 'attacker-nice', '0')),
+    settleMs: Number(argValue(argv, 'settle', '4')) * 1000,
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`${JSON.stringify(report, null, argv.includes('--json') ? undefined : 2)}\n`);

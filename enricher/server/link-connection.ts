@@ -8,6 +8,7 @@
 // this connection holds too many unacknowledged bytes, and TCP pushes back on the agent.
 
 import type { Socket } from 'node:net';
+import { spreadDeadline } from '../../common/framestream-admission';
 import { BatchView } from '../../proto/link/batch-view';
 import {
   Accepts,
@@ -93,7 +94,11 @@ export class LinkConnection {
       accept: Accepts.ENRICHER_AWAIT_HELLO,
       onFrame: (type, buf, start, end) => this.onFrame(type, buf, start, end),
     });
-    this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), ctx.o.handshakeTimeoutMs);
+    // At least the deadline, spread so that a flood's sockets do not all expire at once.
+    this.handshakeTimer = setTimeout(
+      () => this.onHandshakeTimeout(),
+      spreadDeadline(ctx.o.handshakeTimeoutMs),
+    );
     // No idle timeout after the handshake: keepalive (LINK.md) detects dead peers instead.
     socket.setTimeout(0);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
