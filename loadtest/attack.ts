@@ -57,6 +57,11 @@ export interface AttackReport {
   serverPeakRssKiB: number;
   /** Open descriptors of the server process at the end of the attack. */
   serverFds: number;
+  /** From the attack's start to the end of the replay under attack. */
+  attackSeconds: number;
+  /** CPU the server and the attacker used in that time (a 2-core machine has 2 s per second). */
+  serverCpuSeconds: number;
+  attackerCpuSeconds: number;
 }
 
 const REPO = path.resolve(__dirname, '../..');
@@ -147,7 +152,7 @@ interface AttackerStats {
 
 /** An Attacker in a child process (see the header), driven over IPC. */
 class AttackerProcess {
-  private readonly child: ChildProcess;
+  readonly child: ChildProcess;
   private readonly exited: Promise<void>;
 
   constructor(port: number, count: number, mode: AttackMode, target: AttackTarget, nice: number) {
@@ -254,6 +259,20 @@ function rssKiB(pid: number): number {
     return 0;
   }
 }
+
+/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** USER_HZ: /proc/PID/stat counts in these (100 on every Linux we run on). */
+const CLOCK_TICKS = 100;
 
 function fdCount(pid: number): number {
   try {
@@ -372,8 +391,10 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
     log(`baseline replay: ${baselineMs.toFixed(0)} ms`);
     const pid = server.child.pid!;
     const serverRssBeforeKiB = rssKiB(pid);
+    const cpu0 = cpuSeconds(pid);
     const a = new AttackerProcess(attackPort, o.connections, o.mode, o.target, o.attackerNice ?? 0);
     attacker.a = a;
+    const attackStart = performance.now();
     // Let the attack settle: every socket connected (or bouncing), slowloris drips started.
     // A settle near the handshake deadline (10 s) puts the replay inside the churn of every
     // attack socket being cut at once and re-opened.
@@ -392,6 +413,10 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
       clearInterval(sampler);
     }
     const serverFds = fdCount(pid);
+    const attackSeconds = (performance.now() - attackStart) / 1000;
+    // The attacker runs under nice(1): its own process is the child of `nice` (same pid).
+    const attackerCpu = cpuSeconds(a.child.pid!);
+    const serverCpu = cpuSeconds(pid) - cpu0;
     log(`replay under attack: ${underAttackMs.toFixed(0)} ms`);
     const end = await a.stats();
     a.stop();
@@ -409,6 +434,9 @@ export async function runAttack(o: AttackOptions): Promise<AttackReport> {
       serverRssBeforeKiB,
       serverPeakRssKiB: Math.max(peak, serverRssBeforeKiB),
       serverFds,
+      attackSeconds: Math.round(attackSeconds * 10) / 10,
+      serverCpuSeconds: Math.round(serverCpu * 100) / 100,
+      attackerCpuSeconds: Math.round(attackerCpu * 100) / 100,
     };
   } finally {
     await attacker.a?.stop();
