@@ -321,7 +321,8 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     const raw = this.rawOfConn.get(conn);
     if (raw !== undefined) this.forgetRaw(raw);
     if (this.streams >= this.opts.maxConnections) {
-      this.countRefusal(conn.remote, 'max-connections', { remote: conn.remote, open: this.connections.size });
+      const source = conn.remote.replace(/:\d+$/, ''); // per host, not per connection
+      this.countRefusal(source, 'max-connections', { remote: conn.remote, open: this.connections.size });
       conn.destroy('over-capacity');
       return;
     }
