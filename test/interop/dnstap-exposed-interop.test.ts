@@ -1,7 +1,8 @@
 // Exposed dnstap inputs (issue 10) with real senders from Debian, through the real
 // executables: the Go dnstap CLI (golang-framestream, the library CoreDNS's dnstap plugin
-// uses) over TCP (-T) and a unix socket (-U), fstrm_replay (libfstrm) over TCP, a source the
-// allow-list refuses, and a slowloris flood next to a real sender. Options come from flags and
+// uses) over TCP (-T) and a unix socket (-U), fstrm_replay (libfstrm) over TCP, Unbound
+// answering dnsperf's queries over TCP dnstap, a source the allow-list refuses, and a
+// slowloris flood next to a real sender. Options come from flags and
 // SNOWTAP_* variables alike. TLS has its own tests (test/e2e/dnstap-exposed.test.ts): neither
 // sender speaks TLS. Missing binaries skip with the package, or fail under
 // SNOWTAP_REQUIRE_INTEROP=1.
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runAttack } from '../../loadtest/attack';
 import { binary } from '../support/fstrm-server-helpers';
+import { requireInterop, runProducer } from '../support/peers';
 import {
   freeTcpPort,
   metric,
@@ -154,4 +156,31 @@ test('enricher --dnstap-listen under 2,000 slowloris handshakes: the Go dnstap C
   });
   // A dnstap replay takes ~0.1 s, mostly noise on a shared machine: compared to at least 0.5 s.
   assert.ok(r.underAttackMs <= 3 * Math.max(r.baselineMs, 500), JSON.stringify(r));
+});
+
+test('Unbound sends dnstap over TCP to agent --dnstap-tcp with --dnstap-allow and --dnstap-max-connections', {
+  timeout: 120_000,
+}, async (t) => {
+  if (!requireInterop(t, ['unbound'])) return;
+  const port = await freeTcpPort();
+  const agent = await agentOn(t, [
+    '--dnstap-tcp',
+    `127.0.0.1:${port}`,
+    '--dnstap-allow',
+    '127.0.0.0/8',
+    '--dnstap-max-connections',
+    '8',
+    '--dnstap-handshake-timeout',
+    '5',
+  ]);
+  await waitUntil(() => agent.log().includes('"agent started"'), 'the agent listening');
+  const run = await runProducer({ producer: 'unbound', dest: `tcp:127.0.0.1:${port}`, seconds: 2, qps: 200 });
+  assert.equal(run.code, 0, run.stderr);
+  const sent = run.dnsperf!.sent;
+  // A client query and a client response per query, at least.
+  await waitUntil(
+    async () => (await metric(agent.metricsPort, 'snowtap_agent_records_in_total')) >= 2 * sent,
+    'the dnstap of every query',
+    30_000,
+  );
 });
