@@ -109,6 +109,7 @@ export class Agent {
       this.server = new FrameStreamServer({
         unixPath: o.dnstapSocket,
         tcp: o.dnstapTcp,
+        ...o.dnstapInput,
         maxDataFrameSize: o.maxFrameSize,
         log: o.log,
         sink: { onFrame: (buf, start, end) => this.record(buf, start, end, true) },

@@ -205,6 +205,13 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
   );
   counter(
     registry,
+    `${p}input_connections_refused_total`,
+    'dnstap producer connections refused or cut before their handshake finished, by reason',
+    () => ({ ...(input()?.refusedByReason ?? {}) }),
+    'reason',
+  );
+  counter(
+    registry,
     `${p}input_protocol_errors_total`,
     'dnstap connections closed on a Frame Streams protocol error, by code',
     () => ({ ...(input()?.protocolErrors ?? {}) }),

@@ -3,6 +3,7 @@
 // its defaults and ranges from here and maps flags onto this.
 
 import { randomBytes } from 'node:crypto';
+import type { DnstapListenerTuning } from '../common/framestream-listen';
 import type { Logger } from '../common/log';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
@@ -36,6 +37,8 @@ export interface AgentOptions {
   incarnation?: string;
   dnstapSocket?: string;
   dnstapTcp?: Endpoint;
+  /** TLS, allow-list, budgets, handshake deadline and socket mode of the dnstap listeners. */
+  dnstapInput?: DnstapListenerTuning;
   /** Replay a capture: backpressure instead of drops; done once all of it is acknowledged. */
   inputFile?: string;
   enrichers: Endpoint[];
@@ -76,9 +79,15 @@ export interface AgentOptions {
 }
 
 export type ResolvedAgentOptions = Required<
-  Omit<AgentOptions, 'dnstapSocket' | 'dnstapTcp' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'>
+  Omit<
+    AgentOptions,
+    'dnstapSocket' | 'dnstapTcp' | 'dnstapInput' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'
+  >
 > &
-  Pick<AgentOptions, 'dnstapSocket' | 'dnstapTcp' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'>;
+  Pick<
+    AgentOptions,
+    'dnstapSocket' | 'dnstapTcp' | 'dnstapInput' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'
+  >;
 
 export const AGENT_DEFAULTS = {
   switchIntervalMs: 30_000,
@@ -139,6 +148,7 @@ const KEYS = new Set([
   'incarnation',
   'dnstapSocket',
   'dnstapTcp',
+  'dnstapInput',
   'inputFile',
   'enrichers',
   'spoolDir',

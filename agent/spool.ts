@@ -14,6 +14,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../common/log';
+import { mkdirp } from '../common/mkdirp';
 import { BatchView, MessageType } from '../proto/link';
 import { AgentError, AgentErrorCode } from './errors';
 
@@ -59,7 +60,7 @@ export class Spool {
     const spool = new Spool(dir, maxBytes, log);
     let names: string[];
     try {
-      await fs.mkdir(dir, { recursive: true });
+      await mkdirp(dir); // not fs.mkdir's recursive mode: it spins forever on /proc paths
       await fs.access(dir, fs.constants.W_OK);
       names = await fs.readdir(dir);
     } catch (err) {

@@ -21,6 +21,7 @@ import {
   parseDiscoveryTarget,
 } from '../agent/discovery/index';
 import { createLogger } from '../common/log';
+import { DNSTAP_INPUT_OPTIONS, DNSTAP_SOCKET_MODE_OPTION, dnstapInputFrom } from './dnstap-input';
 import {
   formatHelp,
   libraryNumber,
@@ -68,6 +69,8 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     help: 'unix socket to receive dnstap on (the DNS server connects)',
   },
   { name: 'dnstap-tcp', kind: 'hostport', arg: 'HOST:PORT', help: 'TCP address to receive dnstap on' },
+  DNSTAP_SOCKET_MODE_OPTION,
+  ...DNSTAP_INPUT_OPTIONS,
   {
     name: 'input-file',
     kind: 'string',
@@ -263,6 +266,7 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
     id: String(o.id),
     dnstapSocket: str('dnstap-socket'),
     dnstapTcp: str('dnstap-tcp') ? parseHostPort(str('dnstap-tcp')!, '--dnstap-tcp') : undefined,
+    dnstapInput: dnstapInputFrom(o),
     inputFile: str('input-file'),
     enrichers,
     spoolDir: str('spool-dir'),

@@ -11,6 +11,7 @@ import { enricherIdProblem } from '../enricher/output/layout';
 import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
 import { LINK_SERVER_DEFAULTS, LINK_SERVER_LIMITS } from '../enricher/server/index';
 import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/constants';
+import { DNSTAP_INPUT_OPTIONS, dnstapInputFrom } from './dnstap-input';
 import {
   formatHelp,
   libraryNumber,
@@ -23,6 +24,12 @@ import {
 } from './options';
 import { outputOptions, tokenFromFile } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
+
+/**
+ * --policy-start-timeout default: long enough for a policy server restarting with the
+ * enricher, short enough that a wrong URL ends in CrashLoopBackOff with the reason logged.
+ */
+const DEFAULT_POLICY_START_TIMEOUT_S = 120;
 
 /** The link server's default and range of `field`; scale 1000 shows milliseconds as seconds. */
 const link = (field: keyof typeof LINK_SERVER_LIMITS, scale = 1) =>
@@ -41,6 +48,7 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
   s('dnstap-listen', 'HOST:PORT', 'also take plain dnstap Frame Streams over TCP from a DNS server', {
     kind: 'hostport',
   }),
+  ...DNSTAP_INPUT_OPTIONS,
   ...OUTPUT_OPTIONS,
   s('policy-url', 'URL', 'policy document URL (JSON, optionally gzip), polled with If-None-Match'),
   s('policy-interval', 'SECONDS', 'how often the policy URL or file is checked', {
@@ -53,6 +61,16 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     default: POLICY_POLL_DEFAULTS.timeoutMs / 1000,
     min: 0.1,
   }),
+  s(
+    'policy-start-timeout',
+    'SECONDS',
+    'exit 1 when --policy-url gave no policy this long after start (0 = wait, unready)',
+    {
+      kind: 'number',
+      default: DEFAULT_POLICY_START_TIMEOUT_S,
+      min: 0,
+    },
+  ),
   s('metrics-listen', 'HOST:PORT', '/metrics, /healthz, /readyz', {
     kind: 'hostport',
     default: '0.0.0.0:9400',
@@ -61,6 +79,15 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     ...link('maxConnections'),
   }),
+  s(
+    'max-handshaking',
+    'N',
+    'link connections still in their TLS/Hello handshake; the oldest is cut beyond it',
+    {
+      kind: 'int',
+      ...link('maxHandshaking'),
+    },
+  ),
   s('auth-token-file', 'PATH', 'shared token every agent must present (one trailing newline is ignored)'),
   s('tls-cert', 'PATH', 'TLS certificate chain (PEM) for the link listener'),
   s('tls-key', 'PATH', 'TLS private key (PEM)'),
@@ -146,9 +173,11 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
     output: outputOptions(o),
     listen: hp('listen')!,
     dnstapListen: hp('dnstap-listen'),
+    dnstapInput: dnstapInputFrom(o),
     metricsListen: hp('metrics-listen'),
     link: {
       maxConnections: Number(o['max-connections']),
+      maxHandshaking: Number(o['max-handshaking']),
       handshakeTimeoutMs: Math.round(Number(o['handshake-timeout']) * 1000),
       keepaliveIntervalMs: Math.round(keepalive * 1000),
       maxInFlightBatches: Number(o['max-in-flight-batches']),
@@ -166,6 +195,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
           },
     maxDataFrameSize: Number(o['max-frame-size']),
     drainTimeoutMs: Math.round(Number(o['drain-timeout']) * 1000),
+    policyStartTimeoutMs: Math.round(Number(o['policy-start-timeout']) * 1000),
     log,
   };
 }
@@ -196,6 +226,12 @@ export async function enricherMain(argv: readonly string[]): Promise<number> {
   try {
     await enricher.start();
     return await enricher.stopped;
+  } catch (err) {
+    // A start step past its deadline may still hold a libuv thread in a hung file system
+    // call, which keeps the process alive: make sure the exit 1 happens.
+    if ((err as { code?: string }).code === 'ENRICHER_START_TIMEOUT')
+      setTimeout(() => process.exit(1), 1000).unref();
+    throw err;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -14,6 +14,7 @@ import {
   isFramestreamError,
   ReaderSession,
 } from '../proto/framestream';
+import { spreadDeadline } from './framestream-admission';
 import type { Logger } from './log';
 
 /** Who sent a frame. The sink may keep a reference; the fields stay valid after close. */
@@ -36,7 +37,9 @@ export interface FrameSink {
  * finished = STOP received (and FINISH sent on bidirectional streams); peer-closed = EOF
  * without STOP; truncated = EOF inside a frame; protocol-error = a control frame or frame
  * order the protocol forbids; handshake-timeout = no READY/START in time; socket-error =
- * reset or I/O error; server-closing = we shut down.
+ * reset or I/O error; server-closing = we shut down; handshake-evicted = cut unfinished to
+ * make room for a newer handshake (the handshaking budget was full); over-capacity = the
+ * handshake finished while maxConnections streams were already open.
  */
 export type CloseReason =
   | 'finished'
@@ -45,7 +48,9 @@ export type CloseReason =
   | 'protocol-error'
   | 'handshake-timeout'
   | 'socket-error'
-  | 'server-closing';
+  | 'server-closing'
+  | 'handshake-evicted'
+  | 'over-capacity';
 
 /** Server-wide counters a connection adds to (owned by FrameStreamServer). */
 export interface ConnectionCounters {
@@ -66,6 +71,8 @@ export interface ConnectionContext {
   handshakeTimeoutMs: number;
   contentType: string;
   onClose: (conn: FrameStreamConnection, reason: CloseReason, error: Error | undefined) => void;
+  /** The handshake is over (START seen, or STOP on an empty stream): the connection holds a stream slot. */
+  onHandshakeDone: (conn: FrameStreamConnection) => void;
 }
 
 /** After STOP (and FINISH) the producer closes; one that lingers is cut after this long. */
@@ -99,7 +106,7 @@ export class FrameStreamConnection implements ConnectionInfo {
       },
       onOversize: (length, offset) => this.onOversize(length, offset),
     });
-    this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), ctx.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), spreadDeadline(ctx.handshakeTimeoutMs));
     this.handshakeTimer.unref();
     // No idle timeout ever: Node's default is none, made explicit because it matters.
     socket.setTimeout(0);
@@ -176,7 +183,11 @@ export class FrameStreamConnection implements ConnectionInfo {
 
   private afterControl(): void {
     const state = this.session.state;
-    if (state === 'streaming' || state === 'finished') this.clearHandshakeTimer();
+    if ((state === 'streaming' || state === 'finished') && this.handshakeTimer !== null) {
+      this.clearHandshakeTimer();
+      this.ctx.onHandshakeDone(this);
+      if (this.reason !== null) return; // refused: over capacity
+    }
     if (state === 'streaming') {
       this.ctx.log.info({ ...this.describe(), contentType: this.ctx.contentType }, 'dnstap stream started');
     } else if (state === 'finished') {

@@ -3,11 +3,13 @@
 
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import {
   DEFAULT_MAX_DATA_FRAME_SIZE,
   DNSTAP_CONTENT_TYPE,
   MAX_CONFIGURABLE_DATA_FRAME_SIZE,
 } from '../proto/framestream';
+import { parseAllowList } from './framestream-admission';
 import type { FrameSink } from './framestream-connection';
 import type { Logger } from './log';
 
@@ -15,6 +17,16 @@ import type { Logger } from './log';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Concurrent producer connections across all listeners (pdns_recursor alone opens several). */
 export const DEFAULT_MAX_CONNECTIONS = 64;
+/**
+ * Connections not yet through their handshake (TLS, then READY/START). They get a budget of
+ * their own so that idle or slowloris sockets can never fill the slots producers need: when
+ * it is full the oldest unfinished handshake is cut (a real producer finishes in
+ * milliseconds; an attacker's sockets evict each other). Large on purpose: a flood larger
+ * than this plus the listen backlog keeps the accept queue full and delays a producer's
+ * connect (loadtest/attack.ts: 10,000 idle connections cost a replay 5.6x at 1,024). Each
+ * costs a descriptor and about 9 KiB, and only while a flood lasts.
+ */
+export const DEFAULT_MAX_HANDSHAKING = 16_384;
 /**
  * Unix socket file mode. DNS servers drop privileges after start (unbound, bind, knot, kresd
  * each run as their own user) and connect(2) needs write permission on the socket file, so
@@ -27,6 +39,11 @@ export const DEFAULT_SOCKET_MODE = 0o666;
 export const DEFAULT_CLOSE_GRACE_MS = 2_000;
 /** TCP keepalive so a vanished producer host does not hold a connection slot forever. */
 export const TCP_KEEPALIVE_MS = 30_000;
+/**
+ * listen(2) backlog of the TCP listener (capped by net.core.somaxconn): under a connection
+ * flood a full accept queue drops a DNS server's SYN and costs it a 1 s retransmit.
+ */
+export const LISTEN_BACKLOG = 4096;
 /** How long a connect probe to an existing socket file may take before we call it alive. */
 const STALE_PROBE_TIMEOUT_MS = 1_000;
 const MAX_TIMEOUT_MS = 0x7fffffff;
@@ -70,14 +87,40 @@ export interface FrameStreamServerOptions {
   handshakeTimeoutMs?: number;
   /** Open connections across both listeners; extra ones are closed at once. Default 64. */
   maxConnections?: number;
+  /** Connections still in their (TLS and) Frame Streams handshake; the oldest is cut beyond it. Default 64. */
+  maxHandshaking?: number;
+  /**
+   * TLS on the TCP listener (never on the unix socket). With `ca`, clients must present a
+   * certificate it signed; without, none is asked for (CoreDNS's dnstap client has none).
+   */
+  tls?: FrameStreamTlsOptions | null;
+  /** TCP sources allowed to connect (CIDRs or addresses); others are closed unread. Default: all. */
+  allow?: readonly string[] | null;
   /** Content type accepted in READY/START. Default dnstap. */
   contentType?: string;
   /** Mode of the unix socket file. Default 0o666 (see DEFAULT_SOCKET_MODE). */
   socketMode?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<FrameStreamServerOptions, 'unixPath' | 'tcp'>> &
-  Pick<FrameStreamServerOptions, 'unixPath' | 'tcp'>;
+/** The listener settings an operator tunes (CLI --dnstap-* options of the agent and the enricher). */
+export type DnstapListenerTuning = Pick<
+  FrameStreamServerOptions,
+  'tls' | 'allow' | 'maxConnections' | 'maxHandshaking' | 'handshakeTimeoutMs' | 'socketMode'
+>;
+
+export interface FrameStreamTlsOptions {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+}
+
+export type ResolvedServerOptions = Required<
+  Omit<FrameStreamServerOptions, 'unixPath' | 'tcp' | 'tls' | 'allow'>
+> &
+  Pick<FrameStreamServerOptions, 'unixPath' | 'tcp'> & {
+    tls: tls.SecureContextOptions | null;
+    allow: net.BlockList | null;
+  };
 
 const KEYS = [
   'unixPath',
@@ -87,6 +130,9 @@ const KEYS = [
   'maxDataFrameSize',
   'handshakeTimeoutMs',
   'maxConnections',
+  'maxHandshaking',
+  'tls',
+  'allow',
   'contentType',
   'socketMode',
 ];
@@ -139,9 +185,36 @@ export function resolveServerOptions(o: FrameStreamServerOptions): ResolvedServe
       MAX_TIMEOUT_MS,
     ),
     maxConnections: int('maxConnections', o.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
+    maxHandshaking: int('maxHandshaking', o.maxHandshaking ?? DEFAULT_MAX_HANDSHAKING, 1, 1_000_000),
+    tls: resolveTls(o.tls),
+    allow: resolveAllow(o.allow),
     contentType: o.contentType ?? DNSTAP_CONTENT_TYPE,
     socketMode: int('socketMode', o.socketMode ?? DEFAULT_SOCKET_MODE, 0, 0o777),
   };
+}
+
+function resolveTls(t: FrameStreamTlsOptions | null | undefined): ResolvedServerOptions['tls'] {
+  if (t === undefined || t === null) return null;
+  if (!Buffer.isBuffer(t.cert) || !Buffer.isBuffer(t.key))
+    throw invalid('tls needs cert and key (PEM buffers)');
+  const ctx: tls.SecureContextOptions = { cert: t.cert, key: t.key, minVersion: 'TLSv1.2' };
+  if (t.ca !== undefined) ctx.ca = t.ca;
+  try {
+    tls.createSecureContext(ctx);
+  } catch (err) {
+    throw invalid(`tls: ${(err as Error).message}`);
+  }
+  return ctx;
+}
+
+function resolveAllow(a: readonly string[] | null | undefined): net.BlockList | null {
+  if (a === undefined || a === null) return null;
+  if (!Array.isArray(a) || a.length === 0) throw invalid('allow must be a non-empty list of CIDRs');
+  try {
+    return parseAllowList(a);
+  } catch (err) {
+    throw invalid(`allow: ${(err as Error).message}`);
+  }
 }
 
 /** True when something accepts connections on the unix socket at `path`. */
@@ -222,6 +295,6 @@ export function listenOn(server: net.Server, what: string, args: [string] | [num
       resolve();
     };
     if (args.length === 1) server.listen(args[0], ready);
-    else server.listen(args[0], args[1], ready);
+    else server.listen({ port: args[0], host: args[1], backlog: LISTEN_BACKLOG }, ready);
   });
 }

@@ -5,10 +5,18 @@
 // Rules from SPEC §2 this file enforces: keep reading always (the sink drops, never us), a
 // handshake deadline then no idle timeout, several concurrent connections per producer, and
 // a shutdown that never leaves a DNS server blocked (see close()).
+//
+// Exposed TCP inputs (issue 10): optional TLS, a source allow-list checked before anything is
+// read, and two budgets: maxConnections for streams (past their handshake) and
+// maxHandshaking for connections still in their TLS or Frame Streams handshake, where the
+// oldest is cut to admit a new one. Idle or slowloris sockets therefore never take a slot a
+// producer needs, and what they cost stays bounded.
 
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
+import { allowed, RefusalLog, type RefuseReason } from './framestream-admission';
 import {
   type CloseReason,
   type ConnectionContext,
@@ -34,11 +42,12 @@ export {
   DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HANDSHAKING,
   DEFAULT_SOCKET_MODE,
   FrameStreamServerError,
   FrameStreamServerErrorCode,
 } from './framestream-listen';
-export type { CloseReason, ConnectionInfo, FrameSink, FrameStreamServerOptions };
+export type { CloseReason, ConnectionInfo, FrameSink, FrameStreamServerOptions, RefuseReason };
 
 /** Plain numbers and maps, read by metrics on scrape. All counters are monotonic except connectionsOpen. */
 export interface FrameStreamServerStats extends ConnectionCounters {
@@ -47,6 +56,10 @@ export interface FrameStreamServerStats extends ConnectionCounters {
   connectionsTotal: number;
   /** Connections closed at once: over maxConnections, or arriving while we shut down. */
   connectionsRejected: number;
+  /** Refused or cut before their handshake finished, by reason (includes connectionsRejected). */
+  refusedByReason: Record<string, number>;
+  /** Connections in their TLS or Frame Streams handshake now (bounded by maxHandshaking). */
+  connectionsHandshaking: number;
   /** Closed connections by reason. */
   closedByReason: Record<string, number>;
 }
@@ -54,7 +67,7 @@ export interface FrameStreamServerStats extends ConnectionCounters {
 export interface FrameStreamServerEvents {
   connection: [conn: ConnectionInfo];
   'connection-closed': [conn: ConnectionInfo, reason: CloseReason, error: Error | undefined];
-  'connection-rejected': [remote: string, reason: 'max-connections' | 'server-closing'];
+  'connection-rejected': [remote: string, reason: RefuseReason];
 }
 
 export interface ListenResult {
@@ -67,6 +80,8 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     connectionsOpen: 0,
     connectionsTotal: 0,
     connectionsRejected: 0,
+    refusedByReason: {},
+    connectionsHandshaking: 0,
     framesIn: 0,
     bytesIn: 0,
     oversizeFrames: 0,
@@ -80,6 +95,16 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   private readonly ctx: ConnectionContext;
   private readonly servers: net.Server[] = [];
   private readonly connections = new Set<FrameStreamConnection>();
+  /** Sockets still in their TLS or Frame Streams handshake, oldest first (Map keeps insertion order). */
+  private readonly handshaking = new Map<net.Socket, FrameStreamConnection | null>();
+  /** Reverse index of `handshaking` (every lookup O(1): a flood holds thousands of entries). */
+  private readonly rawOfConn = new Map<FrameStreamConnection, net.Socket>();
+  /** Raw sockets in their TLS handshake by "address port", to find them from the TLSSocket. */
+  private readonly tlsPending = new Map<string, net.Socket>();
+  /** Connections past their handshake: what maxConnections bounds. */
+  private readonly streaming = new Set<FrameStreamConnection>();
+  private readonly tlsServer: tls.Server | null;
+  private readonly refusals: RefusalLog;
   private nextId = 1;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private closed: Promise<void> | null = null;
@@ -96,7 +121,15 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       contentType: this.opts.contentType,
       onClose: (conn, reason, error) => this.onConnectionClose(conn, reason, error),
+      onHandshakeDone: (conn) => this.onHandshakeDone(conn),
     };
+    this.refusals = new RefusalLog((fields) => this.opts.log.warn(fields, 'dnstap connection refused'));
+    this.tlsServer = this.opts.tls === null ? null : this.createTlsServer(this.opts.tls);
+  }
+
+  /** Streams open (past their handshake): what maxConnections bounds. */
+  private get streams(): number {
+    return this.streaming.size;
   }
 
   /** Open connections, for diagnostics and tests. */
@@ -144,7 +177,15 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
       throw err;
     }
     log.info(
-      { ...result, socketMode: unixPath ? this.opts.socketMode.toString(8) : undefined },
+      {
+        ...result,
+        socketMode: unixPath ? this.opts.socketMode.toString(8) : undefined,
+        tls:
+          tcp === undefined ? undefined : this.opts.tls === null ? 'off' : this.opts.tls.ca ? 'mtls' : 'tls',
+        allowList: this.opts.allow !== null,
+        maxConnections: this.opts.maxConnections,
+        maxHandshaking: this.opts.maxHandshaking,
+      },
       'dnstap listening',
     );
     return result;
@@ -167,6 +208,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
       this.allGone = resolve;
       if (this.connections.size === 0) resolve();
     });
+    for (const [raw, conn] of this.handshaking) if (conn === null) raw.destroy();
     for (const conn of this.connections) conn.drain(graceMs);
     this.closed = Promise.all([...serversClosed, connsClosed]).then(() => {
       this.state = 'closed';
@@ -183,34 +225,125 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     return server;
   }
 
+  /** Never listens itself: accepted TCP sockets that passed the checks are handed to it. */
+  private createTlsServer(ctx: tls.SecureContextOptions): tls.Server {
+    const mtls = ctx.ca !== undefined;
+    const server = tls.createServer({
+      ...ctx,
+      requestCert: mtls,
+      rejectUnauthorized: mtls,
+      handshakeTimeout: this.opts.handshakeTimeoutMs,
+      allowHalfOpen: false,
+    });
+    server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecure(socket));
+    server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      const raw = this.rawOf(socket);
+      if (raw !== null) this.forgetRaw(raw);
+      this.countRefusal(socket.remoteAddress ?? 'unknown', 'tls-handshake', { err: err.message });
+      socket.destroy();
+    });
+    return server;
+  }
+
   private onSocket(socket: net.Socket, unix: boolean): void {
-    const remote = unix
-      ? 'unix'
-      : socket.remoteFamily === 'IPv6'
-        ? `[${socket.remoteAddress}]:${socket.remotePort}`
-        : `${socket.remoteAddress}:${socket.remotePort}`;
-    if (this.state !== 'listening' || this.connections.size >= this.opts.maxConnections) {
-      const reason = this.state !== 'listening' ? 'server-closing' : 'max-connections';
+    socket.on('error', () => {}); // until a connection owns it: a reset is of no interest
+    const remote = unix ? 'unix' : remoteOf(socket);
+    const source = unix ? 'unix' : (socket.remoteAddress ?? 'unknown');
+    let reason: RefuseReason | null = null;
+    if (this.state !== 'listening') reason = 'server-closing';
+    else if (!unix && this.opts.allow !== null && !allowed(this.opts.allow, socket.remoteAddress)) {
+      reason = 'not-allowed';
+    } else if (this.streams >= this.opts.maxConnections) reason = 'max-connections';
+    if (reason !== null) {
       this.stats.connectionsRejected++;
-      this.opts.log.warn(
-        { remote, reason, open: this.connections.size, maxConnections: this.opts.maxConnections },
-        'dnstap connection refused',
-      );
-      socket.on('error', () => {}); // a reset while we drop it is of no interest
+      this.countRefusal(source, reason, { remote, open: this.connections.size });
       socket.destroy();
       this.emit('connection-rejected', remote, reason);
       return;
     }
+    if (this.handshaking.size >= this.opts.maxHandshaking) this.evictOldestHandshake();
     if (!unix) {
       socket.setNoDelay(true); // ACCEPT and FINISH must not wait for more bytes
       socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     }
+    if (!unix && this.tlsServer !== null) {
+      this.handshaking.set(socket, null);
+      this.tlsPending.set(pendingKey(socket), socket);
+      this.stats.connectionsHandshaking = this.handshaking.size;
+      socket.once('close', () => {
+        if (this.handshaking.get(socket) === null) this.forgetRaw(socket);
+      });
+      this.tlsServer.emit('connection', socket);
+      return;
+    }
+    this.serve(socket, socket, remote);
+  }
+
+  private onSecure(socket: tls.TLSSocket): void {
+    const raw = this.rawOf(socket);
+    if (raw === null || this.state !== 'listening') {
+      socket.destroy();
+      return;
+    }
+    this.serve(socket, raw, remoteOf(socket));
+  }
+
+  /** The accepted TCP socket under a TLSSocket (tls.Server wraps the one we emitted). */
+  private rawOf(socket: tls.TLSSocket): net.Socket | null {
+    return this.tlsPending.get(pendingKey(socket)) ?? null;
+  }
+
+  /** Drops a socket (and its connection, if any) from the handshaking budget. */
+  private forgetRaw(raw: net.Socket): void {
+    const conn = this.handshaking.get(raw);
+    this.handshaking.delete(raw);
+    if (conn) this.rawOfConn.delete(conn);
+    const key = pendingKey(raw);
+    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
+    this.stats.connectionsHandshaking = this.handshaking.size;
+  }
+
+  private serve(socket: net.Socket, raw: net.Socket, remote: string): void {
     const conn = new FrameStreamConnection(this.nextId++, remote, socket, this.ctx);
+    const key = pendingKey(raw);
+    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
+    this.handshaking.set(raw, conn);
+    this.rawOfConn.set(conn, raw);
+    this.stats.connectionsHandshaking = this.handshaking.size;
     this.connections.add(conn);
     this.stats.connectionsOpen = this.connections.size;
     this.stats.connectionsTotal++;
-    this.opts.log.info({ conn: conn.id, remote, open: this.connections.size }, 'dnstap connection');
+    this.opts.log.debug({ conn: conn.id, remote, open: this.connections.size }, 'dnstap connection');
     this.emit('connection', conn);
+  }
+
+  private onHandshakeDone(conn: FrameStreamConnection): void {
+    const raw = this.rawOfConn.get(conn);
+    if (raw !== undefined) this.forgetRaw(raw);
+    if (this.streams >= this.opts.maxConnections) {
+      const source = conn.remote.replace(/:\d+$/, ''); // per host, not per connection
+      this.countRefusal(source, 'max-connections', { remote: conn.remote, open: this.connections.size });
+      conn.destroy('over-capacity');
+      return;
+    }
+    this.streaming.add(conn);
+  }
+
+  private evictOldestHandshake(): void {
+    const oldest = this.handshaking.entries().next();
+    if (oldest.done) return;
+    const [raw, conn] = oldest.value;
+    this.forgetRaw(raw);
+    this.countRefusal(raw.remoteAddress ?? 'unix', 'handshake-evicted', {
+      maxHandshaking: this.opts.maxHandshaking,
+    });
+    if (conn !== null) conn.destroy('handshake-evicted');
+    raw.destroy();
+  }
+
+  private countRefusal(source: string, reason: RefuseReason, fields: Record<string, unknown>): void {
+    bump(this.stats.refusedByReason, reason);
+    this.refusals.refused(source, reason, { ...fields, maxConnections: this.opts.maxConnections });
   }
 
   private onConnectionClose(
@@ -219,6 +352,9 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     error: Error | undefined,
   ): void {
     if (!this.connections.delete(conn)) return;
+    this.streaming.delete(conn);
+    const raw = this.rawOfConn.get(conn);
+    if (raw !== undefined) this.forgetRaw(raw);
     this.stats.connectionsOpen = this.connections.size;
     this.stats.closedByReason[reason] = (this.stats.closedByReason[reason] ?? 0) + 1;
     const fields = {
@@ -229,10 +365,29 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
       durationMs: Date.now() - conn.openedAt,
       err: error,
     };
+    // Connections that never started a stream are many under attack: debug only (counted).
+    const quiet =
+      reason === 'handshake-evicted' ||
+      (conn.bidirectional === null && (reason === 'peer-closed' || reason === 'socket-error'));
     const bad = reason === 'protocol-error' || reason === 'handshake-timeout' || reason === 'truncated';
-    if (bad) this.opts.log.warn(fields, 'dnstap connection closed');
+    if (quiet) this.opts.log.debug(fields, 'dnstap connection closed');
+    else if (bad) this.opts.log.warn(fields, 'dnstap connection closed');
     else this.opts.log.info(fields, 'dnstap connection closed');
     this.emit('connection-closed', conn, reason, error);
     if (this.connections.size === 0 && this.allGone !== null) this.allGone();
   }
+}
+
+function remoteOf(socket: net.Socket): string {
+  return socket.remoteFamily === 'IPv6'
+    ? `[${socket.remoteAddress}]:${socket.remotePort}`
+    : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function pendingKey(socket: net.Socket): string {
+  return `${socket.remoteAddress} ${socket.remotePort}`;
+}
+
+function bump(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
 }

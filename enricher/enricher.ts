@@ -5,6 +5,7 @@
 // written and acknowledged, then chunks committed and everything closed.
 
 import { access, constants } from 'node:fs/promises';
+import type { DnstapListenerTuning } from '../common/framestream-listen';
 import { FrameStreamServer } from '../common/framestream-server';
 import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
@@ -13,6 +14,12 @@ import { ChunkWriter, type ChunkWriterOptions, recoverPartials } from './output/
 import { RecordPipeline } from './pipeline/pipeline';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
 import { DnstapInput, LinkServer, type LinkServerOptions, type LinkTlsOptions } from './server/index';
+import {
+  DEFAULT_OUTPUT_START_TIMEOUT_MS,
+  EnricherStartError,
+  prepareOutputDir,
+  withDeadline,
+} from './startup';
 
 export interface HostPort {
   host: string;
@@ -23,6 +30,7 @@ type LinkTuning = Partial<
   Pick<
     LinkServerOptions,
     | 'maxConnections'
+    | 'maxHandshaking'
     | 'handshakeTimeoutMs'
     | 'keepaliveIntervalMs'
     | 'maxInFlightBatches'
@@ -37,6 +45,8 @@ export interface EnricherOptions {
   output: Omit<ChunkWriterOptions, 'onCommit' | 'enricherId'>;
   listen: HostPort;
   dnstapListen?: HostPort | null;
+  /** TLS, allow-list, budgets and handshake deadline of --dnstap-listen. */
+  dnstapInput?: DnstapListenerTuning;
   /** null: no ops endpoint (library use). */
   metricsListen?: HostPort | null;
   link?: LinkTuning;
@@ -47,6 +57,10 @@ export interface EnricherOptions {
   maxDataFrameSize?: number;
   /** How long agents get to finish their in-flight batches on stop(). */
   drainTimeoutMs?: number;
+  /** Deadline of the start steps on the output directory. Default 30 s. */
+  outputStartTimeoutMs?: number;
+  /** --policy-url only: stop with exit 1 when no policy loaded this long after start; 0/absent = wait. */
+  policyStartTimeoutMs?: number;
   /** How often the output directory is probed for writability (readiness). */
   writableProbeMs?: number;
   log: Logger;
@@ -119,7 +133,15 @@ export class Enricher {
         });
         addresses.metrics = (await this.ops.listen()).port;
       }
-      const rec = await recoverPartials(o.output.outputDir, o.id);
+      const dir = o.output.outputDir;
+      const rec = await withDeadline(
+        `preparing the output directory ${dir}`,
+        o.outputStartTimeoutMs ?? DEFAULT_OUTPUT_START_TIMEOUT_MS,
+        async () => {
+          await prepareOutputDir(dir);
+          return recoverPartials(dir, o.id);
+        },
+      );
       if (rec.recovered + rec.dropped > 0 || rec.liveDirs.length > 0) {
         this.log.info({ ...rec, published: rec.published.length }, 'recovered partial chunks');
       }
@@ -131,6 +153,7 @@ export class Enricher {
       }
       if (o.policy) {
         this.poller = new PolicyPoller({ ...o.policy, log: this.log });
+        this.policyDeadline();
         await this.poller.start();
       }
       const writer = new ChunkWriter({
@@ -158,6 +181,7 @@ export class Enricher {
         const input = new DnstapInput(`dnstap-${o.id}-${writer.incarnation}`, pipeline, writer);
         const server = new FrameStreamServer({
           tcp: o.dnstapListen,
+          ...o.dnstapInput,
           sink: input,
           log: this.log,
           maxDataFrameSize: o.maxDataFrameSize,
@@ -238,6 +262,27 @@ export class Enricher {
       }
     }
     await this.ops?.close();
+  }
+
+  /** --policy-start-timeout: a policy URL that never yields a policy ends the process (exit 1). */
+  private policyDeadline(): void {
+    const ms = this.o.policyStartTimeoutMs ?? 0;
+    const url = this.o.policy?.url;
+    if (ms <= 0 || url === undefined) return;
+    const t = setTimeout(() => {
+      const poller = this.poller;
+      if (poller === null || poller.current !== null || this.stopping !== null) return;
+      const failures = Object.fromEntries(poller.stats.failures);
+      const err = new EnricherStartError(
+        'ENRICHER_POLICY_START_TIMEOUT',
+        `--policy-url ${url}: no policy loaded within ${ms / 1000} s (failures: ${JSON.stringify(failures)})`,
+      );
+      this.failure ??= err;
+      this.log.error({ err, code: err.code, url, failures }, 'policy never loaded; stopping');
+      void this.stop('policy never loaded');
+    }, ms);
+    t.unref();
+    this.timers.push(t);
   }
 
   private fail(err: Error): void {

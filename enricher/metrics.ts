@@ -225,6 +225,13 @@ export class EnricherMetrics {
     counter(r, 'dnstap_connections_total', '--dnstap-listen connections accepted', [], () =>
       one(dn()?.server.connectionsTotal),
     );
+    counter(
+      r,
+      'dnstap_connections_refused_total',
+      '--dnstap-listen connections refused or cut before their handshake finished, by reason',
+      ['reason'],
+      () => byLabel(dn()?.server.refusedByReason, 'reason'),
+    );
     this.policyMetrics(r, pol);
     counter(r, 'chunks_committed_total', 'Chunk files committed (published)', [], () =>
       one(w()?.chunksCommitted),

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
+import { mkdirp, mkdirpSync } from '../../common/mkdirp';
 import type { Compression } from './compression';
 import { ioError } from './errors';
 
@@ -123,7 +124,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Synchronous mkdir -p whose new entries are made durable (for constructors). */
 export function makeDirDurableSync(root: string, abs: string): void {
-  const first = fs.mkdirSync(abs, { recursive: true });
+  const first = mkdirpSync(abs);
   if (first === undefined) return;
   for (let dir = abs; ; dir = path.dirname(dir)) {
     const parent = path.dirname(dir);
@@ -155,7 +156,7 @@ export class DirMaker {
     if (!fresh && this.known.has(abs)) return abs;
     let first: string | undefined;
     try {
-      first = await fsp.mkdir(abs, { recursive: true });
+      first = await mkdirp(abs);
     } catch (err) {
       throw ioError('mkdir', abs, err);
     }

@@ -8,6 +8,7 @@
 // this connection holds too many unacknowledged bytes, and TCP pushes back on the agent.
 
 import type { Socket } from 'node:net';
+import { spreadDeadline } from '../../common/framestream-admission';
 import { BatchView } from '../../proto/link/batch-view';
 import {
   Accepts,
@@ -33,6 +34,12 @@ export interface LinkConnectionContext {
   /** True once the server drains: a Hello then gets Reject{DRAINING}. */
   readonly draining: boolean;
   onClose(conn: LinkConnection): void;
+  /** The connection left its handshake (Hello answered, refused, or closed). */
+  onHandshakeOver(conn: LinkConnection): void;
+  /** A valid Hello: true when an agent slot is free (it is then taken). */
+  admit(conn: LinkConnection): boolean;
+  /** Rate-limited warning for a refused connection (one line per source and reason per window). */
+  refused(conn: LinkConnection, reason: string, fields: Record<string, unknown>): void;
 }
 
 /** After our last frame (Reject, Goodbye) the peer gets this long to close before we cut it. */
@@ -55,7 +62,9 @@ export class LinkConnection {
   batches = 0;
   records = 0;
   reason: LinkCloseReason | null = null;
-  private state = HELLO;
+  private _state = HELLO;
+  /** Admitted: held an agent slot (maxConnections). */
+  admitted = false;
   private readonly decoder: LinkFrameDecoder;
   private readonly view = new BatchView();
   private sources: RowSources | null = null;
@@ -85,7 +94,11 @@ export class LinkConnection {
       accept: Accepts.ENRICHER_AWAIT_HELLO,
       onFrame: (type, buf, start, end) => this.onFrame(type, buf, start, end),
     });
-    this.handshakeTimer = setTimeout(() => this.onHandshakeTimeout(), ctx.o.handshakeTimeoutMs);
+    // At least the deadline, spread so that a flood's sockets do not all expire at once.
+    this.handshakeTimer = setTimeout(
+      () => this.onHandshakeTimeout(),
+      spreadDeadline(ctx.o.handshakeTimeoutMs),
+    );
     // No idle timeout after the handshake: keepalive (LINK.md) detects dead peers instead.
     socket.setTimeout(0);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -98,6 +111,16 @@ export class LinkConnection {
     return this.state === OPEN;
   }
 
+  private get state(): number {
+    return this._state;
+  }
+
+  private set state(next: number) {
+    const was = this._state;
+    this._state = next;
+    if (was === HELLO && next !== HELLO) this.ctx.onHandshakeOver(this);
+  }
+
   /** Log fields naming this connection. */
   describe(): Record<string, unknown> {
     return { conn: this.id, remote: this.remote, agentId: this.agentId || undefined };
@@ -108,10 +131,11 @@ export class LinkConnection {
     if (this.state === CLOSING) return;
     const r = this.ctx.handshake.reject(code, message);
     bump(this.ctx.stats.rejected, rejectCodeName(code).toLowerCase());
-    this.ctx.o.log.warn(
-      { ...this.describe(), code: rejectCodeName(code), reason: message },
-      'link connection rejected',
-    );
+    this.ctx.refused(this, rejectCodeName(code), {
+      ...this.describe(),
+      code: rejectCodeName(code),
+      reason: message,
+    });
     this.send(encodeControl(MessageType.REJECT, r));
     this.endWith(reason);
   }
@@ -219,6 +243,13 @@ export class LinkConnection {
     if (!verdict.ok) {
       const r = verdict.reject;
       this.reject(r.code, r.message);
+      return;
+    }
+    if (!this.ctx.admit(this)) {
+      this.reject(
+        RejectCode.TOO_MANY_CONNECTIONS,
+        `${this.ctx.o.maxConnections} connections already open on ${this.ctx.o.enricherId}`,
+      );
       return;
     }
     this.incarnation = hello.incarnation;

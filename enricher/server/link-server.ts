@@ -2,9 +2,17 @@
 // (mTLS), one LinkConnection per agent connection, --max-connections, a keepalive sweep, and
 // the SIGTERM drain: stop accepting, tell every agent to drain, keep acknowledging what is in
 // flight, and close whatever is left at the deadline.
+//
+// Admission (issue 10, connection attacks): agents past their Hello count against
+// maxConnections; connections still in their TLS or Hello handshake have a budget of their
+// own (maxHandshaking) where the oldest is cut to admit a new one. Idle or slowloris sockets
+// therefore never hold the slot a real agent needs (they used to: 3,000 idle connections
+// filled maxConnections plus the Node-level cap and real agents backed off until they
+// timed out), and what they cost is bounded by the budgets.
 
 import net from 'node:net';
 import tls from 'node:tls';
+import { RefusalLog } from '../../common/framestream-admission';
 import { RejectCode } from '../../proto/link/constants';
 import { EnricherHandshake } from '../../proto/link/handshake';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
@@ -13,6 +21,12 @@ import { bump, LinkServerStats } from './stats';
 
 /** Connections beyond maxConnections still get a Reject; past this many more they are dropped unread. */
 const REJECT_SLACK = 256;
+/**
+ * listen(2) backlog (the kernel caps it at net.core.somaxconn). Under a connection flood the
+ * accept queue is what a real agent's SYN competes for: a full queue drops it and costs the
+ * agent a 1 s SYN retransmit. Node's default is 511.
+ */
+export const LISTEN_BACKLOG = 4096;
 /** How often keepalive is checked; keepalive intervals are at least 1 s. */
 const SWEEP_MS = 500;
 /** After the drain deadline: how long connections get to send their last acks before being cut. */
@@ -30,6 +44,16 @@ export class LinkServer implements LinkConnectionContext {
   draining = false;
   private readonly server: net.Server;
   private readonly connections = new Set<LinkConnection>();
+  /** Sockets in their TLS or Hello handshake, oldest first (Map keeps insertion order). */
+  private readonly handshaking = new Map<net.Socket, LinkConnection | null>();
+  /** Reverse index of `handshaking` (every lookup O(1): a flood holds thousands of entries). */
+  private readonly rawOfConn = new Map<LinkConnection, net.Socket>();
+  /** Raw sockets in their TLS handshake by "address port", to find them from the TLSSocket. */
+  private readonly tlsPending = new Map<string, net.Socket>();
+  /** Agents past their Hello: what maxConnections bounds. */
+  private readonly admitted = new Set<LinkConnection>();
+  private readonly tlsServer: tls.Server | null = null;
+  private readonly refusals: RefusalLog;
   private nextId = 1;
   private sweep: NodeJS.Timeout | null = null;
   private allClosed: (() => void) | null = null;
@@ -44,10 +68,13 @@ export class LinkServer implements LinkConnectionContext {
       keepaliveIntervalMs: o.keepaliveIntervalMs,
       maxFrameBytes: o.maxFrameBytes,
     });
+    this.refusals = new RefusalLog((fields) => o.log.warn(fields, 'link connection rejected'));
     // allowHalfOpen: an agent's EOF must not end our side before its last acks are out.
+    // TLS sockets are accepted by the plain server first (the budgets apply before the TLS
+    // handshake costs anything), then handed to a tls.Server that never listens itself.
     if (o.tls) {
       const mtls = o.tls.ca !== undefined;
-      this.server = tls.createServer(
+      const tlsServer = tls.createServer(
         {
           cert: o.tls.cert,
           key: o.tls.key,
@@ -58,16 +85,23 @@ export class LinkServer implements LinkConnectionContext {
           handshakeTimeout: o.handshakeTimeoutMs,
           allowHalfOpen: true,
         },
-        (socket) => this.onSocket(socket, true),
+        (socket) => this.onSecure(socket),
       );
-      this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        const raw = this.rawOf(socket);
+        if (raw !== null) this.forgetHandshake(raw);
         bump(this.stats.rejected, 'tls');
-        o.log.warn({ remote: remoteOf(socket), err: err.message }, 'link TLS handshake failed');
+        this.refusals.refused(socket.remoteAddress ?? 'unknown', 'tls', {
+          remote: remoteOf(socket),
+          err: err.message,
+        });
+        socket.destroy();
       });
-    } else {
-      this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.onSocket(socket, false));
+      this.tlsServer = tlsServer;
     }
-    this.server.maxConnections = o.maxConnections + REJECT_SLACK;
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.onAccept(socket));
+    // Rejected connections linger briefly to read their Reject: bounded too.
+    this.server.maxConnections = o.maxConnections + o.maxHandshaking + REJECT_SLACK;
     this.server.on('error', (err) => o.log.error({ err }, 'link listener error'));
   }
 
@@ -78,7 +112,7 @@ export class LinkServer implements LinkConnectionContext {
   async listen(): Promise<LinkListenResult> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.o.port, this.o.host, () => {
+      this.server.listen({ port: this.o.port, host: this.o.host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
         resolve();
       });
@@ -127,17 +161,21 @@ export class LinkServer implements LinkConnectionContext {
     if (this.sweep !== null) clearInterval(this.sweep);
     this.sweep = null;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const [raw, c] of this.handshaking) if (c === null) raw.destroy();
     for (const c of this.connections) c.destroy('server-closing');
     await Promise.all([closed, this.closedWithin(FINAL_ACK_GRACE_MS)]);
   }
 
   onClose(conn: LinkConnection): void {
     if (!this.connections.delete(conn)) return;
+    this.admitted.delete(conn);
+    this.onHandshakeOver(conn);
     const s = this.stats;
     s.connectionsOpen = this.connections.size;
     const reason = conn.reason ?? 'peer-closed';
     bump(s.closed, reason);
-    this.o.log.info(
+    // Connections that never got past their Hello are many under attack: counted, debug only.
+    this.o.log[conn.admitted ? 'info' : 'debug'](
       {
         ...conn.describe(),
         reason,
@@ -150,22 +188,110 @@ export class LinkServer implements LinkConnectionContext {
     if (this.connections.size === 0 && this.allClosed !== null) this.allClosed();
   }
 
-  private onSocket(socket: net.Socket, secure: boolean): void {
-    const remote = remoteOf(socket);
+  admit(conn: LinkConnection): boolean {
+    if (this.admitted.size >= this.o.maxConnections) return false;
+    this.admitted.add(conn);
+    conn.admitted = true;
+    return true;
+  }
+
+  onHandshakeOver(conn: LinkConnection): void {
+    const raw = this.rawOfConn.get(conn);
+    if (raw !== undefined) this.forgetHandshake(raw);
+  }
+
+  refused(conn: LinkConnection, reason: string, fields: Record<string, unknown>): void {
+    const source = conn.remote.replace(/:\d+$/, '');
+    this.refusals.refused(source, reason, fields);
+  }
+
+  private onAccept(socket: net.Socket): void {
+    socket.on('error', () => {}); // until a connection owns it: a reset is of no interest
     this.stats.connectionsAccepted++;
     socket.setNoDelay(true); // acks are small and latency is what the agent's window waits on
     socket.setKeepAlive(true, 30_000);
+    // Full or shutting down: answered at once (a Reject the agent understands), no budget taken.
+    if (!this.draining && this.admitted.size < this.o.maxConnections) {
+      if (this.handshaking.size >= this.o.maxHandshaking) this.evictOldestHandshake();
+      this.handshaking.set(socket, null);
+      if (this.tlsServer !== null) this.tlsPending.set(pendingKey(socket), socket);
+      this.stats.connectionsHandshaking = this.handshaking.size;
+      socket.once('close', () => {
+        if (this.handshaking.get(socket) === null) this.forgetHandshake(socket);
+      });
+    }
+    if (this.tlsServer !== null) {
+      if (!this.handshaking.has(socket)) {
+        // No budget for a TLS handshake we would follow with a Reject: just close.
+        bump(this.stats.rejected, this.draining ? 'draining' : 'too_many_connections');
+        this.refusals.refused(socket.remoteAddress ?? 'unknown', 'TOO_MANY_CONNECTIONS', {
+          remote: remoteOf(socket),
+          maxConnections: this.o.maxConnections,
+        });
+        socket.destroy();
+        return;
+      }
+      this.tlsServer.emit('connection', socket);
+      return;
+    }
+    this.serve(socket, socket, false);
+  }
+
+  private onSecure(socket: tls.TLSSocket): void {
+    const raw = this.rawOf(socket);
+    if (raw === null) {
+      socket.destroy(); // evicted while its TLS handshake finished
+      return;
+    }
+    this.serve(socket, raw, true);
+  }
+
+  private serve(socket: net.Socket, raw: net.Socket, secure: boolean): void {
+    const remote = remoteOf(socket);
     const conn = new LinkConnection(this.nextId++, remote, socket, this);
     this.connections.add(conn);
     this.stats.connectionsOpen = this.connections.size;
     this.o.log.debug({ conn: conn.id, remote, secure }, 'link connection accepted');
     if (this.draining) conn.reject(RejectCode.DRAINING, 'enricher is shutting down');
-    else if (this.connections.size > this.o.maxConnections) {
+    else if (!this.handshaking.has(raw)) {
       conn.reject(
         RejectCode.TOO_MANY_CONNECTIONS,
         `${this.o.maxConnections} connections already open on ${this.o.enricherId}`,
       );
+    } else {
+      const key = pendingKey(raw);
+      if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
+      this.handshaking.set(raw, conn);
+      this.rawOfConn.set(conn, raw);
     }
+  }
+
+  /** The accepted TCP socket under a TLSSocket (tls.Server wraps the one we emitted). */
+  private rawOf(socket: tls.TLSSocket): net.Socket | null {
+    return this.tlsPending.get(pendingKey(socket)) ?? null;
+  }
+
+  private forgetHandshake(raw: net.Socket): void {
+    const conn = this.handshaking.get(raw);
+    this.handshaking.delete(raw);
+    if (conn) this.rawOfConn.delete(conn);
+    const key = pendingKey(raw);
+    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
+    this.stats.connectionsHandshaking = this.handshaking.size;
+  }
+
+  private evictOldestHandshake(): void {
+    const oldest = this.handshaking.entries().next();
+    if (oldest.done) return;
+    const [raw, conn] = oldest.value;
+    this.forgetHandshake(raw);
+    bump(this.stats.rejected, 'handshake_evicted');
+    this.refusals.refused(raw.remoteAddress ?? 'unknown', 'handshake-evicted', {
+      remote: remoteOf(raw),
+      maxHandshaking: this.o.maxHandshaking,
+    });
+    if (conn !== null) conn.destroy('handshake-evicted');
+    raw.destroy();
   }
 
   /** True when every connection closed within `ms`. */
@@ -183,6 +309,10 @@ export class LinkServer implements LinkConnectionContext {
       };
     });
   }
+}
+
+function pendingKey(socket: net.Socket): string {
+  return `${socket.remoteAddress} ${socket.remotePort}`;
 }
 
 function remoteOf(socket: net.Socket): string {

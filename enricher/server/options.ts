@@ -36,8 +36,13 @@ export interface LinkServerOptions {
   /** Shared secret every Hello must carry; null/empty = none required. */
   authToken?: Buffer | string | null;
   tls?: LinkTlsOptions | null;
-  /** Open link connections (handshaking ones included); more are Rejected TOO_MANY_CONNECTIONS. */
+  /** Agents past their handshake; more are Rejected TOO_MANY_CONNECTIONS. */
   maxConnections?: number;
+  /**
+   * Connections still in their TLS or Hello handshake. A budget of their own, so idle or
+   * slowloris sockets never take an agent's slot: beyond it the oldest handshake is cut.
+   */
+  maxHandshaking?: number;
   handshakeTimeoutMs?: number;
   /** Advertised in Welcome; 0 disables keepalive. */
   keepaliveIntervalMs?: number;
@@ -52,6 +57,13 @@ export interface LinkServerOptions {
 
 export const LINK_SERVER_DEFAULTS = {
   maxConnections: 1000,
+  // An agent's Hello arrives within milliseconds of connect, so this budget only ever fills
+  // under a flood. It is large on purpose: while a flood holds more sockets than this plus the
+  // listen backlog, the accept queue stays full and a real agent's connect waits (attack.ts:
+  // 10,000 idle connections cost a replay 6x at 256, nothing at 16,384). An idle handshaking
+  // connection costs about 9 KiB and a descriptor (RLIMIT_NOFILE must exceed
+  // maxConnections + maxHandshaking + 256; Node raises the soft limit to the hard one).
+  maxHandshaking: 16_384,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   keepaliveIntervalMs: DEFAULT_KEEPALIVE_INTERVAL_MS,
   maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES,
@@ -64,6 +76,7 @@ export const LINK_SERVER_DEFAULTS = {
 /** Inclusive ranges of the integer options (keepaliveIntervalMs: 0, or at least 1000). */
 export const LINK_SERVER_LIMITS = {
   maxConnections: { min: 1, max: 1_000_000 },
+  maxHandshaking: { min: 1, max: 1_000_000 },
   handshakeTimeoutMs: { min: 1, max: 0x7fffffff },
   keepaliveIntervalMs: { min: 0, max: 0xffffffff },
   maxInFlightBatches: { min: 1, max: 1_000_000 },
@@ -122,6 +135,7 @@ export function resolveLinkServerOptions(o: LinkServerOptions): ResolvedLinkServ
   return {
     ...o,
     maxConnections: int(o, 'maxConnections'),
+    maxHandshaking: int(o, 'maxHandshaking'),
     handshakeTimeoutMs: int(o, 'handshakeTimeoutMs'),
     keepaliveIntervalMs: keepalive,
     maxInFlightBatches: int(o, 'maxInFlightBatches'),

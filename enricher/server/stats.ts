@@ -8,6 +8,7 @@ export type LinkCloseReason =
   | 'rejected' // we sent Reject (handshake refused, too many connections ...)
   | 'protocol-error'
   | 'handshake-timeout'
+  | 'handshake-evicted' // cut in its handshake to admit a newer one (handshaking budget full)
   | 'keepalive-timeout'
   | 'drain-deadline' // still open when the drain deadline passed
   | 'output-failed' // the chunk writer failed: nothing more can be acknowledged
@@ -30,6 +31,8 @@ export class LinkServerStats {
   /** LinkProtocolError codes that closed a connection. */
   readonly protocolErrors = new Map<string, number>();
   handshakeTimeouts = 0;
+  /** Connections in their TLS or Hello handshake now (bounded by maxHandshaking). */
+  connectionsHandshaking = 0;
   keepaliveTimeouts = 0;
   batchesReceived = 0;
   batchesAcked = 0;

@@ -69,6 +69,9 @@ test('configuration errors exit 2 naming the problem', async (t) => {
     [['--max-connections', '0'], /--max-connections: must be at least 1/],
     [['--listen', 'nope'], /--listen: expected HOST:PORT/],
     [['--bogus'], /unknown option '--bogus'/],
+    [['--dnstap-allow', '10.0.0.0/40'], /--dnstap-allow: '10.0.0.0\/40'/],
+    [['--dnstap-tls-ca', empty], /--dnstap-tls-ca needs --dnstap-tls-cert/],
+    [['--dnstap-max-connections', '0'], /--dnstap-max-connections: must be at least 1/],
   ];
   for (const [args, message] of cases) {
     const r = await snowtap([...base, ...args]);

@@ -32,6 +32,7 @@ test('agent values: documented defaults equal the agent defaults', () => {
   assert.equal(a.spool.maxBytes, d('spool-max-bytes'), 'agent.spool.maxBytes');
   assert.equal(a.sample, d('sample'), 'agent.sample');
   assert.equal(a.metricsPort, port(d('metrics-listen')), 'agent.metricsPort');
+  assert.equal(a.socketMode, d('dnstap-socket-mode'), 'agent.socketMode');
 });
 
 test('agent values: the spool emptyDir leaves headroom above spool.maxBytes', () => {

@@ -25,7 +25,8 @@ starts before the DNS server and stops after it, so the last frames are still re
 
 The DNS server writes dnstap to {{ agent.socketDir }}/{{ agent.socketName }} (Unbound:
 dnstap-socket-path, BIND: dnstap-output unix, Knot: sink, PowerDNS/dnsdist: the socket path)
-and must run as uid 10001 or group 10001 (pod fsGroup) to connect to the agent's socket.
+and connects whatever its user with the default agent.socketMode 0666 (the emptyDir is the
+pod's own); with socketMode "0660" it must run as uid 10001 or group 10001 (pod fsGroup).
 */}}
 
 {{- define "snowtap.agentPodLabels" -}}
@@ -73,6 +74,7 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
   args:
     - agent
     - --dnstap-socket={{ include "snowtap.agentSocketPath" $root }}
+    - --dnstap-socket-mode={{ $a.socketMode }}
     - --enricher={{ include "snowtap.enricherAddress" $root }}
     - --metrics-listen=0.0.0.0:{{ $a.metricsPort }}
     - --switch-interval={{ $a.switchInterval }}
