@@ -154,6 +154,18 @@ export class EnricherMetrics {
           : Object.entries(o).map(([column, v]) => [{ column }, v] as [Labels, number]);
       },
     );
+    counter(
+      r,
+      'fields_truncated_total',
+      'CSV fields cut to their bound (identity, answers, dnstap policy texts, query_zone), by column',
+      ['column'],
+      () => {
+        const t = pc()?.truncated;
+        return t === undefined
+          ? []
+          : Object.entries(t).map(([column, v]) => [{ column }, v] as [Labels, number]);
+      },
+    );
     counter(r, 'link_batches_received_total', 'Batches received from agents', [], () =>
       one(link()?.batchesReceived),
     );

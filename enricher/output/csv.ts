@@ -52,6 +52,18 @@ export const COLUMNS = [
   'sample_rate',
   'agent_id',
   'enricher_id',
+  // Issue 9 step 4, appended in the issue's order: header, EDNS, answers, dnstap policy, zone.
+  'flags',
+  'opcode',
+  'edns_udp_size',
+  'edns_do',
+  'answers',
+  'dnstap_policy_type',
+  'dnstap_policy_rule',
+  'dnstap_policy_action',
+  'dnstap_policy_match',
+  'dnstap_policy_value',
+  'query_zone',
 ] as const;
 
 export type ColumnName = (typeof COLUMNS)[number];
@@ -66,6 +78,8 @@ export interface ColumnType {
 const VARCHAR: ColumnType = { duckdb: 'VARCHAR', snowflake: 'VARCHAR' };
 const INTEGER: ColumnType = { duckdb: 'INTEGER', snowflake: 'INTEGER' };
 const BIGINT: ColumnType = { duckdb: 'BIGINT', snowflake: 'BIGINT' };
+// Written as `true` / `false`, which both engines read as BOOLEAN.
+const BOOLEAN: ColumnType = { duckdb: 'BOOLEAN', snowflake: 'BOOLEAN' };
 // event_time carries 9 fractional digits and a Z; both engines keep nanoseconds only in these types.
 const TIMESTAMP_NS: ColumnType = { duckdb: 'TIMESTAMP_NS', snowflake: 'TIMESTAMP_NTZ(9)' };
 
@@ -96,6 +110,17 @@ export const COLUMN_TYPES: Readonly<Record<ColumnName, ColumnType>> = {
   sample_rate: INTEGER,
   agent_id: VARCHAR,
   enricher_id: VARCHAR,
+  flags: VARCHAR,
+  opcode: VARCHAR,
+  edns_udp_size: INTEGER,
+  edns_do: BOOLEAN,
+  answers: VARCHAR,
+  dnstap_policy_type: VARCHAR,
+  dnstap_policy_rule: VARCHAR,
+  dnstap_policy_action: VARCHAR,
+  dnstap_policy_match: VARCHAR,
+  dnstap_policy_value: VARCHAR,
+  query_zone: VARCHAR,
 };
 
 /** The header row, CRLF-terminated, first in every chunk file. */
@@ -168,6 +193,35 @@ export function writeCsvField(target: Buffer, pos: number, s: string): number {
   }
   target[end] = QUOTE;
   return end + 1;
+}
+
+/**
+ * Makes the ASCII text already written at target[start, end) one CSV field: returned as is
+ * when it needs no quoting, else enclosed in quotes with inner quotes doubled, in place (the
+ * row encoder writes text such as the answers straight into the row). Room needed past `end`:
+ * 2 + the number of quotes in the text. Returns the field's end.
+ */
+export function quoteCsvFieldInPlace(target: Buffer, start: number, end: number): number {
+  let quotes = 0;
+  let special = false;
+  for (let i = start; i < end; i++) {
+    const b = target[i]!;
+    if (b === QUOTE) quotes++;
+    else if (b === COMMA || b === CR || b === LF || b === BACKSLASH) special = true;
+  }
+  if (!special && quotes === 0) return end;
+  const last = end + quotes + 1;
+  if (last >= target.length)
+    throw new RangeError(`CSV field of ${end - start} bytes does not fit at ${start}`);
+  target[last] = QUOTE;
+  let w = last - 1;
+  for (let r = end - 1; r >= start; r--) {
+    const b = target[r]!;
+    target[w--] = b;
+    if (b === QUOTE) target[w--] = QUOTE;
+  }
+  target[start] = QUOTE;
+  return last + 1;
 }
 
 /**

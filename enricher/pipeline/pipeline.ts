@@ -5,7 +5,15 @@ import { DnsView } from '../../proto/dns/view';
 import { DnstapDecodeError, decodeDnstap } from '../../proto/dnstap/index';
 import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
 import type { Policy } from '../policy/index';
-import { type DnsChoice, MAX_ROW_BYTES, OutOfRangeCounters, RowEncoder, type RowSource } from './row-encoder';
+import { TruncatedCounters } from './dns-columns';
+import {
+  type DnsChoice,
+  MAX_ROW_BYTES,
+  OutOfRangeCounters,
+  RowEncoder,
+  type RowEncoderOptions,
+  type RowSource,
+} from './row-encoder';
 
 /** Where rows go, written in place: beginRow(room) gives an offset into rowTarget with `room` bytes free. */
 export interface RowSink {
@@ -30,6 +38,8 @@ export class PipelineCounters {
   noDnsMessage = 0;
   /** Typed fields written empty because the value lies outside the column's SQL type. */
   readonly outOfRange = new OutOfRangeCounters();
+  /** Fields cut to their bound (identity, answers, dnstap policy texts, query_zone), by column. */
+  readonly truncated = new TruncatedCounters();
 }
 
 function bump(map: Map<string, number>, key: string): void {
@@ -47,8 +57,9 @@ export class RecordPipeline {
     enricherId: string,
     /** Returns the policy in force; read once per record so a swap takes effect at once. */
     private readonly policy: () => Policy | null,
+    options: RowEncoderOptions = {},
   ) {
-    this.encoder = new RowEncoder(enricherId, this.counters.outOfRange);
+    this.encoder = new RowEncoder(enricherId, this.counters.outOfRange, this.counters.truncated, options);
   }
 
   get identityTruncated(): number {
