@@ -20,7 +20,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { outputOptions, tokenFromFile } from './shared';
+import { outputOptions, rowOptions, tokenFromFile } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
 
 /** The link server's default and range of `field`; scale 1000 shows milliseconds as seconds. */
@@ -143,6 +143,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
   return {
     id,
     output: outputOptions(o),
+    rows: rowOptions(o),
     listen: hp('listen')!,
     dnstapListen: hp('dnstap-listen'),
     metricsListen: hp('metrics-listen'),

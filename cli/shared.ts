@@ -1,5 +1,7 @@
 // Option-to-config mapping shared by the subcommands that write chunks.
+import { headerBytesFor, parseColumnList } from '../enricher/output/csv';
 import type { ChunkWriterOptions } from '../enricher/output/index';
+import type { RowOptions } from '../enricher/pipeline/pipeline';
 import { MAX_AUTH_TOKEN_LENGTH } from '../proto/link/constants';
 import { type OptionValues, UsageError } from './options';
 
@@ -11,6 +13,25 @@ export function outputOptions(o: OptionValues): Omit<ChunkWriterOptions, 'onComm
     maxBytes: Number(o['rotate-max-bytes']),
     maxAgeMs: Number(o['rotate-max-age']) * 1000,
     gzip: Boolean(o.gzip),
+    ...(o.columns === undefined ? {} : { header: headerBytesFor(columnsOption(o)) }),
+  };
+}
+
+function columnsOption(o: OptionValues) {
+  try {
+    return parseColumnList(o.columns as string[]);
+  } catch (err) {
+    throw new UsageError(`--${(err as Error).message}`);
+  }
+}
+
+/** --mask-client-ipv4/-ipv6, --drop-ecs, --columns as the pipeline's row options. */
+export function rowOptions(o: OptionValues): RowOptions {
+  return {
+    maskClientIpv4: Number(o['mask-client-ipv4']),
+    maskClientIpv6: Number(o['mask-client-ipv6']),
+    dropEcs: Boolean(o['drop-ecs']),
+    ...(o.columns === undefined ? {} : { columns: columnsOption(o) }),
   };
 }
 

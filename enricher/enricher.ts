@@ -10,7 +10,7 @@ import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
 import { EnricherMetrics } from './metrics';
 import { ChunkWriter, type ChunkWriterOptions, recoverPartials } from './output/index';
-import { RecordPipeline } from './pipeline/pipeline';
+import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
 import {
   DnstapInput,
@@ -50,6 +50,8 @@ export interface EnricherOptions {
   tls?: LinkTlsOptions | null;
   /** url or file (not both); readiness waits for the first load. */
   policy?: Omit<PolicyPollerOptions, 'log'> | null;
+  /** Privacy and column selection (--mask-client-*, --drop-ecs, --columns). */
+  rows?: RowOptions;
   maxDataFrameSize?: number;
   /** How long agents get to finish their in-flight batches on stop(). */
   drainTimeoutMs?: number;
@@ -140,7 +142,7 @@ export class Enricher {
       this.writer = writer;
       const gate = new OutputGate(writer);
       const poller = this.poller;
-      const pipeline = new RecordPipeline(gate, o.id, () => poller?.current ?? null);
+      const pipeline = new RecordPipeline(gate, o.id, () => poller?.current ?? null, o.rows);
       this.pipeline = pipeline;
       this.link = new LinkServer({
         ...o.link,

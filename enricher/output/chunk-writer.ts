@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { type ChunkFile, ChunkSink } from './chunk-sink';
-import { HEADER_BYTES } from './csv';
 import { OutputError } from './errors';
 import {
   chunkFileName,
@@ -284,14 +283,14 @@ export class ChunkWriter {
       hourDir: hourDirOf(openedAt),
       openedAt,
       rows: 0,
-      bytes: HEADER_BYTES.length,
+      bytes: this.o.header.length,
       fileBytes: 0,
       fh: null,
       entrySynced: false,
     };
     // The block buffer is empty here: the previous chunk sealed it when it was committed.
-    HEADER_BYTES.copy(this.buf, 0);
-    this.bufLen = HEADER_BYTES.length;
+    this.o.header.copy(this.buf, 0);
+    this.bufLen = this.o.header.length;
     this.chunk = chunk;
     return chunk;
   }

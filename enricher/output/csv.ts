@@ -127,6 +127,41 @@ export const COLUMN_TYPES: Readonly<Record<ColumnName, ColumnType>> = {
 export const HEADER_ROW = COLUMNS.join(',') + ROW_TERMINATOR;
 export const HEADER_BYTES: Buffer = Buffer.from(HEADER_ROW, 'latin1');
 
+/** The header row of a column selection (--columns). */
+export function headerBytesFor(columns: readonly ColumnName[]): Buffer {
+  return Buffer.from(columns.join(',') + ROW_TERMINATOR, 'latin1');
+}
+
+/** Column the de-duplicating view keys on: a selection must keep it (at-least-once delivery). */
+export const REQUIRED_COLUMN: ColumnName = 'record_id';
+
+/**
+ * Validates a column selection (--columns): known names, each once, in schema order (the
+ * header is the list as given, so it must already be in file order), record_id included.
+ * Throws a RangeError naming the first problem.
+ */
+export function parseColumnList(names: readonly string[]): ColumnName[] {
+  if (names.length === 0) throw new RangeError('columns: the list is empty');
+  let last = -1;
+  for (const n of names) {
+    const i = COLUMNS.indexOf(n as ColumnName);
+    if (i < 0) {
+      const near = COLUMNS.find((c) => c === n.toLowerCase().replace(/-/g, '_'));
+      throw new RangeError(
+        `columns: unknown column '${n}'${near ? `, use '${near}'` : ''} (known: ${COLUMNS.join(', ')})`,
+      );
+    }
+    if (i === last) throw new RangeError(`columns: '${n}' is listed twice`);
+    if (i < last) throw new RangeError(`columns: '${n}' must come before '${COLUMNS[last]}' (schema order)`);
+    last = i;
+  }
+  if (!names.includes(REQUIRED_COLUMN))
+    throw new RangeError(
+      `columns: '${REQUIRED_COLUMN}' is required (the de-duplication key of at-least-once delivery)`,
+    );
+  return names as ColumnName[];
+}
+
 /** Upper bound of the bytes writeCsvField() may write for a string of `length` UTF-16 units. */
 export function csvFieldMaxBytes(length: number): number {
   // A UTF-16 unit is at most 3 UTF-8 bytes; a doubled quote is 2; plus the enclosing quotes.

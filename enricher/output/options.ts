@@ -1,6 +1,7 @@
 // Options of the ChunkWriter: defaults in one place, validation that names the field.
 import * as path from 'node:path';
 import type { CommitInfo } from './chunk-sink';
+import { HEADER_BYTES } from './csv';
 import { OutputError } from './errors';
 import { enricherIdProblem } from './layout';
 
@@ -22,6 +23,8 @@ export interface ChunkWriterOptions {
   /** Clock in ms (tests inject one). */
   now?: () => number;
   onCommit?: (info: CommitInfo) => void;
+  /** Header row written first in every chunk (default: every column; --columns selects). */
+  header?: Buffer;
 }
 
 export const CHUNK_DEFAULTS = {
@@ -47,6 +50,7 @@ const KNOWN_KEYS = new Set<string>([
   'enricherId',
   'now',
   'onCommit',
+  'header',
 ]);
 
 function invalid(field: string, why: string): OutputError {
@@ -83,6 +87,7 @@ export function resolveOptions(o: ChunkWriterOptions): ResolvedOptions {
     gzipConcurrency: intOption(o, 'gzipConcurrency', 1, 64),
     blockBytes: intOption(o, 'blockBytes', MIN_BLOCK_BYTES, MAX_BLOCK_BYTES),
     now: o.now ?? Date.now,
+    header: o.header ?? HEADER_BYTES,
     onCommit: o.onCommit,
   };
 }

@@ -4,6 +4,7 @@ import { tryParseDnsMessage } from '../../proto/dns/index';
 import { DnsView } from '../../proto/dns/view';
 import { DnstapDecodeError, decodeDnstap } from '../../proto/dnstap/index';
 import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
+import { COLUMNS, type ColumnName } from '../output/csv';
 import type { Policy } from '../policy/index';
 import { TruncatedCounters } from './dns-columns';
 import {
@@ -46,20 +47,34 @@ function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
+/** What a row holds: the encoder's options, and the column selection (--columns). */
+export interface RowOptions extends RowEncoderOptions {
+  /** A validated selection in schema order (output/csv.ts parseColumnList); undefined = all. */
+  columns?: readonly ColumnName[];
+}
+
 export class RecordPipeline {
   readonly counters = new PipelineCounters();
   private readonly view = new DnstapView();
   private readonly dns: DnsChoice = { view: new DnsView(), ok: false, headerOk: false, size: -1 };
   private readonly encoder: RowEncoder;
+  /** With --columns: 1 per kept column index, and the full row is encoded into `scratch` first. */
+  private readonly keep: Uint8Array | null = null;
+  private readonly scratch: Buffer | null = null;
 
   constructor(
     private readonly sink: RowSink,
     enricherId: string,
     /** Returns the policy in force; read once per record so a swap takes effect at once. */
     private readonly policy: () => Policy | null,
-    options: RowEncoderOptions = {},
+    options: RowOptions = {},
   ) {
     this.encoder = new RowEncoder(enricherId, this.counters.outOfRange, this.counters.truncated, options);
+    if (options.columns !== undefined && options.columns.length < COLUMNS.length) {
+      this.keep = new Uint8Array(COLUMNS.length);
+      for (const c of options.columns) this.keep[COLUMNS.indexOf(c)] = 1;
+      this.scratch = Buffer.alloc(MAX_ROW_BYTES);
+    }
   }
 
   get identityTruncated(): number {
@@ -121,10 +136,48 @@ export class RecordPipeline {
         : null;
     const sink = this.sink;
     const at = sink.beginRow(MAX_ROW_BYTES);
-    const rowEnd = this.encoder.encode(v, dns, domain, network, src, seq, index, sink.rowTarget, at);
+    let rowEnd: number;
+    if (this.keep === null)
+      rowEnd = this.encoder.encode(v, dns, domain, network, src, seq, index, sink.rowTarget, at);
+    else {
+      const s = this.scratch!;
+      const end = this.encoder.encode(v, dns, domain, network, src, seq, index, s, 0);
+      rowEnd = projectRow(s, end, this.keep, sink.rowTarget, at);
+    }
     sink.endRow(rowEnd);
     c.rows++;
     c.rowBytes += rowEnd - at;
     return true;
   }
+}
+
+/**
+ * Copies the kept fields of the CSV row src[0, end) (CRLF-terminated, as the encoder writes
+ * it) to dst[at..] with their commas and the CRLF; returns the end. Fields are walked with
+ * RFC 4180 quoting: a comma inside quotes does not end a field.
+ */
+export function projectRow(src: Buffer, end: number, keep: Uint8Array, dst: Buffer, at: number): number {
+  const stop = end - 2; // before CRLF
+  let p = at;
+  let i = 0;
+  let first = true;
+  for (let col = 0; col < keep.length && i <= stop; col++) {
+    const start = i;
+    let quoted = false;
+    for (; i < stop; i++) {
+      const b = src[i]!;
+      if (b === 0x22)
+        quoted = !quoted; // a doubled quote toggles twice
+      else if (b === 0x2c && !quoted) break;
+    }
+    if (keep[col] === 1) {
+      if (!first) dst[p++] = 0x2c;
+      first = false;
+      for (let k = start; k < i; k++) dst[p++] = src[k]!;
+    }
+    i++; // past the comma (or past stop on the last field)
+  }
+  dst[p++] = 0x0d;
+  dst[p++] = 0x0a;
+  return p;
 }

@@ -27,6 +27,9 @@ export interface PrivacyOptions {
   dropEcs?: boolean;
 }
 
+/** Library defaults: nothing masked, ECS kept. */
+export const PRIVACY_DEFAULTS = { maskClientIpv4: 32, maskClientIpv6: 128, dropEcs: false } as const;
+
 export const PRIVACY_RANGES = {
   maskClientIpv4: { min: 0, max: 32 },
   maskClientIpv6: { min: 0, max: 128 },

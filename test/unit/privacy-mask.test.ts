@@ -1,0 +1,292 @@
+// Client address minimisation (issue 9 step 1, enricher and convert): --mask-client-ipv4,
+// --mask-client-ipv6, --drop-ecs, and --columns. The scan: a capture with client addresses
+// in every place a row can carry one (query_address of client-side types, IPv4-mapped IPv6
+// sockets, ECS, a policy CLIENT_IP value) is converted with masking on and gzip; no original
+// client address appears anywhere in the decompressed chunks in any textual form (dotted,
+// IPv4-mapped IPv6 in dotted and hex form, compressed and expanded IPv6, hex bytes).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import zlib from 'node:zlib';
+import { ENRICHER_OPTIONS } from '../../cli/enricher';
+import { coerce, parseCommand } from '../../cli/options';
+import { outputOptions, rowOptions } from '../../cli/shared';
+import { CONVERT_OPTIONS } from '../../cli/specs';
+import { silentLogger } from '../../common/log';
+import { convertFiles } from '../../enricher/convert';
+import { COLUMNS, parseColumnList } from '../../enricher/output/csv';
+import { projectRow } from '../../enricher/pipeline/pipeline';
+import {
+  ClientMask,
+  PRIVACY_DEFAULTS,
+  PRIVACY_RANGES,
+  queryAddressIsClient,
+} from '../../enricher/pipeline/privacy';
+import { loadPolicyBytes } from '../../enricher/policy/index';
+import { dnstapFrame, type FrameSpec } from '../support/chunk-builder';
+import { ecsOption } from '../support/dns-builder';
+import { file as fstrmFile } from '../support/fstrm-builder';
+import { parseCsvText } from '../support/output-rows';
+
+const root = fs.mkdtempSync(path.join(tmpdir(), 'snowtap-privacy-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const V4 = [192, 0, 2, 77];
+const V4_OTHER = [203, 0, 113, 201];
+const V6 = [0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33, 0x44];
+const MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...V4_OTHER];
+const RESOLVER = [10, 99, 98, 97]; // the resolver's own address (RESOLVER_* query_address): kept
+const SERVER = [10, 53, 53, 53];
+
+/** Every textual form a 4- or 16-byte address can take in a CSV (and its raw hex). */
+function forms(a: readonly number[]): string[] {
+  const hex = Buffer.from(a).toString('hex');
+  if (a.length === 4) {
+    const dotted = a.join('.');
+    const h = (i: number) => ((a[i]! << 8) | a[i + 1]!).toString(16);
+    return [dotted, `::ffff:${dotted}`, `::ffff:${h(0)}:${h(2)}`, `0:0:0:0:0:ffff:${h(0)}:${h(2)}`, hex];
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => ((a[2 * i]! << 8) | a[2 * i + 1]!).toString(16));
+  const expanded = groups.map((g) => g.padStart(4, '0')).join(':');
+  const out = [groups.join(':'), expanded, hex];
+  if (a.slice(0, 10).every((x) => x === 0) && a[10] === 0xff && a[11] === 0xff)
+    out.push(...forms(a.slice(12)));
+  // The low 64 bits alone would identify the host too.
+  out.push(groups.slice(4).join(':'));
+  return out;
+}
+
+function frames(): FrameSpec[] {
+  const out: FrameSpec[] = [];
+  for (const type of [5, 6, 1, 2, 9, 11, 13]) {
+    out.push({
+      type,
+      family: 1,
+      queryAddress: Buffer.from(V4),
+      responseAddress: Buffer.from(SERVER),
+      qname: ['a'],
+    });
+    out.push({
+      type,
+      family: 2,
+      queryAddress: Buffer.from(V6),
+      responseAddress: Buffer.from(SERVER),
+      qname: ['b'],
+    });
+    out.push({ type, family: 2, queryAddress: Buffer.from(MAPPED), qname: ['c'] });
+  }
+  for (const type of [3, 4, 7, 8])
+    out.push({
+      type,
+      family: 1,
+      queryAddress: Buffer.from(RESOLVER),
+      responseAddress: Buffer.from(SERVER),
+      qname: ['r'],
+    });
+  out.push({ type: 3, qname: ['e'], ecs: ecsOption(1, 32, 0, V4) });
+  out.push({ type: 3, qname: ['f'], ecs: ecsOption(2, 128, 0, V6) });
+  out.push({ type: 5, qname: ['g'], ecs: ecsOption(2, 128, 0, MAPPED) });
+  out.push({ type: 6, qname: ['p'], policy: { type: 'RPZ', match: 2, value: Buffer.from(V4), action: 1 } });
+  out.push({ type: 6, qname: ['p'], policy: { type: 'RPZ', match: 2, value: Buffer.from(V6), action: 1 } });
+  out.push({
+    type: 6,
+    qname: ['p'],
+    policy: { type: 'RPZ', match: 2, value: Buffer.from(V4.slice(0, 3)), action: 1 },
+  });
+  return out;
+}
+
+async function convert(name: string, rows: Parameters<typeof rowOptions>[0] | null, columns?: string[]) {
+  const capture = path.join(root, `${name}.fstrm`);
+  fs.writeFileSync(capture, fstrmFile(frames().map(dnstapFrame)));
+  const policy = await loadPolicyBytes(
+    Buffer.from(
+      JSON.stringify({
+        version: 'p',
+        domains: [],
+        networks: [
+          { cidr: '192.0.2.77/32', tenant: 'exact-v4' },
+          { cidr: '2001:db8:1234:5678:9abc:def0:1122:3344/128', tenant: 'exact-v6' },
+        ],
+      }),
+    ),
+    { source: 'test' },
+  );
+  const specs = new Map(ENRICHER_OPTIONS.map((s) => [s.name, s]));
+  const o: Record<string, unknown> = {};
+  for (const s of ENRICHER_OPTIONS) if (s.default !== undefined) o[s.name] = s.default;
+  for (const [k, v] of Object.entries(rows ?? {})) o[k] = coerce(specs.get(k)!, v, `--${k}`);
+  if (columns) o.columns = columns;
+  const dir = path.join(root, name);
+  const s = await convertFiles({
+    files: [capture],
+    output: { ...outputOptions(o), outputDir: dir, enricherId: 'privacy', gzip: true },
+    policy,
+    rows: rowOptions(o),
+    log: silentLogger(),
+  });
+  const text = s.chunkPaths.map((f) => zlib.gunzipSync(fs.readFileSync(f)).toString('utf8')).join('');
+  return { text, rows: await parseCsvText(text) };
+}
+
+describe('masking client addresses', () => {
+  test('scan: no original client address in any textual form in the decompressed chunks (24 / 56, ECS masked)', async () => {
+    const { text, rows } = await convert('masked', { 'mask-client-ipv4': '24', 'mask-client-ipv6': '56' });
+    for (const a of [V4, V6, MAPPED]) {
+      for (const f of forms(a))
+        assert.ok(!text.toLowerCase().includes(f.toLowerCase()), `${f} found in the chunks`);
+    }
+    // The masked forms are there, the tenant lookups saw the real address, the resolver's own
+    // address and the responders are kept.
+    const byQname = (q: string) => rows.filter((r) => r.qname === q);
+    for (const r of byQname('a')) {
+      assert.equal(r.query_address, '192.0.2.0');
+      assert.equal(r.tenant, 'exact-v4', 'policy lookup before masking');
+      assert.equal(r.response_address, '10.53.53.53');
+    }
+    for (const r of byQname('b')) {
+      assert.equal(r.query_address, '2001:db8:1234:5600::');
+      assert.equal(r.tenant, 'exact-v6');
+    }
+    for (const r of byQname('c'))
+      assert.equal(r.query_address, '::ffff:203.0.113.0', 'IPv4-mapped: the IPv4 mask');
+    for (const r of byQname('r'))
+      assert.equal(r.query_address, '10.99.98.97', 'RESOLVER_*/FORWARDER_*: the resolver itself');
+    assert.deepEqual(
+      ['e', 'f', 'g'].map((q) => byQname(q)[0]!.ecs),
+      ['192.0.2.0/24', '2001:db8:1234:5600::/56', '::ffff:203.0.113.0/120'],
+    );
+    assert.deepEqual(
+      byQname('p').map((r) => r.dnstap_policy_value),
+      ['192.0.2.0', '2001:db8:1234:5600::', ''],
+    );
+  });
+
+  test('unmasked (the defaults): the same capture does carry the addresses (the scan can see them)', async () => {
+    const { text } = await convert('plain', null);
+    for (const a of [V4, V6, MAPPED])
+      assert.ok(
+        forms(a).some((f) => text.includes(f)),
+        `${forms(a)[0]} present`,
+      );
+  });
+
+  test('--drop-ecs leaves ecs empty; mask 0 keeps no client bit', async () => {
+    const { rows } = await convert('drop', {
+      'drop-ecs': 'true',
+      'mask-client-ipv4': '0',
+      'mask-client-ipv6': '0',
+    });
+    assert.ok(rows.every((r) => r.ecs === ''));
+    assert.deepEqual(
+      [...new Set(rows.filter((r) => ['a', 'b', 'c'].includes(r.qname!)).map((r) => r.query_address))].sort(),
+      ['0.0.0.0', '::', '::ffff:0.0.0.0'],
+    );
+  });
+
+  test('ClientMask: prefix bits at every length, v4-mapped gets the IPv4 mask, other lengths zeroed', () => {
+    const m = new ClientMask(20, 44);
+    const out = Buffer.alloc(16);
+    m.apply(Buffer.from([255, 255, 255, 255]), 0, 4, out);
+    assert.deepEqual([...out.subarray(0, 4)], [255, 255, 240, 0]);
+    m.apply(Buffer.alloc(16, 0xff), 0, 16, out);
+    assert.equal(out.toString('hex'), 'fffffffffff000000000000000000000');
+    m.apply(Buffer.from(MAPPED), 0, 16, out);
+    assert.equal(out.toString('hex'), '00000000000000000000ffffcb007000');
+    m.apply(Buffer.from([1, 2, 3]), 0, 3, out);
+    assert.deepEqual([...out.subarray(0, 3)], [0, 0, 0]);
+    assert.throws(() => new ClientMask(33, 0), /maskClientIpv4/);
+    assert.equal(ClientMask.from({}), null);
+    assert.deepEqual([3, 4, 7, 8].map(queryAddressIsClient), [false, false, false, false]);
+    assert.deepEqual([1, 2, 5, 6, 9, 10, 11, 12, 13, 14, 99].map(queryAddressIsClient), Array(11).fill(true));
+  });
+});
+
+describe('options: flags, env, config file, library defaults', () => {
+  test('enricher and convert: defaults and ranges from the library; env and config keys; flags win', () => {
+    for (const table of [ENRICHER_OPTIONS, CONVERT_OPTIONS]) {
+      const s = (n: string) => table.find((x) => x.name === n)!;
+      assert.deepEqual(
+        [s('mask-client-ipv4').default, s('mask-client-ipv4').min, s('mask-client-ipv4').max],
+        [
+          PRIVACY_DEFAULTS.maskClientIpv4,
+          PRIVACY_RANGES.maskClientIpv4.min,
+          PRIVACY_RANGES.maskClientIpv4.max,
+        ],
+      );
+      assert.deepEqual(
+        [s('mask-client-ipv6').default, s('mask-client-ipv6').max],
+        [PRIVACY_DEFAULTS.maskClientIpv6, PRIVACY_RANGES.maskClientIpv6.max],
+      );
+      assert.equal(s('drop-ecs').default, false);
+      assert.equal(s('columns').default, undefined);
+    }
+    const cfg = path.join(root, 'cfg.yaml');
+    fs.writeFileSync(cfg, 'mask-client-ipv6: 48\ncolumns: [record_id, qname]\ndrop-ecs: true\n');
+    const env = { SNOWTAP_MASK_CLIENT_IPV4: '16', SNOWTAP_MASK_CLIENT_IPV6: '64' };
+    const cmd = parseCommand(['--config', cfg, '--mask-client-ipv4', '8'], CONVERT_OPTIONS, env, {
+      positionals: true,
+    });
+    assert.deepEqual(rowOptions(cmd.options), {
+      maskClientIpv4: 8,
+      maskClientIpv6: 64,
+      dropEcs: true,
+      columns: ['record_id', 'qname'],
+    });
+    assert.throws(() => parseCommand(['--mask-client-ipv4', '33'], CONVERT_OPTIONS, {}), {
+      code: 'SNOWTAP_USAGE',
+    });
+  });
+});
+
+describe('--columns', () => {
+  test('a selection in schema order: header and rows follow, quoted fields kept whole', async () => {
+    const cols = [
+      'record_id',
+      'query_address',
+      'qname',
+      'tenant',
+      'answers',
+      'dnstap_policy_type',
+      'query_zone',
+    ];
+    const { text, rows } = await convert('cols', { 'mask-client-ipv4': '24' }, cols);
+    assert.ok(text.startsWith(`${cols.join(',')}\r\n`));
+    assert.deepEqual(Object.keys(rows[0]!), cols);
+    assert.equal(rows.length, frames().length);
+    assert.equal(rows[0]!.query_address, '192.0.2.0');
+    assert.equal(rows.at(-1)!.dnstap_policy_type, 'RPZ');
+  });
+
+  test('projectRow: quoted fields with commas, doubled quotes and CRLF inside stay whole', () => {
+    const row = Buffer.from('id/1/0,"a,b","say ""x,y""",,"line\r\nbreak",last\r\n');
+    const dst = Buffer.alloc(row.length);
+    const keep = (cols: number[]) => {
+      const k = new Uint8Array(6);
+      for (const c of cols) k[c] = 1;
+      return dst.toString('utf8', 0, projectRow(row, row.length, k, dst, 0));
+    };
+    assert.equal(keep([0, 2]), 'id/1/0,"say ""x,y"""\r\n');
+    assert.equal(keep([1, 3, 4]), '"a,b",,"line\r\nbreak"\r\n');
+    assert.equal(keep([5]), 'last\r\n');
+    assert.equal(keep([0, 1, 2, 3, 4, 5]), row.toString());
+  });
+
+  test('validation names the bad column', () => {
+    assert.deepEqual(parseColumnList(['record_id', 'qname']), ['record_id', 'qname']);
+    assert.throws(() => parseColumnList(['record_id', 'qnme']), /unknown column 'qnme'/);
+    assert.throws(() => parseColumnList(['record_id', 'Query-Address']), /use 'query_address'/);
+    assert.throws(() => parseColumnList(['qname', 'record_id']), /'record_id' must come before 'qname'/);
+    assert.throws(() => parseColumnList(['record_id', 'qname', 'qname']), /'qname' is listed twice/);
+    assert.throws(() => parseColumnList(['qname']), /'record_id' is required/);
+    assert.throws(() => parseColumnList([]), /empty/);
+    assert.throws(() => rowOptions({ columns: ['record_id', 'nope'] }), {
+      code: 'SNOWTAP_USAGE',
+      message: /--columns: unknown column 'nope'/,
+    });
+    assert.equal(COLUMNS.length, 37);
+  });
+});
