@@ -5,6 +5,7 @@
 // whole pipeline minus its decoding half run as one loop over the same frames.
 //
 //   node dist/loadtest/bench-convert.js [--frames N] [--runs K] [--quick] [--json FILE]
+//     [--mask-client-ipv4 BITS] [--mask-client-ipv6 BITS] [--drop-ecs]
 //
 // It re-executes itself under `taskset -c 0` when available so the numbers are per core
 // (gzip then competes with the pipeline on that core instead of using the other one).
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { silentLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
 import { ChunkWriter } from '../enricher/output/index';
-import { RecordPipeline, type RowSink } from '../enricher/pipeline/pipeline';
+import { RecordPipeline, type RowOptions, type RowSink } from '../enricher/pipeline/pipeline';
 import { MAX_ROW_BYTES, RowSource } from '../enricher/pipeline/row-encoder';
 import { loadPolicyBytes, type Policy } from '../enricher/policy/index';
 import { DnsView, tryParseDnsMessage } from '../proto/dns/index';
@@ -33,6 +34,12 @@ const QUICK = args.includes('--quick');
 const TARGET_FRAMES = flag('--frames', QUICK ? 200_000 : 1_040_000);
 const RUNS = flag('--runs', QUICK ? 1 : 3);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+// Row options under test (issue 9 step 1): --mask-client-ipv4 N, --mask-client-ipv6 N, --drop-ecs.
+const ROWS: RowOptions = {
+  maskClientIpv4: flag('--mask-client-ipv4', 32),
+  maskClientIpv6: flag('--mask-client-ipv6', 128),
+  dropEcs: args.includes('--drop-ecs'),
+};
 
 function pinToOneCore(): void {
   if (process.env.SNOWTAP_BENCH_PINNED === '1') return;
@@ -109,6 +116,7 @@ async function main(): Promise<void> {
             gzip,
           },
           policy,
+          rows: ROWS,
           log: silentLogger(),
         });
         if (s.rows !== cap.frames) throw new Error(`expected ${cap.frames} rows, got ${s.rows}`);
@@ -198,7 +206,7 @@ async function main(): Promise<void> {
         rowBytes += end;
       },
     };
-    const pipe = new RecordPipeline(counting, 'bench', () => policy);
+    const pipe = new RecordPipeline(counting, 'bench', () => policy, ROWS);
     const src = new RowSource('file-bench', '');
     const pipelineSecs = median(
       Array.from({ length: RUNS }, () =>
