@@ -238,13 +238,13 @@ export function writeCsvField(target: Buffer, pos: number, s: string): number {
  */
 export function quoteCsvFieldInPlace(target: Buffer, start: number, end: number): number {
   let quotes = 0;
-  let special = false;
+  let special = 0;
   for (let i = start; i < end; i++) {
-    const b = target[i]!;
-    if (b === QUOTE) quotes++;
-    else if (b === COMMA || b === CR || b === LF || b === BACKSLASH) special = true;
+    const k = FIELD_BYTE[target[i]!]!;
+    quotes += k & 1;
+    special |= k;
   }
-  if (!special && quotes === 0) return end;
+  if (special === 0) return end;
   const last = end + quotes + 1;
   if (last >= target.length)
     throw new RangeError(`CSV field of ${end - start} bytes does not fit at ${start}`);
@@ -258,6 +258,11 @@ export function quoteCsvFieldInPlace(target: Buffer, start: number, end: number)
   target[start] = QUOTE;
   return last + 1;
 }
+
+/** Per byte: 1 = a quote, 2 = another byte that forces quoting (, \ CR LF), 0 = plain. */
+const FIELD_BYTE = new Uint8Array(256);
+FIELD_BYTE[QUOTE] = 1;
+for (const b of [COMMA, CR, LF, BACKSLASH]) FIELD_BYTE[b] = 2;
 
 /**
  * Writes `""`: a present but empty string, which loaders keep apart from an empty field

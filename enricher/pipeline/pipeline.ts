@@ -7,6 +7,7 @@ import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
 import { COLUMNS, type ColumnName } from '../output/csv';
 import type { Policy } from '../policy/index';
 import { TruncatedCounters } from './dns-columns';
+import { DnsTrafficCounters } from './dns-traffic';
 import {
   type DnsChoice,
   MAX_ROW_BYTES,
@@ -41,6 +42,8 @@ export class PipelineCounters {
   readonly outOfRange = new OutOfRangeCounters();
   /** Fields cut to their bound (identity, answers, dnstap policy texts, query_zone), by column. */
   readonly truncated = new TruncatedCounters();
+  /** Responses by rcode, queries by message type and qtype class (bounded labels). */
+  readonly traffic = new DnsTrafficCounters();
 }
 
 function bump(map: Map<string, number>, key: string): void {
@@ -124,6 +127,9 @@ export class RecordPipeline {
       const code = tryParseDnsMessage(buf, off, off + len, dv);
       dns.ok = code === null;
       if (code !== null) bump(c.dnsErrors, code);
+      if (preferResponse) {
+        if (dns.headerOk && off === v.responseMessageOff) c.traffic.countResponse(dv.rcode);
+      } else if (dv.hasQuestion && off === v.queryMessageOff) c.traffic.countQuery(v.type, dv.qtype);
     }
     const policy = this.policy();
     const domain =

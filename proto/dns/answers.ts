@@ -40,19 +40,21 @@ const FLAG_WORDS = ['qr', 'aa', 'tc', 'rd', 'ra', 'z', 'ad', 'cd'];
 /** Longest flags text: all eight words. */
 export const FLAGS_TEXT_MAX_LENGTH = FLAG_WORDS.join(' ').length;
 
-// All 256 combinations pre-encoded: the per-record cost is an index and a copy.
+// All 256 combinations pre-encoded, indexed by the flag bits packed into one byte: bits 4-10
+// of the header word (CD AD Z RA RD TC AA) as they are, QR (bit 15) on top. Per record: a
+// shift, two masks and an array load.
 const FLAG_TEXTS: Buffer[] = [];
 for (let k = 0; k < 256; k++) {
   const words: string[] = [];
-  for (let i = 0; i < 8; i++) if (k & (0x80 >> i)) words.push(FLAG_WORDS[i]!);
+  const word = (k & 0x7f) << 4;
+  const flags = word | (k & 0x80 ? 0x8000 : 0);
+  for (let i = 0; i < 8; i++) if (flags & FLAG_BITS[i]!) words.push(FLAG_WORDS[i]!);
   FLAG_TEXTS.push(Buffer.from(words.join(' '), 'latin1'));
 }
 
 /** The bits of the header flags word as an index into FLAG_TEXTS. */
 function flagIndex(flags: number): number {
-  let k = 0;
-  for (let i = 0; i < 8; i++) if (flags & FLAG_BITS[i]!) k |= 0x80 >> i;
-  return k;
+  return ((flags >> 4) & 0x7f) | ((flags >> 8) & 0x80);
 }
 
 /** The flags text (shared bytes: do not modify); empty when no flag is set. */
@@ -173,6 +175,13 @@ function writeRdata(
   return rd.pos === rdEnd ? o : -1;
 }
 
+// How each TXT byte is written: 0 = as is, 1 = "\\" + byte, 2 = "\\DDD".
+const TXT_KIND = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  if (b < 0x20 || b > 0x7e) TXT_KIND[b] = 2;
+  else if (b === QUOTE || b === BACKSLASH || b === SEMI) TXT_KIND[b] = 1;
+}
+
 /** TXT: each <character-string> quoted; \" \\ \; and \DDD outside printable ASCII. */
 function writeTxt(buf: Buffer, p: number, end: number, dst: Buffer, o: number, limit: number): number {
   if (p === end) return -1;
@@ -186,16 +195,16 @@ function writeTxt(buf: Buffer, p: number, end: number, dst: Buffer, o: number, l
     dst[o++] = QUOTE;
     for (const stop = p + n; p < stop; p++) {
       const b = buf[p]!;
-      if (b === QUOTE || b === BACKSLASH || b === SEMI) {
+      const kind = TXT_KIND[b]!;
+      if (kind === 0) dst[o++] = b;
+      else if (kind === 1) {
         dst[o++] = BACKSLASH;
         dst[o++] = b;
-      } else if (b < 0x20 || b > 0x7e) {
+      } else {
         dst[o++] = BACKSLASH;
         dst[o++] = DIGIT0 + ((b / 100) | 0);
         dst[o++] = DIGIT0 + (((b / 10) | 0) % 10);
         dst[o++] = DIGIT0 + (b % 10);
-      } else {
-        dst[o++] = b;
       }
     }
     dst[o++] = QUOTE;

@@ -6,9 +6,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as dnsPacket from 'dns-packet';
+import { EnricherMetrics } from '../../enricher/metrics';
 import { COLUMNS } from '../../enricher/output/csv';
 import { unescapeText } from '../../enricher/output/text-escape';
 import { OUTSIDE_TEXT_MAX_BYTES } from '../../enricher/pipeline/dns-columns';
+import {
+  DnsTrafficCounters,
+  MESSAGE_TYPE_LABELS,
+  QTYPE_LABELS,
+  RCODE_LABELS,
+} from '../../enricher/pipeline/dns-traffic';
 import { dnstapFrame, encodeChunk, type FrameSpec } from '../support/chunk-builder';
 import { DnsBuilder } from '../support/dns-builder';
 import { parseCsvText } from '../support/output-rows';
@@ -176,5 +183,59 @@ describe('dnstap policy and query_zone', () => {
     assert.equal(rows[3]!.dnstap_policy_type, 'a'.repeat(OUTSIDE_TEXT_MAX_BYTES));
     assert.equal(rows[3]!.query_zone, '\\x03a', 'a zone that is not a whole wire name: Snowtap text');
     assert.equal(pipeline.counters.truncated.dnstap_policy_type, 1);
+  });
+});
+
+describe('DNS traffic metrics (bounded labels)', () => {
+  test('responses by rcode, queries by message type and qtype class; other values as "other"', async () => {
+    const { pipeline } = await rowsOf([
+      { type: 6, qname: ['a'], rcode: 3 },
+      { type: 6, qname: ['a'], rcode: 3 },
+      { type: 2, qname: ['a'], rcode: 0 },
+      { type: 4, qname: ['a'], rcode: 14 }, // unassigned -> other
+      { type: 5, qname: ['a'], qtype: 28 },
+      { type: 5, qname: ['a'], qtype: 65 },
+      { type: 3, qname: ['a'], qtype: 1 },
+      { type: 11, qname: ['a'], qtype: 4242 }, // unknown type -> other
+      { type: 77, qname: ['a'], qtype: 1 }, // unknown message type (odd: a query) -> other
+      { type: 6 }, // no DNS message: not counted
+    ]);
+    const t = pipeline.counters.traffic;
+    assert.deepEqual(t.responseSeries(), [
+      [{ rcode: 'NOERROR' }, 1],
+      [{ rcode: 'NXDOMAIN' }, 2],
+      [{ rcode: 'other' }, 1],
+    ]);
+    assert.deepEqual(t.querySeries(), [
+      [{ message_type: 'RESOLVER_QUERY', qtype: 'A' }, 1],
+      [{ message_type: 'CLIENT_QUERY', qtype: 'AAAA' }, 1],
+      [{ message_type: 'CLIENT_QUERY', qtype: 'HTTPS' }, 1],
+      [{ message_type: 'TOOL_QUERY', qtype: 'other' }, 1],
+      [{ message_type: 'other', qtype: 'A' }, 1],
+    ]);
+    const metrics = new EnricherMetrics({
+      pipeline: () => pipeline.counters,
+      link: () => null,
+      writer: () => null,
+      dnstap: () => null,
+      policy: () => null,
+      ready: () => true,
+      draining: () => false,
+    });
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^snowtap_enricher_dns_responses_total\{rcode="NXDOMAIN"\} 2$/m);
+    assert.match(
+      text,
+      /^snowtap_enricher_dns_queries_total\{message_type="CLIENT_QUERY",qtype="HTTPS"\} 1$/m,
+    );
+    assert.match(text, /^snowtap_enricher_fields_truncated_total\{column="answers"\} 0$/m);
+  });
+
+  test('label sets are bounded: at most 14 rcodes and 15 x 19 query series whatever the input', () => {
+    const t = new DnsTrafficCounters();
+    for (let r = 0; r < 4096; r++) t.countResponse(r);
+    for (let m = 0; m < 40; m++) for (let q = 0; q < 65536; q += 7) t.countQuery(m, q);
+    assert.equal(t.responseSeries().length, RCODE_LABELS.length);
+    assert.ok(t.querySeries().length <= MESSAGE_TYPE_LABELS.length * QTYPE_LABELS.length);
   });
 });
