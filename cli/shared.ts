@@ -2,6 +2,7 @@
 import { headerBytesFor, parseColumnList } from '../enricher/output/csv';
 import type { ChunkWriterOptions } from '../enricher/output/index';
 import type { RowOptions } from '../enricher/pipeline/pipeline';
+import { Pseudonymizer } from '../enricher/pipeline/pseudonym';
 import { MAX_AUTH_TOKEN_LENGTH } from '../proto/link/constants';
 import { type OptionValues, UsageError } from './options';
 
@@ -25,12 +26,23 @@ function columnsOption(o: OptionValues) {
   }
 }
 
-/** --mask-client-ipv4/-ipv6, --drop-ecs, --columns as the pipeline's row options. */
+function pseudonymizerFrom(path: string): Pseudonymizer {
+  try {
+    return Pseudonymizer.fromFile(path);
+  } catch (err) {
+    throw new UsageError(`--${(err as Error).message}`);
+  }
+}
+
+/** --mask-client-ipv4/-ipv6, --drop-ecs, --pseudonymize-clients, --columns as the pipeline's row options. */
 export function rowOptions(o: OptionValues): RowOptions {
   return {
     maskClientIpv4: Number(o['mask-client-ipv4']),
     maskClientIpv6: Number(o['mask-client-ipv6']),
     dropEcs: Boolean(o['drop-ecs']),
+    ...(o['pseudonymize-clients'] === undefined
+      ? {}
+      : { pseudonymizer: pseudonymizerFrom(String(o['pseudonymize-clients'])) }),
     ...(o.columns === undefined ? {} : { columns: columnsOption(o) }),
   };
 }

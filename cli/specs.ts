@@ -26,6 +26,12 @@ export const ROW_OPTIONS: readonly OptionSpec[] = [
   },
   { name: 'drop-ecs', kind: 'bool', default: PRIVACY_DEFAULTS.dropEcs, help: 'leave the ecs column empty' },
   {
+    name: 'pseudonymize-clients',
+    kind: 'string',
+    arg: 'KEYFILE',
+    help: 'write keyed pseudonyms (HMAC-SHA-256, 128 bits hex) instead of client addresses; the enricher re-reads the key file every 10 s (Secret rotation)',
+  },
+  {
     name: 'columns',
     kind: 'list',
     arg: 'LIST',

@@ -11,6 +11,7 @@ import { OpsServer, type Readiness } from '../common/ops-server';
 import { EnricherMetrics } from './metrics';
 import { ChunkWriter, type ChunkWriterOptions, recoverPartials } from './output/index';
 import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
+import { KEY_RELOAD_INTERVAL_MS } from './pipeline/pseudonym';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
 import {
   DnstapInput,
@@ -268,6 +269,20 @@ export class Enricher {
         .heartbeat()
         .catch((err: Error) => this.log.warn({ err: err.message }, 'owner lock refresh failed'));
     });
+    const pseudo = this.o.rows?.pseudonymizer;
+    if (pseudo?.path) {
+      // The kubelet swaps a Secret's `..data` symlink; re-reading the path sees the new key.
+      every(KEY_RELOAD_INTERVAL_MS, () => {
+        try {
+          if (pseudo.reload()) this.log.info({ keyId: pseudo.keyId.toString() }, 'pseudonym key changed');
+        } catch (err) {
+          this.log.warn(
+            { err: (err as Error).message },
+            'pseudonym key reload failed; keeping the current key',
+          );
+        }
+      });
+    }
     every(this.o.writableProbeMs ?? WRITABLE_PROBE_MS, () => {
       access(this.o.output.outputDir, constants.W_OK).then(
         () => {

@@ -64,6 +64,8 @@ export const COLUMNS = [
   'dnstap_policy_match',
   'dnstap_policy_value',
   'query_zone',
+  // Issue 9 step 1: the key of the client pseudonyms (--pseudonymize-clients).
+  'client_key_id',
 ] as const;
 
 export type ColumnName = (typeof COLUMNS)[number];
@@ -121,6 +123,7 @@ export const COLUMN_TYPES: Readonly<Record<ColumnName, ColumnType>> = {
   dnstap_policy_match: VARCHAR,
   dnstap_policy_value: VARCHAR,
   query_zone: VARCHAR,
+  client_key_id: VARCHAR,
 };
 
 /** The header row, CRLF-terminated, first in every chunk file. */

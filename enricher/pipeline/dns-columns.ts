@@ -23,6 +23,7 @@ import { quoteCsvFieldInPlace, writeCsvField, writeCsvQuotedEmpty } from '../out
 import { escapeTextBytes } from '../output/text-escape';
 import { encodeNames, writeBytes, writeUint } from './bytes';
 import type { ClientMask } from './privacy';
+import type { Pseudonymizer } from './pseudonym';
 import type { DnsChoice } from './row-encoder';
 
 /** Outside text in the appended columns is cut here (a producer could send 1 MiB). */
@@ -64,8 +65,15 @@ export class DnsColumnsWriter {
     this.answers = new AnswersWriter(answersMaxBytes);
   }
 
-  /** Writes ",flags,opcode,...,query_zone" (leading comma included) at b[p..]; returns the end. */
-  write(v: DnstapView, dns: DnsChoice, mask: ClientMask | null, b: Buffer, p: number): number {
+  /** Writes ",flags,opcode,...,query_zone,client_key_id" (leading comma included) at b[p..]; returns the end. */
+  write(
+    v: DnstapView,
+    dns: DnsChoice,
+    mask: ClientMask | null,
+    pseudo: Pseudonymizer | null,
+    b: Buffer,
+    p: number,
+  ): number {
     const d = dns.view;
     // flags, opcode: from the header; `""` when no flag is set (present, empty).
     b[p++] = COMMA;
@@ -109,30 +117,45 @@ export class DnsColumnsWriter {
           ? writeBytes(b, p, MATCHES[v.policyMatch]!)
           : writeUint(b, p, v.policyMatch);
     b[p++] = COMMA;
-    if (v.policyValueOff !== ABSENT) p = this.policyValue(v, mask, b, p);
+    if (v.policyValueOff !== ABSENT) p = this.policyValue(v, mask, pseudo, b, p);
     // query_zone
     b[p++] = COMMA;
     if (v.queryZoneOff !== ABSENT)
       p = this.nameOrText(b, p, fb, v.queryZoneOff, v.queryZoneLen, 'query_zone');
+    // client_key_id: which key made this row's pseudonyms.
+    b[p++] = COMMA;
+    if (pseudo !== null) p = writeBytes(b, p, pseudo.keyId);
     return p;
   }
 
   /** Policy.value by its match: an address for *_IP (masked like the client for CLIENT_IP), a name for *_NAME. */
-  private policyValue(v: DnstapView, mask: ClientMask | null, b: Buffer, p: number): number {
+  private policyValue(
+    v: DnstapView,
+    mask: ClientMask | null,
+    pseudo: Pseudonymizer | null,
+    b: Buffer,
+    p: number,
+  ): number {
     const fb = v.buf;
     const off = v.policyValueOff;
     const len = v.policyValueLen;
     const m = v.policyMatch;
     if (m === PolicyMatch.CLIENT_IP || m === PolicyMatch.RESPONSE_IP || m === PolicyMatch.NS_IP) {
       if (len === 4 || len === 16) {
-        if (m === PolicyMatch.CLIENT_IP && mask !== null) {
-          mask.apply(fb, off, len, maskScratch);
-          return writeIpText(maskScratch, 0, len, b, p);
+        if (m === PolicyMatch.CLIENT_IP && (mask !== null || pseudo !== null)) {
+          let src: Uint8Array = fb;
+          let at = off;
+          if (mask !== null) {
+            mask.apply(fb, off, len, maskScratch);
+            src = maskScratch;
+            at = 0;
+          }
+          return pseudo !== null ? pseudo.write(src, at, len, b, p) : writeIpText(src, at, len, b, p);
         }
         return writeIpText(fb, off, len, b, p);
       }
       // Not an address: the bytes could still hold one; with masking on, leave nothing behind.
-      if (m === PolicyMatch.CLIENT_IP && mask !== null) return p;
+      if (m === PolicyMatch.CLIENT_IP && (mask !== null || pseudo !== null)) return p;
       return this.outsideText(b, p, fb, off, len, 'dnstap_policy_value');
     }
     if (m === PolicyMatch.QNAME || m === PolicyMatch.NS_NAME)

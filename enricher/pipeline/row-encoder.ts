@@ -20,6 +20,7 @@ import type { DomainRule, NetworkRule } from '../policy/index';
 import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from './bytes';
 import { DNS_COLUMNS_MAX_BYTES, DnsColumnsWriter, TruncatedCounters } from './dns-columns';
 import { ClientMask, type PrivacyOptions, queryAddressIsClient } from './privacy';
+import type { Pseudonymizer } from './pseudonym';
 
 /** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
 export const MAX_IDENTITY_BYTES = 1024;
@@ -97,6 +98,8 @@ export interface DnsChoice {
 export interface RowEncoderOptions extends PrivacyOptions {
   /** Bound on the answers text (proto/dns/answers.ts ANSWERS_TEXT_MAX_BYTES). */
   answersMaxBytes?: number;
+  /** Keyed pseudonyms instead of client addresses (--pseudonymize-clients). */
+  pseudonymizer?: Pseudonymizer | null;
 }
 
 export class RowEncoder {
@@ -109,6 +112,7 @@ export class RowEncoder {
   /** Client address truncation; null = addresses as they are. */
   private readonly mask: ClientMask | null;
   private readonly dropEcs: boolean;
+  private readonly pseudo: Pseudonymizer | null;
   private readonly addrScratch = Buffer.alloc(16);
 
   constructor(
@@ -119,6 +123,7 @@ export class RowEncoder {
   ) {
     this.mask = ClientMask.from(options);
     this.dropEcs = options.dropEcs ?? false;
+    this.pseudo = options.pseudonymizer ?? null;
     this.dnsColumns = new DnsColumnsWriter(truncated, options.answersMaxBytes);
     // Validated as [A-Za-z0-9._-] by the CLI; escaped anyway, as any outside text.
     const id = escapeTextString(enricherId);
@@ -187,9 +192,15 @@ export class RowEncoder {
     // query_address, query_port, response_address, response_port
     if (v.queryAddressOff !== ABSENT) {
       const len = v.queryAddressLen;
-      if (this.mask !== null && queryAddressIsClient(v.type) && len <= 16) {
-        this.mask.apply(fb, v.queryAddressOff, len, this.addrScratch);
-        p = writeIpText(this.addrScratch, 0, len, b, p);
+      if ((this.mask !== null || this.pseudo !== null) && queryAddressIsClient(v.type) && len <= 16) {
+        let src: Buffer = fb;
+        let off = v.queryAddressOff;
+        if (this.mask !== null) {
+          this.mask.apply(fb, off, len, this.addrScratch);
+          src = this.addrScratch;
+          off = 0;
+        }
+        p = this.pseudo !== null ? this.pseudo.write(src, off, len, b, p) : writeIpText(src, off, len, b, p);
       } else p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
     }
     b[p++] = COMMA;
@@ -249,7 +260,12 @@ export class RowEncoder {
     if (d.hasEcs && !this.dropEcs) {
       if (this.mask !== null)
         d.ecsSourcePrefix = this.mask.applyEcs(d.ecsAddress, d.ecsFamily, d.ecsSourcePrefix);
-      p = writeEcsText(d, b, p);
+      if (this.pseudo !== null) {
+        // The subnet's pseudonym, then its prefix length: "<hex>/24".
+        p = this.pseudo.write(d.ecsAddress, 0, d.ecsFamily === 1 ? 4 : 16, b, p);
+        b[p++] = 47; // '/'
+        p = writeUint(b, p, d.ecsSourcePrefix);
+      } else p = writeEcsText(d, b, p);
     }
     b[p++] = COMMA;
     // tenant, policy_category, policy_action, matched_domain
@@ -268,7 +284,7 @@ export class RowEncoder {
     b[p++] = COMMA;
     p = writeBytes(b, p, this.enricherIdCsv);
     // flags ... query_zone
-    p = this.dnsColumns.write(v, dns, this.mask, b, p);
+    p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p);
     b[p] = 13; // ROW_TERMINATOR "\r\n"
     b[p + 1] = 10;
     return p + 2;

@@ -22,7 +22,7 @@
 --   0.2 (issue 9 step 4): flags VARCHAR, opcode VARCHAR, edns_udp_size INTEGER, edns_do BOOLEAN,
 --   answers VARCHAR, dnstap_policy_type VARCHAR, dnstap_policy_rule VARCHAR,
 --   dnstap_policy_action VARCHAR, dnstap_policy_match VARCHAR, dnstap_policy_value VARCHAR,
---   query_zone VARCHAR.
+--   query_zone VARCHAR, client_key_id VARCHAR.
 --   1. ALTER TABLE DNS_QUERIES_RAW ADD COLUMN <new column> <type>;   (for each new column)
 --   2. re-run 03-stage-and-pipe.sql with CREATE OR REPLACE PIPE (its $n list grows);
 --   3. then roll out the new enrichers.
@@ -75,6 +75,8 @@ CREATE TRANSIENT TABLE IF NOT EXISTS DNS_QUERIES_RAW (
   dnstap_policy_match  VARCHAR,
   dnstap_policy_value  VARCHAR,
   query_zone        VARCHAR,
+  -- Issue 9 step 1: which key made the client pseudonyms (--pseudonymize-clients), else NULL.
+  client_key_id     VARCHAR,
   -- Load metadata (03-stage-and-pipe.sql): the chunk's path below the stage, the row's line in
   -- it (1 = first data row), and when Snowpipe started reading the chunk.
   source_file       VARCHAR,

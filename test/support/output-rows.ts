@@ -55,6 +55,7 @@ export function rowValues(id: string, over: Partial<Record<string, string>> = {}
     dnstap_policy_match: 'QNAME',
     dnstap_policy_value: 'www.example.com',
     query_zone: '',
+    client_key_id: '',
   };
   return COLUMNS.map((c) => over[c] ?? base[c]!);
 }

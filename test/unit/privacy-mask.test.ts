@@ -25,6 +25,7 @@ import {
   PRIVACY_RANGES,
   queryAddressIsClient,
 } from '../../enricher/pipeline/privacy';
+import { keyFromBytes, Pseudonymizer } from '../../enricher/pipeline/pseudonym';
 import { loadPolicyBytes } from '../../enricher/policy/index';
 import { dnstapFrame, type FrameSpec } from '../support/chunk-builder';
 import { ecsOption } from '../support/dns-builder';
@@ -287,6 +288,82 @@ describe('--columns', () => {
       code: 'SNOWTAP_USAGE',
       message: /--columns: unknown column 'nope'/,
     });
-    assert.equal(COLUMNS.length, 37);
+    assert.equal(COLUMNS.length, 38);
+  });
+});
+
+describe('--pseudonymize-clients', () => {
+  const keyFile = (name: string, key: string) => {
+    const f = path.join(root, name);
+    fs.writeFileSync(f, `${key}\n`);
+    return f;
+  };
+
+  test('scan: no original client address in any form; pseudonyms stable across runs with one key, different with another', async () => {
+    const k1 = keyFile('k1', 'first-secret-key-0123456789');
+    const k2 = keyFile('k2', 'second-secret-key-0123456789');
+    const a = await convert('pseudo-a', { 'pseudonymize-clients': k1 });
+    const b = await convert('pseudo-b', { 'pseudonymize-clients': k1 }); // a restart, or another pod
+    const c = await convert('pseudo-c', { 'pseudonymize-clients': k2 });
+    for (const run of [a, b, c])
+      for (const addr of [V4, V6, MAPPED])
+        for (const f of forms(addr))
+          assert.ok(!run.text.toLowerCase().includes(f.toLowerCase()), `${f} found`);
+    const clientCol = (run: typeof a, q: string) =>
+      run.rows.filter((r) => r.qname === q).map((r) => r.query_address);
+    const pa = clientCol(a, 'a');
+    assert.match(pa[0]!, /^[0-9a-f]{32}$/);
+    assert.equal(new Set(pa).size, 1, 'one client, one pseudonym');
+    assert.deepEqual(clientCol(b, 'a'), pa, 'same key: same pseudonyms');
+    assert.notEqual(clientCol(c, 'a')[0], pa[0], 'another key: other pseudonyms');
+    assert.equal(a.rows[0]!.tenant, 'exact-v4', 'policy lookup on the real address');
+    assert.equal(clientCol(a, 'r')[0], '10.99.98.97', 'RESOLVER_*: the resolver itself, kept');
+    const keyIds = (run: typeof a) => new Set(run.rows.map((r) => r.client_key_id));
+    assert.equal(keyIds(a).size, 1);
+    assert.match([...keyIds(a)][0]!, /^[0-9a-f]{16}$/);
+    assert.deepEqual(keyIds(a), keyIds(b));
+    assert.notDeepEqual(keyIds(a), keyIds(c));
+    assert.match(a.rows.find((r) => r.qname === 'e')!.ecs!, /^[0-9a-f]{32}\/32$/);
+    assert.match(a.rows.find((r) => r.qname === 'p')!.dnstap_policy_value!, /^[0-9a-f]{32}$/);
+    // Unkeyed runs have no key id.
+    const plain = await convert('pseudo-none', null);
+    assert.ok(plain.rows.every((r) => r.client_key_id === ''));
+  });
+
+  test('an IPv4-mapped IPv6 client gets its IPv4 pseudonym; the key id is a PRF of the key, not the key', () => {
+    const p = new Pseudonymizer(Buffer.from('k'.repeat(32)));
+    assert.equal(p.pseudonym(Buffer.from(MAPPED)), p.pseudonym(Buffer.from(V4_OTHER)));
+    assert.notEqual(p.pseudonym(Buffer.from(V4)), p.pseudonym(Buffer.from(V4_OTHER)));
+    assert.ok(!p.keyId.toString().includes(Buffer.from('kkkk').toString('hex')));
+    assert.throws(() => keyFromBytes(Buffer.from('short\n'), 'f'), /the key is 5 bytes, at least 16 needed/);
+  });
+
+  test('key rotation the way the kubelet updates a mounted Secret (atomic ..data symlink swap)', () => {
+    // <dir>/key -> ..data/key, ..data -> ..2026_12_06_15_00_00.1, as the kubelet lays it out.
+    const dir = path.join(root, 'secret-mount');
+    fs.mkdirSync(dir);
+    const version = (name: string, key: string) => {
+      fs.mkdirSync(path.join(dir, name));
+      fs.writeFileSync(path.join(dir, name, 'key'), key);
+    };
+    version('..2026_12_06_15_00_00.1', 'key-one-0123456789abcdef');
+    fs.symlinkSync('..2026_12_06_15_00_00.1', path.join(dir, '..data'));
+    fs.symlinkSync('..data/key', path.join(dir, 'key'));
+    const p = Pseudonymizer.fromFile(path.join(dir, 'key'));
+    const before = { id: p.keyId.toString(), name: p.pseudonym(Buffer.from(V4)) };
+    assert.equal(p.reload(), false, 'unchanged');
+    // The update: a new version directory, a temporary symlink renamed over ..data (atomic).
+    version('..2026_12_06_15_05_00.2', 'key-two-0123456789abcdef');
+    fs.symlinkSync('..2026_12_06_15_05_00.2', path.join(dir, '..data_tmp'));
+    fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    fs.rmSync(path.join(dir, '..2026_12_06_15_00_00.1'), { recursive: true });
+    assert.equal(p.reload(), true, 'the new key is picked up');
+    assert.notEqual(p.keyId.toString(), before.id);
+    assert.notEqual(p.pseudonym(Buffer.from(V4)), before.name);
+    assert.equal(p.reloads, 1);
+    assert.equal(p.reload(), false);
+    // Back to the first key: its pseudonyms come back (stable per key).
+    const again = new Pseudonymizer(keyFromBytes(Buffer.from('key-one-0123456789abcdef'), 'k'));
+    assert.equal(again.pseudonym(Buffer.from(V4)), before.name);
   });
 });

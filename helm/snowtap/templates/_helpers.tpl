@@ -142,6 +142,9 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
   "mask-client-ipv6" (int $e.privacy.maskClientIpv6)
   "drop-ecs" $e.privacy.dropEcs
 }}
+{{- if $e.privacy.pseudonymize.existingSecret }}
+{{- $_ := set $cfg "pseudonymize-clients" (printf "/etc/snowtap/pseudonym/%s" $e.privacy.pseudonymize.key) }}
+{{- end }}
 {{- if $e.columns }}
 {{- $_ := set $cfg "columns" (join "," $e.columns) }}
 {{- end }}
