@@ -5,7 +5,7 @@
 // whole pipeline minus its decoding half run as one loop over the same frames.
 //
 //   node dist/loadtest/bench-convert.js [--frames N] [--runs K] [--quick] [--json FILE]
-//     [--mask-client-ipv4 BITS] [--mask-client-ipv6 BITS] [--drop-ecs]
+//     [--mask-client-ipv4 BITS] [--mask-client-ipv6 BITS] [--drop-ecs] [--pseudonymize-clients KEYFILE]
 //
 // It re-executes itself under `taskset -c 0` when available so the numbers are per core
 // (gzip then competes with the pipeline on that core instead of using the other one).
@@ -17,6 +17,7 @@ import { silentLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
 import { ChunkWriter } from '../enricher/output/index';
 import { RecordPipeline, type RowOptions, type RowSink } from '../enricher/pipeline/pipeline';
+import { Pseudonymizer } from '../enricher/pipeline/pseudonym';
 import { MAX_ROW_BYTES, RowSource } from '../enricher/pipeline/row-encoder';
 import { loadPolicyBytes, type Policy } from '../enricher/policy/index';
 import { DnsView, tryParseDnsMessage } from '../proto/dns/index';
@@ -34,11 +35,15 @@ const QUICK = args.includes('--quick');
 const TARGET_FRAMES = flag('--frames', QUICK ? 200_000 : 1_040_000);
 const RUNS = flag('--runs', QUICK ? 1 : 3);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
-// Row options under test (issue 9 step 1): --mask-client-ipv4 N, --mask-client-ipv6 N, --drop-ecs.
+// Row options under test (issue 9 step 1): --mask-client-ipv4 N, --mask-client-ipv6 N, --drop-ecs,
+// --pseudonymize-clients KEYFILE.
 const ROWS: RowOptions = {
   maskClientIpv4: flag('--mask-client-ipv4', 32),
   maskClientIpv6: flag('--mask-client-ipv6', 128),
   dropEcs: args.includes('--drop-ecs'),
+  ...(args.includes('--pseudonymize-clients')
+    ? { pseudonymizer: Pseudonymizer.fromFile(args[args.indexOf('--pseudonymize-clients') + 1]!) }
+    : {}),
 };
 
 function pinToOneCore(): void {
