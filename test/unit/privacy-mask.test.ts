@@ -18,6 +18,7 @@ import { CONVERT_OPTIONS } from '../../cli/specs';
 import { silentLogger } from '../../common/log';
 import { convertFiles } from '../../enricher/convert';
 import { COLUMNS, parseColumnList } from '../../enricher/output/csv';
+import { pipeSqlForColumns } from '../../enricher/output/sql-variant';
 import { projectRow } from '../../enricher/pipeline/pipeline';
 import {
   ClientMask,
@@ -31,6 +32,14 @@ import { dnstapFrame, type FrameSpec } from '../support/chunk-builder';
 import { ecsOption } from '../support/dns-builder';
 import { file as fstrmFile } from '../support/fstrm-builder';
 import { parseCsvText } from '../support/output-rows';
+import { castField, optionsFromFileFormat, readSnowflakeCsv } from '../support/snowflake-csv';
+import {
+  findStatement,
+  parseCreateTable,
+  parseFileFormat,
+  parsePipe,
+  readSqlTree,
+} from '../support/snowflake-sql';
 
 const root = fs.mkdtempSync(path.join(tmpdir(), 'snowtap-privacy-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -260,6 +269,40 @@ describe('--columns', () => {
     assert.equal(rows.length, frames().length);
     assert.equal(rows[0]!.query_address, '192.0.2.0');
     assert.equal(rows.at(-1)!.dnstap_policy_type, 'RPZ');
+  });
+
+  test('the shipped pipe for a selection (sql-variant.ts) loads a --columns chunk into the shipped table', async () => {
+    const cols = ['record_id', 'event_time', 'query_address', 'qname', 'edns_do', 'answers'];
+    const { text } = await convert('cols-sql', { 'mask-client-ipv4': '24' }, cols);
+    const sqlDir = path.join(__dirname, '..', '..', '..', 'sql');
+    const all = readSqlTree(sqlDir);
+    const shipped = fs.readFileSync(path.join(sqlDir, 'schema', '03-stage-and-pipe.sql'), 'utf8');
+    const pipe = parsePipe(pipeSqlForColumns(shipped, parseColumnList(cols)));
+    assert.deepEqual(pipe.columns, [...cols, 'source_file', 'source_row', 'loaded_at']);
+    assert.deepEqual(pipe.select.slice(0, cols.length), ['$1', '$2', '$3', '$4', '$5', '$6']);
+    const table = parseCreateTable(
+      findStatement(all, /^CREATE (TRANSIENT )?TABLE (IF NOT EXISTS )?DNS_QUERIES_RAW\b/i)[0]!.text,
+    );
+    for (const c of pipe.columns)
+      assert.ok(
+        table.columns.some((t) => t.name === c),
+        `${c} is a table column`,
+      );
+    const [ff] = findStatement(all, /^CREATE (OR ALTER )?FILE FORMAT SNOWTAP_CSV\b/i);
+    const format = optionsFromFileFormat(parseFileFormat(ff!.text).options);
+    const read = readSnowflakeCsv(
+      Buffer.from(text),
+      { ...format, errorOnColumnCountMismatch: true },
+      cols.length,
+    );
+    assert.deepEqual(read.rejected, []);
+    assert.equal(read.rows.length, frames().length);
+    for (const r of read.rows)
+      cols.forEach((c, k) => {
+        const type = table.columns.find((t) => t.name === c)!.type;
+        assert.ok(!(castField(r[k] ?? null, type, format) instanceof Error), `${c}: ${r[k]}`);
+      });
+    assert.equal(read.rows[0]![2], '192.0.2.0');
   });
 
   test('projectRow: quoted fields with commas, doubled quotes and CRLF inside stay whole', () => {
