@@ -217,7 +217,11 @@ export class AnswersWriter {
   /** Texts cut at maxBytes (the "..." entry written). */
   truncated = 0;
 
-  constructor(readonly maxBytes = ANSWERS_TEXT_MAX_BYTES) {}
+  constructor(readonly maxBytes = ANSWERS_TEXT_MAX_BYTES) {
+    // Callers size their buffers for the default (the row bound depends on it): no larger.
+    if (!(Number.isInteger(maxBytes) && maxBytes >= 3 && maxBytes <= ANSWERS_TEXT_MAX_BYTES))
+      throw new RangeError(`answers maxBytes: ${maxBytes} is not an integer in 3..${ANSWERS_TEXT_MAX_BYTES}`);
+  }
 
   /**
    * Writes the answers of the message parsed into `view` (from `buf`) at dst[o..], which

@@ -189,18 +189,22 @@ describe('answers text vs dns-packet', () => {
       answers.slice(0, entries.length - 1).map((a) => `A ${(a as { data: string }).data}`),
     );
     assert.equal(w.truncated, 1);
-    // Exactly at the bound: no cut.
-    const exact = answersText(msg, parse(msg), 1_000_000);
-    assert.equal(exact.split(';').length, 200);
-    assert.equal(
-      new AnswersWriter(exact.length).write(
-        msg,
-        parse(msg),
-        Buffer.alloc(exact.length + ANSWERS_TEXT_SLACK),
-        0,
-      ),
-      exact.length,
-    );
+    // Exactly at the bound: no cut; one byte less: cut.
+    const some = dnsPacket.encode({
+      type: 'response',
+      questions: [{ type: 'A', name: 'many.example' }],
+      answers: answers.slice(0, 60),
+    });
+    const exact = answersText(some, parse(some));
+    assert.equal(exact.split(';').length, 60);
+    const room = Buffer.alloc(1024 + ANSWERS_TEXT_SLACK);
+    assert.equal(new AnswersWriter(exact.length).write(some, parse(some), room, 0), exact.length);
+    const cut = new AnswersWriter(exact.length - 1);
+    assert.ok(room.toString('latin1', 0, cut.write(some, parse(some), room, 0)).endsWith(';...'));
+    assert.equal(cut.truncated, 1);
+    // The bound cannot exceed the default: callers size their buffers for it.
+    assert.throws(() => new AnswersWriter(1025), RangeError);
+    assert.throws(() => new AnswersWriter(2), RangeError);
   });
 
   test('a 64 KiB TXT RR does not overrun the room past the bound', () => {
