@@ -283,7 +283,7 @@ export class RowEncoder {
     p = writeBytes(b, p, src.agentIdCsv);
     b[p++] = COMMA;
     p = writeBytes(b, p, this.enricherIdCsv);
-    // flags ... query_zone
+    // flags ... query_zone, client_key_id
     p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p);
     b[p] = 13; // ROW_TERMINATOR "\r\n"
     b[p + 1] = 10;
