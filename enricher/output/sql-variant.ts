@@ -21,7 +21,7 @@ export function pipeSqlForColumns(sqlText: string, columns: readonly ColumnName[
     .slice(start, end + 1)
     .replace(/^CREATE (OR REPLACE )?PIPE (IF NOT EXISTS )?/i, 'CREATE OR REPLACE PIPE ');
   const into = /(COPY INTO \w+ \()([^)]*)(\))/i.exec(pipe);
-  const select = /(SELECT )([^]*?)(METADATA\$FILENAME)/i.exec(pipe);
+  const select = /(SELECT )([\s\S]*?)(METADATA\$FILENAME)/i.exec(pipe);
   if (into === null || select === null || !into[2]!.includes('source_file'))
     throw new Error('the pipe does not have the shipped COPY INTO (...) SELECT $n ... shape');
   const wrap = (names: readonly string[]) => {
