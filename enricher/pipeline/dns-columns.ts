@@ -96,7 +96,34 @@ export class DnsColumnsWriter {
       if (this.answers.truncated !== before) this.truncated.answers++;
       p = quoteCsvFieldInPlace(b, p, end);
     }
-    // dnstap Policy: type, rule, action, match, value.
+    // dnstap Policy: type, rule, action, match, value (rare: out of line).
+    if (v.hasPolicy) p = this.policy(v, mask, pseudo, b, p);
+    else {
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+      b[p++] = COMMA;
+    }
+    const fb = v.buf;
+    // query_zone
+    b[p++] = COMMA;
+    if (v.queryZoneOff !== ABSENT)
+      p = this.nameOrText(b, p, fb, v.queryZoneOff, v.queryZoneLen, 'query_zone');
+    // client_key_id: which key made this row's pseudonyms.
+    b[p++] = COMMA;
+    if (pseudo !== null) p = writeBytes(b, p, pseudo.keyId);
+    return p;
+  }
+
+  /** ",type,rule,action,match,value" of the dnstap Policy. */
+  private policy(
+    v: DnstapView,
+    mask: ClientMask | null,
+    pseudo: Pseudonymizer | null,
+    b: Buffer,
+    p: number,
+  ): number {
     const fb = v.buf;
     b[p++] = COMMA;
     if (v.policyTypeOff !== ABSENT)
@@ -118,13 +145,6 @@ export class DnsColumnsWriter {
           : writeUint(b, p, v.policyMatch);
     b[p++] = COMMA;
     if (v.policyValueOff !== ABSENT) p = this.policyValue(v, mask, pseudo, b, p);
-    // query_zone
-    b[p++] = COMMA;
-    if (v.queryZoneOff !== ABSENT)
-      p = this.nameOrText(b, p, fb, v.queryZoneOff, v.queryZoneLen, 'query_zone');
-    // client_key_id: which key made this row's pseudonyms.
-    b[p++] = COMMA;
-    if (pseudo !== null) p = writeBytes(b, p, pseudo.keyId);
     return p;
   }
 

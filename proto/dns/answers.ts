@@ -124,6 +124,7 @@ const TOO_LONG = -2;
 function writeRdata(
   type: number,
   buf: Buffer,
+  msgStart: number,
   rdStart: number,
   rdEnd: number,
   dst: Buffer,
@@ -149,6 +150,8 @@ function writeRdata(
     default:
       return -1;
   }
+  // Names in RDATA: bounded by the RDATA's end; pointers may reach back into the message.
+  rd.reset(buf, msgStart, rdEnd);
   rd.pos = rdStart;
   if (type === TYPE_MX) {
     if (len < 3) return -1;
@@ -251,8 +254,7 @@ export class AnswersWriter {
       const mark = o;
       // Generic entries are sized before they are written (RDATA may be 64 KiB).
       const genericLen = GENERIC.length + 5 + 1 + 2 * rdlen;
-      rd.reset(buf, view.msgStart, rdStart + rdlen);
-      let end = writeRdata(type, buf, rdStart, rdStart + rdlen, dst, o, limit);
+      let end = writeRdata(type, buf, view.msgStart, rdStart, rdStart + rdlen, dst, o, limit);
       if (end === TOO_LONG) end = limit + 1;
       else if (end < 0) {
         if (mark + genericLen > limit) end = limit + 1;
