@@ -51,8 +51,10 @@ export interface EnricherOptions {
   tls?: LinkTlsOptions | null;
   /** url or file (not both); readiness waits for the first load. */
   policy?: Omit<PolicyPollerOptions, 'log'> | null;
-  /** Privacy and column selection (--mask-client-*, --drop-ecs, --columns). */
+  /** Privacy and column selection (--mask-client-*, --drop-ecs, --pseudonymize-clients, --columns). */
   rows?: RowOptions;
+  /** How often the pseudonym key file is re-read (default KEY_RELOAD_INTERVAL_MS). */
+  keyReloadMs?: number;
   maxDataFrameSize?: number;
   /** How long agents get to finish their in-flight batches on stop(). */
   drainTimeoutMs?: number;
@@ -272,7 +274,7 @@ export class Enricher {
     const pseudo = this.o.rows?.pseudonymizer;
     if (pseudo?.path) {
       // The kubelet swaps a Secret's `..data` symlink; re-reading the path sees the new key.
-      every(KEY_RELOAD_INTERVAL_MS, () => {
+      every(this.o.keyReloadMs ?? KEY_RELOAD_INTERVAL_MS, () => {
         try {
           if (pseudo.reload()) this.log.info({ keyId: pseudo.keyId.toString() }, 'pseudonym key changed');
         } catch (err) {
