@@ -159,8 +159,9 @@ export class RecordPipeline {
 
 /**
  * Copies the kept fields of the CSV row src[0, end) (CRLF-terminated, as the encoder writes
- * it) to dst[at..] with their commas and the CRLF; returns the end. Fields are walked with
- * RFC 4180 quoting: a comma inside quotes does not end a field.
+ * it) to dst[at..] with their commas and the CRLF; returns the end. The encoder quotes whole
+ * fields only, so a field is either unquoted (ends at the next comma) or starts with a quote
+ * (ends at the quote not followed by another).
  */
 export function projectRow(src: Buffer, end: number, keep: Uint8Array, dst: Buffer, at: number): number {
   const stop = end - 2; // before CRLF
@@ -169,13 +170,17 @@ export function projectRow(src: Buffer, end: number, keep: Uint8Array, dst: Buff
   let first = true;
   for (let col = 0; col < keep.length && i <= stop; col++) {
     const start = i;
-    let quoted = false;
-    for (; i < stop; i++) {
-      const b = src[i]!;
-      if (b === 0x22)
-        quoted = !quoted; // a doubled quote toggles twice
-      else if (b === 0x2c && !quoted) break;
-    }
+    if (i < stop && src[i] === 0x22) {
+      for (i++; i < stop; i++) {
+        if (src[i] === 0x22) {
+          if (src[i + 1] === 0x22) i++;
+          else {
+            i++;
+            break;
+          }
+        }
+      }
+    } else while (i < stop && src[i] !== 0x2c) i++;
     if (keep[col] === 1) {
       if (!first) dst[p++] = 0x2c;
       first = false;

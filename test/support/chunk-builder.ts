@@ -2,8 +2,8 @@
 // encoder) and runs them through the real RecordPipeline into one in-memory chunk: the exact
 // bytes an enricher writes, header included. Used by the Snowflake dialect and SQL tests.
 import { HEADER_BYTES } from '../../enricher/output/csv';
-import { RecordPipeline, type RowSink } from '../../enricher/pipeline/pipeline';
-import { type RowEncoderOptions, RowSource } from '../../enricher/pipeline/row-encoder';
+import { RecordPipeline, type RowOptions, type RowSink } from '../../enricher/pipeline/pipeline';
+import { RowSource } from '../../enricher/pipeline/row-encoder';
 import type { Policy } from '../../enricher/policy/index';
 import { DnsBuilder, type EdnsOption, type Label } from './dns-builder';
 import { PbBuilder } from './dnstap-builder';
@@ -99,8 +99,8 @@ export interface ChunkOptions {
   seq?: number;
   /** Index of the first frame (record_id = <source>/<seq>/<index>). */
   firstIndex?: number;
-  /** Row encoder options (privacy, answers bound). */
-  encoder?: RowEncoderOptions;
+  /** Row options (privacy, answers bound, column selection). */
+  encoder?: RowOptions;
 }
 
 /** The chunk (header + one row per frame) and the pipeline that wrote it (for its counters). */

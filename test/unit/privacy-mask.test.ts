@@ -28,7 +28,7 @@ import {
 } from '../../enricher/pipeline/privacy';
 import { keyFromBytes, Pseudonymizer } from '../../enricher/pipeline/pseudonym';
 import { loadPolicyBytes } from '../../enricher/policy/index';
-import { dnstapFrame, type FrameSpec } from '../support/chunk-builder';
+import { dnstapFrame, encodeChunk, type FrameSpec } from '../support/chunk-builder';
 import { ecsOption } from '../support/dns-builder';
 import { file as fstrmFile } from '../support/fstrm-builder';
 import { parseCsvText } from '../support/output-rows';
@@ -317,6 +317,48 @@ describe('--columns', () => {
     assert.equal(keep([1, 3, 4]), '"a,b",,"line\r\nbreak"\r\n');
     assert.equal(keep([5]), 'last\r\n');
     assert.equal(keep([0, 1, 2, 3, 4, 5]), row.toString());
+  });
+
+  test('projected rows equal the full rows restricted to the selection (quotes, commas, CR/LF, escapes)', async () => {
+    const tricky = ['a,b', 'say "x"', 'cr\rlf\n', '\\', '""', ',', 'plain'];
+    const specs: FrameSpec[] = tricky.map((s, i) => ({
+      type: 6,
+      identity: Buffer.from(`id ${s}`),
+      qname: [Buffer.from(s), 'example'],
+      policy: { type: s, rule: Buffer.from(s), match: 9, value: Buffer.from(s) },
+      answers: {
+        count: 1,
+        bytes: Buffer.from([
+          0xc0,
+          12,
+          0,
+          16,
+          0,
+          1,
+          0,
+          0,
+          0,
+          60,
+          0,
+          s.length + 1,
+          s.length,
+          ...Buffer.from(s),
+        ]),
+      },
+      queryTime: [1_800_000_000 + i, 0],
+    }));
+    const frames = specs.map(dnstapFrame);
+    const selection = COLUMNS.filter((c, i) => c === 'record_id' || i % 2 === 1);
+    const full = encodeChunk(frames).chunk.toString('utf8');
+    const projected = encodeChunk(frames, { encoder: { columns: selection } }).chunk.toString('utf8');
+    const fullRows = await parseCsvText(full);
+    const body = projected.slice(projected.indexOf('\r\n') + 2);
+    const projRows = await parseCsvText(`${selection.join(',')}\r\n${body}`);
+    assert.equal(projRows.length, tricky.length);
+    projRows.forEach((r, i) => {
+      assert.deepEqual(r, Object.fromEntries(selection.map((c) => [c, fullRows[i]![c]])), `row ${i}`);
+    });
+    assert.ok(fullRows.some((r) => r.answers!.includes('"')) && fullRows.some((r) => r.qname!.includes(',')));
   });
 
   test('validation names the bad column', () => {
