@@ -32,7 +32,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { tokenFromFile } from './shared';
+import { tokenFromFile } from './token';
 
 type NumericField = keyof typeof AGENT_LIMITS;
 

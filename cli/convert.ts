@@ -3,7 +3,7 @@ import { createLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
 import { loadPolicyFile } from '../enricher/policy/index';
 import { formatHelp, logSettings, parseCommand, UsageError } from './options';
-import { outputOptions } from './shared';
+import { outputOptions, rowOptions } from './shared';
 import { CONVERT_OPTIONS } from './specs';
 
 export const CONVERT_HELP = formatHelp(
@@ -31,6 +31,7 @@ export async function convertMain(argv: readonly string[]): Promise<number> {
     files: cmd.positionals,
     output: outputOptions(o),
     policy,
+    rows: rowOptions(o),
     maxDataFrameSize: Number(o['max-frame-size']),
     log,
     progress: process.stderr,

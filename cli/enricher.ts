@@ -22,8 +22,9 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { outputOptions, tokenFromFile } from './shared';
+import { outputOptions, rowOptions } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
+import { tokenFromFile } from './token';
 
 /**
  * --policy-start-timeout default: long enough for a policy server restarting with the
@@ -171,6 +172,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
   return {
     id,
     output: outputOptions(o),
+    rows: rowOptions(o),
     listen: hp('listen')!,
     dnstapListen: hp('dnstap-listen'),
     dnstapInput: dnstapInputFrom(o),

@@ -4,9 +4,41 @@
 import { hostname } from 'node:os';
 import { COMPRESSIONS } from '../enricher/output/compression';
 import { CHUNK_DEFAULTS } from '../enricher/output/index';
+import { PRIVACY_DEFAULTS, PRIVACY_RANGES } from '../enricher/pipeline/privacy';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE } from '../proto/link';
 import { libraryNumber, type OptionSpec } from './options';
+
+/** What a row holds (issue 9 step 1): client address minimisation and column selection. */
+export const ROW_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'mask-client-ipv4',
+    kind: 'int',
+    ...libraryNumber(PRIVACY_DEFAULTS.maskClientIpv4, PRIVACY_RANGES.maskClientIpv4),
+    arg: 'BITS',
+    help: 'keep this many leading bits of IPv4 client addresses and ECS (after the policy lookups)',
+  },
+  {
+    name: 'mask-client-ipv6',
+    kind: 'int',
+    ...libraryNumber(PRIVACY_DEFAULTS.maskClientIpv6, PRIVACY_RANGES.maskClientIpv6),
+    arg: 'BITS',
+    help: 'keep this many leading bits of IPv6 client addresses and ECS (after the policy lookups)',
+  },
+  { name: 'drop-ecs', kind: 'bool', default: PRIVACY_DEFAULTS.dropEcs, help: 'leave the ecs column empty' },
+  {
+    name: 'pseudonymize-clients',
+    kind: 'string',
+    arg: 'KEYFILE',
+    help: 'write keyed pseudonyms (HMAC-SHA-256, 128 bits hex) instead of client addresses; the enricher re-reads the key file every 10 s (Secret rotation)',
+  },
+  {
+    name: 'columns',
+    kind: 'list',
+    arg: 'LIST',
+    help: 'write only these columns (comma-separated, schema order, record_id included); default all',
+  },
+];
 
 export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   {
@@ -63,6 +95,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     arg: 'NAME',
     help: 'enricher id written to every row and chunk name (the pod name)',
   },
+  ...ROW_OPTIONS,
 ];
 
 export const CONVERT_OPTIONS: readonly OptionSpec[] = [...OUTPUT_OPTIONS];

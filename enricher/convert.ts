@@ -16,7 +16,7 @@ import type { Logger } from '../common/log';
 import { ProgressBar } from '../common/progress';
 import { FramestreamError, readFrameStreamFile } from '../proto/framestream/index';
 import { ChunkWriter, type ChunkWriterOptions, type CommitInfo } from './output/index';
-import { RecordPipeline } from './pipeline/pipeline';
+import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
 import { RowSource } from './pipeline/row-encoder';
 import type { Policy } from './policy/index';
 
@@ -31,6 +31,8 @@ export interface ConvertOptions {
   files: string[];
   output: Omit<ChunkWriterOptions, 'onCommit'>;
   policy: Policy | null;
+  /** Privacy and column selection (--mask-client-*, --drop-ecs, --columns). */
+  rows?: RowOptions;
   maxDataFrameSize?: number;
   log: Logger;
   /** Told about every committed chunk (sizes: benchmarks). */
@@ -77,7 +79,7 @@ export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary
       opts.onCommit?.(info);
     },
   });
-  const pipeline = new RecordPipeline(writer, opts.output.enricherId, () => opts.policy);
+  const pipeline = new RecordPipeline(writer, opts.output.enricherId, () => opts.policy, opts.rows);
   let totalBytes = 0;
   for (const f of opts.files) totalBytes += (await stat(f)).size;
   const bar = new ProgressBar(totalBytes, opts.progress ?? process.stderr, 'convert ');

@@ -11,7 +11,8 @@ import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
 import { EnricherMetrics } from './metrics';
 import { ChunkWriter, type ChunkWriterOptions, recoverPartials } from './output/index';
-import { RecordPipeline } from './pipeline/pipeline';
+import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
+import { KEY_RELOAD_INTERVAL_MS } from './pipeline/pseudonym';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
 import { DnstapInput, LinkServer, type LinkServerOptions, type LinkTlsOptions } from './server/index';
 import {
@@ -54,6 +55,10 @@ export interface EnricherOptions {
   tls?: LinkTlsOptions | null;
   /** url or file (not both); readiness waits for the first load. */
   policy?: Omit<PolicyPollerOptions, 'log'> | null;
+  /** Privacy and column selection (--mask-client-*, --drop-ecs, --pseudonymize-clients, --columns). */
+  rows?: RowOptions;
+  /** How often the pseudonym key file is re-read (default KEY_RELOAD_INTERVAL_MS). */
+  keyReloadMs?: number;
   maxDataFrameSize?: number;
   /** How long agents get to finish their in-flight batches on stop(). */
   drainTimeoutMs?: number;
@@ -163,7 +168,7 @@ export class Enricher {
       });
       this.writer = writer;
       const poller = this.poller;
-      const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null);
+      const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null, o.rows);
       this.pipeline = pipeline;
       this.link = new LinkServer({
         ...o.link,
@@ -311,6 +316,20 @@ export class Enricher {
         .heartbeat()
         .catch((err: Error) => this.log.warn({ err: err.message }, 'owner lock refresh failed'));
     });
+    const pseudo = this.o.rows?.pseudonymizer;
+    if (pseudo?.path) {
+      // The kubelet swaps a Secret's `..data` symlink; re-reading the path sees the new key.
+      every(this.o.keyReloadMs ?? KEY_RELOAD_INTERVAL_MS, () => {
+        try {
+          if (pseudo.reload()) this.log.info({ keyId: pseudo.keyId.toString() }, 'pseudonym key changed');
+        } catch (err) {
+          this.log.warn(
+            { err: (err as Error).message },
+            'pseudonym key reload failed; keeping the current key',
+          );
+        }
+      });
+    }
     every(this.o.writableProbeMs ?? WRITABLE_PROBE_MS, () => {
       access(this.o.output.outputDir, constants.W_OK).then(
         () => {

@@ -167,6 +167,32 @@ export class EnricherMetrics {
           : Object.entries(o).map(([column, v]) => [{ column }, v] as [Labels, number]);
       },
     );
+    counter(
+      r,
+      'fields_truncated_total',
+      'CSV fields cut to their bound (identity, answers, dnstap policy texts, query_zone), by column',
+      ['column'],
+      () => {
+        const t = pc()?.truncated;
+        return t === undefined
+          ? []
+          : Object.entries(t).map(([column, v]) => [{ column }, v] as [Labels, number]);
+      },
+    );
+    counter(
+      r,
+      'dns_responses_total',
+      'DNS responses (*_RESPONSE records with a DNS header) by rcode (fixed label set, other rcodes as "other")',
+      ['rcode'],
+      () => pc()?.traffic.responseSeries() ?? [],
+    );
+    counter(
+      r,
+      'dns_queries_total',
+      'DNS queries (*_QUERY records with a question) by dnstap message type and qtype class (fixed label sets)',
+      ['message_type', 'qtype'],
+      () => pc()?.traffic.querySeries() ?? [],
+    );
     counter(r, 'link_batches_received_total', 'Batches received from agents', [], () =>
       one(link()?.batchesReceived),
     );

@@ -7,6 +7,7 @@
 //
 //   node dist/loadtest/bench-convert.js [--frames N] [--runs K] [--quick] [--json FILE]
 //        [--compression none,gzip,zstd] [--no-split]
+//        [--mask-client-ipv4 BITS] [--mask-client-ipv6 BITS] [--drop-ecs] [--pseudonymize-clients KEYFILE]
 // --compression: the codecs to run (default none,gzip; zstd needs Node >= 22.15); the runs
 // alternate between them (paired) so that a busy neighbour hurts each codec alike.
 //
@@ -19,7 +20,8 @@ import path from 'node:path';
 import { silentLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
 import { ChunkWriter, COMPRESSIONS, type Compression, zstdAvailable } from '../enricher/output/index';
-import { RecordPipeline, type RowSink } from '../enricher/pipeline/pipeline';
+import { RecordPipeline, type RowOptions, type RowSink } from '../enricher/pipeline/pipeline';
+import { Pseudonymizer } from '../enricher/pipeline/pseudonym';
 import { MAX_ROW_BYTES, RowSource } from '../enricher/pipeline/row-encoder';
 import { loadPolicyBytes, type Policy } from '../enricher/policy/index';
 import { DnsView, tryParseDnsMessage } from '../proto/dns/index';
@@ -54,6 +56,17 @@ const RATE_KEY: Record<Compression, string> = {
   none: 'convertRecordsPerSec',
   gzip: 'convertGzipRecordsPerSec',
   zstd: 'convertZstdRecordsPerSec',
+};
+
+// Row options under test (issue 9 step 1): --mask-client-ipv4 N, --mask-client-ipv6 N, --drop-ecs,
+// --pseudonymize-clients KEYFILE.
+const ROWS: RowOptions = {
+  maskClientIpv4: flag('--mask-client-ipv4', 32),
+  maskClientIpv6: flag('--mask-client-ipv6', 128),
+  dropEcs: args.includes('--drop-ecs'),
+  ...(args.includes('--pseudonymize-clients')
+    ? { pseudonymizer: Pseudonymizer.fromFile(args[args.indexOf('--pseudonymize-clients') + 1]!) }
+    : {}),
 };
 
 function pinToOneCore(): void {
@@ -139,6 +152,7 @@ async function main(): Promise<void> {
             compression,
           },
           policy,
+          rows: ROWS,
           log: silentLogger(),
           onCommit: (c) => {
             csv += c.bytes;
@@ -251,7 +265,7 @@ async function main(): Promise<void> {
       full: false,
       whenDrained: () => Promise.resolve(),
     };
-    const pipe = new RecordPipeline(counting, 'bench', () => policy);
+    const pipe = new RecordPipeline(counting, 'bench', () => policy, ROWS);
     const src = new RowSource('file-bench', '');
     const pipelineSecs = median(
       Array.from({ length: RUNS }, () =>

@@ -16,7 +16,6 @@ import * as path from 'node:path';
 import type { DurableRowSink } from '../pipeline/pipeline';
 import { type ChunkFile, ChunkSink } from './chunk-sink';
 import { blockCompressor, COMPRESSION_SUFFIX } from './compression';
-import { HEADER_BYTES } from './csv';
 import { OutputError } from './errors';
 import {
   chunkFileName,
@@ -335,14 +334,14 @@ export class ChunkWriter implements DurableRowSink {
       hourDir: hourDirOf(openedAt),
       openedAt,
       rows: 0,
-      bytes: HEADER_BYTES.length,
+      bytes: this.o.header.length,
       fileBytes: 0,
       fh: null,
       entrySynced: false,
     };
     // The block buffer is empty here: the previous chunk sealed it when it was committed.
-    HEADER_BYTES.copy(this.buf, 0);
-    this.bufLen = HEADER_BYTES.length;
+    this.o.header.copy(this.buf, 0);
+    this.bufLen = this.o.header.length;
     this.chunk = chunk;
     return chunk;
   }

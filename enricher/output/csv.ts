@@ -52,6 +52,20 @@ export const COLUMNS = [
   'sample_rate',
   'agent_id',
   'enricher_id',
+  // Issue 9 step 4, appended in the issue's order: header, EDNS, answers, dnstap policy, zone.
+  'flags',
+  'opcode',
+  'edns_udp_size',
+  'edns_do',
+  'answers',
+  'dnstap_policy_type',
+  'dnstap_policy_rule',
+  'dnstap_policy_action',
+  'dnstap_policy_match',
+  'dnstap_policy_value',
+  'query_zone',
+  // Issue 9 step 1: the key of the client pseudonyms (--pseudonymize-clients).
+  'client_key_id',
 ] as const;
 
 export type ColumnName = (typeof COLUMNS)[number];
@@ -66,6 +80,8 @@ export interface ColumnType {
 const VARCHAR: ColumnType = { duckdb: 'VARCHAR', snowflake: 'VARCHAR' };
 const INTEGER: ColumnType = { duckdb: 'INTEGER', snowflake: 'INTEGER' };
 const BIGINT: ColumnType = { duckdb: 'BIGINT', snowflake: 'BIGINT' };
+// Written as `true` / `false`, which both engines read as BOOLEAN.
+const BOOLEAN: ColumnType = { duckdb: 'BOOLEAN', snowflake: 'BOOLEAN' };
 // event_time carries 9 fractional digits and a Z; both engines keep nanoseconds only in these types.
 const TIMESTAMP_NS: ColumnType = { duckdb: 'TIMESTAMP_NS', snowflake: 'TIMESTAMP_NTZ(9)' };
 
@@ -96,11 +112,58 @@ export const COLUMN_TYPES: Readonly<Record<ColumnName, ColumnType>> = {
   sample_rate: INTEGER,
   agent_id: VARCHAR,
   enricher_id: VARCHAR,
+  flags: VARCHAR,
+  opcode: VARCHAR,
+  edns_udp_size: INTEGER,
+  edns_do: BOOLEAN,
+  answers: VARCHAR,
+  dnstap_policy_type: VARCHAR,
+  dnstap_policy_rule: VARCHAR,
+  dnstap_policy_action: VARCHAR,
+  dnstap_policy_match: VARCHAR,
+  dnstap_policy_value: VARCHAR,
+  query_zone: VARCHAR,
+  client_key_id: VARCHAR,
 };
 
 /** The header row, CRLF-terminated, first in every chunk file. */
 export const HEADER_ROW = COLUMNS.join(',') + ROW_TERMINATOR;
 export const HEADER_BYTES: Buffer = Buffer.from(HEADER_ROW, 'latin1');
+
+/** The header row of a column selection (--columns). */
+export function headerBytesFor(columns: readonly ColumnName[]): Buffer {
+  return Buffer.from(columns.join(',') + ROW_TERMINATOR, 'latin1');
+}
+
+/** Column the de-duplicating view keys on: a selection must keep it (at-least-once delivery). */
+export const REQUIRED_COLUMN: ColumnName = 'record_id';
+
+/**
+ * Validates a column selection (--columns): known names, each once, in schema order (the
+ * header is the list as given, so it must already be in file order), record_id included.
+ * Throws a RangeError naming the first problem.
+ */
+export function parseColumnList(names: readonly string[]): ColumnName[] {
+  if (names.length === 0) throw new RangeError('columns: the list is empty');
+  let last = -1;
+  for (const n of names) {
+    const i = COLUMNS.indexOf(n as ColumnName);
+    if (i < 0) {
+      const near = COLUMNS.find((c) => c === n.toLowerCase().replace(/-/g, '_'));
+      throw new RangeError(
+        `columns: unknown column '${n}'${near ? `, use '${near}'` : ''} (known: ${COLUMNS.join(', ')})`,
+      );
+    }
+    if (i === last) throw new RangeError(`columns: '${n}' is listed twice`);
+    if (i < last) throw new RangeError(`columns: '${n}' must come before '${COLUMNS[last]}' (schema order)`);
+    last = i;
+  }
+  if (!names.includes(REQUIRED_COLUMN))
+    throw new RangeError(
+      `columns: '${REQUIRED_COLUMN}' is required (the de-duplication key of at-least-once delivery)`,
+    );
+  return names as ColumnName[];
+}
 
 /** Upper bound of the bytes writeCsvField() may write for a string of `length` UTF-16 units. */
 export function csvFieldMaxBytes(length: number): number {
@@ -169,6 +232,40 @@ export function writeCsvField(target: Buffer, pos: number, s: string): number {
   target[end] = QUOTE;
   return end + 1;
 }
+
+/**
+ * Makes the ASCII text already written at target[start, end) one CSV field: returned as is
+ * when it needs no quoting, else enclosed in quotes with inner quotes doubled, in place (the
+ * row encoder writes text such as the answers straight into the row). Room needed past `end`:
+ * 2 + the number of quotes in the text. Returns the field's end.
+ */
+export function quoteCsvFieldInPlace(target: Buffer, start: number, end: number): number {
+  let quotes = 0;
+  let special = 0;
+  for (let i = start; i < end; i++) {
+    const k = FIELD_BYTE[target[i]!]!;
+    quotes += k & 1;
+    special |= k;
+  }
+  if (special === 0) return end;
+  const last = end + quotes + 1;
+  if (last >= target.length)
+    throw new RangeError(`CSV field of ${end - start} bytes does not fit at ${start}`);
+  target[last] = QUOTE;
+  let w = last - 1;
+  for (let r = end - 1; r >= start; r--) {
+    const b = target[r]!;
+    target[w--] = b;
+    if (b === QUOTE) target[w--] = QUOTE;
+  }
+  target[start] = QUOTE;
+  return last + 1;
+}
+
+/** Per byte: 1 = a quote, 2 = another byte that forces quoting (, \ CR LF), 0 = plain. */
+const FIELD_BYTE = new Uint8Array(256);
+FIELD_BYTE[QUOTE] = 1;
+for (const b of [COMMA, CR, LF, BACKSLASH]) FIELD_BYTE[b] = 2;
 
 /**
  * Writes `""`: a present but empty string, which loaders keep apart from an empty field

@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import type { CommitInfo } from './chunk-sink';
 import { COMPRESSIONS, type Compression, zstdAvailable, zstdUnavailableError } from './compression';
+import { HEADER_BYTES } from './csv';
 import { OutputError } from './errors';
 import { enricherIdProblem } from './layout';
 
@@ -28,6 +29,8 @@ export interface ChunkWriterOptions {
   /** Clock in ms (tests inject one). */
   now?: () => number;
   onCommit?: (info: CommitInfo) => void;
+  /** Header row written first in every chunk (default: every column; --columns selects). */
+  header?: Buffer;
 }
 
 export const CHUNK_DEFAULTS = {
@@ -56,6 +59,7 @@ const KNOWN_KEYS = new Set<string>([
   'enricherId',
   'now',
   'onCommit',
+  'header',
 ]);
 
 function invalid(field: string, why: string): OutputError {
@@ -93,6 +97,7 @@ export function resolveOptions(o: ChunkWriterOptions): ResolvedOptions {
     gzipConcurrency: intOption(o, 'gzipConcurrency', 1, 64),
     blockBytes: intOption(o, 'blockBytes', MIN_BLOCK_BYTES, MAX_BLOCK_BYTES),
     now: o.now ?? Date.now,
+    header: o.header ?? HEADER_BYTES,
     onCommit: o.onCommit,
   };
 }

@@ -4,8 +4,18 @@ import { tryParseDnsMessage } from '../../proto/dns/index';
 import { DnsView } from '../../proto/dns/view';
 import { DnstapDecodeError, decodeDnstap } from '../../proto/dnstap/index';
 import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
+import { COLUMNS, type ColumnName } from '../output/csv';
 import type { Policy } from '../policy/index';
-import { type DnsChoice, MAX_ROW_BYTES, OutOfRangeCounters, RowEncoder, type RowSource } from './row-encoder';
+import { TruncatedCounters } from './dns-columns';
+import { DnsTrafficCounters } from './dns-traffic';
+import {
+  type DnsChoice,
+  MAX_ROW_BYTES,
+  OutOfRangeCounters,
+  RowEncoder,
+  type RowEncoderOptions,
+  type RowSource,
+} from './row-encoder';
 
 /**
  * Where rows go, written in place: beginRow(room) gives an offset into rowTarget with `room`
@@ -46,10 +56,20 @@ export class PipelineCounters {
   noDnsMessage = 0;
   /** Typed fields written empty because the value lies outside the column's SQL type. */
   readonly outOfRange = new OutOfRangeCounters();
+  /** Fields cut to their bound (identity, answers, dnstap policy texts, query_zone), by column. */
+  readonly truncated = new TruncatedCounters();
+  /** Responses by rcode, queries by message type and qtype class (bounded labels). */
+  readonly traffic = new DnsTrafficCounters();
 }
 
 function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** What a row holds: the encoder's options, and the column selection (--columns). */
+export interface RowOptions extends RowEncoderOptions {
+  /** A validated selection in schema order (output/csv.ts parseColumnList); undefined = all. */
+  columns?: readonly ColumnName[];
 }
 
 export class RecordPipeline {
@@ -57,14 +77,23 @@ export class RecordPipeline {
   private readonly view = new DnstapView();
   private readonly dns: DnsChoice = { view: new DnsView(), ok: false, headerOk: false, size: -1 };
   private readonly encoder: RowEncoder;
+  /** With --columns: 1 per kept column index, and the full row is encoded into `scratch` first. */
+  private readonly keep: Uint8Array | null = null;
+  private readonly scratch: Buffer | null = null;
 
   constructor(
     private readonly sink: RowSink,
     enricherId: string,
     /** Returns the policy in force; read once per record so a swap takes effect at once. */
     private readonly policy: () => Policy | null,
+    options: RowOptions = {},
   ) {
-    this.encoder = new RowEncoder(enricherId, this.counters.outOfRange);
+    this.encoder = new RowEncoder(enricherId, this.counters.outOfRange, this.counters.truncated, options);
+    if (options.columns !== undefined && options.columns.length < COLUMNS.length) {
+      this.keep = new Uint8Array(COLUMNS.length);
+      for (const c of options.columns) this.keep[COLUMNS.indexOf(c)] = 1;
+      this.scratch = Buffer.alloc(MAX_ROW_BYTES);
+    }
   }
 
   get identityTruncated(): number {
@@ -114,6 +143,9 @@ export class RecordPipeline {
       const code = tryParseDnsMessage(buf, off, off + len, dv);
       dns.ok = code === null;
       if (code !== null) bump(c.dnsErrors, code);
+      if (preferResponse) {
+        if (dns.headerOk && off === v.responseMessageOff) c.traffic.countResponse(dv.rcode);
+      } else if (dv.hasQuestion && off === v.queryMessageOff) c.traffic.countQuery(v.type, dv.qtype);
     }
     const policy = this.policy();
     const domain =
@@ -126,10 +158,53 @@ export class RecordPipeline {
         : null;
     const sink = this.sink;
     const at = sink.beginRow(MAX_ROW_BYTES);
-    const rowEnd = this.encoder.encode(v, dns, domain, network, src, seq, index, sink.rowTarget, at);
+    let rowEnd: number;
+    if (this.keep === null)
+      rowEnd = this.encoder.encode(v, dns, domain, network, src, seq, index, sink.rowTarget, at);
+    else {
+      const s = this.scratch!;
+      const end = this.encoder.encode(v, dns, domain, network, src, seq, index, s, 0);
+      rowEnd = projectRow(s, end, this.keep, sink.rowTarget, at);
+    }
     sink.endRow(rowEnd);
     c.rows++;
     c.rowBytes += rowEnd - at;
     return true;
   }
+}
+
+/**
+ * Copies the kept fields of the CSV row src[0, end) (CRLF-terminated, as the encoder writes
+ * it) to dst[at..] with their commas and the CRLF; returns the end. The encoder quotes whole
+ * fields only, so a field is either unquoted (ends at the next comma) or starts with a quote
+ * (ends at the quote not followed by another).
+ */
+export function projectRow(src: Buffer, end: number, keep: Uint8Array, dst: Buffer, at: number): number {
+  const stop = end - 2; // before CRLF
+  let p = at;
+  let i = 0;
+  let first = true;
+  for (let col = 0; col < keep.length && i <= stop; col++) {
+    const start = i;
+    if (i < stop && src[i] === 0x22) {
+      for (i++; i < stop; i++) {
+        if (src[i] === 0x22) {
+          if (src[i + 1] === 0x22) i++;
+          else {
+            i++;
+            break;
+          }
+        }
+      }
+    } else while (i < stop && src[i] !== 0x2c) i++;
+    if (keep[col] === 1) {
+      if (!first) dst[p++] = 0x2c;
+      first = false;
+      for (let k = start; k < i; k++) dst[p++] = src[k]!;
+    }
+    i++; // past the comma (or past stop on the last field)
+  }
+  dst[p++] = 0x0d;
+  dst[p++] = 0x0a;
+  return p;
 }

@@ -18,15 +18,21 @@ import { csvFieldNeedsQuoting, ROW_TERMINATOR, writeCsvBytesField, writeCsvField
 import { escapeTextBytes, escapeTextString } from '../output/text-escape';
 import type { DomainRule, NetworkRule } from '../policy/index';
 import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from './bytes';
+import { DNS_COLUMNS_MAX_BYTES, DnsColumnsWriter, TruncatedCounters } from './dns-columns';
+import { ClientMask, type PrivacyOptions, queryAddressIsClient } from './privacy';
+import type { Pseudonymizer } from './pseudonym';
 
 /** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
 export const MAX_IDENTITY_BYTES = 1024;
 /**
  * Bound on one row's bytes: fixed fields + escaped qname (x2 for quoting) + identity (x4 for
  * `\xHH`, + 2 quotes) + four policy text fields (each <= 1024 characters; at most 6 bytes
- * each as `\uHHHH`, or 2 as a doubled quote) - about 32 KiB at worst.
+ * each as `\uHHHH`, or 2 as a doubled quote) - about 32 KiB at worst - plus the appended DNS
+ * columns (DNS_COLUMNS_MAX_BYTES, ~16 KiB).
  */
 export const MAX_ROW_BYTES = 64 * 1024;
+if (32 * 1024 + DNS_COLUMNS_MAX_BYTES > MAX_ROW_BYTES)
+  throw new Error('MAX_ROW_BYTES too small for the appended columns');
 
 // Typed columns stay inside their SQL types (sql/schema/): a value outside is written as an
 // empty field (NULL) and counted in OutOfRangeCounters, never as text the load would reject.
@@ -88,18 +94,37 @@ export interface DnsChoice {
   size: number;
 }
 
+/** Per-encoder options beyond the enricher id. */
+export interface RowEncoderOptions extends PrivacyOptions {
+  /** Bound on the answers text (proto/dns/answers.ts ANSWERS_TEXT_MAX_BYTES). */
+  answersMaxBytes?: number;
+  /** Keyed pseudonyms instead of client addresses (--pseudonymize-clients). */
+  pseudonymizer?: Pseudonymizer | null;
+}
+
 export class RowEncoder {
   private readonly ts = new TimestampWriter();
   private readonly enricherIdCsv: Buffer;
   // Identity/version rarely change on a stream: cache the last encoded identity.
   private lastIdentity = Buffer.alloc(0);
   private lastIdentityCsv = Buffer.alloc(0);
-  identityTruncated = 0;
+  private readonly dnsColumns: DnsColumnsWriter;
+  /** Client address truncation; null = addresses as they are. */
+  private readonly mask: ClientMask | null;
+  private readonly dropEcs: boolean;
+  private readonly pseudo: Pseudonymizer | null;
+  private readonly addrScratch = Buffer.alloc(16);
 
   constructor(
     enricherId: string,
     readonly outOfRange = new OutOfRangeCounters(),
+    readonly truncated = new TruncatedCounters(),
+    options: RowEncoderOptions = {},
   ) {
+    this.mask = ClientMask.from(options);
+    this.dropEcs = options.dropEcs ?? false;
+    this.pseudo = options.pseudonymizer ?? null;
+    this.dnsColumns = new DnsColumnsWriter(truncated, options.answersMaxBytes);
     // Validated as [A-Za-z0-9._-] by the CLI; escaped anyway, as any outside text.
     const id = escapeTextString(enricherId);
     const tmp = Buffer.alloc(id.length * 6 + 2);
@@ -165,7 +190,19 @@ export class RowEncoder {
           : writeUint(b, p, v.socketFamily);
     b[p++] = COMMA;
     // query_address, query_port, response_address, response_port
-    if (v.queryAddressOff !== ABSENT) p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
+    if (v.queryAddressOff !== ABSENT) {
+      const len = v.queryAddressLen;
+      if ((this.mask !== null || this.pseudo !== null) && queryAddressIsClient(v.type) && len <= 16) {
+        let src: Buffer = fb;
+        let off = v.queryAddressOff;
+        if (this.mask !== null) {
+          this.mask.apply(fb, off, len, this.addrScratch);
+          src = this.addrScratch;
+          off = 0;
+        }
+        p = this.pseudo !== null ? this.pseudo.write(src, off, len, b, p) : writeIpText(src, off, len, b, p);
+      } else p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
+    }
     b[p++] = COMMA;
     if (v.queryPort !== ABSENT) {
       if (v.queryPort <= MAX_PORT) p = writeUint(b, p, v.queryPort);
@@ -219,8 +256,17 @@ export class RowEncoder {
       else this.outOfRange.latency_us++;
     }
     b[p++] = COMMA;
-    // ecs
-    if (d.hasEcs) p = writeEcsText(d, b, p);
+    // ecs (masked in the view's own copy of the address: the lookups are done)
+    if (d.hasEcs && !this.dropEcs) {
+      if (this.mask !== null)
+        d.ecsSourcePrefix = this.mask.applyEcs(d.ecsAddress, d.ecsFamily, d.ecsSourcePrefix);
+      if (this.pseudo !== null) {
+        // The subnet's pseudonym, then its prefix length: "<hex>/24".
+        p = this.pseudo.write(d.ecsAddress, 0, d.ecsFamily === 1 ? 4 : 16, b, p);
+        b[p++] = 47; // '/'
+        p = writeUint(b, p, d.ecsSourcePrefix);
+      } else p = writeEcsText(d, b, p);
+    }
     b[p++] = COMMA;
     // tenant, policy_category, policy_action, matched_domain
     if (network !== null) p = writeBytes(b, p, network.csv);
@@ -237,15 +283,21 @@ export class RowEncoder {
     p = writeBytes(b, p, src.agentIdCsv);
     b[p++] = COMMA;
     p = writeBytes(b, p, this.enricherIdCsv);
+    // flags ... query_zone, client_key_id
+    p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p);
     b[p] = 13; // ROW_TERMINATOR "\r\n"
     b[p + 1] = 10;
     return p + 2;
   }
 
+  get identityTruncated(): number {
+    return this.truncated.identity;
+  }
+
   private writeIdentity(b: Buffer, p: number, fb: Buffer, off: number, len: number): number {
     if (len > MAX_IDENTITY_BYTES) {
       len = MAX_IDENTITY_BYTES;
-      this.identityTruncated++;
+      this.truncated.identity++;
     }
     const last = this.lastIdentity;
     let same = last.length === len;

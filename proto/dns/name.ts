@@ -8,6 +8,7 @@
 // when a label contains an escaped dot.
 
 import type { Cursor } from './cursor';
+import type { DnsErrorCode } from './errors';
 import type { DnsView } from './view';
 
 /** RFC 1035 §3.1: a name is at most 255 octets in wire format, length bytes and root included. */
@@ -157,4 +158,77 @@ export function skipName(cur: Cursor): boolean {
 /** The presentation-format name as a string (tests, logs; allocates). */
 export function nameToString(view: DnsView): string {
   return view.name.toString('latin1', 0, view.nameLen);
+}
+
+/**
+ * Decodes the name at cur.pos into dst[o..] in the same presentation format as readName
+ * (lower-cased, escaped, no trailing dot, the root is ".") and leaves cur.pos after it.
+ * For names inside RDATA (answers.ts), where label offsets are not needed. The caller
+ * guarantees MAX_NAME_TEXT_BYTES of room at dst[o..]. Returns the position after the text,
+ * or -1 after recording the error in `cur`.
+ */
+export function writeNameText(cur: Cursor, dst: Buffer, o: number): number {
+  const buf = cur.buf;
+  const msgStart = cur.start;
+  const end = cur.end;
+  let pos = cur.pos;
+  let runStart = pos;
+  let resume = -1;
+  let jumps = 0;
+  let wire = 1;
+  const first = o;
+  for (;;) {
+    if (pos >= end) return failed(cur, 'DNS_TRUNCATED', pos);
+    const len = buf[pos];
+    if (len === 0) {
+      pos++;
+      break;
+    }
+    const type = len & 0xc0;
+    if (type === 0) {
+      wire += len + 1;
+      if (wire > MAX_NAME_WIRE_OCTETS) return failed(cur, 'DNS_NAME_TOO_LONG', pos);
+      const labelEnd = pos + 1 + len;
+      if (labelEnd > end) return failed(cur, 'DNS_TRUNCATED', pos);
+      if (o > first) dst[o++] = DOT;
+      for (let i = pos + 1; i < labelEnd; i++) {
+        const b = buf[i];
+        const kind = KIND[b];
+        if (kind === COPY) dst[o++] = b;
+        else if (kind === LOWER) dst[o++] = b | 0x20;
+        else if (kind === ESCAPE) {
+          dst[o++] = BACKSLASH;
+          dst[o++] = b;
+        } else {
+          dst[o++] = BACKSLASH;
+          dst[o++] = DIGIT0 + ((b / 100) | 0);
+          dst[o++] = DIGIT0 + (((b / 10) | 0) % 10);
+          dst[o++] = DIGIT0 + (b % 10);
+        }
+      }
+      pos = labelEnd;
+    } else if (type === 0xc0) {
+      if (end - pos < 2) return failed(cur, 'DNS_TRUNCATED', pos);
+      const target = msgStart + (((len & 0x3f) << 8) | buf[pos + 1]);
+      if (target >= runStart || target < msgStart + FIRST_NAME_OFFSET)
+        return failed(cur, 'DNS_BAD_POINTER', pos);
+      if (++jumps > MAX_POINTER_JUMPS) return failed(cur, 'DNS_POINTER_LOOP', pos);
+      if (resume < 0) resume = pos + 2;
+      pos = target;
+      runStart = target;
+    } else {
+      return failed(cur, 'DNS_BAD_LABEL_TYPE', pos);
+    }
+  }
+  if (o === first) dst[o++] = DOT;
+  cur.pos = resume < 0 ? pos : resume;
+  return o;
+}
+
+/** Bound on the presentation text of one name: 250 label bytes as "\DDD" plus 3 dots (view.ts NAME_BUF_SIZE). */
+export const MAX_NAME_TEXT_BYTES = 1024;
+
+function failed(cur: Cursor, code: DnsErrorCode, at: number): -1 {
+  cur.fail(code, at);
+  return -1;
 }

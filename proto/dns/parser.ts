@@ -1,7 +1,8 @@
 // parseDnsMessage: the fields Snowtap outputs from one wire-format DNS message (RFC 1035
 // §4.1), read lazily into a reused DnsView: header, first question, and the EDNS OPT RR
 // (RFC 6891) with its Client Subnet option (RFC 7871). Answer and authority records are
-// skipped with bounds checks, never decoded. No allocation per message: tryParseDnsMessage
+// skipped with bounds checks, never decoded here: the answer section's offset is kept so
+// answers.ts renders it only when the `answers` column is written. No allocation per message: tryParseDnsMessage
 // returns an error code, parseDnsMessage throws a DnsParseError (allocated, ~1.6 µs).
 //
 // Partial results: fields are stored as soon as they are read, so when a message is broken
@@ -9,7 +10,9 @@
 // in `out` and remain usable. Field groups are only set once complete:
 //   - id, flags, counts: when the 12-byte header is present;
 //   - hasQuestion, qtype, qclass, name*: together, once the whole first question is read;
-//   - hasOpt and the extended rcode: once the OPT RR's fixed part is read (before its options);
+//   - answersOff: once every answer RR was walked in bounds (rendered later by answers.ts);
+//   - hasOpt, the extended rcode, ednsUdpSize, ednsDo: once the OPT RR's fixed part is read
+//     (before its options);
 //   - hasEcs, ecs*: once the ECS option has been validated.
 //
 // Deliberate strictness (documented differences from lenient decoders such as miekg/dns):
@@ -69,6 +72,7 @@ export function tryParseDnsMessage(
   }
   out.reset();
   out.size = end - start;
+  out.msgStart = start;
   cur.reset(buf, start, end);
   if (end - start < DNS_HEADER_SIZE) cur.fail('DNS_TRUNCATED_HEADER', start);
   else parseBody(out);
@@ -80,7 +84,7 @@ export function tryParseDnsMessage(
 
 function parseBody(out: DnsView): void {
   out.id = cur.u16();
-  const flags = cur.u16();
+  const flags = (out.flags = cur.u16());
   out.isResponse = (flags & 0x8000) !== 0;
   out.opcode = (flags >> 11) & 0xf;
   out.rcode = flags & 0xf;
@@ -105,7 +109,12 @@ function parseBody(out: DnsView): void {
     }
   }
 
-  for (let i = ancount + nscount; i > 0; i--) {
+  const answersAt = cur.pos;
+  for (let i = ancount; i > 0; i--) {
+    if (!skipName(cur) || !cur.advance(RR_FIXED_SIZE - 2) || !cur.advance(cur.u16())) return;
+  }
+  out.answersOff = answersAt;
+  for (let i = nscount; i > 0; i--) {
     if (!skipName(cur) || !cur.advance(RR_FIXED_SIZE - 2) || !cur.advance(cur.u16())) return;
   }
 
@@ -127,6 +136,8 @@ function parseBody(out: DnsView): void {
     // TYPE, CLASS (the requestor's UDP payload size), then the TTL: EXTENDED-RCODE (upper
     // 8 bits of the 12-bit RCODE), VERSION, DO/Z flags.
     const extended = buf[cur.pos + 4];
+    out.ednsUdpSize = (buf[cur.pos + 2] << 8) | buf[cur.pos + 3];
+    out.ednsDo = (buf[cur.pos + 6] & 0x80) !== 0;
     cur.pos += RR_FIXED_SIZE - 2;
     out.rcode = (extended << 4) | (flags & 0xf);
     out.hasOpt = true;

@@ -9,6 +9,8 @@ export class DnsView {
   /** QR bit set. */
   isResponse = false;
   opcode = 0;
+  /** The 16-bit header flags word as on the wire (QR, OPCODE, AA TC RD RA Z AD CD, RCODE). */
+  flags = 0;
   /** Full RCODE: header 4 bits, plus the EDNS extended bits when an OPT RR is present. */
   rcode = 0;
   qdcount = 0;
@@ -26,6 +28,17 @@ export class DnsView {
   readonly labelStarts: Int32Array = new Int32Array(128);
   labelCount = 0;
   hasOpt = false;
+  /** OPT RR CLASS: the requestor's UDP payload size (RFC 6891 §6.1.2); valid when hasOpt. */
+  ednsUdpSize = 0;
+  /** DNSSEC OK bit of the OPT TTL (RFC 3225); valid when hasOpt. */
+  ednsDo = false;
+  /**
+   * Absolute index (in the parsed buffer) of the first byte of the message and of the answer
+   * section, so the answers can be rendered later, only when that column is written (answers.ts).
+   * answersOff is -1 unless the question section and every answer RR were walked in bounds.
+   */
+  msgStart = 0;
+  answersOff = -1;
   /** EDNS Client Subnet (RFC 7871), when present. */
   hasEcs = false;
   ecsFamily = 0; // 1 = IPv4, 2 = IPv6
@@ -40,6 +53,7 @@ export class DnsView {
     this.id = 0;
     this.isResponse = false;
     this.opcode = 0;
+    this.flags = 0;
     this.rcode = 0;
     this.qdcount = 0;
     this.ancount = 0;
@@ -51,6 +65,10 @@ export class DnsView {
     this.nameLen = 0;
     this.labelCount = 0;
     this.hasOpt = false;
+    this.ednsUdpSize = 0;
+    this.ednsDo = false;
+    this.msgStart = 0;
+    this.answersOff = -1;
     this.hasEcs = false;
     this.ecsFamily = 0;
     this.ecsSourcePrefix = 0;

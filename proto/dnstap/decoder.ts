@@ -163,7 +163,7 @@ function readFixed32(buf: Buffer, limit: number): number {
   return (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0;
 }
 
-/** Skips a field we do not read: unknown, Policy, or a known number with another wire type. */
+/** Skips a field we do not read: unknown, or a known number with another wire type. */
 function skipField(buf: Buffer, tag: number, limit: number): void {
   if (tag < 8) fail(DnstapErrorCode.BAD_FIELD_NUMBER, 'field number 0', cur.pos);
   switch (tag & 7) {
@@ -239,7 +239,14 @@ const T_QUERY_ZONE = (11 << 3) | WIRE_LEN;
 const T_RESPONSE_TIME_SEC = (12 << 3) | WIRE_VARINT;
 const T_RESPONSE_TIME_NSEC = (13 << 3) | WIRE_I32;
 const T_RESPONSE_MESSAGE = (14 << 3) | WIRE_LEN;
+const T_POLICY = (15 << 3) | WIRE_LEN;
 const T_HTTP_PROTOCOL = (16 << 3) | WIRE_VARINT;
+// Policy
+const T_POLICY_TYPE = (1 << 3) | WIRE_LEN;
+const T_POLICY_RULE = (2 << 3) | WIRE_LEN;
+const T_POLICY_ACTION = (3 << 3) | WIRE_VARINT;
+const T_POLICY_MATCH = (4 << 3) | WIRE_VARINT;
+const T_POLICY_VALUE = (5 << 3) | WIRE_LEN;
 // Dnstap
 const T_IDENTITY = (1 << 3) | WIRE_LEN;
 const T_VERSION = (2 << 3) | WIRE_LEN;
@@ -306,6 +313,44 @@ function decodeMessage(buf: Buffer, limit: number, v: DnstapView): void {
         break;
       case T_HTTP_PROTOCOL:
         v.httpProtocol = readUint32(buf, limit);
+        break;
+      case T_POLICY: {
+        const len = readLen(buf, limit);
+        v.hasPolicy = true;
+        decodePolicy(buf, cur.pos + len, v);
+        break;
+      }
+      default:
+        skipField(buf, tag, limit);
+    }
+  }
+}
+
+/** Policy fields, from cur.pos up to `limit`: offsets and numbers only (rare, so read when seen). */
+function decodePolicy(buf: Buffer, limit: number, v: DnstapView): void {
+  while (cur.pos < limit) {
+    const tag = readTag(buf, limit);
+    switch (tag) {
+      case T_POLICY_TYPE:
+        v.policyTypeLen = readLen(buf, limit);
+        v.policyTypeOff = cur.pos;
+        cur.pos += v.policyTypeLen;
+        break;
+      case T_POLICY_RULE:
+        v.policyRuleLen = readLen(buf, limit);
+        v.policyRuleOff = cur.pos;
+        cur.pos += v.policyRuleLen;
+        break;
+      case T_POLICY_ACTION:
+        v.policyAction = readUint32(buf, limit);
+        break;
+      case T_POLICY_MATCH:
+        v.policyMatch = readUint32(buf, limit);
+        break;
+      case T_POLICY_VALUE:
+        v.policyValueLen = readLen(buf, limit);
+        v.policyValueOff = cur.pos;
+        cur.pos += v.policyValueLen;
         break;
       default:
         skipField(buf, tag, limit);

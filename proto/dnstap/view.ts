@@ -53,6 +53,27 @@ export const SOCKET_PROTOCOL_NAMES: readonly string[] = [
   'DOQ',
 ];
 
+/** dnstap.Policy.Action values (index = enum value). Unknown values print as the number. */
+export const POLICY_ACTION_NAMES: readonly string[] = [
+  '',
+  'NXDOMAIN',
+  'NODATA',
+  'PASS',
+  'DROP',
+  'TRUNCATE',
+  'LOCAL_DATA',
+];
+/** dnstap.Policy.Match values. */
+export const PolicyMatch = { QNAME: 1, CLIENT_IP: 2, RESPONSE_IP: 3, NS_NAME: 4, NS_IP: 5 } as const;
+export const POLICY_MATCH_NAMES: readonly string[] = [
+  '',
+  'QNAME',
+  'CLIENT_IP',
+  'RESPONSE_IP',
+  'NS_NAME',
+  'NS_IP',
+];
+
 /** True for the *_RESPONSE message types (even enum values). */
 export function isResponseType(type: number): boolean {
   return type > 0 && type % 2 === 0;
@@ -95,6 +116,20 @@ export class DnstapView {
   queryZoneLen = 0;
   /** Message.http_protocol (1 HTTP1, 2 HTTP2, 3 HTTP3; DoH only); ABSENT when missing. */
   httpProtocol = ABSENT;
+  // Message.policy (dnstap.proto Policy: RPZ and similar operator policy)
+  hasPolicy = false;
+  policyTypeOff = ABSENT;
+  policyTypeLen = 0;
+  /** Policy.rule: for RPZ the rule's owner name in wire format. */
+  policyRuleOff = ABSENT;
+  policyRuleLen = 0;
+  /** Policy.action (PolicyAction values); ABSENT when missing. */
+  policyAction = ABSENT;
+  /** Policy.match (PolicyMatch values); ABSENT when missing. */
+  policyMatch = ABSENT;
+  /** Policy.value: format depends on match (a wire-format name or address bytes). */
+  policyValueOff = ABSENT;
+  policyValueLen = 0;
 
   reset(buf: Buffer): void {
     this.buf = buf;
@@ -126,5 +161,14 @@ export class DnstapView {
     this.queryZoneOff = ABSENT;
     this.queryZoneLen = 0;
     this.httpProtocol = ABSENT;
+    this.hasPolicy = false;
+    this.policyTypeOff = ABSENT;
+    this.policyTypeLen = 0;
+    this.policyRuleOff = ABSENT;
+    this.policyRuleLen = 0;
+    this.policyAction = ABSENT;
+    this.policyMatch = ABSENT;
+    this.policyValueOff = ABSENT;
+    this.policyValueLen = 0;
   }
 }

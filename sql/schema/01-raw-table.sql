@@ -19,6 +19,10 @@
 --     ALTER TABLE DNS_QUERIES_RAW CLUSTER BY (TO_DATE(event_time));
 --
 -- Upgrades (columns are append-only; a release that appends columns lists them here):
+--   0.2 (issue 9 step 4): flags VARCHAR, opcode VARCHAR, edns_udp_size INTEGER, edns_do BOOLEAN,
+--   answers VARCHAR, dnstap_policy_type VARCHAR, dnstap_policy_rule VARCHAR,
+--   dnstap_policy_action VARCHAR, dnstap_policy_match VARCHAR, dnstap_policy_value VARCHAR,
+--   query_zone VARCHAR, client_key_id VARCHAR.
 --   1. ALTER TABLE DNS_QUERIES_RAW ADD COLUMN <new column> <type>;   (for each new column)
 --   2. re-run 03-stage-and-pipe.sql with CREATE OR REPLACE PIPE (its $n list grows);
 --   3. then roll out the new enrichers.
@@ -57,6 +61,22 @@ CREATE TRANSIENT TABLE IF NOT EXISTS DNS_QUERIES_RAW (
   sample_rate       INTEGER,
   agent_id          VARCHAR,
   enricher_id       VARCHAR,
+  -- Appended by issue 9 step 4 (README "Output"): header flags ("qr aa rd ra"), opcode
+  -- mnemonic, EDNS (OPT RR) UDP size and DO bit, the answer section as "TYPE rdata;..." text
+  -- (bounded, "..." when cut), the dnstap Policy message (RPZ) and the dnstap query_zone.
+  flags             VARCHAR,
+  opcode            VARCHAR,
+  edns_udp_size     INTEGER,
+  edns_do           BOOLEAN,
+  answers           VARCHAR,
+  dnstap_policy_type   VARCHAR,
+  dnstap_policy_rule   VARCHAR,
+  dnstap_policy_action VARCHAR,
+  dnstap_policy_match  VARCHAR,
+  dnstap_policy_value  VARCHAR,
+  query_zone        VARCHAR,
+  -- Issue 9 step 1: which key made the client pseudonyms (--pseudonymize-clients), else NULL.
+  client_key_id     VARCHAR,
   -- Load metadata (03-stage-and-pipe.sql): the chunk's path below the stage, the row's line in
   -- it (1 = first data row), and when Snowpipe started reading the chunk.
   source_file       VARCHAR,

@@ -32,11 +32,13 @@ CREATE PIPE IF NOT EXISTS SNOWTAP_ROWS_PIPE
     response_address, response_port, qname, qtype, qclass, rcode, dns_id, answer_count, message_size,
     latency_us, ecs, tenant, policy_category, policy_action, matched_domain, sample_rate, agent_id,
     enricher_id,
+    flags, opcode, edns_udp_size, edns_do, answers, dnstap_policy_type, dnstap_policy_rule,
+    dnstap_policy_action, dnstap_policy_match, dnstap_policy_value, query_zone, client_key_id,
     source_file, source_row, loaded_at
   )
   FROM (
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-           $21, $22, $23, $24, $25, $26,
+           $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38,
            METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, METADATA$START_SCAN_TIME
     FROM @SNOWTAP_STAGE
   )

@@ -1,14 +1,21 @@
 // Fidelity against reference decoders we did not write: every fixture (real captures from
 // unbound, BIND, Knot, kresd, dnsdist, pdns-recursor, kdig) is converted by `snowtap convert`
 // code and compared frame by frame with the Go `dnstap -y` CLI (miekg/dns inside), and the
-// frame count with `dnstap-ldns -r`. Zero mismatches allowed.
+// frame count with `dnstap-ldns -r`. Zero mismatches allowed. The columns appended by issue 9
+// step 4 are compared too: flags, opcode, EDNS UDP size / DO, answers (every RR's type, and
+// the RDATA of the types we decode) and query_zone with the Go CLI; flags, opcode, EDNS and
+// answers again with dns-packet on the DNS message taken from the frame (protobufjs decode).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { SocketAddress } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import * as dnsPacket from 'dns-packet';
 import { silentLogger } from '../../common/log';
 import { convertFiles } from '../../enricher/convert';
+import { Dnstap } from '../../proto/dnstap/schema';
+import { walkFrames } from '../support/dnstap-frames';
 import { parseChunk } from '../support/output-rows';
 import { FIXTURES_DIR, requireInterop } from '../support/peers';
 import { dnstapLdnsCount, type GoFrame, goDnstapFrames } from '../support/reference-decoders';
@@ -40,6 +47,131 @@ function expectedEventTime(g: GoFrame): string {
   const q = goTime(g.queryTimeSec, g.queryTimeNsec);
   const r = goTime(g.responseTimeSec, g.responseTimeNsec);
   return (response ? (r ?? q) : (q ?? r)) ?? '';
+}
+
+/** Entries of our answers text: split on ";" not escaped by a backslash. */
+function entriesOf(text: string): string[] {
+  if (text === '') return [];
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\\') {
+      cur += c + (text[i + 1] ?? '');
+      i++;
+    } else if (c === ';') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** The entry we expect for a Go answer line, or only its type for RDATA we print generically. */
+function goAnswer(type: string, rdata: string): { type: string; text?: string } {
+  const f = rdata.split(' ');
+  switch (type) {
+    case 'A':
+      return { type, text: `A ${rdata}` };
+    case 'AAAA':
+      return { type, text: `AAAA ${rdata}` };
+    case 'CNAME':
+    case 'NS':
+    case 'PTR':
+    case 'DNAME':
+      return { type, text: `${type} ${goName(rdata)}` };
+    case 'MX':
+      return { type, text: `MX ${f[0]} ${goName(f[1]!)}` };
+    case 'SRV':
+      return { type, text: `SRV ${f[0]} ${f[1]} ${f[2]} ${goName(f[3]!)}` };
+    case 'SOA':
+      return { type, text: `SOA ${goName(f[0]!)} ${goName(f[1]!)} ${f.slice(2).join(' ')}` };
+    case 'TXT':
+      // miekg leaves ";" alone inside TXT strings; we escape it (our entry separator).
+      return { type, text: `TXT ${rdata.replace(/;/g, '\\;')}` };
+    default:
+      return { type };
+  }
+}
+
+function compareAppended(g: GoFrame, row: Record<string, string>): string[] {
+  const out: string[] = [];
+  const eq = (field: string, ours: string, theirs: string) => {
+    if (ours !== theirs) out.push(`${field}: ours=${JSON.stringify(ours)} go=${JSON.stringify(theirs)}`);
+  };
+  eq('query_zone', row.query_zone!, g.queryZone === undefined ? '' : goName(g.queryZone));
+  // The Go CLI (golang-dnstap 0.4.0) does not print Message.policy; no fixture carries one.
+  for (const c of ['type', 'rule', 'action', 'match', 'value'])
+    eq(`dnstap_policy_${c}`, row[`dnstap_policy_${c}`]!, '');
+  const msg = g.dnsFrom === 'query' ? g.queryMessage : g.responseMessage;
+  if (msg === undefined || g.dnsError !== undefined) return out;
+  eq('flags', row.flags!, msg.flags.join(' '));
+  if (msg.opcode !== '') eq('opcode', row.opcode!, msg.opcode);
+  else if (!/^OPCODE\d+$/.test(row.opcode!)) out.push(`opcode: ours=${row.opcode} go=(no mnemonic)`);
+  const edns = msg.edns === undefined ? undefined : /flags: ([a-z ]*); udp: (\d+)/.exec(msg.edns);
+  eq('edns_udp_size', row.edns_udp_size!, edns?.[2] ?? '');
+  eq('edns_do', row.edns_do!, edns === undefined ? '' : String(edns![1]!.split(' ').includes('do')));
+  const ours = entriesOf(row.answers!);
+  if (ours.length !== msg.answers.length) {
+    out.push(`answers: ${ours.length} entries, go ${msg.answers.length}: ${row.answers}`);
+    return out;
+  }
+  msg.answers.forEach((a, i) => {
+    const want = goAnswer(a.type, a.rdata);
+    // Go prints IPv4-mapped IPv6 as plain IPv4; we keep ::ffff:a.b.c.d (RFC 5952 §5).
+    const mine = ours[i]!.replace(/^AAAA ::ffff:(\d+\.\d+\.\d+\.\d+)$/, 'AAAA $1');
+    if (want.text !== undefined) eq(`answers[${i}]`, mine, want.text);
+    else eq(`answers[${i}] type`, mine.slice(0, mine.indexOf(' ')), want.type);
+  });
+  return out;
+}
+
+/** flags, opcode, EDNS and answers against dns-packet, on the frame's chosen DNS message. */
+function compareDnsPacket(frame: Buffer, row: Record<string, string>): string[] {
+  const out: string[] = [];
+  // biome-ignore lint/suspicious/noExplicitAny: a protobufjs reflection message
+  const m = (Dnstap.decode(frame) as any).message;
+  if (!m) return out;
+  // Absent bytes fields read as the prototype default: presence is an own property.
+  const own = (k: string): Uint8Array | undefined => (Object.hasOwn(m, k) ? m[k] : undefined);
+  const q = own('queryMessage');
+  const r = own('responseMessage');
+  const bytes = m.type % 2 === 0 ? (r ?? q) : (q ?? r);
+  if (bytes === undefined) return out;
+  let d: dnsPacket.DecodedPacket;
+  try {
+    d = dnsPacket.decode(Buffer.from(bytes));
+  } catch {
+    return out; // dns-packet cannot decode it: the Go comparison covers it
+  }
+  const eq = (field: string, ours: string, theirs: string) => {
+    if (ours !== theirs)
+      out.push(`${field}: ours=${JSON.stringify(ours)} dns-packet=${JSON.stringify(theirs)}`);
+  };
+  const rec = d as unknown as Record<string, unknown>;
+  const words = ['qr', 'aa', 'tc', 'rd', 'ra', 'z', 'ad', 'cd'].filter((w) => rec[`flag_${w}`] === true);
+  eq('flags', row.flags!, words.join(' '));
+  eq('opcode', row.opcode!, String(rec.opcode));
+  const opt = (d.additionals ?? []).find((a) => a.type === 'OPT') as unknown as
+    | { udpPayloadSize: number; flag_do: boolean }
+    | undefined;
+  eq('edns_udp_size', row.edns_udp_size!, opt === undefined ? '' : String(opt.udpPayloadSize));
+  eq('edns_do', row.edns_do!, opt === undefined ? '' : String(opt.flag_do));
+  const ours = entriesOf(row.answers!);
+  const theirs = d.answers ?? [];
+  eq('answers count', String(ours.length), String(theirs.length));
+  theirs.forEach((a, i) => {
+    const mine = ours[i] ?? '';
+    // biome-ignore lint/suspicious/noExplicitAny: dns-packet's data union per type
+    const data = (a as any).data;
+    if (a.type === 'A') eq(`answers[${i}]`, mine, `A ${data}`);
+    else if (a.type === 'AAAA')
+      eq(`answers[${i}]`, mine, `AAAA ${new SocketAddress({ address: data, family: 'ipv6' }).address}`);
+    else if (a.type === 'CNAME') eq(`answers[${i}]`, mine, `CNAME ${goName(`${data}.`)}`);
+    else eq(`answers[${i}] type`, mine.slice(0, mine.indexOf(' ')), String(a.type));
+  });
+  return out;
 }
 
 function compare(g: GoFrame, row: Record<string, string>): string[] {
@@ -94,17 +226,23 @@ for (const name of FIXTURES) {
     assert.equal(rows.length, go.length, 'row count equals the Go CLI frame count');
     assert.equal(summary.frames, ldns, 'frame count equals dnstap-ldns');
     rows.sort((a, b) => Number(a.record_id!.split('/')[2]) - Number(b.record_id!.split('/')[2]));
+    const frames = walkFrames(readFileSync(file));
+    assert.equal(frames.length, go.length);
     const mismatches: string[] = [];
     let dnsCompared = 0;
+    let answersCompared = 0;
     for (let i = 0; i < go.length; i++) {
       const g = go[i]!;
       const row = rows[i]!;
       assert.equal(Number(row.record_id!.split('/')[2]), g.index);
       if (g.dnsFrom !== undefined && g.dnsError === undefined) dnsCompared++;
+      if (row.answers !== '') answersCompared++;
       for (const m of compare(g, row)) mismatches.push(`frame ${g.index}: ${m}`);
+      for (const m of compareAppended(g, row)) mismatches.push(`frame ${g.index}: ${m}`);
+      for (const m of compareDnsPacket(frames[i]!, row)) mismatches.push(`frame ${g.index}: ${m}`);
     }
     t.diagnostic(
-      `${name}: ${rows.length} frames compared, ${dnsCompared} with DNS fields, ${mismatches.length} mismatches`,
+      `${name}: ${rows.length} frames compared, ${dnsCompared} with DNS fields, ${answersCompared} with answers, ${mismatches.length} mismatches`,
     );
     assert.deepEqual(mismatches.slice(0, 20), []);
     assert.ok(dnsCompared > 0 || go.length === 0);

@@ -2,7 +2,7 @@
 // encoder) and runs them through the real RecordPipeline into one in-memory chunk: the exact
 // bytes an enricher writes, header included. Used by the Snowflake dialect and SQL tests.
 import { HEADER_BYTES } from '../../enricher/output/csv';
-import { RecordPipeline, type RowSink } from '../../enricher/pipeline/pipeline';
+import { RecordPipeline, type RowOptions, type RowSink } from '../../enricher/pipeline/pipeline';
 import { RowSource } from '../../enricher/pipeline/row-encoder';
 import type { Policy } from '../../enricher/policy/index';
 import { DnsBuilder, type EdnsOption, type Label } from './dns-builder';
@@ -28,21 +28,41 @@ export interface FrameSpec {
   rcode?: number;
   dnsId?: number;
   ecs?: EdnsOption;
+  /** Header flags bits to OR in (AA 0x0400, TC 0x0200, RD 0x0100, RA 0x0080, Z 0x0040, AD 0x0020, CD 0x0010). */
+  flags?: number;
+  opcode?: number;
+  /** An OPT RR even without ECS: UDP size and DO bit. */
+  edns?: { udpSize?: number; dnssecOk?: boolean };
+  /** Answer RRs, complete (owner, fixed part, RDATA) as DnsBuilder bytes, and how many. */
+  answers?: { count: number; bytes: Buffer };
+  /** The DNS message as given (replaces the one built from the fields above). */
+  rawDns?: Buffer;
+  /** dnstap Message.policy fields (absent when undefined). */
+  policy?: { type?: Buffer | string; rule?: Buffer; action?: number; match?: number; value?: Buffer };
+  /** dnstap Message.query_zone (wire bytes). */
+  queryZone?: Buffer;
 }
 
 function dnsMessage(s: FrameSpec): Buffer {
+  if (s.rawDns !== undefined) return s.rawDns;
+  const opt = s.ecs !== undefined || s.edns !== undefined;
   const b = new DnsBuilder().header({
     id: s.dnsId ?? 0x1234,
     qr: s.type !== undefined && s.type % 2 === 0,
     rcode: s.rcode ?? 0,
     qdcount: 1,
-    arcount: s.ecs === undefined ? 0 : 1,
+    ancount: s.answers?.count ?? 0,
+    arcount: opt ? 1 : 0,
   });
   b.name(s.qname ?? [])
     .u16(s.qtype ?? 1)
     .u16(s.qclass ?? 1);
-  if (s.ecs !== undefined) b.opt({ options: [s.ecs] });
-  return b.build();
+  if (s.answers !== undefined) b.raw(s.answers.bytes);
+  if (opt) b.opt({ ...s.edns, options: s.ecs === undefined ? [] : [s.ecs] });
+  const msg = b.build();
+  // OR in the extra flag bits and the opcode.
+  msg.writeUInt16BE(msg.readUInt16BE(2) | (s.flags ?? 0) | ((s.opcode ?? 0) << 11), 2);
+  return msg;
 }
 
 export function dnstapFrame(s: FrameSpec): Buffer {
@@ -57,6 +77,16 @@ export function dnstapFrame(s: FrameSpec): Buffer {
   const response = s.type !== undefined && s.type % 2 === 0;
   if (s.qname !== undefined) m.len(response ? 14 : 10, dnsMessage(s));
   if (s.responseTime !== undefined) m.uint(12, s.responseTime[0]).fixed32(13, s.responseTime[1]);
+  if (s.queryZone !== undefined) m.len(11, s.queryZone);
+  if (s.policy !== undefined) {
+    const p = new PbBuilder();
+    if (s.policy.type !== undefined) p.len(1, s.policy.type);
+    if (s.policy.rule !== undefined) p.len(2, s.policy.rule);
+    if (s.policy.action !== undefined) p.uint(3, s.policy.action);
+    if (s.policy.match !== undefined) p.uint(4, s.policy.match);
+    if (s.policy.value !== undefined) p.len(5, s.policy.value);
+    m.len(15, p);
+  }
   const d = new PbBuilder();
   if (s.identity !== undefined) d.len(1, s.identity);
   return d.len(14, m).uint(15, 1).build();
@@ -69,6 +99,8 @@ export interface ChunkOptions {
   seq?: number;
   /** Index of the first frame (record_id = <source>/<seq>/<index>). */
   firstIndex?: number;
+  /** Row options (privacy, answers bound, column selection). */
+  encoder?: RowOptions;
 }
 
 /** The chunk (header + one row per frame) and the pipeline that wrote it (for its counters). */
@@ -94,7 +126,7 @@ export function encodeChunk(frames: readonly Buffer[], o: ChunkOptions = {}) {
     full: false,
     whenDrained: () => Promise.resolve(),
   };
-  const pipeline = new RecordPipeline(sink, o.enricherId ?? 'enricher-0', () => o.policy ?? null);
+  const pipeline = new RecordPipeline(sink, o.enricherId ?? 'enricher-0', () => o.policy ?? null, o.encoder);
   const source = o.source ?? new RowSource('file-test', '');
   frames.forEach((f, i) => {
     pipeline.process(f, 0, f.length, source, o.seq ?? 1, (o.firstIndex ?? 0) + i);

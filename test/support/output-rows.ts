@@ -44,6 +44,18 @@ export function rowValues(id: string, over: Partial<Record<string, string>> = {}
     sample_rate: '1',
     agent_id: 'agent-node-3',
     enricher_id: 'enricher-0',
+    flags: 'qr rd ra',
+    opcode: 'QUERY',
+    edns_udp_size: '1232',
+    edns_do: 'true',
+    answers: 'CNAME www.example.net;AAAA 2001:db8::1;AAAA 2001:db8::2',
+    dnstap_policy_type: 'RPZ',
+    dnstap_policy_rule: 'www.example.com.rpz.local',
+    dnstap_policy_action: 'NXDOMAIN',
+    dnstap_policy_match: 'QNAME',
+    dnstap_policy_value: 'www.example.com',
+    query_zone: '',
+    client_key_id: '',
   };
   return COLUMNS.map((c) => over[c] ?? base[c]!);
 }

@@ -29,7 +29,8 @@
 //   BADSIG); an rcode or opcode without a mnemonic prints EMPTY (`status: ,`).
 //   qtype: mnemonic, `TYPE65534` when unknown, `None` for 0; qclass: IN CH HS
 //   NONE, else `CLASS255` (also for 255). A message with QDCOUNT 0 has no
-//   question section.
+//   question section. ANSWER SECTION lines: `name.<TAB>ttl<TAB>IN<TAB>TYPE<TAB>rdata`, rdata
+//   in miekg's presentation (names absolute, case kept; TXT strings quoted with \" \\ \DDD).
 // - Names: case kept as on the wire, absolute with a trailing dot, the root is
 //   `.`; inside labels `.` space `'` `@` `;` `(` `)` `"` `\` are escaped as
 //   `\` + char, bytes < 0x20 or > 0x7e as `\DDD` (decimal; UTF-8 per byte:
@@ -57,6 +58,8 @@ export interface GoDnsMessage {
   questions: number; // question lines printed
   edns?: string; // the `; EDNS: ...` line without `; EDNS: `
   ecs?: string; // the `; SUBNET: ...` value when present
+  /** ANSWER (PREREQUISITE for UPDATE) section RRs in order: type mnemonic and RDATA text as printed. */
+  answers: { type: string; rdata: string }[];
 }
 
 export interface GoFrame {
@@ -248,6 +251,7 @@ export function parseDigText(text: string, index = 0): GoDnsMessage {
     flags: fl[1].trim() === '' ? [] : fl[1].trim().split(' '),
     counts: [Number(fl[2]), Number(fl[3]), Number(fl[4]), Number(fl[5])],
     questions: 0,
+    answers: [],
   };
   let section = '';
   for (const line of lines.slice(2)) {
@@ -255,7 +259,13 @@ export function parseDigText(text: string, index = 0): GoDnsMessage {
     else if (line === '') section = '';
     else if (section === ';; OPT PSEUDOSECTION:' && line.startsWith('; EDNS: ')) msg.edns = line.slice(8);
     else if (section === ';; OPT PSEUDOSECTION:' && line.startsWith('; SUBNET: ')) msg.ecs = line.slice(10);
-    else if (section === ';; QUESTION SECTION:' || section === ';; ZONE SECTION:') {
+    else if (section === ';; ANSWER SECTION:' || section === ';; PREREQUISITE SECTION:') {
+      // `NAME\tTTL\tCLASS\tTYPE\tRDATA`: tabs inside names are \009, so the first four split safely.
+      const parts = line.split('\t');
+      if (parts.length < 5)
+        throw new ReferenceDecoderError('REF_BAD_OUTPUT', `frame ${index}: bad answer line ${line}`);
+      msg.answers.push({ type: parts[3]!, rdata: parts.slice(4).join('\t') });
+    } else if (section === ';; QUESTION SECTION:' || section === ';; ZONE SECTION:') {
       // `;NAME\tCLASS\t TYPE`: a tab inside a name is printed as \009, so tabs split safely.
       const parts = line.slice(1).split('\t');
       if (!line.startsWith(';') || parts.length !== 3) {

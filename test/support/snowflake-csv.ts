@@ -364,6 +364,17 @@ export function parseInteger(text: string): string | Error {
   return m[2] === '0' ? '0' : `${m[1] === '-' ? '-' : ''}${m[2]}`;
 }
 
+/**
+ * BOOLEAN from text: Snowflake accepts true/false, t/f, yes/no, y/n, on/off, 1/0 in any case
+ * (documented "Boolean conversion"); returned as 'true' / 'false'.
+ */
+export function parseBoolean(text: string): string | Error {
+  const t = text.toLowerCase();
+  if (['true', 't', 'yes', 'y', 'on', '1'].includes(t)) return 'true';
+  if (['false', 'f', 'no', 'n', 'off', '0'].includes(t)) return 'false';
+  return new Error(`Boolean value '${text}' is not recognized`);
+}
+
 /** Converts a field to a Snowflake column type; Error when the row would be rejected. */
 export function castField(
   value: string | null,
@@ -377,5 +388,6 @@ export function castField(
   if (value === '' && o.emptyFieldAsNull) return null;
   if (/^(INTEGER|INT|BIGINT|SMALLINT|NUMBER(\(\d+(, *0)?\))?)$/.test(t)) return parseInteger(value);
   if (t.startsWith('TIMESTAMP')) return parseTimestamp(value, o.timestampFormat);
+  if (t === 'BOOLEAN') return parseBoolean(value);
   throw new Error(`column type ${sqlType} is not modelled`);
 }

@@ -253,7 +253,7 @@ export function patternMatches(pattern: string, stagePath: string, objectName: s
  *   TIMESTAMP_LTZ(9)                -> TIMESTAMPTZ            (DuckDB keeps microseconds)
  *   NUMBER(38, 0)                   -> HUGEINT                (38 digits do not fit BIGINT)
  *   CREATE OR REPLACE VIEW v COPY GRANTS AS -> CREATE OR REPLACE VIEW v AS
- * QUALIFY, ROW_NUMBER() OVER (...) and the column types VARCHAR, INTEGER, BIGINT are the same.
+ * QUALIFY, ROW_NUMBER() OVER (...) and the column types VARCHAR, INTEGER, BIGINT, BOOLEAN are the same.
  */
 export function toDuckDb(text: string): string {
   return text

@@ -52,6 +52,10 @@ test('enricher values: documented defaults equal the enricher defaults', () => {
   assert.equal(e.rotate.maxBytes, d('rotate-max-bytes'), 'enricher.rotate.maxBytes');
   assert.equal(e.rotate.maxAge, d('rotate-max-age'), 'enricher.rotate.maxAge');
   assert.equal(e.drainTimeout, d('drain-timeout'), 'enricher.drainTimeout');
+  assert.equal(e.privacy.maskClientIpv4, d('mask-client-ipv4'), 'enricher.privacy.maskClientIpv4');
+  assert.equal(e.privacy.maskClientIpv6, d('mask-client-ipv6'), 'enricher.privacy.maskClientIpv6');
+  assert.equal(e.privacy.dropEcs, d('drop-ecs'), 'enricher.privacy.dropEcs');
+  assert.deepEqual(e.columns, [], 'enricher.columns: all');
   // Not compared: outputDir is where the blob volume is mounted, not a tunable; gzip is left to
   // the --compression change (issue 5), which replaces the option.
   // 0 is the chart's "not set": the enricher's own default applies, nothing is restated.

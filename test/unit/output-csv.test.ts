@@ -40,10 +40,24 @@ function prng(seed: number): () => number {
 const ALPHABET = ['a', 'Z', '0', ' ', ',', '"', '\r', '\n', '\r\n', 'é', '日本', '😀', '\t', ';', "'", '\\'];
 
 describe('columns', () => {
-  test('SPEC §5 order, 26 columns, a type for each', () => {
-    assert.equal(COLUMNS.length, 26);
+  test('SPEC §5 order, 26 columns, then issue 9 step 4 appended after enricher_id; a type for each', () => {
+    assert.equal(COLUMNS.length, 38);
     assert.equal(COLUMNS[0], 'record_id');
     assert.equal(COLUMNS[25], 'enricher_id');
+    assert.deepEqual(COLUMNS.slice(26), [
+      'flags',
+      'opcode',
+      'edns_udp_size',
+      'edns_do',
+      'answers',
+      'dnstap_policy_type',
+      'dnstap_policy_rule',
+      'dnstap_policy_action',
+      'dnstap_policy_match',
+      'dnstap_policy_value',
+      'query_zone',
+      'client_key_id',
+    ]);
     assert.equal(HEADER_ROW, COLUMNS.join(',') + '\r\n');
     assert.equal(HEADER_BYTES.toString('latin1'), HEADER_ROW);
     assert.equal(ROW_TERMINATOR, '\r\n');

@@ -16,7 +16,7 @@ import { escapeTextBytes, escapeTextString, unescapeText } from '../../enricher/
 import { RowSource } from '../../enricher/pipeline/row-encoder';
 import { loadPolicyBytes } from '../../enricher/policy/index';
 import { dnstapFrame, encodeChunk } from '../support/chunk-builder';
-import { ecsOption, unescapePresentation } from '../support/dns-builder';
+import { DnsBuilder, ecsOption, unescapePresentation } from '../support/dns-builder';
 import { parseCsvText } from '../support/output-rows';
 import {
   castField,
@@ -263,6 +263,41 @@ describe('option sets A and B: every text column loads unchanged', () => {
       chunks.push(chunk);
     }
     assert.equal(chunks.length, strings.length);
+  });
+
+  test('appended columns: answers (every byte in names and TXT), dnstap policy and query_zone under A and B', async () => {
+    const inputs = fuzzBytes().filter((b) => b.length > 0 && b.length < 64);
+    const frames = inputs.map((b, i) => {
+      // CNAME to a name with the fuzz bytes as a label, then a TXT holding them.
+      const answers = new DnsBuilder()
+        .name(['x'])
+        .rrBody(5, 1, 60, new DnsBuilder().name([b, 'fz']).build())
+        .name(['x'])
+        .rrBody(16, 1, 60, [b.length, ...b])
+        .build();
+      return dnstapFrame({
+        type: 6,
+        qname: ['x'],
+        flags: (i * 16) & 0x07f0,
+        edns: { udpSize: i, dnssecOk: i % 2 === 0 },
+        answers: { count: 2, bytes: answers },
+        policy: {
+          type: b,
+          rule: new DnsBuilder().name([b, 'rpz']).build(),
+          action: i % 8,
+          match: i % 7,
+          value: i % 2 ? new DnsBuilder().name([b]).build() : b,
+        },
+        queryZone: i % 3 ? new DnsBuilder().name([b]).build() : b,
+      });
+    });
+    const rows = await assertLoadsUnchanged(encodeChunk(frames).chunk);
+    rows.forEach((r, i) => {
+      assert.ok(unescapeText(r[col('dnstap_policy_type')]!).equals(inputs[i]!), `policy type ${i}`);
+      const answers = r[col('answers')]!;
+      assert.ok(answers.startsWith('CNAME ') && answers.includes(';TXT "'), `answers ${i}: ${answers}`);
+      assert.equal(r[col('edns_do')], i % 2 === 0 ? 'true' : 'false');
+    });
   });
 
   test('generated text: addresses of any length, unknown enums, odd ECS options under A and B', async () => {

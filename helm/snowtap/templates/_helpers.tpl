@@ -138,7 +138,16 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
   "rotate-max-age" $e.rotate.maxAge
   "compression" $e.compression
   "drain-timeout" $e.drainTimeout
+  "mask-client-ipv4" (int $e.privacy.maskClientIpv4)
+  "mask-client-ipv6" (int $e.privacy.maskClientIpv6)
+  "drop-ecs" $e.privacy.dropEcs
 }}
+{{- if $e.privacy.pseudonymize.existingSecret }}
+{{- $_ := set $cfg "pseudonymize-clients" (printf "/etc/snowtap/pseudonym/%s" $e.privacy.pseudonymize.key) }}
+{{- end }}
+{{- if $e.columns }}
+{{- $_ := set $cfg "columns" (join "," $e.columns) }}
+{{- end }}
 {{- if $e.policy.url }}
 {{- $_ := set $cfg "policy-url" $e.policy.url }}
 {{- $_ := set $cfg "policy-interval" $e.policy.interval }}
