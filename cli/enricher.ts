@@ -10,7 +10,7 @@ import { DEFAULT_DRAIN_TIMEOUT_MS, Enricher, type EnricherOptions } from '../enr
 import { enricherIdProblem } from '../enricher/output/layout';
 import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
 import { LINK_SERVER_DEFAULTS, LINK_SERVER_LIMITS } from '../enricher/server/index';
-import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/constants';
+import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/index';
 import { DNSTAP_INPUT_OPTIONS, dnstapInputFrom } from './dnstap-input';
 import {
   formatHelp,

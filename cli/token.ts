@@ -1,6 +1,6 @@
 // The shared link token (--auth-token-file), read the same way by the agent and the enricher.
 // Kept apart from ./shared so that the agent sidecar loads none of the enricher's output code.
-import { MAX_AUTH_TOKEN_LENGTH } from '../proto/link/constants';
+import { MAX_AUTH_TOKEN_LENGTH } from '../proto/link/index';
 import { UsageError } from './options';
 
 /**

@@ -7,18 +7,22 @@
 // a name nor an address, a rule or zone that is not a valid wire-format name) is outside text:
 // Snowtap text (output/text-escape.ts), cut at OUTSIDE_TEXT_MAX_BYTES and counted.
 
-import { ANSWERS_TEXT_SLACK, AnswersWriter, flagsTextBytes } from '../../proto/dns/answers';
-import { Cursor } from '../../proto/dns/cursor';
-import { opcodeBytes } from '../../proto/dns/mnemonics';
-import { writeNameText } from '../../proto/dns/name';
+import {
+  ANSWERS_TEXT_SLACK,
+  AnswersWriter,
+  Cursor,
+  flagsTextBytes,
+  opcodeBytes,
+  writeNameText,
+} from '../../proto/dns/index';
 import {
   ABSENT,
   type DnstapView,
   POLICY_ACTION_NAMES,
   POLICY_MATCH_NAMES,
   PolicyMatch,
-} from '../../proto/dnstap/view';
-import { writeIpText } from '../../proto/net/ip-text';
+} from '../../proto/dnstap/index';
+import { writeIpText } from '../../proto/net/index';
 import { quoteCsvFieldInPlace, writeCsvField, writeCsvQuotedEmpty } from '../output/csv';
 import { escapeTextBytes } from '../output/text-escape';
 import { encodeNames, writeBytes, writeUint } from './bytes';

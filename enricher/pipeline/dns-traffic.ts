@@ -4,8 +4,8 @@
 // carry a domain or a client. Plain typed arrays bumped per record (two array increments);
 // the metrics collector turns them into series on scrape.
 
-import { QTYPES, RCODES_TABLE } from '../../proto/dns/mnemonics';
-import { MESSAGE_TYPE_NAMES } from '../../proto/dnstap/view';
+import { QTYPES, RCODES_TABLE } from '../../proto/dns/index';
+import { MESSAGE_TYPE_NAMES } from '../../proto/dnstap/index';
 
 /** RCODE label values; an rcode outside them counts as "other". */
 export const RCODE_LABELS: readonly string[] = [

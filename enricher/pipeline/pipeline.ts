@@ -1,9 +1,13 @@
 // RecordPipeline: dnstap frame -> decoded fields -> DNS message -> policy lookups -> CSV row
 // -> sink. One instance per output writer; everything it touches per record is reused.
-import { tryParseDnsMessage } from '../../proto/dns/index';
-import { DnsView } from '../../proto/dns/view';
-import { DnstapDecodeError, decodeDnstap } from '../../proto/dnstap/index';
-import { ABSENT, DnstapView, isResponseType } from '../../proto/dnstap/view';
+import { DnsView, tryParseDnsMessage } from '../../proto/dns/index';
+import {
+  ABSENT,
+  DnstapDecodeError,
+  DnstapView,
+  decodeDnstap,
+  isResponseType,
+} from '../../proto/dnstap/index';
 import { COLUMNS, type ColumnName } from '../output/csv';
 import type { Policy } from '../policy/index';
 import { TruncatedCounters } from './dns-columns';

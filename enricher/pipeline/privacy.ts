@@ -16,7 +16,7 @@
 // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is an IPv4 client: its last 32 bits get the
 // IPv4 mask, so a dual-stack socket does not leak the IPv4 address past an IPv6 mask.
 
-import { MessageType } from '../../proto/dnstap/view';
+import { MessageType } from '../../proto/dnstap/index';
 
 export interface PrivacyOptions {
   /** Keep this many leading bits of IPv4 client addresses (0-32); undefined = keep all. */

@@ -2,9 +2,8 @@
 // matches) becomes one RFC 4180 CSV row, written byte by byte into a reused buffer.
 // Column order is the SPEC §5 contract (see enricher/output/csv.ts COLUMNS).
 
-import { writeEcsText } from '../../proto/dns/ecs-text';
-import { qclassBytes, qtypeBytes, rcodeBytes } from '../../proto/dns/mnemonics';
-import type { DnsView } from '../../proto/dns/view';
+import type { DnsView } from '../../proto/dns/index';
+import { qclassBytes, qtypeBytes, rcodeBytes, writeEcsText } from '../../proto/dns/index';
 import {
   ABSENT,
   type DnstapView,
@@ -12,8 +11,8 @@ import {
   MESSAGE_TYPE_NAMES,
   SOCKET_FAMILY_NAMES,
   SOCKET_PROTOCOL_NAMES,
-} from '../../proto/dnstap/view';
-import { writeIpText } from '../../proto/net/ip-text';
+} from '../../proto/dnstap/index';
+import { writeIpText } from '../../proto/net/index';
 import { csvFieldNeedsQuoting, ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
 import { escapeTextBytes, escapeTextString } from '../output/text-escape';
 import type { DomainRule, NetworkRule } from '../policy/index';

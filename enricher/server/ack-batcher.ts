@@ -2,8 +2,7 @@
 // same tick, so the seqs that become durable together leave in one Ack frame, sent on the
 // next turn of the event loop. Keeps each seq's arrival time for the ack latency histogram.
 
-import { MessageType } from '../../proto/link/constants';
-import { encodeControl } from '../../proto/link/control';
+import { encodeControl, MessageType } from '../../proto/link/index';
 
 /** Seqs per Ack frame: 8-byte varints stay far below the 64 KiB control body limit. */
 export const MAX_SEQS_PER_ACK = 4096;

@@ -9,18 +9,19 @@
 
 import type { Socket } from 'node:net';
 import { spreadDeadline } from '../../common/framestream-admission';
-import { BatchView } from '../../proto/link/batch-view';
+import type { EnricherHandshake } from '../../proto/link/index';
 import {
   Accepts,
+  BatchView,
+  decodeControl,
+  encodeControl,
+  isLinkProtocolError,
   KEEPALIVE_MISSES,
+  LinkFrameDecoder,
   MessageType,
   RejectCode,
   rejectCodeName,
-} from '../../proto/link/constants';
-import { decodeControl, encodeControl } from '../../proto/link/control';
-import { LinkFrameDecoder } from '../../proto/link/decoder';
-import { isLinkProtocolError } from '../../proto/link/errors';
-import type { EnricherHandshake } from '../../proto/link/handshake';
+} from '../../proto/link/index';
 import { OutputError } from '../output/errors';
 import { AckBatcher, ackFrames } from './ack-batcher';
 import type { ResolvedLinkServerOptions } from './options';

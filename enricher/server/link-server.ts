@@ -13,8 +13,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { RefusalLog } from '../../common/framestream-admission';
-import { RejectCode } from '../../proto/link/constants';
-import { EnricherHandshake } from '../../proto/link/handshake';
+import { EnricherHandshake, RejectCode } from '../../proto/link/index';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
 import { type LinkServerOptions, type ResolvedLinkServerOptions, resolveLinkServerOptions } from './options';
 import { bump, LinkServerStats } from './stats';

@@ -8,7 +8,7 @@ import {
   DEFAULT_MAX_IN_FLIGHT_BATCHES,
   MAX_CONTROL_BODY,
   MAX_LINK_FRAME,
-} from '../../proto/link/constants';
+} from '../../proto/link/index';
 import type { DurableRowSink } from '../pipeline/pipeline';
 import type { RowSource } from '../pipeline/row-encoder';
 

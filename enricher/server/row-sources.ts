@@ -3,7 +3,7 @@
 // once and reused, never per record. The common case (the Hello's incarnation, unsampled)
 // costs no string building at all.
 
-import type { BatchView } from '../../proto/link/batch-view';
+import type { BatchView } from '../../proto/link/index';
 import { RowSource } from '../pipeline/row-encoder';
 
 /** Distinct (incarnation, sample rate) pairs kept per connection; a flood only costs a rebuild. */

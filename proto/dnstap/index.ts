@@ -12,6 +12,9 @@ export {
   isResponseType,
   MESSAGE_TYPE_NAMES,
   MessageType,
+  POLICY_ACTION_NAMES,
+  POLICY_MATCH_NAMES,
+  PolicyMatch,
   SOCKET_FAMILY_NAMES,
   SOCKET_PROTOCOL_NAMES,
 } from './view';
