@@ -1,4 +1,4 @@
-// `snowtap agent`: the sidecar relay. Options per SPEC §1 (names are the contract); the
+// `snowtap agent`: the sidecar relay. Options per README "Commands" (names are the contract); the
 // agent itself is agent/. Exit codes: 0 stopped cleanly (or a replayed file fully
 // acknowledged), 1 runtime failure (or a replay not fully acknowledged), 2 bad usage.
 import { readFileSync } from 'node:fs';

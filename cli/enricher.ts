@@ -1,6 +1,6 @@
-// `snowtap enricher`: the enricher server (SPEC §1). Options resolve flags > SNOWTAP_* env >
+// `snowtap enricher`: the enricher server (README "Commands"). Options resolve flags > SNOWTAP_* env >
 // --config file; every configuration problem is a UsageError naming the option (exit 2).
-// SIGTERM/SIGINT drain (SPEC §5); a second signal exits at once: what was acknowledged is
+// SIGTERM/SIGINT drain (README "Output: CSV chunks"); a second signal exits at once: what was acknowledged is
 // already durable, the rest the agents re-send elsewhere.
 
 import { readFileSync } from 'node:fs';

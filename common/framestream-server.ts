@@ -2,7 +2,7 @@
 // and the enricher (--dnstap-listen): unix and/or TCP listeners, one FrameStreamConnection per
 // producer, data frames to a synchronous sink, counters read by metrics on scrape.
 //
-// Rules from SPEC §2 this file enforces: keep reading always (the sink drops, never us), a
+// Rules from README "How it behaves" this file enforces: keep reading always (the sink drops, never us), a
 // handshake deadline then no idle timeout, several concurrent connections per producer, and
 // a shutdown that never leaves a DNS server blocked (see close()).
 //

@@ -1,4 +1,4 @@
-// The enricher process (SPEC §1, §5, §6), composed in start order: ops endpoint (so probes
+// The enricher process (README: Commands, Output, Operations), composed in start order: ops endpoint (so probes
 // answer while recovery runs) -> recovery of partial chunks left by a crashed predecessor ->
 // policy -> chunk writer -> pipeline -> link server -> optional --dnstap-listen. stop() is
 // the SIGTERM drain: readiness false at once, Drain to every agent, in-flight batches still

@@ -1,4 +1,4 @@
-// Prometheus metrics of the enricher (SPEC §6), all named snowtap_enricher_*. The hot paths
+// Prometheus metrics of the enricher (README "Operations"), all named snowtap_enricher_*. The hot paths
 // only bump plain counters (pipeline, link server, writer, dnstap input, policy poller); the
 // metrics here read them in collect callbacks at scrape time. The one exception is the ack
 // latency histogram, observed once per acknowledged batch, never per record.

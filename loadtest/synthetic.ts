@@ -58,7 +58,7 @@ const TENANTS: Tenant[] = [
   { cidr: '2001:db8:100::/48', tenant: 'corp-v6', family: 2, base: [0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00] },
 ];
 
-/** The policy document that goes with this traffic (SPEC §4 format). */
+/** The policy document that goes with this traffic (README "Output: CSV chunks", policy document format). */
 export function samplePolicy(): object {
   return {
     version: 'sample-1',

@@ -1,4 +1,4 @@
-// Turns complete CSV rows into committed chunk files (SPEC §5): rows are copied (appendRow)
+// Turns complete CSV rows into committed chunk files (README "Output: CSV chunks"): rows are copied (appendRow)
 // or encoded in place (beginRow/endRow) into a large block buffer (no per-row allocation or
 // I/O), blocks go to the ChunkSink for ordered
 // writing, and a chunk is committed when it reaches maxRows, maxBytes (uncompressed, header

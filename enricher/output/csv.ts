@@ -1,7 +1,7 @@
-// Byte-level RFC 4180 helpers for the row encoder, and the column contract of SPEC §5.
+// Byte-level RFC 4180 helpers for the row encoder, and the column contract of README "Output: CSV chunks".
 // The row encoder writes straight into a caller-owned Buffer: no per-field strings or
 // allocations on the hot path. A field is quoted iff it contains , " \ CR or LF; inner
-// quotes are doubled; an empty field is written as nothing (= "not present", SPEC §5).
+// quotes are doubled; an empty field is written as nothing (= "not present", README "Output: CSV chunks").
 //
 // Why `\` too: Snowflake's CSV default is ESCAPE_UNENCLOSED_FIELD = '\\' (a backslash in an
 // *unenclosed* field starts an escape, so `\.` `\\` `\DDD` in qnames would be rewritten on
@@ -24,7 +24,7 @@ const BACKSLASH = 0x5c;
 
 export { BACKSLASH, COMMA, CR, LF, QUOTE };
 
-/** SPEC §5 columns, in file order. Part of the external contract: append only. */
+/** README "Output: CSV chunks" columns, in file order. Part of the external contract: append only. */
 export const COLUMNS = [
   'record_id',
   'event_time',

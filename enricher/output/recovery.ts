@@ -1,4 +1,4 @@
-// Start-up recovery (SPEC §5 "finishes what a crashed predecessor left behind"): partial chunks
+// Start-up recovery (README "Output: CSV chunks" "finishes what a crashed predecessor left behind"): partial chunks
 // in our own partial directory (same enricher id = our predecessor) and in directories of
 // enrichers that are dead (no sign of life for staleAfterMs) are cut to their valid prefix and
 // published under the final name their writer had chosen, so names stay unique.

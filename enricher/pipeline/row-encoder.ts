@@ -1,6 +1,6 @@
 // The per-record hot path: one decoded dnstap frame (+ its parsed DNS message and policy
 // matches) becomes one RFC 4180 CSV row, written byte by byte into a reused buffer.
-// Column order is the SPEC §5 contract (see enricher/output/csv.ts COLUMNS).
+// Column order is the README "Output: CSV chunks" contract (see enricher/output/csv.ts COLUMNS).
 
 import type { DnsView } from '../../proto/dns/index';
 import { qclassBytes, qtypeBytes, rcodeBytes, writeEcsText } from '../../proto/dns/index';

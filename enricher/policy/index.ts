@@ -1,4 +1,4 @@
-// Policy documents and their lookup tables (SPEC §4). Refreshers (file, HTTP) build a new
+// Policy documents and their lookup tables (README "Output: CSV chunks", policy document). Refreshers (file, HTTP) build a new
 // Policy with loadPolicyFile / loadPolicyBytes; the enricher holds one Policy reference
 // and swaps it on reload.
 

@@ -1,4 +1,4 @@
-// Keeps the policy in force fresh (SPEC §4): polls --policy-url with If-None-Match every
+// Keeps the policy in force fresh (README "Output: CSV chunks", policy document): polls --policy-url with If-None-Match every
 // interval, or watches --policy-file's mtime/size at the interval. A new document replaces
 // `current` in one assignment, so a record sees the old tables or the new ones, never a mix.
 // Any failure (HTTP error, timeout, refused connection, oversized or invalid document) keeps

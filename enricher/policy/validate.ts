@@ -1,4 +1,4 @@
-// Validates a parsed policy document and builds its tables' data (SPEC §4):
+// Validates a parsed policy document and builds its tables' data (README "Output: CSV chunks", policy document):
 //   {"version": "...", "domains": [{"suffix", "category", "action"}], "networks": [{"cidr", "tenant"}]}
 // `version` is required; `domains` and `networks` may be omitted (empty). Unknown keys, at
 // the top level and inside entries, are errors that name the key. Two entries that

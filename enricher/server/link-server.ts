@@ -136,7 +136,7 @@ export class LinkServer implements LinkConnectionContext {
   }
 
   /**
-   * SPEC §5 drain: stop accepting, send Drain to every agent, keep reading and acknowledging
+   * README "Output: CSV chunks" drain: stop accepting, send Drain to every agent, keep reading and acknowledging
    * in-flight batches. Resolves once every connection has closed, or at the deadline after
    * giving the remaining ones FINAL_ACK_GRACE_MS to send their last acks and Goodbye.
    */

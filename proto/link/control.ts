@@ -1,7 +1,7 @@
 // Control messages (every type but Batch): encoded and decoded with protobufjs from
 // link.proto. They are rare (a handshake per connection, an ack per batch or group of
 // batches, a ping per keepalive interval), so a plain object per message costs nothing
-// that matters; Batch has its own allocation-free codec in batch.ts.
+// that matters; Batch has its own allocation-free codec in batch-encoder.ts and batch-view.ts.
 
 import type { Type } from 'protobufjs';
 import {

@@ -1,6 +1,6 @@
 // link.proto loaded with protobufjs reflection. Used to encode and decode the control
 // messages (control.ts: rare, so an object per message is fine) and, in tests, as the
-// independent reference for the hand-written Batch codec (batch.ts).
+// independent reference for the hand-written Batch codec (batch-encoder.ts, batch-view.ts).
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -3,7 +3,7 @@
 -- in 04-dedupe-view.sql), not this table: delivery is at-least-once, so a record re-sent after a
 -- lost acknowledgement appears here twice with the same record_id.
 --
--- Columns: the first block is the CSV contract (SPEC §5, enricher/output/csv.ts COLUMNS and
+-- Columns: the first block is the CSV contract (README "Output: CSV chunks", enricher/output/csv.ts COLUMNS and
 -- COLUMN_TYPES; test/unit/snowflake-sql.test.ts fails when they drift apart). The last block
 -- is load metadata filled by the pipe from METADATA$ columns, not by DEFAULTs: Snowflake
 -- advises METADATA$START_SCAN_TIME over CURRENT_TIMESTAMP() defaults inside Snowpipe.

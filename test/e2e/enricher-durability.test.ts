@@ -1,4 +1,4 @@
-// SPEC §5 durability through the real executable: an enricher child process is SIGKILLed
+// README "Output: CSV chunks" durability through the real executable: an enricher child process is SIGKILLed
 // under load and restarted on the same volume: every acknowledged record is in the published
 // CSV, with no torn row. SIGTERM under load: the agent is told to drain, every batch it sent
 // is acknowledged, the process exits 0 with all chunks committed, no loss, no duplicate.

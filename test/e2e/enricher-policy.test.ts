@@ -1,4 +1,4 @@
-// The policy poller against a real local HTTP server (SPEC §4): ETag / If-None-Match and 304
+// The policy poller against a real local HTTP server (README "Output: CSV chunks", policy document): ETag / If-None-Match and 304
 // honoured, gzip bodies, a changed document swapped in and used by new rows; HTTP 500,
 // invalid JSON, a timeout, an oversized body and a vanished server keep the last good policy
 // and are logged and counted by reason; readiness waits for the first policy. Also the file

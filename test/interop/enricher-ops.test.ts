@@ -1,4 +1,4 @@
-// The ops endpoint of a running enricher (SPEC §6): /healthz, /readyz (false while draining,
+// The ops endpoint of a running enricher (README "Operations"): /healthz, /readyz (false while draining,
 // before a required policy, when the output directory is gone), /metrics with the promised
 // families, valid per `promtool check metrics`. Also --dnstap-listen end to end: a capture
 // streamed over TCP becomes rows with connection-derived record ids.

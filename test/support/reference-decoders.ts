@@ -84,7 +84,7 @@ export interface GoFrame {
   responseMessage?: GoDnsMessage;
   queryMessageError?: string; // `parse failed: ...` text when the CLI could not unpack it
   responseMessageError?: string;
-  // The message the SPEC's CSV takes its DNS columns from: the response for
+  // The message the CSV contract takes its DNS columns from: the response for
   // *_RESPONSE types, else the query, else whichever is present.
   dnsFrom?: 'query' | 'response';
   dnsError?: string;

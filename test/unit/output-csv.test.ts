@@ -40,7 +40,7 @@ function prng(seed: number): () => number {
 const ALPHABET = ['a', 'Z', '0', ' ', ',', '"', '\r', '\n', '\r\n', 'é', '日本', '😀', '\t', ';', "'", '\\'];
 
 describe('columns', () => {
-  test('SPEC §5 order, 26 columns, then issue 9 step 4 appended after enricher_id; a type for each', () => {
+  test('README "Output: CSV chunks" order, 26 columns, then issue 9 step 4 appended after enricher_id; a type for each', () => {
     assert.equal(COLUMNS.length, 38);
     assert.equal(COLUMNS[0], 'record_id');
     assert.equal(COLUMNS[25], 'enricher_id');

@@ -126,7 +126,7 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
 {{- end }}
 {{- end }}
 
-{{/* The enricher config file (keys are the flag names, SPEC §1); its hash rolls the pods. */}}
+{{/* The enricher config file (keys are the flag names, README "Commands"); its hash rolls the pods. */}}
 {{- define "snowtap.enricher.config" -}}
 {{- $e := .Values.enricher }}
 {{- $cfg := dict
