@@ -10,7 +10,12 @@ import { FrameStreamServer } from '../common/framestream-server';
 import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
 import { EnricherMetrics } from './metrics';
-import { ChunkWriter, type ChunkWriterOptions, recoverPartials } from './output/index';
+import {
+  ChunkWriter,
+  type ChunkWriterOptions,
+  checkChunkWriterOptions,
+  recoverPartials,
+} from './output/index';
 import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
 import { KEY_RELOAD_INTERVAL_MS } from './pipeline/pseudonym';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
@@ -138,6 +143,8 @@ export class Enricher {
         });
         addresses.metrics = (await this.ops.listen()).port;
       }
+      // Bad writer options are configuration errors (exit 2): say so before touching the disk.
+      checkChunkWriterOptions({ ...o.output, enricherId: o.id });
       const dir = o.output.outputDir;
       const rec = await withDeadline(
         `preparing the output directory ${dir}`,

@@ -17,7 +17,11 @@ export {
   writeCsvQuotedEmpty,
 } from './csv';
 export { OutputError, type OutputErrorCode } from './errors';
-export { CHUNK_DEFAULTS, type ChunkWriterOptions } from './options';
+export {
+  CHUNK_DEFAULTS,
+  type ChunkWriterOptions,
+  resolveOptions as checkChunkWriterOptions,
+} from './options';
 export {
   DEFAULT_STALE_AFTER_MS,
   type RecoveryOptions,
