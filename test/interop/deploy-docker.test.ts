@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { buildImage, docker, exitCodeOf, loadTestcontainers, requireDocker } from '../support/docker';
+import { parseCsvText } from '../support/output-rows';
 import { FIXTURES_DIR, freePort } from '../support/peers';
 
 const UID = 10001;
@@ -224,8 +225,11 @@ test('snowtap convert inside the image writes CSV chunks to a mounted directory'
   assert.equal(run.code, 0, run.logs);
   const rows = csvRows(out, 'docker-convert');
   assert.ok(rows.length > 0, `no rows under ${out}: ${filesUnder(out).join(', ')}\n${run.logs}`);
+  // enricher_id by name: columns after it are appended over time (the CSV contract).
+  const header = readFileSync(filesUnder(out).find((f) => f.endsWith('.csv'))!, 'utf8').split('\r\n')[0]!;
+  const parsed = await parseCsvText(`${header}\r\n${rows.join('\r\n')}\r\n`);
   assert.ok(
-    rows.every((r) => r.endsWith(',docker-convert')),
+    parsed.every((r) => r.enricher_id === 'docker-convert'),
     'enricher_id is the --id given',
   );
 });
