@@ -7,6 +7,7 @@ import type { Logger } from '../common/log';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
 import { invalidOption } from './errors';
+import { AUTO_PERIOD_MS } from './link/client';
 
 export const WHEN_FULL = ['drop-newest', 'drop-oldest'] as const;
 export type WhenFull = (typeof WHEN_FULL)[number];
@@ -50,6 +51,8 @@ export interface AgentOptions {
   activeConnections?: number | 'auto';
   /** Upper bound of activeConnections (auto's ceiling; a number must not exceed it). */
   maxActiveConnections?: number;
+  /** activeConnections auto: one decision per this period (library option; tests shorten it). */
+  autoPeriodMs?: number;
   bufferBytes?: number;
   spoolDir?: string;
   spoolMaxBytes?: number;
@@ -95,6 +98,7 @@ export const AGENT_DEFAULTS = {
   switchJitter: 0.2,
   activeConnections: 1 as number | 'auto',
   maxActiveConnections: 8,
+  autoPeriodMs: AUTO_PERIOD_MS,
   bufferBytes: 64 * 1024 * 1024,
   spoolMaxBytes: 1024 * 1024 * 1024,
   whenFull: 'drop-newest' as WhenFull,
@@ -128,6 +132,7 @@ export const AGENT_LIMITS: Record<NumericOption, { min: number; max: number; int
   switchIntervalMs: { min: 0, max: 86_400_000, integer: true },
   switchJitter: { min: 0, max: 0.9, integer: false },
   maxActiveConnections: { min: 1, max: MAX_STRIPES, integer: true },
+  autoPeriodMs: { min: 10, max: 3_600_000, integer: true },
   bufferBytes: { min: 1024, max: 2 ** 40, integer: true },
   spoolMaxBytes: { min: 1024, max: 2 ** 50, integer: true },
   rateLimit: { min: 0, max: 1e9, integer: false },
