@@ -1,7 +1,7 @@
 // Simulated time for the fleet simulator (simulate.ts) and unit tests: a Clock (the link
 // client's time source, agent/link/clock.ts) whose timers fire only when run() advances
 // time. Events at the same instant fire in the order they were scheduled. After every
-// timer, run() yields one macrotask so the promise chains the real client code starts
+// timer (and before the first), run() yields one macrotask so the promise chains the real client code starts
 // (the dial loop awaits a connection's Welcome) settle before time moves on.
 
 import { setImmediate as yieldMacrotask } from 'node:timers/promises';
@@ -38,6 +38,8 @@ export class SimClock implements Clock {
   /** Fires every timer due up to `until` (inclusive), in time order; then now() = until. */
   async run(until: number): Promise<void> {
     for (;;) {
+      // Settle what the last callback (or the caller, before run()) started: its timers count.
+      await yieldMacrotask();
       const top = this.heap[0];
       if (top === undefined || top.at > until) break;
       this.pop();
@@ -45,7 +47,6 @@ export class SimClock implements Clock {
       this.t = top.at;
       this.fired++;
       top.fn();
-      await yieldMacrotask();
     }
     this.t = Math.max(this.t, until);
   }
