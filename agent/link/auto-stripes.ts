@@ -1,7 +1,8 @@
 // --active-connections auto: how many stripes, from the agent's own evidence only. Pure:
 // the client samples its connections and buffer, and asks decide() once per period.
 //
-// Grow by one when, for GROW_PERIODS periods in a row, the backlog did not shrink while
+// Grow by one when, for GROW_PERIODS periods in a row, the backlog did not shrink (by more
+// than 10 %: pinned at the buffer bound it jitters by a batch) while
 // every active connection's window was full (the enrichers we reach take no more, and
 // batches wait): another connection to another pod adds capacity. Shrink by one when, for
 // SHRINK_PERIODS in a row, nothing waited and the in-flight load would fit in one stripe
@@ -20,6 +21,11 @@ export const COOLDOWN_PERIODS = 2;
 export const SATURATED_OCCUPANCY = 0.9;
 /** Share of samples in a period in which every window must be saturated, for pressure. */
 export const SATURATED_SHARE = 0.8;
+/**
+ * The backlog "did not shrink" when it ended the period at this share of its start or more: a
+ * backlog pinned at the buffer bound moves by a batch either way between samples.
+ */
+export const BACKLOG_HOLDING = 0.9;
 /** Shrink when the load fits in N-1 stripes at this occupancy. */
 export const SHRINK_OCCUPANCY = 0.5;
 /** Shrink is held while the mean ack latency is above this multiple of the one at the last grow. */
@@ -59,8 +65,8 @@ export class StripeController {
   /** The stripe count for the next period (the current one, one more, or one fewer). */
   decide(e: StripeEvidence, now: number): number {
     const n = this.n;
-    const saturated =
-      e.saturatedShare >= SATURATED_SHARE && e.backlogEnd > 0 && e.backlogEnd >= e.backlogStart;
+    const holding = e.backlogEnd > 0 && e.backlogEnd >= BACKLOG_HOLDING * e.backlogStart;
+    const saturated = e.saturatedShare >= SATURATED_SHARE && holding;
     const quiet =
       e.backlogEnd === 0 &&
       e.occupancy * n <= (n - 1) * SHRINK_OCCUPANCY &&

@@ -42,9 +42,21 @@ test('auto grows by one after GROW_PERIODS periods of full windows and a growing
   assert.deepEqual(out, [...Array(GROW_PERIODS - 1).fill(1), 2]);
 });
 
+test('regression (real bed, replay): a backlog pinned at the buffer bound, a batch down at period end, still counts as pressure', () => {
+  const c = new StripeController(4);
+  const pinned = [
+    { ...pressure, backlogStart: 320, backlogEnd: 319 },
+    { ...pressure, backlogStart: 319, backlogEnd: 318 },
+  ];
+  assert.deepEqual(
+    pinned.map((e, k) => c.decide(e, k * PERIOD)),
+    [1, 2],
+  );
+});
+
 test('auto does not grow while the backlog drains, even with full windows', () => {
   const c = new StripeController(4);
-  const draining = { ...pressure, backlogStart: 30, backlogEnd: 20 };
+  const draining = { ...pressure, backlogStart: 30, backlogEnd: 20 }; // a third gone in one period
   assert.deepEqual(feed(c, draining, 10), Array(10).fill(1));
 });
 
