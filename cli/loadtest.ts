@@ -268,7 +268,8 @@ const SIMULATE_HELP = formatHelp(
   "Fleet model in simulated time on the agent's real link client (stripes, switch timers, collision re-dial, " +
     'discovery wiring) with a modelled kube-proxy (a random ready pod per new connection). Prints per run: ' +
     'seconds until pods added by a scale event carry 90% of the mean pod load, per-pod load max/mean and ' +
-    'p99/mean (last half of the run), delivered share, new connections per second into the Service.',
+    'p99/mean (last half of the run), delivered share, new connections per second into the Service (mean and max ' +
+    'over the last half; peak: after the first 10 s, scale events included).',
   SIMULATE_OPTIONS,
 );
 

@@ -70,6 +70,8 @@ export const SIMULATE_DEFAULTS = {
 
 /** A pod is at its fair share once newcomers carry this share of the mean pod load. */
 export const FAIR_SHARE = 0.9;
+/** The fleet's start (every agent dials) is left out of the new-connection peak. */
+const START_SETTLE_S = 10;
 /** Load redistribution rounds per sample (the client's roomiest-window send, as a fluid). */
 const REDISTRIBUTE_ROUNDS = 8;
 
@@ -102,7 +104,7 @@ export interface SimRunResult {
   /** Over the last half of the run. */
   steady: { maxMean: number; p99Mean: number; delivered: number };
   /** Over the last half of the run. */
-  newConnectionsPerS: { mean: number; max: number };
+  newConnectionsPerS: { mean: number; max: number; peakAfterStart: number };
   collisions: number;
   /** Simulated events and wall time (the cost of running the real client). */
   events: number;
@@ -219,7 +221,11 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
       p99Mean: mean(tail.map((s) => s.p99Mean)),
       delivered: mean(tail.map((s) => s.delivered)),
     },
-    newConnectionsPerS: { mean: mean(conns), max: Math.max(0, ...conns) },
+    newConnectionsPerS: {
+      mean: mean(conns),
+      max: Math.max(0, ...conns),
+      peakAfterStart: Math.max(0, ...net.newConnections.slice(START_SETTLE_S, o.durationS)),
+    },
     collisions: clients.reduce((n, c) => n + c.stats.collisions, 0),
     events: clock.fired,
     wallS: (performance.now() - started) / 1000,
@@ -303,6 +309,7 @@ export function formatSimTable(runs: readonly SimRunResult[]): string {
     'delivered',
     'new conn/s mean',
     'max',
+    'peak',
     'collisions',
     'events',
     'wall s',
@@ -318,6 +325,7 @@ export function formatSimTable(runs: readonly SimRunResult[]): string {
     `${(100 * r.steady.delivered).toFixed(1)}%`,
     r.newConnectionsPerS.mean.toFixed(1),
     String(r.newConnectionsPerS.max),
+    String(r.newConnectionsPerS.peakAfterStart),
     String(r.collisions),
     String(r.events),
     r.wallS.toFixed(1),
