@@ -11,7 +11,7 @@
 // Pods are started fresh for every setting so each audit covers one run only.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { replicateCapture } from './capture';
 import { SNOWTAP_MAIN } from './cluster';
@@ -39,6 +39,8 @@ interface SettingResult {
   duplicates: number;
   lost: number;
   partialFiles: number;
+  /** The machine's 1-minute load average at the end of the run (others share it). */
+  load1: number;
 }
 
 function metric(body: string, name: string): number {
@@ -139,6 +141,7 @@ async function runSetting(bed: ClusterBed, dir: string, capture: string, frames:
     duplicates: audit.duplicates,
     lost: frames - distinct,
     partialFiles: audit.partialFiles,
+    load1: loadavg()[0]!,
   };
   rmSync(path.join(dir, `out-${setting}`), { recursive: true, force: true });
   return r;
@@ -168,14 +171,14 @@ async function main(): Promise<number> {
     `${PODS} enricher pods x ${POD_CPU} CPU (iptables ClusterIP), one agent replaying ${made.frames} frames\n`,
   );
   process.stdout.write(
-    'setting  seconds  records/s  best 5 s/s  x(N=1)  stripes max  collisions  rows  dup  lost  exit\n',
+    'setting  seconds  records/s  best 5 s/s  x(N=1)  stripes max  collisions  rows  dup  lost  exit  load1\n',
   );
   for (const r of results) {
     const x = one ? (r.recordsPerS / one.recordsPerS).toFixed(2) : '-';
     process.stdout.write(
       `${r.setting.padStart(7)}  ${r.seconds.toFixed(1).padStart(7)}  ${Math.round(r.recordsPerS).toString().padStart(9)}  ` +
         `${Math.round(r.bestRecordsPerS).toString().padStart(10)}  ${x.padStart(6)}  ${String(Math.max(0, ...r.stripes)).padStart(11)}  ` +
-        `${String(r.collisions).padStart(10)}  ${r.rows}  ${r.duplicates}  ${r.lost}  ${r.exitCode}\n`,
+        `${String(r.collisions).padStart(10)}  ${r.rows}  ${r.duplicates}  ${r.lost}  ${r.exitCode}  ${r.load1.toFixed(1)}\n`,
     );
   }
   process.stdout.write(`${JSON.stringify(results)}\n`);
