@@ -117,6 +117,8 @@ export class LinkClient implements StripeHost {
   private readonly clock: Clock;
   private readonly auto: StripeController | null;
   private readonly autoPeriodMs: number;
+  /** The fixed stripe count (1 with auto). */
+  private readonly want: number;
   private autoTimer: TimerHandle | null = null;
   private sample = { n: 0, saturated: 0, occupancy: 0, backlogStart: 0, ackSeconds: 0, acks: 0 };
   private endpoints: readonly Endpoint[];
@@ -148,7 +150,8 @@ export class LinkClient implements StripeHost {
     const max = o.maxActiveConnections ?? (want === 'auto' ? 8 : want);
     this.auto = want === 'auto' ? new StripeController(max, 1) : null;
     this.autoPeriodMs = o.autoPeriodMs ?? AUTO_PERIOD_MS;
-    for (let i = 0; i < (want === 'auto' ? 1 : want); i++) this.addStripe();
+    this.want = want === 'auto' ? 1 : want;
+    for (let i = 0; i < this.want; i++) this.addStripe();
     this.stats = statsView(this.dialStats, this.traffic, () => this.stripeStats);
     o.buffer.setSender(() => this.pump());
   }
@@ -299,6 +302,7 @@ export class LinkClient implements StripeHost {
     const s = new Stripe({
       ...this.o,
       index,
+      stripes: this.auto === null ? this.want : index + 1,
       endpoints: this.endpoints,
       settings: this.settings,
       clock: this.clock,

@@ -60,6 +60,12 @@ export interface DialerOptions {
   stats?: DialStats;
   /** Index into the address list of the first dial (stripes start on different addresses). */
   firstEndpoint?: number;
+  /**
+   * Step through the address list per dial (default 1). Stripes step by their count, so with a
+   * list of pod addresses (discovery direct) stripe i keeps to addresses i, i+N, ... and the
+   * stripes do not walk into each other's pods at every switch.
+   */
+  stride?: number;
   /** Connection ids come from here (unique across dial loops); default: its own counter. */
   nextId?: () => number;
 }
@@ -95,6 +101,7 @@ export class Dialer {
   private readonly clock: Clock;
   private readonly connect: ConnectionFactory;
   private readonly first: number;
+  private readonly stride: number;
 
   constructor(private readonly o: DialerOptions) {
     this.endpoints = o.endpoints;
@@ -102,6 +109,7 @@ export class Dialer {
     this.clock = o.clock ?? realClock;
     this.connect = o.connect ?? openLinkConnection;
     this.first = o.firstEndpoint ?? 0;
+    this.stride = o.stride ?? 1;
     this.next = this.first;
   }
 
@@ -168,7 +176,8 @@ export class Dialer {
 
   private async attempt(): Promise<LinkConn> {
     if (this.closed) throw new AgentError(AgentErrorCode.INVALID_STATE, 'link client closed');
-    const endpoint = this.endpoints[this.next++ % this.endpoints.length]!;
+    const endpoint = this.endpoints[this.next % this.endpoints.length]!;
+    this.next += this.stride;
     this.stats.connects++;
     if (this.recovering) this.stats.reconnects++;
     const id = this.o.nextId?.() ?? ++this.ids;

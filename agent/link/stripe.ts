@@ -57,6 +57,8 @@ export interface StripeHost {
 
 export interface StripeOptions {
   index: number;
+  /** Stripes at this stripe's creation (its dial loop steps through addresses by it). */
+  stripes: number;
   endpoints: readonly Endpoint[];
   settings: ConnectionSettings;
   switchIntervalMs: number;
@@ -105,6 +107,7 @@ export class Stripe implements ConnectionEvents {
       connect: o.connect,
       stats: o.dialStats,
       firstEndpoint: o.index,
+      stride: o.stripes,
       nextId: o.nextId,
       events: this,
       onConnected: (conn) => this.place(conn),
