@@ -71,6 +71,19 @@ test('simulated clock: with one pod, a colliding stripe re-dials MAX_COLLISION_R
   await closeIn(clock, c);
 });
 
+test('simulated clock: stripes over a list of pod addresses keep to disjoint addresses (no collision at any switch)', async () => {
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(1));
+  const pods = Array.from({ length: 6 }, () => net.addPod(1));
+  const c = client(clock, net, 3, 10_000);
+  c.setEndpoints(pods.map((p) => ({ host: p.id, port: SIM_SERVICE.port })));
+  c.start();
+  await clock.run(10 * 60_000);
+  assert.ok(c.stats.switches >= 3 * 50, `switches: ${c.stats.switches}`);
+  assert.equal(c.stats.collisions, 0);
+  await closeIn(clock, c);
+});
+
 test('simulate: the same seed gives the same figures; striping lowers per-pod max/mean for Zipf agents', async () => {
   const o = {
     agents: 40,
