@@ -53,6 +53,8 @@ export interface SimulateOptions {
   mode: SimMode;
   durationS: number;
   seed: number;
+  /** Placements averaged per simulated second (default 1: the placement at the second's end). */
+  subSamples?: number;
   /** A pod leaving drains its connections with this deadline. */
   drainDeadlineMs?: number;
 }
@@ -86,6 +88,8 @@ export interface SimSample {
   /** Share of the mean load the pods added by the latest scale event carry (NaN before one). */
   newcomerShare: number;
   newConnections: number;
+  /** Every ready pod's share of the total offered load, ascending (for distribution checks). */
+  shares: number[];
 }
 
 export interface ScaleResult {
@@ -197,8 +201,16 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
       scale.push(lastScale);
       watcher.emit('endpoints', readyList(), {});
     }
-    await clock.run(t * 1000);
-    const s = sample(t, clients, rates, net, newcomers);
+    // The second's load: the mean of `subSamples` placements within it (a 1 s counter on the
+    // real bed integrates over the switches inside the second).
+    const k = o.subSamples ?? 1;
+    const sum = new Map<string, number>();
+    for (let j = k - 1; j >= 0; j--) {
+      await clock.run(t * 1000 - (j * 1000) / k);
+      for (const [p, l] of placeLoad(clients, rates, net)) sum.set(p, (sum.get(p) ?? 0) + l / k);
+    }
+    for (const p of net.ready()) if (!sum.has(p.id)) sum.set(p.id, 0);
+    const s = summarize(t, sum, rates, net, newcomers);
     samples.push(s);
     if (lastScale !== null && lastScale.fairShareS === null && s.newcomerShare >= FAIR_SHARE)
       lastScale.fairShareS = t - lastScale.atS;
@@ -233,13 +245,7 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
 }
 
 /** Per-pod load now: each agent's rate over its stripes' active connections, capacity applied. */
-function sample(
-  t: number,
-  clients: LinkClient[],
-  rates: number[],
-  net: SimNet,
-  newcomers: Set<string>,
-): SimSample {
+function placeLoad(clients: LinkClient[], rates: number[], net: SimNet): Map<string, number> {
   const pods = net.ready();
   const cap = new Map(pods.map((p) => [p.id, p.capacity]));
   // alloc[i] = [pod, records/s] per active stripe of agent i
@@ -280,6 +286,19 @@ function sample(
     }
   }
   loads();
+  return load;
+}
+
+/** Figures of one second from its (averaged) per-pod load. */
+function summarize(
+  t: number,
+  load: Map<string, number>,
+  rates: number[],
+  net: SimNet,
+  newcomers: Set<string>,
+): SimSample {
+  const pods = net.ready();
+  const cap = new Map(pods.map((p) => [p.id, p.capacity]));
   const offered = rates.reduce((x, y) => x + y, 0);
   let delivered = 0;
   for (const [p, l] of load) delivered += Math.min(l, cap.get(p) ?? 0);
@@ -295,7 +314,24 @@ function sample(
     delivered: delivered / offered,
     newcomerShare: fresh.length === 0 ? Number.NaN : mean(fresh) / m,
     newConnections: net.newConnections[s] ?? 0,
+    shares: values.map((v) => v / (m * values.length)),
   };
+}
+
+/** Two-sample Kolmogorov–Smirnov distance: the largest gap between the empirical CDFs. */
+export function ksDistance(a: readonly number[], b: readonly number[]): number {
+  const x = [...a].sort((p, q) => p - q);
+  const y = [...b].sort((p, q) => p - q);
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < x.length && j < y.length) {
+    const v = Math.min(x[i]!, y[j]!);
+    while (i < x.length && x[i]! <= v) i++;
+    while (j < y.length && y[j]! <= v) j++;
+    d = Math.max(d, Math.abs(i / x.length - j / y.length));
+  }
+  return d;
 }
 
 /** A fixed-width table of runs (the JSON has every sample). */
