@@ -2,7 +2,7 @@
 // (real processes, --input-file replay throttled by --rate-limit to R records/s each) dial an
 // iptables ClusterIP in front of P real enricher pods (no CPU limit: no capacity effects),
 // switching every S seconds with --active-connections N. Every second each pod's
-// records_received counter is read; its share of that second's total is one value. The
+// records_received counter is read; a pod's share of a 5 s window's total is one value. The
 // simulator runs the same agents, rates, pods, interval and N. Compared: the per-pod share
 // distributions (two-sample Kolmogorov–Smirnov distance; bound fixed before the runs: 0.1)
 // and the time-mean of per-pod max/mean (bound: ±10 %). kube-proxy's random pick is not
@@ -25,6 +25,11 @@ const PORT = 7400;
 const WARMUP_S = 10;
 export const KS_BOUND = 0.1;
 export const MAX_MEAN_BOUND = 0.1;
+/**
+ * Shares are compared per 5 s window: a 1 s counter on the bed also holds batch-count noise
+ * (~40 batches per pod-second at these rates) that the fluid model does not have; both are printed.
+ */
+const WINDOW_S = 5;
 
 function counter(body: string): number {
   const m = /^snowtap_enricher_records_received_total\{input="link"\} ([0-9.e+-]+)$/m.exec(body);
@@ -32,6 +37,16 @@ function counter(body: string): number {
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Shares over consecutive windows of `w` seconds (the mean of each pod's per-second shares). */
+function windows(perSecond: number[][], w: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i + w <= perSecond.length; i += w) {
+    const chunk = perSecond.slice(i, i + w);
+    out.push(chunk[0]!.map((_, k) => mean(chunk.map((v) => v[k]!))));
+  }
+  return out;
+}
 
 async function realShares(o: {
   n: number;
@@ -114,8 +129,7 @@ async function realShares(o: {
       if (last !== null && s > WARMUP_S) {
         const d = now.map((v, k) => v - last![k]!);
         const total = d.reduce((x, y) => x + y, 0);
-        if (total > 0 && d.every((x) => Number.isFinite(x)))
-          shares.push(d.map((x) => x / total).sort((x, y) => x - y));
+        if (total > 0 && d.every((x) => Number.isFinite(x))) shares.push(d.map((x) => x / total));
       }
       last = now;
     }
@@ -148,20 +162,26 @@ async function main(): Promise<number> {
     subSamples: 10,
   });
   const simShares = sim.samples.filter((s) => s.t > WARMUP_S).map((s) => s.shares);
-  const ks = ksDistance(real.flat(), simShares.flat());
-  const maxMean = (xs: number[][]) => mean(xs.map((v) => v[v.length - 1]! * v.length));
-  const realMaxMean = maxMean(real);
-  const simMaxMean = maxMean(simShares);
-  const rel = simMaxMean / realMaxMean - 1;
-  const ok = ks <= KS_BOUND && Math.abs(rel) <= MAX_MEAN_BOUND;
   process.stdout.write(
     `${agents} agents x ${rate} records/s, ${pods} pods, switch ${switchS} s, --active-connections ${n}; ` +
-      `real ${real.length} s, simulated ${simShares.length} s; load1 ${loadavg()[0]!.toFixed(1)}\n` +
-      `KS distance of per-pod shares: ${ks.toFixed(3)} (bound ${KS_BOUND})\n` +
-      `max/mean: real ${realMaxMean.toFixed(3)}, simulated ${simMaxMean.toFixed(3)} (${(100 * rel).toFixed(1)} %, bound ±${100 * MAX_MEAN_BOUND} %)\n` +
-      `${ok ? 'AGREE' : 'DISAGREE'}\n`,
+      `real ${real.length} s, simulated ${simShares.length} s; load1 ${loadavg()[0]!.toFixed(1)}\n`,
   );
-  return ok ? 0 : 1;
+  let verdict = true;
+  for (const w of [1, WINDOW_S]) {
+    const r = windows(real, w);
+    const m = windows(simShares, w);
+    const ks = ksDistance(r.flat(), m.flat());
+    const maxMean = (xs: number[][]) => mean(xs.map((v) => Math.max(...v) * v.length));
+    const rel = maxMean(m) / maxMean(r) - 1;
+    const ok = ks <= KS_BOUND && Math.abs(rel) <= MAX_MEAN_BOUND;
+    if (w === WINDOW_S) verdict = ok;
+    process.stdout.write(
+      `${w} s windows: KS distance of per-pod shares ${ks.toFixed(3)} (bound ${KS_BOUND}); max/mean real ` +
+        `${maxMean(r).toFixed(3)}, simulated ${maxMean(m).toFixed(3)} (${(100 * rel).toFixed(1)} %, bound ±${100 * MAX_MEAN_BOUND} %): ` +
+        `${ok ? 'agree' : 'disagree'}${w === WINDOW_S ? ' (the criterion)' : ''}\n`,
+    );
+  }
+  return verdict ? 0 : 1;
 }
 
 if (require.main === module) {

@@ -88,7 +88,7 @@ export interface SimSample {
   /** Share of the mean load the pods added by the latest scale event carry (NaN before one). */
   newcomerShare: number;
   newConnections: number;
-  /** Every ready pod's share of the total offered load, ascending (for distribution checks). */
+  /** Every pod's share of the total offered load, pods in creation order (distribution checks). */
   shares: number[];
 }
 
@@ -314,7 +314,7 @@ function summarize(
     delivered: delivered / offered,
     newcomerShare: fresh.length === 0 ? Number.NaN : mean(fresh) / m,
     newConnections: net.newConnections[s] ?? 0,
-    shares: values.map((v) => v / (m * values.length)),
+    shares: [...load.values()].map((v) => v / (m * values.length)),
   };
 }
 

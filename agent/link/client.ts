@@ -4,7 +4,7 @@
 // than one pod at a time (--active-connections N|auto). N = 1 (the default) is the link
 // as it was before striping.
 //
-// Each send goes to the active connection with the most room; acks and re-sends are per
+// Each send goes to the active connection with the most room (ties round-robin); acks and re-sends are per
 // connection, record ids are unchanged (seqs come from the batcher, not from a stripe).
 // A connection that ends hands its unacknowledged batches back to the buffer's front; they
 // go out again on any stripe (at-least-once). With `auto`, a period timer samples the
@@ -124,6 +124,8 @@ export class LinkClient implements StripeHost {
   private endpoints: readonly Endpoint[];
   private started = false;
   private ids = 0;
+  /** Where the next tie-break starts (round-robin over stripes). */
+  private cursor = 0;
   private agreedFrame = MAX_LINK_FRAME;
   private readonly traffic: Omit<TrafficStats, 'switches' | 'collisions'> = {
     drains: 0,
@@ -325,13 +327,25 @@ export class LinkClient implements StripeHost {
     this.pump();
   }
 
+  /**
+   * The active connection with the fewest batches in flight; ties go round-robin. At light
+   * load every window is empty between batches, and a fixed tie-break would put all of an
+   * agent's batches on stripe 0 (found by sim-validate: real max/mean 1.35 vs 1.15 modelled).
+   */
   private roomiest(): LinkConn | null {
     let best: LinkConn | null = null;
-    for (const s of this.stripes) {
-      const c = s.active;
+    let at = 0;
+    const n = this.stripes.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.cursor + k) % n;
+      const c = this.stripes[i]!.active;
       if (c === null || !c.canSend) continue;
-      if (best === null || c.window.size < best.window.size) best = c;
+      if (best === null || c.window.size < best.window.size) {
+        best = c;
+        at = i;
+      }
     }
+    if (best !== null) this.cursor = (at + 1) % n;
     return best;
   }
 
