@@ -4,6 +4,7 @@
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Agent } from './agent';
+import type { StripeStats } from './link';
 
 type Read = () => number | Record<string, number>;
 
@@ -143,6 +144,75 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     () => link.switches,
   );
   counter(registry, `${p}link_drains_total`, 'Drain requests received from enrichers', () => link.drains);
+  // Stripes (--active-connections): label `stripe` is the index, bounded by --max-active-connections.
+  const client = agent.client;
+  const perStripe = (read: (s: StripeStats) => number) => () => {
+    const out: Record<string, number> = {};
+    client.stripeStats.forEach((s, i) => {
+      out[String(i)] = read(s);
+    });
+    return out;
+  };
+  gauge(
+    registry,
+    `${p}link_active_connections`,
+    'Stripes carrying traffic now (--active-connections, or what auto chose)',
+    () => client.activeConnections,
+  );
+  counter(
+    registry,
+    `${p}link_collisions_total`,
+    'New connections that landed on an enricher another stripe uses (re-dialed, bounded)',
+    () => link.collisions,
+  );
+  counter(
+    registry,
+    `${p}link_stripe_changes_total`,
+    'Changes of the stripe count made by --active-connections auto',
+    () => link.stripeChanges,
+  );
+  counter(
+    registry,
+    `${p}link_stripe_batches_sent_total`,
+    'Batches written, by stripe',
+    perStripe((s) => s.batchesSent),
+    'stripe',
+  );
+  counter(
+    registry,
+    `${p}link_stripe_records_acked_total`,
+    'Records acknowledged, by stripe',
+    perStripe((s) => s.recordsAcked),
+    'stripe',
+  );
+  counter(
+    registry,
+    `${p}link_stripe_ack_seconds_total`,
+    'Sum of ack latencies in seconds, by stripe (divide by batches acked for the mean)',
+    perStripe((s) => s.ackSeconds),
+    'stripe',
+  );
+  counter(
+    registry,
+    `${p}link_stripe_batches_acked_total`,
+    'Batches acknowledged, by stripe',
+    perStripe((s) => s.batchesAcked),
+    'stripe',
+  );
+  counter(
+    registry,
+    `${p}link_stripe_switches_total`,
+    'Switches, by stripe',
+    perStripe((s) => s.switches),
+    'stripe',
+  );
+  counter(
+    registry,
+    `${p}link_stripe_collisions_total`,
+    'Collisions, by stripe',
+    perStripe((s) => s.collisions),
+    'stripe',
+  );
   counter(
     registry,
     `${p}link_rejects_total`,

@@ -8,6 +8,7 @@ import type { Logger } from '../common/log';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
 import { invalidOption } from './errors';
+import { AUTO_PERIOD_MS } from './link/client';
 
 export const WHEN_FULL = ['drop-newest', 'drop-oldest'] as const;
 export type WhenFull = (typeof WHEN_FULL)[number];
@@ -46,6 +47,15 @@ export interface AgentOptions {
   switchIntervalMs?: number;
   /** Fraction of the interval added or taken at random each time (agents do not switch in lockstep). */
   switchJitter?: number;
+  /**
+   * Stripes: batches spread over this many active connections (each with its own standby
+   * and switch timer), or `auto` (1..maxActiveConnections from backlog and window evidence).
+   */
+  activeConnections?: number | 'auto';
+  /** Upper bound of activeConnections (auto's ceiling; a number must not exceed it). */
+  maxActiveConnections?: number;
+  /** activeConnections auto: one decision per this period (library option; tests shorten it). */
+  autoPeriodMs?: number;
   bufferBytes?: number;
   spoolDir?: string;
   spoolMaxBytes?: number;
@@ -89,9 +99,15 @@ export type ResolvedAgentOptions = Required<
     'dnstapSocket' | 'dnstapTcp' | 'dnstapInput' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'
   >;
 
+/** Most stripes an agent opens (the metrics' stripe label is bounded by it). */
+export const MAX_STRIPES = 64;
+
 export const AGENT_DEFAULTS = {
   switchIntervalMs: 30_000,
   switchJitter: 0.2,
+  activeConnections: 1 as number | 'auto',
+  maxActiveConnections: 8,
+  autoPeriodMs: AUTO_PERIOD_MS,
   bufferBytes: 64 * 1024 * 1024,
   spoolMaxBytes: 1024 * 1024 * 1024,
   whenFull: 'drop-newest' as WhenFull,
@@ -124,6 +140,8 @@ type NumericOption = {
 export const AGENT_LIMITS: Record<NumericOption, { min: number; max: number; integer: boolean }> = {
   switchIntervalMs: { min: 0, max: 86_400_000, integer: true },
   switchJitter: { min: 0, max: 0.9, integer: false },
+  maxActiveConnections: { min: 1, max: MAX_STRIPES, integer: true },
+  autoPeriodMs: { min: 10, max: 3_600_000, integer: true },
   bufferBytes: { min: 1024, max: 2 ** 40, integer: true },
   spoolMaxBytes: { min: 1024, max: 2 ** 50, integer: true },
   rateLimit: { min: 0, max: 1e9, integer: false },
@@ -211,6 +229,12 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
   });
   for (const [field, { min, max, integer }] of Object.entries(AGENT_LIMITS)) {
     num(field, r[field as NumericOption], min, max, integer);
+  }
+  const n = r.activeConnections;
+  if (n !== 'auto' && !(Number.isInteger(n) && n >= 1 && n <= r.maxActiveConnections)) {
+    throw invalidOption(
+      `activeConnections must be "auto" or an integer in [1, maxActiveConnections=${r.maxActiveConnections}], got ${String(n)}`,
+    );
   }
   if (!WHEN_FULL.includes(r.whenFull)) {
     throw invalidOption(`whenFull must be ${WHEN_FULL.join(' or ')}, got ${String(r.whenFull)}`);

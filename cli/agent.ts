@@ -103,6 +103,19 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     're-open the idle connection and move traffic to it this often (±20% jitter); 0 = never',
     1000,
   ),
+  {
+    name: 'active-connections',
+    kind: 'string',
+    default: String(AGENT_DEFAULTS.activeConnections),
+    arg: 'N|auto',
+    help: 'spread batches over N active connections (each with its own standby and switch timer), or auto: 1 up to --max-active-connections from backlog and ack evidence',
+  },
+  lib(
+    'max-active-connections',
+    'maxActiveConnections',
+    'N',
+    'ceiling of --active-connections (auto grows up to it; a number must not exceed it)',
+  ),
   lib('buffer-bytes', 'bufferBytes', 'N', 'memory for batches waiting or unacknowledged'),
   {
     name: 'spool-dir',
@@ -218,6 +231,19 @@ function readFile(flag: string, path: string): Buffer {
   }
 }
 
+/** --active-connections: `auto` or an integer in [1, --max-active-connections]. */
+function activeConnectionsFrom(v: unknown, max: number): number | 'auto' {
+  const s = String(v ?? AGENT_DEFAULTS.activeConnections).trim();
+  if (s === 'auto') return 'auto';
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n < 1 || n > max) {
+    throw new UsageError(
+      `--active-connections must be auto or an integer in [1, ${max}] (--max-active-connections), got ${s}`,
+    );
+  }
+  return n;
+}
+
 /** Flags -> AgentOptions (without log); UsageError naming the flag on bad configuration. */
 export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
   const str = (k: string) => (o[k] === undefined ? undefined : String(o[k]));
@@ -264,6 +290,7 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
   }
   return {
     id: String(o.id),
+    activeConnections: activeConnectionsFrom(o['active-connections'], numbers.maxActiveConnections!),
     dnstapSocket: str('dnstap-socket'),
     dnstapTcp: str('dnstap-tcp') ? parseHostPort(str('dnstap-tcp')!, '--dnstap-tcp') : undefined,
     dnstapInput: dnstapInputFrom(o),

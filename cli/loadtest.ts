@@ -5,11 +5,22 @@
 //
 // Exit codes: 0 every criterion met, 1 a criterion failed (or a run broke), 2 bad usage.
 
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HAPROXY_BINARY, haproxyAvailable } from '../loadtest/haproxy';
 import { runProducer } from '../loadtest/producer';
 import { REBALANCE_DEFAULTS, type RebalanceResult, runRebalance } from '../loadtest/rebalance';
 import { formatShareTable, writeReport } from '../loadtest/report';
+import {
+  formatSimTable,
+  type RateSpec,
+  type ScaleEvent,
+  SIM_MODES,
+  SIMULATE_DEFAULTS,
+  type SimMode,
+  type SimRunResult,
+  simulate,
+} from '../loadtest/simulate';
 import { formatHelp, type OptionSpec, parseCommand, UsageError } from './options';
 
 const D = REBALANCE_DEFAULTS;
@@ -142,6 +153,172 @@ export const PRODUCER_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+const S = SIMULATE_DEFAULTS;
+
+export const SIMULATE_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'agents',
+    kind: 'int',
+    default: S.agents,
+    min: 1,
+    max: 100_000,
+    arg: 'N',
+    help: 'agents in the fleet',
+  },
+  {
+    name: 'rates',
+    kind: 'string',
+    default: 'zipf:1',
+    arg: 'zipf[:S]|uniform[:LO-HI]|list:R,...',
+    help: 'per-agent rate distribution: Zipf with exponent S, uniform weights in [LO, HI], or a list of records/s (repeated over the agents)',
+  },
+  {
+    name: 'total-rate',
+    kind: 'number',
+    default: S.totalRate,
+    min: 1,
+    arg: 'RECORDS_PER_S',
+    help: 'sum of the agents rates (zipf, uniform; a list gives rates itself)',
+  },
+  {
+    name: 'pods',
+    kind: 'int',
+    default: S.pods,
+    min: 1,
+    max: 10_000,
+    arg: 'N',
+    help: 'enricher pods at the start',
+  },
+  {
+    name: 'pod-capacity',
+    kind: 'number',
+    default: S.podCapacity,
+    min: 1,
+    arg: 'RECORDS_PER_S',
+    help: 'records/s one pod processes (an assumption: measure it with the bench and pass it)',
+  },
+  {
+    name: 'scale',
+    kind: 'list',
+    default: ['30@60'],
+    arg: 'PODS@SECONDS[,...]',
+    help: 'scale events: the ready pod count becomes PODS at SECONDS (down: pods drain); none: no event',
+  },
+  {
+    name: 'switch-interval',
+    kind: 'number',
+    default: S.switchIntervalS,
+    min: 0,
+    max: 86_400,
+    arg: 'SECONDS',
+    help: "agents' --switch-interval (±20% jitter)",
+  },
+  {
+    name: 'active-connections',
+    kind: 'list',
+    default: ['1', '3'],
+    arg: 'N[,...]',
+    help: 'one run per value of the agents --active-connections',
+  },
+  {
+    name: 'mode',
+    kind: 'enum',
+    values: SIM_MODES,
+    default: 'service',
+    help: 'service: dial the ClusterIP, switch on timers; service-watch: also switch at once on EndpointSlice changes; direct: dial pod addresses (EndpointSlice-aware)',
+  },
+  { name: 'duration', kind: 'number', default: S.durationS, min: 1, arg: 'SECONDS', help: 'simulated time' },
+  { name: 'seed', kind: 'int', default: S.seed, min: 0, max: 0xffffffff, arg: 'N', help: 'random seed' },
+  { name: 'json', kind: 'string', arg: 'PATH', help: 'write every run (all samples) as JSON here' },
+];
+
+/** zipf[:S] | uniform[:LO-HI] | list:R,... */
+export function parseRates(v: string): RateSpec {
+  const [kind, arg] = [v.split(':')[0], v.includes(':') ? v.slice(v.indexOf(':') + 1) : undefined];
+  const bad = () => new UsageError(`--rates: expected zipf[:S], uniform[:LO-HI] or list:R,..., got ${v}`);
+  if (kind === 'zipf') {
+    const s = arg === undefined ? 1 : Number(arg);
+    if (!(s >= 0 && s <= 10)) throw bad();
+    return { kind, s };
+  }
+  if (kind === 'uniform') {
+    const [lo, hi] = arg === undefined ? [1, 1] : arg.split('-').map(Number);
+    if (!(lo! > 0 && hi! >= lo!)) throw bad();
+    return { kind, lo: lo!, hi: hi! };
+  }
+  if (kind === 'list' && arg !== undefined) {
+    const values = arg.split(',').map(Number);
+    if (values.some((x) => !(x >= 0))) throw bad();
+    return { kind, values };
+  }
+  throw bad();
+}
+
+function parseScale(items: readonly string[]): ScaleEvent[] {
+  if (items.length === 1 && items[0] === 'none') return [];
+  return items.map((it) => {
+    const m = /^(\d+)@(\d+(?:\.\d+)?)$/.exec(it.trim());
+    if (m === null) throw new UsageError(`--scale: expected PODS@SECONDS, got ${it}`);
+    return { pods: Number(m[1]), atS: Number(m[2]) };
+  });
+}
+
+const SIMULATE_HELP = formatHelp(
+  'snowtap loadtest simulate [options]',
+  "Fleet model in simulated time on the agent's real link client (stripes, switch timers, collision re-dial, " +
+    'discovery wiring) with a modelled kube-proxy (a random ready pod per new connection). Prints per run: ' +
+    'seconds until pods added by a scale event carry 90% of the mean pod load, per-pod load max/mean and ' +
+    'p99/mean (last half of the run), delivered share, new connections per second into the Service (mean and max ' +
+    'over the last half; peak: after the first 10 s, scale events included).',
+  SIMULATE_OPTIONS,
+);
+
+async function simulateMain(argv: readonly string[]): Promise<number> {
+  const cmd = parseCommand(argv, SIMULATE_OPTIONS);
+  if (cmd.help) {
+    process.stdout.write(SIMULATE_HELP);
+    return 0;
+  }
+  const o = cmd.options;
+  const ns = (o['active-connections'] as string[]).map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1 || n > 64)
+      throw new UsageError(`--active-connections: integers in [1, 64], got ${x}`);
+    return n;
+  });
+  const base = {
+    agents: Number(o.agents),
+    rates: parseRates(String(o.rates)),
+    totalRate: Number(o['total-rate']),
+    pods: Number(o.pods),
+    podCapacity: Number(o['pod-capacity']),
+    scale: parseScale(o.scale as string[]),
+    switchIntervalS: Number(o['switch-interval']),
+    switchJitter: 0.2,
+    mode: o.mode as SimMode,
+    durationS: Number(o.duration),
+    seed: Number(o.seed),
+  };
+  const runs: SimRunResult[] = [];
+  for (const activeConnections of ns) {
+    process.stderr.write(`simulating --active-connections ${activeConnections} ...\n`);
+    runs.push(await simulate({ ...base, activeConnections }));
+  }
+  process.stdout.write(
+    `model output: ${base.agents} agents (${String(o.rates)}), ${base.pods} pods of ${base.podCapacity} records/s, ` +
+      `scale ${(o.scale as string[]).join(',')}, switch ${base.switchIntervalS} s, mode ${base.mode}, ${base.durationS} s simulated, seed ${base.seed}\n`,
+  );
+  process.stdout.write(formatSimTable(runs));
+  if (o.json !== undefined) {
+    writeFileSync(
+      String(o.json),
+      `${JSON.stringify({ options: { ...base, activeConnections: ns }, runs }, null, 1)}\n`,
+    );
+    process.stdout.write(`json: ${String(o.json)}\n`);
+  }
+  return 0;
+}
+
 const REBALANCE_HELP = formatHelp(
   'snowtap loadtest rebalance [options]',
   'Start enrichers behind haproxy (standing in for a ClusterIP Service / kube-proxy), agents with synthetic ' +
@@ -157,7 +334,8 @@ const PRODUCER_HELP = formatHelp(
 const USAGE =
   'Usage: snowtap loadtest <scenario> [options]\n\nScenarios:\n' +
   '  rebalance  a new enricher gets its share although agents hold long-lived connections\n' +
-  '  producer   synthetic dnstap sender for an agent socket\n';
+  '  producer   synthetic dnstap sender for an agent socket\n' +
+  "  simulate   fleet model in simulated time on the agent's real switching code\n";
 
 function printRun(r: RebalanceResult): void {
   const out = process.stdout;
@@ -224,9 +402,10 @@ export async function loadtestMain(argv: readonly string[]): Promise<number> {
   const [scenario, ...rest] = argv;
   if (scenario === 'rebalance') return rebalanceMain(rest);
   if (scenario === 'producer') return producerMain(rest);
+  if (scenario === 'simulate') return simulateMain(rest);
   if (scenario === undefined || scenario === '--help' || scenario === '-h') {
     process.stdout.write(USAGE);
     return scenario === undefined ? 2 : 0;
   }
-  throw new UsageError(`unknown loadtest scenario '${scenario}' (rebalance, producer)`);
+  throw new UsageError(`unknown loadtest scenario '${scenario}' (rebalance, producer, simulate)`);
 }

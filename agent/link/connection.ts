@@ -44,13 +44,44 @@ export interface ConnectionSettings {
 }
 
 export interface ConnectionEvents {
-  onAck(conn: LinkConnection, batch: OutBatch): void;
-  onDrain(conn: LinkConnection, deadlineMs: number, reason: string): void;
+  onAck(conn: LinkConn, batch: OutBatch): void;
+  onDrain(conn: LinkConn, deadlineMs: number, reason: string): void;
   /** The socket is gone; `unacked` must be re-sent elsewhere. */
-  onClosed(conn: LinkConnection, unacked: OutBatch[], reason: string, err: Error | undefined): void;
+  onClosed(conn: LinkConn, unacked: OutBatch[], reason: string, err: Error | undefined): void;
 }
 
-export class LinkConnection {
+/**
+ * What the client and the dial loop use of a connection. LinkConnection is the real one;
+ * the fleet simulator supplies a socket-less one with the same lifecycle.
+ */
+export interface LinkConn {
+  readonly id: number;
+  readonly endpoint: Endpoint;
+  readonly state: ConnectionState;
+  readonly agreed: AgreedLink | null;
+  readonly welcomedAt: number;
+  readonly window: Map<number, OutBatch>;
+  readonly opened: Promise<AgreedLink>;
+  readonly closed: Promise<void>;
+  readonly canSend: boolean;
+  readonly maxFrameBytes: number;
+  send(b: OutBatch): void;
+  retire(deadlineMs: number, why: string): void;
+  close(why: string): void;
+}
+
+/** Opens a connection (the dial loop's one way to make one). */
+export type ConnectionFactory = (
+  id: number,
+  endpoint: Endpoint,
+  settings: ConnectionSettings,
+  events: ConnectionEvents,
+) => LinkConn;
+
+export const openLinkConnection: ConnectionFactory = (id, endpoint, settings, events) =>
+  new LinkConnection(id, endpoint, settings, events);
+
+export class LinkConnection implements LinkConn {
   state: ConnectionState = 'handshaking';
   agreed: AgreedLink | null = null;
   welcomedAt = 0;

@@ -12,7 +12,14 @@ import type { Logger } from '../../common/log';
 import { isLinkProtocolError, isTransientReject } from '../../proto/link';
 import { AgentError, AgentErrorCode, RejectedError } from '../errors';
 import type { Endpoint } from '../options';
-import { type ConnectionEvents, type ConnectionSettings, LinkConnection } from './connection';
+import { type Clock, realClock, type TimerHandle } from './clock';
+import {
+  type ConnectionEvents,
+  type ConnectionFactory,
+  type ConnectionSettings,
+  type LinkConn,
+  openLinkConnection,
+} from './connection';
 
 /** A connection that lived less than this after its Welcome died young. */
 export const HEALTHY_AFTER_MS = 5_000;
@@ -40,19 +47,31 @@ export interface DialerOptions {
   endpoints: readonly Endpoint[];
   settings: ConnectionSettings;
   events: ConnectionEvents;
-  onConnected: (conn: LinkConnection) => void;
+  onConnected: (conn: LinkConn) => void;
   backoffStartMs: number;
   backoffMaxMs: number;
   configRetryMs: number;
   log: Logger;
+  /** Default: the real clock. */
+  clock?: Clock;
+  /** Default: a real LinkConnection (TCP/TLS). */
+  connect?: ConnectionFactory;
+  /** Counters shared with other dial loops (one per stripe); default: its own. */
+  stats?: DialStats;
+  /** Index into the address list of the first dial (stripes start on different addresses). */
+  firstEndpoint?: number;
+  /**
+   * Step through the address list per dial (default 1). Stripes step by their count, so with a
+   * list of pod addresses (discovery direct) stripe i keeps to addresses i, i+N, ... and the
+   * stripes do not walk into each other's pods at every switch.
+   */
+  stride?: number;
+  /** Connection ids come from here (unique across dial loops); default: its own counter. */
+  nextId?: () => number;
 }
 
-function bump(map: Record<string, number>, key: string): void {
-  map[key] = (map[key] ?? 0) + 1;
-}
-
-export class Dialer {
-  readonly stats: DialStats = {
+export function newDialStats(): DialStats {
+  return {
     connects: 0,
     welcomes: 0,
     reconnects: 0,
@@ -61,6 +80,14 @@ export class Dialer {
     protocolErrors: {},
     lost: 0,
   };
+}
+
+function bump(map: Record<string, number>, key: string): void {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
+export class Dialer {
+  readonly stats: DialStats;
   dialing = false;
   private endpoints: readonly Endpoint[];
   private next = 0;
@@ -68,17 +95,27 @@ export class Dialer {
   private recovering = false;
   private youngDeaths = 0;
   private lastYoungDeath = 0;
-  private current: LinkConnection | null = null;
+  private current: LinkConn | null = null;
   private closed = false;
-  private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  private readonly sleeps = new Set<{ timer: TimerHandle; resolve: () => void }>();
+  private readonly clock: Clock;
+  private readonly connect: ConnectionFactory;
+  private readonly first: number;
+  private readonly stride: number;
 
   constructor(private readonly o: DialerOptions) {
     this.endpoints = o.endpoints;
+    this.stats = o.stats ?? newDialStats();
+    this.clock = o.clock ?? realClock;
+    this.connect = o.connect ?? openLinkConnection;
+    this.first = o.firstEndpoint ?? 0;
+    this.stride = o.stride ?? 1;
+    this.next = this.first;
   }
 
   setEndpoints(endpoints: readonly Endpoint[]): void {
     this.endpoints = [...endpoints];
-    this.next = 0;
+    this.next = this.first;
   }
 
   /** True when `e` is in the current address list. */
@@ -90,7 +127,7 @@ export class Dialer {
   dial(): void {
     if (this.dialing || this.closed) return;
     this.dialing = true;
-    if (Date.now() - this.lastYoungDeath > YOUNG_DEATHS_FORGOTTEN_MS) this.youngDeaths = 0;
+    if (this.clock.now() - this.lastYoungDeath > YOUNG_DEATHS_FORGOTTEN_MS) this.youngDeaths = 0;
     const k = this.youngDeaths;
     backOff(() => this.attempt(), {
       numOfAttempts: Number.POSITIVE_INFINITY,
@@ -113,14 +150,14 @@ export class Dialer {
   }
 
   /** A placed connection ended; `unexpected` unless we retired or closed it. */
-  connectionEnded(conn: LinkConnection, unexpected: boolean, err: Error | undefined): void {
+  connectionEnded(conn: LinkConn, unexpected: boolean, err: Error | undefined): void {
     if (isLinkProtocolError(err)) bump(this.stats.protocolErrors, err.code);
     if (!unexpected) return;
     this.stats.lost++;
     this.recovering = true;
-    if (Date.now() - conn.welcomedAt < HEALTHY_AFTER_MS) {
+    if (this.clock.now() - conn.welcomedAt < HEALTHY_AFTER_MS) {
       this.youngDeaths++;
-      this.lastYoungDeath = Date.now();
+      this.lastYoungDeath = this.clock.now();
     } else {
       this.youngDeaths = 0;
     }
@@ -130,19 +167,21 @@ export class Dialer {
   close(): void {
     this.closed = true;
     for (const s of this.sleeps) {
-      clearTimeout(s.timer);
+      this.clock.clearTimeout(s.timer);
       s.resolve();
     }
     this.sleeps.clear();
     this.current?.close('agent shutting down');
   }
 
-  private async attempt(): Promise<LinkConnection> {
+  private async attempt(): Promise<LinkConn> {
     if (this.closed) throw new AgentError(AgentErrorCode.INVALID_STATE, 'link client closed');
-    const endpoint = this.endpoints[this.next++ % this.endpoints.length]!;
+    const endpoint = this.endpoints[this.next % this.endpoints.length]!;
+    this.next += this.stride;
     this.stats.connects++;
     if (this.recovering) this.stats.reconnects++;
-    const conn = new LinkConnection(++this.ids, endpoint, this.o.settings, this.o.events);
+    const id = this.o.nextId?.() ?? ++this.ids;
+    const conn = this.connect(id, endpoint, this.o.settings, this.o.events);
     this.current = conn;
     try {
       await conn.opened;
@@ -181,13 +220,11 @@ export class Dialer {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const entry = {
-        timer: setTimeout(() => {
-          this.sleeps.delete(entry);
-          resolve();
-        }, ms),
-        resolve,
-      };
+      const entry: { timer: TimerHandle; resolve: () => void } = { timer: null, resolve };
+      entry.timer = this.clock.setTimeout(() => {
+        this.sleeps.delete(entry);
+        resolve();
+      }, ms);
       this.sleeps.add(entry);
     });
   }

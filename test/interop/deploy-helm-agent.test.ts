@@ -234,3 +234,16 @@ test('a parent chart includes the sidecar snippet through .Subcharts', async (t)
   );
   get(objs, 'Deployment', 'dns-snowtap-enricher');
 });
+
+test('agent.activeConnections: 1 adds no flag (the agent default); 3 and "auto" reach the sidecar; 0 fails the schema', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  const sidecar = async (set: string[]) =>
+    podOf(await render(helm, { values: ['ci/resolver-values.yaml'], set }), 'snowtap-resolver').byName(
+      'snowtap-agent',
+    )!;
+  assert.equal(arg(await sidecar([]), 'active-connections'), undefined);
+  assert.equal(arg(await sidecar(['agent.activeConnections=3']), 'active-connections'), '3');
+  assert.equal(arg(await sidecar(['agent.activeConnections=auto']), 'active-connections'), 'auto');
+  await assert.rejects(sidecar(['agent.activeConnections=0']));
+});

@@ -27,6 +27,7 @@ test('agent values: documented defaults equal the agent defaults', () => {
   const a = values.agent;
   const d = (name: string) => cliDefault(AGENT_OPTIONS, name);
   assert.equal(a.switchInterval, d('switch-interval'), 'agent.switchInterval');
+  assert.equal(String(a.activeConnections), d('active-connections'), 'agent.activeConnections');
   assert.equal(a.bufferBytes, d('buffer-bytes'), 'agent.bufferBytes');
   assert.equal(a.whenFull, d('when-full'), 'agent.whenFull');
   assert.equal(a.spool.maxBytes, d('spool-max-bytes'), 'agent.spool.maxBytes');

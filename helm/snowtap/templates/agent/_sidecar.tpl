@@ -78,6 +78,9 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
     - --enricher={{ include "snowtap.enricherAddress" $root }}
     - --metrics-listen=0.0.0.0:{{ $a.metricsPort }}
     - --switch-interval={{ $a.switchInterval }}
+    {{- if ne (toString $a.activeConnections) "1" }}
+    - --active-connections={{ $a.activeConnections }}
+    {{- end }}
     - --buffer-bytes={{ int64 $a.bufferBytes }}
     - --when-full={{ $a.whenFull }}
     {{- if $a.spool.enabled }}

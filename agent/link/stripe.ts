@@ -1,0 +1,301 @@
+// One stripe of the link: an active connection (carries batches), a standby (handshaken,
+// idle, the immediate fail-over target) and the retiring ones, with its own dial loop and
+// its own switch timer (--switch-interval ± jitter, drawn independently per stripe).
+// Make-before-break: a new connection becomes active only after its Welcome; the old active
+// becomes the standby and keeps receiving acks for its window; the old standby retires
+// (Goodbye once its own window is acknowledged).
+//
+// With one stripe (the default) this is exactly the link as it was before striping. With
+// more, the client (client.ts) spreads batches over the stripes' active connections and
+// tells a stripe when a new connection landed on an enricher another stripe already
+// carries traffic to: the stripe closes it and dials again (bounded), so N stripes through
+// one ClusterIP reach N pods more often than a random pick would (3 of 3 distinct: 22 %).
+//
+// A connection that ends, whichever way, hands its unacknowledged batches back to the
+// buffer's front; they go out again on whichever stripe has room.
+
+import type { Logger } from '../../common/log';
+import type { OutBatch } from '../buffer';
+import type { Endpoint } from '../options';
+import type { Clock, TimerHandle } from './clock';
+import type { ConnectionEvents, ConnectionFactory, ConnectionSettings, LinkConn } from './connection';
+import { Dialer, type DialStats } from './dialer';
+
+/** A new connection that lands on an enricher another stripe uses is re-dialed at most this often in a row. */
+export const MAX_COLLISION_REDIALS = 3;
+
+/** Per-stripe counters (metrics label: stripe index). Kept by the client across stripe lifetimes. */
+export interface StripeStats {
+  switches: number;
+  /** New connections that landed on an enricher another stripe's active connection uses. */
+  collisions: number;
+  batchesSent: number;
+  batchesAcked: number;
+  recordsAcked: number;
+  /** Sum of ack latencies (seconds) and their count: the mean for `auto` and dashboards. */
+  ackSeconds: number;
+}
+
+export function newStripeStats(): StripeStats {
+  return { switches: 0, collisions: 0, batchesSent: 0, batchesAcked: 0, recordsAcked: 0, ackSeconds: 0 };
+}
+
+/** What a stripe needs from the client that owns it. */
+export interface StripeHost {
+  readonly closing: boolean;
+  /** True when `enricherId` carries traffic of another stripe (its active connection). */
+  usedByOther(stripe: Stripe, enricherId: string): boolean;
+  /** A Welcome agreed this frame limit. */
+  agreedFrameBytes(bytes: number): void;
+  onAck(stripe: Stripe, conn: LinkConn, b: OutBatch): void;
+  onDrain(): void;
+  requeue(unacked: OutBatch[]): void;
+  pump(): void;
+  /** A stripe being removed has closed its last connection. */
+  gone(stripe: Stripe): void;
+}
+
+export interface StripeOptions {
+  index: number;
+  /** Stripes at this stripe's creation (its dial loop steps through addresses by it). */
+  stripes: number;
+  endpoints: readonly Endpoint[];
+  settings: ConnectionSettings;
+  switchIntervalMs: number;
+  switchJitter: number;
+  retireTimeoutMs: number;
+  backoffStartMs: number;
+  backoffMaxMs: number;
+  configRetryMs: number;
+  clock: Clock;
+  connect?: ConnectionFactory;
+  dialStats: DialStats;
+  stats: StripeStats;
+  nextId: () => number;
+  random: () => number;
+  log: Logger;
+  host: StripeHost;
+}
+
+export class Stripe implements ConnectionEvents {
+  active: LinkConn | null = null;
+  standby: LinkConn | null = null;
+  readonly retiring = new Set<LinkConn>();
+  readonly dialer: Dialer;
+  readonly index: number;
+  readonly stats: StripeStats;
+  private switchPending = false;
+  private switchTimer: TimerHandle | null = null;
+  private started = false;
+  /** Being removed (auto shrinks N): no new connections, the rest retire. */
+  private leaving = false;
+  private redials = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly o: StripeOptions) {
+    this.index = o.index;
+    this.stats = o.stats;
+    this.log = o.index === 0 ? o.log : o.log.child({ stripe: o.index });
+    this.dialer = new Dialer({
+      endpoints: o.endpoints,
+      settings: o.settings,
+      backoffStartMs: o.backoffStartMs,
+      backoffMaxMs: o.backoffMaxMs,
+      configRetryMs: o.configRetryMs,
+      log: this.log,
+      clock: o.clock,
+      connect: o.connect,
+      stats: o.dialStats,
+      firstEndpoint: o.index,
+      stride: o.stripes,
+      nextId: o.nextId,
+      events: this,
+      onConnected: (conn) => this.place(conn),
+    });
+  }
+
+  private get closing(): boolean {
+    return this.o.host.closing || this.leaving;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.scheduleSwitch();
+    this.ensure();
+  }
+
+  setEndpoints(endpoints: readonly Endpoint[]): void {
+    if (this.closing) return;
+    this.dialer.setEndpoints(endpoints);
+    if (this.standby !== null && !this.dialer.knows(this.standby.endpoint)) {
+      this.retire(this.standby, this.o.retireTimeoutMs, 'address withdrawn');
+      this.standby = null;
+    }
+    if (this.active !== null && !this.dialer.knows(this.active.endpoint)) this.switchNow();
+    else this.ensure();
+  }
+
+  switchNow(): void {
+    if (this.closing) return;
+    this.scheduleSwitch();
+    if (this.active !== null) this.switchPending = true;
+    this.ensure();
+  }
+
+  get connections(): LinkConn[] {
+    return [this.active, this.standby, ...this.retiring].filter((c) => c !== null);
+  }
+
+  /** Shutdown: stops dialing and says Goodbye on every connection. */
+  close(): Promise<void>[] {
+    this.stopTimer();
+    this.dialer.close();
+    const all = this.connections;
+    for (const c of all) c.close('agent shutting down');
+    return all.map((c) => c.closed);
+  }
+
+  /**
+   * auto shrinks N: this stripe takes no new batches; its connections retire (their windows
+   * are acknowledged or re-sent elsewhere), then the host forgets it.
+   */
+  leave(): void {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.stopTimer();
+    this.dialer.close();
+    if (this.active !== null) this.retire(this.active, this.o.retireTimeoutMs, 'fewer stripes');
+    if (this.standby !== null) this.retire(this.standby, this.o.retireTimeoutMs, 'fewer stripes');
+    this.active = null;
+    this.standby = null;
+    if (this.retiring.size === 0) this.o.host.gone(this);
+  }
+
+  onAck(conn: LinkConn, b: OutBatch): void {
+    this.o.host.onAck(this, conn, b);
+  }
+
+  onDrain(conn: LinkConn, deadlineMs: number, reason: string): void {
+    this.o.host.onDrain();
+    this.log.info(
+      { link: conn.id, deadlineMs, reason, unacked: conn.window.size },
+      'enricher asked us to drain this connection',
+    );
+    if (conn === this.active) {
+      this.active = this.standby;
+      this.standby = null;
+    } else if (conn === this.standby) {
+      this.standby = null;
+    }
+    this.retire(conn, deadlineMs > 0 ? deadlineMs : this.o.retireTimeoutMs, `drained: ${reason}`);
+    this.ensure();
+    this.o.host.pump();
+  }
+
+  onClosed(conn: LinkConn, unacked: OutBatch[], reason: string, err: Error | undefined): void {
+    const placed = conn === this.active || conn === this.standby || this.retiring.has(conn);
+    if (!placed) return; // a dial that failed (or a collision we closed): the dial loop deals with it
+    const role = conn === this.active ? 'active' : conn === this.standby ? 'standby' : 'retiring';
+    if (conn === this.active) {
+      this.active = this.standby;
+      this.standby = null;
+    } else if (conn === this.standby) {
+      this.standby = null;
+    }
+    this.retiring.delete(conn);
+    this.dialer.connectionEnded(conn, role !== 'retiring' && !this.closing, err);
+    const fields = { link: conn.id, role, reason, unacked: unacked.length, err };
+    if (role === 'retiring' || this.closing) this.log.info(fields, 'link connection closed');
+    else this.log.warn(fields, 'link connection lost');
+    this.o.host.requeue(unacked);
+    if (this.leaving && this.retiring.size === 0) this.o.host.gone(this);
+    if (this.o.host.closing) return;
+    this.ensure();
+    this.o.host.pump();
+  }
+
+  private place(conn: LinkConn): void {
+    if (this.closing || conn.state !== 'open') {
+      if (conn.state === 'open') conn.close('not needed');
+      this.ensure();
+      return;
+    }
+    this.o.host.agreedFrameBytes(conn.maxFrameBytes);
+    const enricherId = conn.agreed!.enricherId;
+    const fields = { link: conn.id, enricherId, endpoint: conn.endpoint };
+    const willCarry = this.active === null || this.switchPending;
+    if (willCarry && enricherId !== '' && this.o.host.usedByOther(this, enricherId)) {
+      this.stats.collisions++;
+      if (this.redials < MAX_COLLISION_REDIALS) {
+        this.redials++;
+        this.log.info(
+          { ...fields, redial: this.redials },
+          'enricher already used by another stripe; re-dialing',
+        );
+        conn.close('enricher already used by another stripe');
+        this.ensure();
+        return;
+      }
+    }
+    this.redials = 0;
+    if (this.active === null) {
+      this.active = conn;
+      this.switchPending = false;
+      this.log.info(fields, 'link connection active');
+    } else if (this.switchPending) {
+      this.switchPending = false;
+      if (this.standby !== null) this.retire(this.standby, this.o.retireTimeoutMs, 'switched away');
+      const previous = this.active;
+      this.active = conn;
+      this.stats.switches++;
+      this.log.info({ ...fields, previous: previous.id }, 'switched to a new link connection');
+      // The old active keeps receiving acks for its window, as the standby if its address is still ours.
+      if (this.dialer.knows(previous.endpoint)) this.standby = previous;
+      else {
+        this.standby = null;
+        this.retire(previous, this.o.retireTimeoutMs, 'address withdrawn');
+      }
+    } else if (this.standby === null) {
+      this.standby = conn;
+      this.log.info(fields, 'link connection standing by');
+    } else {
+      conn.close('not needed');
+    }
+    this.ensure();
+    this.o.host.pump();
+  }
+
+  private retire(conn: LinkConn, deadlineMs: number, why: string): void {
+    this.retiring.add(conn);
+    conn.retire(deadlineMs, why);
+  }
+
+  /** Starts the dial loop when a role is empty or a switch is due (one dial at a time). */
+  private ensure(): void {
+    if (this.closing || !this.started) return;
+    if (this.active === null || this.standby === null || this.switchPending) this.dialer.dial();
+  }
+
+  private stopTimer(): void {
+    if (this.switchTimer !== null) this.o.clock.clearTimeout(this.switchTimer);
+    this.switchTimer = null;
+  }
+
+  private scheduleSwitch(): void {
+    this.stopTimer();
+    const base = this.o.switchIntervalMs;
+    if (base === 0 || this.closing) return;
+    const delay = base * (1 + this.o.switchJitter * (2 * this.o.random() - 1));
+    this.switchTimer = this.o.clock.setTimeout(
+      () => {
+        this.switchTimer = null;
+        if (this.active !== null) this.switchPending = true;
+        this.scheduleSwitch();
+        this.ensure();
+      },
+      delay,
+      true,
+    );
+  }
+}

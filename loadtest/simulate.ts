@@ -1,0 +1,372 @@
+// `snowtap loadtest simulate`: a fleet model in simulated time. Every agent is the agent's
+// REAL LinkClient (stripes, switch timers with jitter, make-before-break, collision
+// re-dial, discovery wiring) running on a SimClock with a socket-less connection factory;
+// kube-proxy is modelled as a uniformly random ready pod per new connection (sim-link.ts).
+// Only the traffic is a model: an agent's rate is split over its stripes' active
+// connections, a pod over capacity delivers its capacity, and demand an agent cannot place
+// on a saturated pod moves to its stripes on pods with headroom (the client's
+// roomiest-window send does that: windows on a slow pod stay full).
+//
+// Output, for each --active-connections value: time to fair share after each scale event,
+// per-pod load max/mean and p99/mean over time, new connections per second into the
+// Service, collisions, and the share of offered records the fleet delivers.
+
+import { EventEmitter } from 'node:events';
+import { BatchBuffer } from '../agent/buffer';
+import {
+  attachDiscovery,
+  type DiscoveryMode,
+  type EndpointWatcher,
+  type ReadyEndpoint,
+} from '../agent/discovery/index';
+import { LinkClient } from '../agent/link';
+import { silentLogger } from '../common/log';
+import { prng } from './prng';
+import { SimClock } from './sim-clock';
+import { SIM_SERVICE, SimNet } from './sim-link';
+
+export type RateSpec =
+  | { kind: 'zipf'; s: number }
+  | { kind: 'uniform'; lo: number; hi: number }
+  | { kind: 'list'; values: number[] };
+
+/** How agents find pods: the Service only (timers), the Service plus switch-now on EndpointSlice changes, or pod addresses (EndpointSlice-aware). */
+export const SIM_MODES = ['service', 'service-watch', 'direct'] as const;
+export type SimMode = (typeof SIM_MODES)[number];
+
+export interface ScaleEvent {
+  atS: number;
+  pods: number;
+}
+
+export interface SimulateOptions {
+  agents: number;
+  rates: RateSpec;
+  /** Sum of all agents' rates (records/s); for `list` ignored (the values are rates). */
+  totalRate: number;
+  pods: number;
+  podCapacity: number;
+  scale: ScaleEvent[];
+  switchIntervalS: number;
+  switchJitter: number;
+  activeConnections: number;
+  mode: SimMode;
+  durationS: number;
+  seed: number;
+  /** Placements averaged per simulated second (default 1: the placement at the second's end). */
+  subSamples?: number;
+  /** A pod leaving drains its connections with this deadline. */
+  drainDeadlineMs?: number;
+}
+
+export const SIMULATE_DEFAULTS = {
+  agents: 1000,
+  totalRate: 15_000_000,
+  pods: 20,
+  podCapacity: 800_000,
+  switchIntervalS: 30,
+  switchJitter: 0.2,
+  durationS: 240,
+  seed: 1,
+} as const;
+
+/** A pod is at its fair share once newcomers carry this share of the mean pod load. */
+export const FAIR_SHARE = 0.9;
+/** The fleet's start (every agent dials) is left out of the new-connection peak. */
+const START_SETTLE_S = 10;
+/** Load redistribution rounds per sample (the client's roomiest-window send, as a fluid). */
+const REDISTRIBUTE_ROUNDS = 8;
+
+export interface SimSample {
+  t: number;
+  pods: number;
+  /** max / mean and p99 / mean of the per-pod offered load. */
+  maxMean: number;
+  p99Mean: number;
+  /** Records/s delivered / offered, whole fleet. */
+  delivered: number;
+  /** Share of the mean load the pods added by the latest scale event carry (NaN before one). */
+  newcomerShare: number;
+  newConnections: number;
+  /** Every pod's share of the total offered load, pods in creation order (distribution checks). */
+  shares: number[];
+}
+
+export interface ScaleResult {
+  atS: number;
+  pods: number;
+  grew: boolean;
+  /** Seconds until the newcomers carried FAIR_SHARE of the mean pod load (null: not within the run, or no newcomers). */
+  fairShareS: number | null;
+}
+
+export interface SimRunResult {
+  activeConnections: number;
+  mode: SimMode;
+  samples: SimSample[];
+  scale: ScaleResult[];
+  /** Over the last half of the run. */
+  steady: { maxMean: number; p99Mean: number; delivered: number };
+  /** Over the last half of the run. */
+  newConnectionsPerS: { mean: number; max: number; peakAfterStart: number };
+  collisions: number;
+  /** Simulated events and wall time (the cost of running the real client). */
+  events: number;
+  wallS: number;
+}
+
+/** Per-agent rates (records/s). */
+export function agentRates(o: Pick<SimulateOptions, 'agents' | 'rates' | 'totalRate' | 'seed'>): number[] {
+  const r = o.rates;
+  let w: number[];
+  if (r.kind === 'list') return Array.from({ length: o.agents }, (_, i) => r.values[i % r.values.length]!);
+  if (r.kind === 'zipf') w = Array.from({ length: o.agents }, (_, i) => 1 / (i + 1) ** r.s);
+  else {
+    const rand = prng(o.seed ^ 0x5eed);
+    w = Array.from({ length: o.agents }, () => r.lo + (r.hi - r.lo) * rand());
+  }
+  const sum = w.reduce((a, b) => a + b, 0);
+  return w.map((x) => (x / sum) * o.totalRate);
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+const mean = (xs: number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** One run: the fleet, one --active-connections value. */
+export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
+  const started = performance.now();
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(o.seed));
+  const log = silentLogger();
+  for (let i = 0; i < o.pods; i++) net.addPod(o.podCapacity);
+  const rates = agentRates(o);
+  const watcher = new EventEmitter();
+  const readyList = (): ReadyEndpoint[] =>
+    net.ready().map((p) => ({ address: p.id, port: SIM_SERVICE.port, podName: p.id }));
+  const clients: LinkClient[] = [];
+  for (let i = 0; i < o.agents; i++) {
+    const buffer = new BatchBuffer({ bufferBytes: 1 << 20, whenFull: 'drop-newest', log, onDrop: () => {} });
+    const client = new LinkClient({
+      endpoints: [SIM_SERVICE],
+      agentId: `agent-${i}`,
+      incarnation: 'sim-00000001',
+      maxInFlight: 32,
+      handshakeTimeoutMs: 10_000,
+      switchIntervalMs: o.switchIntervalS * 1000,
+      switchJitter: o.switchJitter,
+      retireTimeoutMs: 20_000,
+      backoffStartMs: 100,
+      backoffMaxMs: 10_000,
+      configRetryMs: 30_000,
+      activeConnections: o.activeConnections,
+      buffer,
+      log,
+      clock,
+      random: prng(o.seed * 7919 + i + 1),
+      connect: net.connector(),
+    });
+    if (o.mode !== 'service') {
+      attachDiscovery(watcher as unknown as EndpointWatcher, client, {
+        mode: (o.mode === 'direct' ? 'direct' : 'service') as DiscoveryMode,
+        service: SIM_SERVICE,
+        agentKey: `agent-${i}`,
+      });
+    }
+    clients.push(client);
+  }
+  watcher.emit('endpoints', readyList(), {});
+  // Agents start spread over the first second (a fleet does not start in one instant).
+  const startRand = prng(o.seed + 17);
+  for (const c of clients) clock.setTimeout(() => c.start(), Math.floor(startRand() * 1000));
+
+  const samples: SimSample[] = [];
+  const scale: ScaleResult[] = [];
+  const events = [...o.scale].sort((a, b) => a.atS - b.atS);
+  let newcomers = new Set<string>();
+  let lastScale: ScaleResult | null = null;
+  for (let t = 1; t <= o.durationS; t++) {
+    while (events.length > 0 && events[0]!.atS < t) {
+      const e = events.shift()!;
+      await clock.run(e.atS * 1000);
+      const before = new Set(net.pods.keys());
+      const ready = net.ready();
+      if (e.pods > ready.length) for (let k = ready.length; k < e.pods; k++) net.addPod(o.podCapacity);
+      else for (const p of ready.slice(e.pods)) net.removePod(p.id, o.drainDeadlineMs ?? 20_000);
+      newcomers = new Set([...net.pods.keys()].filter((id) => !before.has(id)));
+      lastScale = { atS: e.atS, pods: e.pods, grew: newcomers.size > 0, fairShareS: null };
+      scale.push(lastScale);
+      watcher.emit('endpoints', readyList(), {});
+    }
+    // The second's load: the mean of `subSamples` placements within it (a 1 s counter on the
+    // real bed integrates over the switches inside the second).
+    const k = o.subSamples ?? 1;
+    const sum = new Map<string, number>();
+    for (let j = k - 1; j >= 0; j--) {
+      await clock.run(t * 1000 - (j * 1000) / k);
+      for (const [p, l] of placeLoad(clients, rates, net)) sum.set(p, (sum.get(p) ?? 0) + l / k);
+    }
+    for (const p of net.ready()) if (!sum.has(p.id)) sum.set(p.id, 0);
+    const s = summarize(t, sum, rates, net, newcomers);
+    samples.push(s);
+    if (lastScale !== null && lastScale.fairShareS === null && s.newcomerShare >= FAIR_SHARE)
+      lastScale.fairShareS = t - lastScale.atS;
+  }
+  for (const c of clients) void c.close();
+  await clock.run(clock.now() + 60_000);
+  const tail = samples.slice(Math.floor(samples.length / 2));
+  // New connections per second in the steady half (the fleet's start is one burst of dials).
+  const conns = Array.from(
+    { length: o.durationS - tail[0]!.t + 1 },
+    (_, k) => net.newConnections[tail[0]!.t - 1 + k] ?? 0,
+  );
+  return {
+    activeConnections: o.activeConnections,
+    mode: o.mode,
+    samples,
+    scale,
+    steady: {
+      maxMean: mean(tail.map((s) => s.maxMean)),
+      p99Mean: mean(tail.map((s) => s.p99Mean)),
+      delivered: mean(tail.map((s) => s.delivered)),
+    },
+    newConnectionsPerS: {
+      mean: mean(conns),
+      max: Math.max(0, ...conns),
+      peakAfterStart: Math.max(0, ...net.newConnections.slice(START_SETTLE_S, o.durationS)),
+    },
+    collisions: clients.reduce((n, c) => n + c.stats.collisions, 0),
+    events: clock.fired,
+    wallS: (performance.now() - started) / 1000,
+  };
+}
+
+/** Per-pod load now: each agent's rate over its stripes' active connections, capacity applied. */
+function placeLoad(clients: LinkClient[], rates: number[], net: SimNet): Map<string, number> {
+  const pods = net.ready();
+  const cap = new Map(pods.map((p) => [p.id, p.capacity]));
+  // alloc[i] = [pod, records/s] per active stripe of agent i
+  const alloc: [string, number][][] = clients.map((c, i) => {
+    const on = c.stripes
+      .map((s) => s.active?.agreed?.enricherId)
+      .filter((id): id is string => id !== undefined);
+    return on.map((pod) => [pod, rates[i]! / on.length]);
+  });
+  let load = new Map<string, number>();
+  const loads = () => {
+    load = new Map(pods.map((p) => [p.id, 0]));
+    for (const a of alloc) for (const [p, r] of a) load.set(p, (load.get(p) ?? 0) + r);
+  };
+  const factor = (p: string) => {
+    const l = load.get(p) ?? 0;
+    const c = cap.get(p) ?? 0;
+    return l <= c ? 1 : c / l;
+  };
+  for (let round = 0; round < REDISTRIBUTE_ROUNDS; round++) {
+    loads();
+    for (let i = 0; i < alloc.length; i++) {
+      const a = alloc[i]!;
+      if (a.length < 2) continue;
+      // What a saturated pod does not take moves to this agent's stripes on pods with headroom;
+      // with none, the agent keeps offering (its backlog grows).
+      const open = a.flatMap(([p], k) => (factor(p) < 1 ? [] : [k]));
+      if (open.length === 0 || open.length === a.length) continue;
+      let unmet = 0;
+      a.forEach(([p, r], k) => {
+        const f = factor(p);
+        if (f < 1) {
+          unmet += r * (1 - f);
+          a[k] = [p, r * f];
+        }
+      });
+      for (const k of open) a[k]![1] += unmet / open.length;
+    }
+  }
+  loads();
+  return load;
+}
+
+/** Figures of one second from its (averaged) per-pod load. */
+function summarize(
+  t: number,
+  load: Map<string, number>,
+  rates: number[],
+  net: SimNet,
+  newcomers: Set<string>,
+): SimSample {
+  const pods = net.ready();
+  const cap = new Map(pods.map((p) => [p.id, p.capacity]));
+  const offered = rates.reduce((x, y) => x + y, 0);
+  let delivered = 0;
+  for (const [p, l] of load) delivered += Math.min(l, cap.get(p) ?? 0);
+  const values = [...load.values()].sort((x, y) => x - y);
+  const m = mean(values);
+  const fresh = [...load].filter(([p]) => newcomers.has(p)).map(([, l]) => l);
+  const s = Math.floor(t) - 1;
+  return {
+    t,
+    pods: pods.length,
+    maxMean: values[values.length - 1]! / m,
+    p99Mean: quantile(values, 0.99) / m,
+    delivered: delivered / offered,
+    newcomerShare: fresh.length === 0 ? Number.NaN : mean(fresh) / m,
+    newConnections: net.newConnections[s] ?? 0,
+    shares: [...load.values()].map((v) => v / (m * values.length)),
+  };
+}
+
+/** Two-sample Kolmogorov–Smirnov distance: the largest gap between the empirical CDFs. */
+export function ksDistance(a: readonly number[], b: readonly number[]): number {
+  const x = [...a].sort((p, q) => p - q);
+  const y = [...b].sort((p, q) => p - q);
+  let i = 0;
+  let j = 0;
+  let d = 0;
+  while (i < x.length && j < y.length) {
+    const v = Math.min(x[i]!, y[j]!);
+    while (i < x.length && x[i]! <= v) i++;
+    while (j < y.length && y[j]! <= v) j++;
+    d = Math.max(d, Math.abs(i / x.length - j / y.length));
+  }
+  return d;
+}
+
+/** A fixed-width table of runs (the JSON has every sample). */
+export function formatSimTable(runs: readonly SimRunResult[]): string {
+  const head = [
+    'N',
+    'mode',
+    'fair share s',
+    'max/mean',
+    'p99/mean',
+    'delivered',
+    'new conn/s mean',
+    'max',
+    'peak',
+    'collisions',
+    'events',
+    'wall s',
+  ];
+  const rows = runs.map((r) => [
+    String(r.activeConnections),
+    r.mode,
+    r.scale
+      .map((e) => (e.fairShareS === null ? (e.grew ? 'never' : 'n/a') : String(e.fairShareS)))
+      .join(',') || '-',
+    r.steady.maxMean.toFixed(2),
+    r.steady.p99Mean.toFixed(2),
+    `${(100 * r.steady.delivered).toFixed(1)}%`,
+    r.newConnectionsPerS.mean.toFixed(1),
+    String(r.newConnectionsPerS.max),
+    String(r.newConnectionsPerS.peakAfterStart),
+    String(r.collisions),
+    String(r.events),
+    r.wallS.toFixed(1),
+  ]);
+  const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k]!.length)));
+  const line = (cells: string[]) => cells.map((c, k) => c.padStart(widths[k]!)).join('  ');
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}

@@ -1,0 +1,110 @@
+// The link client in simulated time (agent/link/clock.ts injected): the real LinkClient on a
+// SimClock with socket-less connections (loadtest/sim-link.ts) behind a modelled ClusterIP.
+// Stripes switch on their own jittered timers; a stripe landing on a pod another stripe uses
+// re-dials, at most MAX_COLLISION_REDIALS times in a row; the fleet simulator is
+// deterministic for a seed. No sockets, no real timers.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BatchBuffer } from '../../agent/buffer';
+import { LinkClient, MAX_COLLISION_REDIALS } from '../../agent/link';
+import { silentLogger } from '../../common/log';
+import { prng } from '../../loadtest/prng';
+import { SimClock } from '../../loadtest/sim-clock';
+import { SIM_SERVICE, SimNet } from '../../loadtest/sim-link';
+import { simulate } from '../../loadtest/simulate';
+
+function client(clock: SimClock, net: SimNet, activeConnections: number, switchIntervalMs = 30_000) {
+  const log = silentLogger();
+  const buffer = new BatchBuffer({ bufferBytes: 1 << 20, whenFull: 'drop-newest', log, onDrop: () => {} });
+  return new LinkClient({
+    endpoints: [SIM_SERVICE],
+    agentId: 'agent-sim',
+    incarnation: 'sim-00000001',
+    maxInFlight: 32,
+    handshakeTimeoutMs: 10_000,
+    switchIntervalMs,
+    switchJitter: 0.2,
+    retireTimeoutMs: 20_000,
+    backoffStartMs: 100,
+    backoffMaxMs: 10_000,
+    configRetryMs: 30_000,
+    activeConnections,
+    buffer,
+    log,
+    clock,
+    random: prng(42),
+    connect: net.connector(),
+  });
+}
+
+/** close() waits for Goodbyes that only simulated time delivers. */
+async function closeIn(clock: SimClock, c: LinkClient): Promise<void> {
+  const closing = c.close();
+  await clock.run(clock.now() + 10_000);
+  await closing;
+}
+
+test('simulated clock: three stripes each switch on their own jittered timer (about once per interval)', async () => {
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(1));
+  for (let i = 0; i < 6; i++) net.addPod(1);
+  const c = client(clock, net, 3);
+  c.start();
+  await clock.run(10 * 60_000);
+  const switches = c.stripeStats.map((s) => s.switches);
+  // 10 minutes at 30 s ± 20 %: 17..25 switches per stripe.
+  for (const n of switches) assert.ok(n >= 17 && n <= 25, `switches per stripe: ${switches}`);
+  assert.equal(c.roles().active, 3);
+  await closeIn(clock, c);
+});
+
+test('simulated clock: with one pod, a colliding stripe re-dials MAX_COLLISION_REDIALS times, then accepts', async () => {
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(1));
+  net.addPod(1);
+  const c = client(clock, net, 2, 0);
+  c.start();
+  await clock.run(1_000);
+  assert.equal(c.roles().active, 2, 'both stripes carry traffic on the only pod');
+  assert.equal(c.stats.collisions, MAX_COLLISION_REDIALS + 1);
+  await closeIn(clock, c);
+});
+
+test('simulated clock: stripes over a list of pod addresses keep to disjoint addresses (no collision at any switch)', async () => {
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(1));
+  const pods = Array.from({ length: 6 }, () => net.addPod(1));
+  const c = client(clock, net, 3, 10_000);
+  c.setEndpoints(pods.map((p) => ({ host: p.id, port: SIM_SERVICE.port })));
+  c.start();
+  await clock.run(10 * 60_000);
+  assert.ok(c.stats.switches >= 3 * 50, `switches: ${c.stats.switches}`);
+  assert.equal(c.stats.collisions, 0);
+  await closeIn(clock, c);
+});
+
+test('simulate: the same seed gives the same figures; striping lowers per-pod max/mean for Zipf agents', async () => {
+  const o = {
+    agents: 40,
+    rates: { kind: 'zipf' as const, s: 1 },
+    totalRate: 4_000_000,
+    pods: 4,
+    podCapacity: 800_000,
+    scale: [{ atS: 40, pods: 6 }],
+    switchIntervalS: 10,
+    switchJitter: 0.2,
+    mode: 'service' as const,
+    durationS: 120,
+    seed: 3,
+  };
+  const a = await simulate({ ...o, activeConnections: 1 });
+  const b = await simulate({ ...o, activeConnections: 1 });
+  assert.deepEqual(
+    a.samples.map((s) => s.maxMean),
+    b.samples.map((s) => s.maxMean),
+  );
+  const striped = await simulate({ ...o, activeConnections: 3 });
+  assert.ok(striped.steady.maxMean < a.steady.maxMean, `${striped.steady.maxMean} < ${a.steady.maxMean}`);
+  assert.ok(a.scale[0]!.fairShareS !== null, 'newcomers reach their share');
+});
