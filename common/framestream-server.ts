@@ -154,7 +154,17 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     try {
       if (unixPath !== undefined) {
         await prepareUnixPath(unixPath, log);
-        await listenOn(this.createServer(true), unixPath, [unixPath]);
+        // The socket must never be visible with a wider mode than asked for (a DNS server may
+        // connect the moment it exists): bind() happens synchronously inside listen(), so the
+        // umask is narrowed only around that call, then chmod sets the exact mode.
+        const umask = process.umask(0o777 & ~this.opts.socketMode);
+        let listening: Promise<void>;
+        try {
+          listening = listenOn(this.createServer(true), unixPath, [unixPath]);
+        } finally {
+          process.umask(umask);
+        }
+        await listening;
         try {
           await fs.chmod(unixPath, this.opts.socketMode);
         } catch (err) {
