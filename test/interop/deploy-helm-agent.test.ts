@@ -247,3 +247,17 @@ test('agent.activeConnections: 1 adds no flag (the agent default); 3 and "auto" 
   assert.equal(arg(await sidecar(['agent.activeConnections=auto']), 'active-connections'), 'auto');
   await assert.rejects(sidecar(['agent.activeConnections=0']));
 });
+
+test('agent.nodeOptions sizes V8 for the sidecar through NODE_OPTIONS; "" leaves Node defaults', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  const env = async (set: string[]) => {
+    const c = podOf(
+      await render(helm, { values: ['ci/resolver-values.yaml'], set }),
+      'snowtap-resolver',
+    ).byName('snowtap-agent') as Container & { env?: { name: string; value?: string }[] };
+    return c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  };
+  assert.equal(await env([]), '--max-semi-space-size=1');
+  assert.equal(await env(['agent.nodeOptions=']), undefined);
+});

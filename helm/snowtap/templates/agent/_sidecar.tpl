@@ -112,6 +112,10 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
       valueFrom:
         fieldRef:
           fieldPath: metadata.name
+    {{- with $a.nodeOptions }}
+    - name: NODE_OPTIONS
+      value: {{ . | quote }}
+    {{- end }}
   ports:
     - name: snowtap-metrics
       containerPort: {{ $a.metricsPort }}
