@@ -1,8 +1,9 @@
 // `npm run bench:ci`: the benchmarks' short forms for CI. Each runs with --quick and writes
-// its JSON; every figure is compared with its floor in bench-floors.json, which holds HALF of
-// the figure measured on this project's 2-core machine (README "Performance"). CI machines are
-// noisy and share cores with other work, so only a gross regression (>= 2x slower, or 2x the
-// memory) fails; the full benchmarks (`npm run bench`, `npm run bench:e2e`, ...) measure.
+// its JSON; every figure is compared with its floor in bench-floors.json: about HALF of the
+// figure the same --quick run gave on this project's 2-core machine while it was busy (load
+// average ~5: convert 411 k/s plain, 278 k/s gzip; e2e replay 271 k/s), so only a gross
+// regression (>= 2x slower, or 2x the memory) fails, even on a loaded CI machine; the full
+// benchmarks (`npm run bench`, `npm run bench:e2e`, ...) measure.
 //
 //   node dist/loadtest/bench-ci.js [--only NAME]
 import { spawnSync } from 'node:child_process';
