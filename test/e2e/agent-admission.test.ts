@@ -4,31 +4,23 @@
 // when replaying a file.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { Sampler, TokenBucket } from '../../agent/admission';
 import {
+  agentSuite,
   BULK,
   BULK_FRAMES,
   fixturePayloads,
   makeAgent,
   Producer,
   payload,
-  stopAll,
   uniquePayloads,
   waitFor,
 } from '../support/agent-harness';
 import { FakeEnricher } from '../support/fake-enricher';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'agent-admission-'));
-const fakes: FakeEnricher[] = [];
-after(async () => {
-  await stopAll();
-  await Promise.all(fakes.map((f) => f.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, fakes } = agentSuite('agent-admission-');
 
 async function fake(): Promise<FakeEnricher> {
   const f = await FakeEnricher.start();

@@ -4,30 +4,23 @@
 // sent first under their original incarnation and seq, new seqs numbered above them.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { BatchBuffer, type DropReason } from '../../agent/buffer';
 import { silentLogger } from '../../common/log';
 import {
+  agentSuite,
   makeAgent,
   Producer,
   payload,
   sleep,
-  stopAll,
   uniquePayloads,
   waitFor,
 } from '../support/agent-harness';
 import { FakeEnricher } from '../support/fake-enricher';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'agent-buffer-'));
-const fakes: FakeEnricher[] = [];
-after(async () => {
-  await stopAll();
-  await Promise.all(fakes.map((f) => f.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, fakes } = agentSuite('agent-buffer-');
 
 async function fake(opts: ConstructorParameters<typeof FakeEnricher>[0] = {}): Promise<FakeEnricher> {
   const f = await FakeEnricher.start(opts);

@@ -5,31 +5,23 @@
 // keepalive (Ping when idle, a silent peer is dropped), a protocol error from the peer.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { Agent } from '../../agent';
 import { RejectCode } from '../../proto/link';
 import {
+  agentSuite,
   captureLog,
   makeAgent,
   Producer,
   payload,
   receivedPayloads,
   sleep,
-  stopAll,
   waitFor,
 } from '../support/agent-harness';
 import { batchKey, FakeEnricher, type FakeEnricherOptions } from '../support/fake-enricher';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'agent-failures-'));
-const fakes: FakeEnricher[] = [];
-after(async () => {
-  await stopAll();
-  await Promise.all(fakes.map((f) => f.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, fakes } = agentSuite('agent-failures-');
 
 let n = 0;
 async function setup(fakeOpts: FakeEnricherOptions, extra: Parameters<typeof makeAgent>[1] = {}) {

@@ -5,29 +5,21 @@
 // another with nothing lost; `auto` grows under slow-acking enrichers and shrinks after.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { Agent } from '../../agent';
 import {
+  agentSuite,
   makeAgent,
   Producer,
   payload,
   sleep,
-  stopAll,
   uniquePayloads,
   waitFor,
 } from '../support/agent-harness';
 import { batchKey, FakeEnricher, type FakeEnricherOptions } from '../support/fake-enricher';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'agent-stripes-'));
-const fakes: FakeEnricher[] = [];
-after(async () => {
-  await stopAll();
-  await Promise.all(fakes.map((f) => f.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, fakes } = agentSuite('agent-stripes-');
 
 async function enrichers(n: number, opts: FakeEnricherOptions = {}): Promise<FakeEnricher[]> {
   const out: FakeEnricher[] = [];

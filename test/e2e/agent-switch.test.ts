@@ -5,30 +5,22 @@
 // for discovery) move traffic to another address at once.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { Agent } from '../../agent';
 import {
+  agentSuite,
   makeAgent,
   Producer,
   payload,
   receivedPayloads,
   sleep,
-  stopAll,
   uniquePayloads,
   waitFor,
 } from '../support/agent-harness';
 import { FakeEnricher } from '../support/fake-enricher';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'agent-switch-'));
-const fakes: FakeEnricher[] = [];
-after(async () => {
-  await stopAll();
-  await Promise.all(fakes.map((f) => f.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, fakes } = agentSuite('agent-switch-');
 
 let n = 0;
 async function setup(extra: Parameters<typeof makeAgent>[1]) {

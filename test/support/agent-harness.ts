@@ -3,8 +3,11 @@
 // Streams over unix or TCP), fixture payloads, polling, a log catcher.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import pino from 'pino';
 import { Agent, type AgentOptions } from '../../agent';
 import type { Logger } from '../../common/log';
@@ -137,4 +140,19 @@ export function uniquePayloads(fake: FakeEnricher): Buffer[] {
     out.push(...b.records);
   }
   return out;
+}
+
+/**
+ * One agent test file's shared set-up: a temp dir, the fake enrichers it starts (push them to
+ * `fakes`), and an after() hook that stops every agent, closes the fakes and removes the dir.
+ */
+export function agentSuite(prefix: string): { dir: string; fakes: FakeEnricher[] } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  const fakes: FakeEnricher[] = [];
+  after(async () => {
+    await stopAll();
+    await Promise.all(fakes.map((f) => f.close()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, fakes };
 }
