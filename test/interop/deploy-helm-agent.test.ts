@@ -248,7 +248,7 @@ test('agent.activeConnections: 1 adds no flag (the agent default); 3 and "auto" 
   await assert.rejects(sidecar(['agent.activeConnections=0']));
 });
 
-test('agent.nodeOptions sizes V8 for the sidecar through NODE_OPTIONS; "" leaves Node defaults', async (t) => {
+test('agent.nodeOptions reaches the sidecar as NODE_OPTIONS; "" (the default) leaves Node defaults', async (t) => {
   const helm = requireTool(t, 'helm');
   if (!helm) return;
   const env = async (set: string[]) => {
@@ -258,6 +258,6 @@ test('agent.nodeOptions sizes V8 for the sidecar through NODE_OPTIONS; "" leaves
     ).byName('snowtap-agent') as Container & { env?: { name: string; value?: string }[] };
     return c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
   };
-  assert.equal(await env([]), '--max-semi-space-size=1');
-  assert.equal(await env(['agent.nodeOptions=']), undefined);
+  assert.equal(await env([]), undefined);
+  assert.equal(await env(['agent.nodeOptions=--max-semi-space-size=1']), '--max-semi-space-size=1');
 });
