@@ -10,7 +10,13 @@ import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
 import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
-import { ChunkWriter, type ChunkWriterOptions, recoverPartials } from './output/index';
+import {
+  CHUNK_DEFAULTS,
+  ChunkWriter,
+  type ChunkWriterOptions,
+  probeOutput,
+  recoverPartials,
+} from './output/index';
 import { RecordPipeline } from './pipeline/pipeline';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
 import { DnstapInput, LinkServer, type LinkServerOptions, type LinkTlsOptions } from './server/index';
@@ -289,7 +295,10 @@ export class Enricher {
    */
   private suspend(err: unknown): void {
     const retryMs = this.o.outputRetryMs ?? DEFAULT_OUTPUT_RETRY_MS;
-    if (retryMs === 0) return this.fail(err as Error);
+    if (retryMs === 0) {
+      this.fail(err as Error);
+      return;
+    }
     if (this.suspended !== null || this.state !== 'running') return;
     const oerr = err instanceof OutputError ? err : ioError('write', this.o.output.outputDir, err);
     this.suspended = { err: oerr, since: Date.now() };
@@ -329,6 +338,8 @@ export class Enricher {
     const suspended = this.suspended;
     if (suspended === null || this.state !== 'running') return;
     try {
+      // Room for a few blocks, so a disk with a little space freed does not reopen and refill at once.
+      await probeOutput(this.o.output.outputDir, 4 * (this.o.output.blockBytes ?? CHUNK_DEFAULTS.blockBytes));
       await this.openOutput({ link: 0 });
     } catch (err) {
       await this.closeOutput();

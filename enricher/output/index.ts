@@ -18,6 +18,7 @@ export {
 } from './csv';
 export { OutputError, type OutputErrorCode } from './errors';
 export { CHUNK_DEFAULTS, type ChunkWriterOptions } from './options';
+export { probeOutput } from './probe';
 export {
   DEFAULT_STALE_AFTER_MS,
   type RecoveryOptions,
