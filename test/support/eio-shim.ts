@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const SHIM_C = String.raw`
+const SHIM_C = `
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
