@@ -67,6 +67,7 @@ async function startEnricherOn(
   t: TestContext,
   outputDir: string,
   env: NodeJS.ProcessEnv = {},
+  retryS = RETRY_S,
 ): Promise<EnricherProc> {
   const linkPort = await freeTcpPort();
   const metricsPort = await freeTcpPort();
@@ -83,7 +84,7 @@ async function startEnricherOn(
     '--rotate-max-age',
     '1',
     '--output-retry',
-    String(RETRY_S),
+    String(retryS),
   ];
   const p = startSnowtap(t, args, metricsPort, env);
   await waitUntil(
@@ -220,4 +221,26 @@ test('EIO from write and fsync (LD_PRELOAD shim) mid-stream: acks withheld, not 
   assert.equal(await metric(enricher.metricsPort, 'snowtap_enricher_output_suspended'), 1);
   shim.off();
   await assertRecovery(t, enricher, agent, want);
+});
+
+test('--output-retry 0: the first output failure (EIO) stops the enricher with exit 1, nothing acknowledged after it', {
+  timeout: 120_000,
+}, async (t) => {
+  if (!needRoot(t)) return;
+  if (gccVersion() === null) {
+    interopMissing(t, 'gcc is needed to build the EIO shim');
+    return;
+  }
+  const dir = tmpDir(t, 'snowtap-eio-exit-');
+  const want = await expectedCapture(dir, 20_000);
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(out);
+  const shim = buildEioShim(dir, out);
+  const enricher = await startEnricherOn(t, out, shim.env, 0);
+  shim.on('EIO');
+  const agent = await replayAgent(t, want, enricher);
+  assert.equal(await exitWithin(enricher, 30_000, 'enricher'), 1, 'exit 1');
+  assert.match(enricher.log(), /"code":"OUTPUT_IO".*output failed; stopping/);
+  assert.equal(await acked(agent).catch(() => 0), 0, 'nothing acknowledged');
+  agent.child.kill('SIGKILL');
 });
