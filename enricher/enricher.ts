@@ -311,6 +311,7 @@ export class Enricher {
       this.suspending = null;
       this.scheduleRetry(retryMs);
     });
+    this.suspending.catch(() => undefined);
   }
 
   private async closeOutput(): Promise<void> {
@@ -330,7 +331,10 @@ export class Enricher {
     if (this.state !== 'running') return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      void this.retryOutput(retryMs);
+      // stop() waits for this: a reopen must not outlive the teardown.
+      this.suspending = this.retryOutput(retryMs).finally(() => {
+        this.suspending = null;
+      });
     }, retryMs);
   }
 

@@ -244,3 +244,32 @@ test('--output-retry 0: the first output failure (EIO) stops the enricher with e
   assert.equal(await acked(agent).catch(() => 0), 0, 'nothing acknowledged');
   agent.child.kill('SIGKILL');
 });
+
+test('SIGTERM while the output is failing: the enricher exits 1 promptly, nothing acknowledged meanwhile', {
+  timeout: 120_000,
+}, async (t) => {
+  if (!needRoot(t)) return;
+  if (gccVersion() === null) {
+    interopMissing(t, 'gcc is needed to build the EIO shim');
+    return;
+  }
+  const dir = tmpDir(t, 'snowtap-eio-term-');
+  const want = await expectedCapture(dir, 20_000);
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(out);
+  const shim = buildEioShim(dir, out);
+  const enricher = await startEnricherOn(t, out, shim.env);
+  shim.on('EIO');
+  const agent = await replayAgent(t, want, enricher);
+  await waitUntil(
+    async () => (await metric(enricher.metricsPort, 'snowtap_enricher_output_suspended')) === 1,
+    'suspended',
+    30_000,
+  );
+  const termAt = Date.now();
+  enricher.child.kill('SIGTERM');
+  assert.equal(await exitWithin(enricher, 10_000, 'enricher'), 1, 'exit 1: the output never recovered');
+  t.diagnostic(`exited ${Date.now() - termAt} ms after SIGTERM`);
+  assert.equal(await acked(agent), 0, 'nothing acknowledged');
+  agent.child.kill('SIGKILL');
+});
