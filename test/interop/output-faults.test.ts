@@ -174,7 +174,9 @@ test('disk full on the output (8 MiB tmpfs): acks withheld, not ready (OUTPUT_NO
   const enricher = await startEnricherOn(t, out);
   const agent = await replayAgent(t, want, enricher);
   const noticed = await assertWithholding(enricher, agent, 'OUTPUT_NO_SPACE');
-  t.diagnostic(`disk full noticed (suspended) within ${noticed} ms of watching; ${await acked(agent)} acked`);
+  t.diagnostic(
+    `suspended ${noticed} ms after the agent started (the 8 MiB fill within that); ${await acked(agent)} acked before`,
+  );
   remount(out, 'size=256m');
   await assertRecovery(t, enricher, agent, want);
 });
