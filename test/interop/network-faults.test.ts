@@ -366,7 +366,8 @@ test('delay 50 ms ± 40 ms each way through a TCP proxy: 0 lost, acks keep up', 
     '--rate-limit',
     String(RATE),
   ]);
-  assert.equal(await exitWithin(agent, 120_000, 'agent replay'), 0);
+  const code = await exitWithin(agent, 120_000, 'agent replay');
+  assert.equal(code, 0, `agent replay exit code; log tail:\n${agent.log().slice(-3000)}`);
   const took = Date.now() - started;
   const received = await metric(enricher.metricsPort, 'snowtap_enricher_records_received_total');
   enricher.child.kill('SIGTERM');
