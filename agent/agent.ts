@@ -78,7 +78,9 @@ export class Agent {
     const o = this.options;
     let firstSeq = 1;
     if (o.spoolDir !== undefined) {
-      const { spool, leftovers } = await Spool.open(o.spoolDir, o.spoolMaxBytes, o.log);
+      const { spool, leftovers } = await Spool.open(o.spoolDir, o.spoolMaxBytes, o.log, {
+        fsync: o.spoolFsync,
+      });
       this.spool = spool;
       this.buffer.attachSpool(spool, leftovers);
       // LINK.md: no two unacknowledged batches share a seq, whatever their incarnation.

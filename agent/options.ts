@@ -59,6 +59,12 @@ export interface AgentOptions {
   bufferBytes?: number;
   spoolDir?: string;
   spoolMaxBytes?: number;
+  /**
+   * fsync every spool file (and its directory entry) before counting it spooled: survives a
+   * node crash (power loss, kernel panic), not only a process crash. Default off: see
+   * agent/README.md "Spool durability".
+   */
+  spoolFsync?: boolean;
   whenFull?: WhenFull;
   /** Records per second; 0 = unlimited. */
   rateLimit?: number;
@@ -110,6 +116,7 @@ export const AGENT_DEFAULTS = {
   autoPeriodMs: AUTO_PERIOD_MS,
   bufferBytes: 64 * 1024 * 1024,
   spoolMaxBytes: 1024 * 1024 * 1024,
+  spoolFsync: false,
   whenFull: 'drop-newest' as WhenFull,
   rateLimit: 0,
   sample: 1,
@@ -238,6 +245,9 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
   }
   if (!WHEN_FULL.includes(r.whenFull)) {
     throw invalidOption(`whenFull must be ${WHEN_FULL.join(' or ')}, got ${String(r.whenFull)}`);
+  }
+  if (typeof r.spoolFsync !== 'boolean') {
+    throw invalidOption(`spoolFsync must be true or false, got ${String(r.spoolFsync)}`);
   }
   if (!SAMPLE_MODES.includes(r.sampleMode)) {
     throw invalidOption(`sampleMode must be ${SAMPLE_MODES.join(' or ')}, got ${String(r.sampleMode)}`);

@@ -7,9 +7,10 @@
 // seq (LINK.md: never two unacknowledged batches with the same seq). A file is written
 // under a .tmp name and renamed, so a crash leaves no half batch under a final name.
 //
-// No fsync: the spool rides out enricher outages and agent restarts (the page cache
-// survives a process crash or kill -9); a node crash takes the DNS server and usually
-// the emptyDir with it. One fsync per batch would cost more than the whole hot path.
+// No fsync by default: the spool rides out enricher outages and agent restarts (the page
+// cache survives a process crash or kill -9); a node crash takes the DNS server and usually
+// the emptyDir with it. --spool-fsync syncs each file and its directory entry before the
+// batch counts as spooled, for spools on a volume that outlives the node (agent/README.md).
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -46,6 +47,7 @@ export class Spool {
     /** --spool-max-bytes: the when-full policy applies beyond it. */
     readonly maxBytes: number,
     private readonly log: Logger,
+    private readonly fsync: boolean,
   ) {}
 
   /**
@@ -56,8 +58,9 @@ export class Spool {
     dir: string,
     maxBytes: number,
     log: Logger,
+    opts: { fsync?: boolean } = {},
   ): Promise<{ spool: Spool; leftovers: SpooledFile[] }> {
-    const spool = new Spool(dir, maxBytes, log);
+    const spool = new Spool(dir, maxBytes, log, opts.fsync === true);
     let names: string[];
     try {
       await mkdirp(dir); // not fs.mkdir's recursive mode: it spins forever on /proc paths
@@ -106,8 +109,26 @@ export class Spool {
     const final = path.join(this.dir, name);
     const tmp = final + TMP_SUFFIX;
     try {
-      await fs.writeFile(tmp, frame);
-      await fs.rename(tmp, final);
+      if (this.fsync) {
+        const fh = await fs.open(tmp, 'w');
+        try {
+          await fh.writeFile(frame);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fs.rename(tmp, final);
+        // The rename is only durable once the directory is synced too.
+        const dh = await fs.open(this.dir, 'r');
+        try {
+          await dh.sync();
+        } finally {
+          await dh.close();
+        }
+      } else {
+        await fs.writeFile(tmp, frame);
+        await fs.rename(tmp, final);
+      }
     } catch (err) {
       this.bytes -= frame.length;
       this.files--;

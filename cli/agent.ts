@@ -125,6 +125,12 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   },
   lib('spool-max-bytes', 'spoolMaxBytes', 'N', 'bound of the spool; --when-full applies beyond it'),
   {
+    name: 'spool-fsync',
+    kind: 'bool',
+    default: AGENT_DEFAULTS.spoolFsync,
+    help: 'fsync each spool file: spooled batches survive a node crash too (costs a disk flush per batch)',
+  },
+  {
     name: 'when-full',
     kind: 'enum',
     values: WHEN_FULL,
@@ -297,6 +303,7 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
     inputFile: str('input-file'),
     enrichers,
     spoolDir: str('spool-dir'),
+    spoolFsync: o['spool-fsync'] === true,
     whenFull: o['when-full'] as AgentOptions['whenFull'],
     sampleMode: o['sample-mode'] as AgentOptions['sampleMode'],
     ...numbers,

@@ -6,7 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { createLogger } from '../common/log';
-import { DEFAULT_DRAIN_TIMEOUT_MS, Enricher, type EnricherOptions } from '../enricher/enricher';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_OUTPUT_RETRY_MS,
+  Enricher,
+  type EnricherOptions,
+} from '../enricher/enricher';
 import { enricherIdProblem } from '../enricher/output/layout';
 import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
 import { LINK_SERVER_DEFAULTS, LINK_SERVER_LIMITS } from '../enricher/server/index';
@@ -110,6 +115,12 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     default: DEFAULT_DRAIN_TIMEOUT_MS / 1000,
     min: 0,
   }),
+  s(
+    'output-retry',
+    'SECONDS',
+    'after an output failure (disk full, read-only, EIO): close the link, withhold acks and reopen the output this often (0 = exit 1)',
+    { kind: 'number', default: DEFAULT_OUTPUT_RETRY_MS / 1000, min: 0 },
+  ),
 ];
 
 export const ENRICHER_HELP = formatHelp(
@@ -198,6 +209,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
     maxDataFrameSize: Number(o['max-frame-size']),
     drainTimeoutMs: Math.round(Number(o['drain-timeout']) * 1000),
     policyStartTimeoutMs: Math.round(Number(o['policy-start-timeout']) * 1000),
+    outputRetryMs: Math.round(Number(o['output-retry']) * 1000),
     log,
   };
 }

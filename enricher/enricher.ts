@@ -10,10 +10,13 @@ import { FrameStreamServer } from '../common/framestream-server';
 import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
 import { EnricherMetrics } from './metrics';
+import { ioError, OutputError } from './output/errors';
 import {
+  CHUNK_DEFAULTS,
   ChunkWriter,
   type ChunkWriterOptions,
   checkChunkWriterOptions,
+  probeOutput,
   recoverPartials,
 } from './output/index';
 import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
@@ -73,6 +76,11 @@ export interface EnricherOptions {
   policyStartTimeoutMs?: number;
   /** How often the output directory is probed for writability (readiness). */
   writableProbeMs?: number;
+  /**
+   * After an output failure (disk full, read-only, EIO): how often the output is reopened.
+   * 0: exit 1 at the first failure instead (the supervisor restarts the process).
+   */
+  outputRetryMs?: number;
   log: Logger;
 }
 
@@ -80,6 +88,7 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 20_000;
 /** owner.lock refresh: well under recovery's 60 s staleness threshold. */
 const HEARTBEAT_MS = 5_000;
 const WRITABLE_PROBE_MS = 5_000;
+export const DEFAULT_OUTPUT_RETRY_MS = 5_000;
 const DNSTAP_CLOSE_GRACE_MS = 2_000;
 
 export interface EnricherAddresses {
@@ -98,6 +107,14 @@ export class Enricher {
   private dnstap: { server: FrameStreamServer; input: DnstapInput } | null = null;
   private ops: OpsServer | null = null;
   private outputWritable = true;
+  /** The output failure that closed the link, while the output is being retried. */
+  private suspended: { err: OutputError; since: number } | null = null;
+  /** Output failures by OutputError code (metric). */
+  readonly outputFailures = new Map<string, number>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private suspending: Promise<void> | null = null;
+  private linkPort: number | undefined;
+  private dnstapPort: number | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private starting: Promise<EnricherAddresses> | null = null;
   private stopping: Promise<number> | null = null;
@@ -119,6 +136,7 @@ export class Enricher {
         this.dnstap ? { input: this.dnstap.input.stats, server: this.dnstap.server.stats } : null,
       policy: () => (this.poller ? { current: this.poller.current, stats: this.poller.stats } : null),
       ready: () => this.readiness().ready,
+      output: () => ({ suspended: this.suspended !== null, failures: this.outputFailures }),
       draining: () => this.state === 'draining',
       id: o.id,
     });
@@ -146,71 +164,82 @@ export class Enricher {
       // Bad writer options are configuration errors (exit 2): say so before touching the disk.
       checkChunkWriterOptions({ ...o.output, enricherId: o.id });
       const dir = o.output.outputDir;
-      const rec = await withDeadline(
+      await withDeadline(
         `preparing the output directory ${dir}`,
         o.outputStartTimeoutMs ?? DEFAULT_OUTPUT_START_TIMEOUT_MS,
-        async () => {
-          await prepareOutputDir(dir);
-          return recoverPartials(dir, o.id);
-        },
+        () => prepareOutputDir(dir),
       );
-      if (rec.recovered + rec.dropped > 0 || rec.liveDirs.length > 0) {
-        this.log.info({ ...rec, published: rec.published.length }, 'recovered partial chunks');
-      }
-      if (rec.unsupported.length > 0) {
-        this.log.warn(
-          { files: rec.unsupported },
-          'zstd partial chunks left for a Node.js with zstd to recover (this one has none)',
-        );
-      }
       if (o.policy) {
         this.poller = new PolicyPoller({ ...o.policy, log: this.log });
         this.policyDeadline();
         await this.poller.start();
       }
-      const writer = new ChunkWriter({
-        ...o.output,
-        enricherId: o.id,
-        onCommit: (c) => this.log.info({ path: c.path, rows: c.rows, bytes: c.bytes }, 'chunk committed'),
-      });
-      this.writer = writer;
-      const poller = this.poller;
-      const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null, o.rows);
-      this.pipeline = pipeline;
-      this.link = new LinkServer({
-        ...o.link,
-        ...o.listen,
-        enricherId: o.id,
-        pipeline,
-        output: writer,
-        log: this.log,
-        authToken: o.authToken ?? null,
-        tls: o.tls ?? null,
-        onAckLatency: (s) => this.metrics.ackLatency.observe(s),
-      });
-      addresses.link = (await this.link.listen()).port;
-      if (o.dnstapListen) {
-        const input = new DnstapInput(`dnstap-${o.id}-${writer.incarnation}`, pipeline, writer);
-        const server = new FrameStreamServer({
-          tcp: o.dnstapListen,
-          ...o.dnstapInput,
-          sink: input,
-          log: this.log,
-          maxDataFrameSize: o.maxDataFrameSize,
-        });
-        server.on('connection-closed', (conn) => input.forget(conn.id));
-        this.dnstap = { server, input };
-        addresses.dnstap = (await server.listen()).tcpPort;
-      }
-      this.startTimers(writer);
+      await this.openOutput(addresses);
+      this.startTimers();
     } catch (err) {
       await this.teardown();
       this.state = 'stopped';
       throw err;
     }
     this.state = 'running';
-    this.log.info({ ...addresses, id: o.id, incarnation: this.writer.incarnation }, 'enricher ready');
+    this.log.info({ ...addresses, id: o.id, incarnation: this.writer?.incarnation }, 'enricher ready');
     return addresses;
+  }
+
+  /**
+   * Recovery of partial chunks, then writer -> pipeline -> link server -> dnstap input. Run
+   * at start and again after an output failure, when the output works again.
+   */
+  private async openOutput(addresses: EnricherAddresses): Promise<void> {
+    const o = this.o;
+    const rec = await recoverPartials(o.output.outputDir, o.id);
+    if (rec.recovered + rec.dropped > 0 || rec.liveDirs.length > 0) {
+      this.log.info({ ...rec, published: rec.published.length }, 'recovered partial chunks');
+    }
+    if (rec.unsupported.length > 0) {
+      this.log.warn(
+        { files: rec.unsupported },
+        'zstd partial chunks left for a Node.js with zstd to recover (this one has none)',
+      );
+    }
+    const writer = new ChunkWriter({
+      ...o.output,
+      enricherId: o.id,
+      onCommit: (c) => this.log.info({ path: c.path, rows: c.rows, bytes: c.bytes }, 'chunk committed'),
+    });
+    this.writer = writer;
+    const poller = this.poller;
+    const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null, o.rows);
+    this.pipeline = pipeline;
+    this.link = new LinkServer({
+      ...o.link,
+      ...o.listen,
+      // After an output failure the link reopens on the port it had (o.listen.port may be 0).
+      port: this.linkPort ?? o.listen.port,
+      enricherId: o.id,
+      pipeline,
+      output: writer,
+      log: this.log,
+      authToken: o.authToken ?? null,
+      tls: o.tls ?? null,
+      onAckLatency: (s) => this.metrics.ackLatency.observe(s),
+    });
+    addresses.link = (await this.link.listen()).port;
+    this.linkPort = addresses.link;
+    if (o.dnstapListen) {
+      const input = new DnstapInput(`dnstap-${o.id}-${writer.incarnation}`, pipeline, writer);
+      const server = new FrameStreamServer({
+        tcp: { ...o.dnstapListen, port: this.dnstapPort ?? o.dnstapListen.port },
+        ...o.dnstapInput,
+        sink: input,
+        log: this.log,
+        maxDataFrameSize: o.maxDataFrameSize,
+      });
+      server.on('connection-closed', (conn) => input.forget(conn.id));
+      this.dnstap = { server, input };
+      addresses.dnstap = (await server.listen()).tcpPort;
+      this.dnstapPort = addresses.dnstap;
+    }
   }
 
   readiness(): Readiness {
@@ -219,6 +248,10 @@ export class Enricher {
     if (this.o.policy && this.poller?.current == null) reasons.push('policy not loaded');
     if (!this.outputWritable) reasons.push('output directory not writable');
     if (this.failure !== null) reasons.push('output failed');
+    if (this.suspended !== null) {
+      const { err } = this.suspended;
+      reasons.push(`output failed (${err.code}): ${err.message}; acknowledgements withheld, retrying`);
+    }
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -243,7 +276,9 @@ export class Enricher {
     this.state = 'draining';
     const drainMs = this.o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.log.info({ reason, drainTimeoutMs: drainMs }, 'enricher draining');
-    if (was === 'running' && this.failure === null) {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    await this.suspending;
+    if (was === 'running' && this.failure === null && this.suspended === null) {
       await Promise.all([
         this.link?.drain(reason, drainMs),
         this.dnstap?.server.close(Math.min(DNSTAP_CLOSE_GRACE_MS, drainMs)),
@@ -251,7 +286,7 @@ export class Enricher {
     }
     await this.teardown();
     this.state = 'stopped';
-    const code = this.failure === null ? 0 : 1;
+    const code = this.failure === null && this.suspended === null ? 0 : 1;
     const w = this.writer?.stats();
     this.log.info(
       { code, chunks: w?.chunksCommitted, rows: w?.rowsCommitted, batches: this.link?.stats.batchesAcked },
@@ -304,23 +339,96 @@ export class Enricher {
     void this.stop('output failed');
   }
 
-  private startTimers(writer: ChunkWriter): void {
+  /**
+   * An output failure with retries on: close the link (agents keep what was not acknowledged
+   * and send it elsewhere or later), abandon the writer (its partial files stay for recovery)
+   * and reopen everything once the output works again. Readiness is false meanwhile.
+   */
+  private suspend(err: unknown): void {
+    const retryMs = this.o.outputRetryMs ?? DEFAULT_OUTPUT_RETRY_MS;
+    if (retryMs === 0) {
+      this.fail(err as Error);
+      return;
+    }
+    if (this.suspended !== null || this.state !== 'running') return;
+    const oerr = err instanceof OutputError ? err : ioError('write', this.o.output.outputDir, err);
+    this.suspended = { err: oerr, since: Date.now() };
+    this.outputFailures.set(oerr.code, (this.outputFailures.get(oerr.code) ?? 0) + 1);
+    this.log.error(
+      { err: oerr, code: oerr.code, retryMs },
+      'output failed: acknowledgements withheld, link closed until the output works again',
+    );
+    this.suspending = this.closeOutput().then(() => {
+      this.suspending = null;
+      this.scheduleRetry(retryMs);
+    });
+    this.suspending.catch(() => undefined);
+  }
+
+  private async closeOutput(): Promise<void> {
+    await Promise.all([this.link?.close(), this.dnstap?.server.close(0)]);
+    try {
+      await this.writer?.close();
+    } catch {
+      // The failure we are suspended for, or the next one: the partial files stay for recovery.
+    }
+    this.link = null;
+    this.dnstap = null;
+    this.pipeline = null;
+    this.writer = null;
+  }
+
+  private scheduleRetry(retryMs: number): void {
+    if (this.state !== 'running') return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      // stop() waits for this: a reopen must not outlive the teardown.
+      this.suspending = this.retryOutput(retryMs).finally(() => {
+        this.suspending = null;
+      });
+    }, retryMs);
+  }
+
+  private async retryOutput(retryMs: number): Promise<void> {
+    const suspended = this.suspended;
+    if (suspended === null || this.state !== 'running') return;
+    try {
+      // Room for a few blocks, so a disk with a little space freed does not reopen and refill at once.
+      await probeOutput(this.o.output.outputDir, 4 * (this.o.output.blockBytes ?? CHUNK_DEFAULTS.blockBytes));
+      await this.openOutput({ link: 0 });
+    } catch (err) {
+      await this.closeOutput();
+      const code = (err as { code?: string }).code;
+      this.log.warn({ err: (err as Error).message, code, retryMs }, 'output still failing');
+      this.scheduleRetry(retryMs);
+      return;
+    }
+    this.suspended = null;
+    this.log.info(
+      { downMs: Date.now() - suspended.since, code: suspended.err.code },
+      'output works again: link reopened',
+    );
+  }
+
+  private startTimers(): void {
     const every = (ms: number, fn: () => void) => {
       const t = setInterval(fn, ms);
       t.unref();
       this.timers.push(t);
     };
     every(1000, () => {
+      const writer = this.writer;
+      if (writer === null) return;
       writer.tick();
       const s = writer.stats();
       if (s.failed && this.failure === null) {
-        // The sink's sticky error: flush() rejects it; surface it here for the log and exit code.
-        writer.flush().catch((err: Error) => this.fail(err));
+        // The sink's sticky error: flush() rejects it; surface it here for the log and readiness.
+        writer.flush().catch((err: Error) => this.suspend(err));
       }
     });
     every(HEARTBEAT_MS, () => {
-      writer
-        .heartbeat()
+      this.writer
+        ?.heartbeat()
         .catch((err: Error) => this.log.warn({ err: err.message }, 'owner lock refresh failed'));
     });
     const pseudo = this.o.rows?.pseudonymizer;

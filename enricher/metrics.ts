@@ -21,6 +21,8 @@ export interface EnricherMetricSources {
   dnstap: () => { input: DnstapInputStats; server: FrameStreamServerStats } | null;
   policy: () => { current: Policy | null; stats: PolicyPollerStats } | null;
   ready: () => boolean;
+  /** Output failures by code, and whether acknowledgements are withheld because of one now. */
+  output?: () => { suspended: boolean; failures: Map<string, number> };
   draining: () => boolean;
   /** The enricher id (the pod name in Kubernetes): the info metric's label, for scoping queries. */
   id?: string;
@@ -281,6 +283,20 @@ export class EnricherMetrics {
       () => one(w() ? w()!.oldestUncommittedAgeMs / 1000 : null),
     );
     gauge(r, 'ready', '1 when /readyz answers ready', [], () => one(s.ready() ? 1 : 0));
+    gauge(
+      r,
+      'output_suspended',
+      '1 while an output failure (disk full, read-only, EIO) withholds acknowledgements and the link is closed',
+      [],
+      () => one(s.output ? (s.output().suspended ? 1 : 0) : null),
+    );
+    counter(
+      r,
+      'output_failures_total',
+      'Output failures that closed the link until the output worked again, by error code',
+      ['code'],
+      () => byLabel(s.output?.().failures, 'code'),
+    );
     gauge(r, 'draining', '1 while shutting down', [], () => one(s.draining() ? 1 : 0));
   }
 

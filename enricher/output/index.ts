@@ -22,6 +22,7 @@ export {
   type ChunkWriterOptions,
   resolveOptions as checkChunkWriterOptions,
 } from './options';
+export { probeOutput } from './probe';
 export {
   DEFAULT_STALE_AFTER_MS,
   type RecoveryOptions,
