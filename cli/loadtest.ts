@@ -10,6 +10,7 @@ import { HAPROXY_BINARY, haproxyAvailable } from '../loadtest/haproxy';
 import { runProducer } from '../loadtest/producer';
 import { REBALANCE_DEFAULTS, type RebalanceResult, runRebalance } from '../loadtest/rebalance';
 import { formatShareTable, writeReport } from '../loadtest/report';
+import { autoscaleMain } from './loadtest-autoscale';
 import { formatHelp, type OptionSpec, parseCommand, UsageError } from './options';
 
 const D = REBALANCE_DEFAULTS;
@@ -157,7 +158,8 @@ const PRODUCER_HELP = formatHelp(
 const USAGE =
   'Usage: snowtap loadtest <scenario> [options]\n\nScenarios:\n' +
   '  rebalance  a new enricher gets its share although agents hold long-lived connections\n' +
-  '  producer   synthetic dnstap sender for an agent socket\n';
+  '  producer   synthetic dnstap sender for an agent socket\n' +
+  '  autoscale  the KEDA loop end to end: CPU-limited pods, kube-proxy rules, Prometheus, the HPA stand-in\n';
 
 function printRun(r: RebalanceResult): void {
   const out = process.stdout;
@@ -224,9 +226,10 @@ export async function loadtestMain(argv: readonly string[]): Promise<number> {
   const [scenario, ...rest] = argv;
   if (scenario === 'rebalance') return rebalanceMain(rest);
   if (scenario === 'producer') return producerMain(rest);
+  if (scenario === 'autoscale') return autoscaleMain(rest);
   if (scenario === undefined || scenario === '--help' || scenario === '-h') {
     process.stdout.write(USAGE);
     return scenario === undefined ? 2 : 0;
   }
-  throw new UsageError(`unknown loadtest scenario '${scenario}' (rebalance, producer)`);
+  throw new UsageError(`unknown loadtest scenario '${scenario}' (rebalance, producer, autoscale)`);
 }

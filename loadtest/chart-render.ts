@@ -38,7 +38,8 @@ export interface ChartFacts {
 
 export function findHelm(): string | null {
   const candidates = [process.env.HELM_BIN, path.join(REPO_ROOT, '.tools/bin/helm')];
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir) candidates.push(path.join(dir, 'helm'));
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter))
+    if (dir) candidates.push(path.join(dir, 'helm'));
   for (const c of candidates) {
     if (!c) continue;
     try {
@@ -103,9 +104,10 @@ export async function renderChart(helm: string, set: readonly string[] = []): Pr
   const tpl = dep.spec.template;
   const c = (tpl.spec.containers as Obj[]).find((x) => x.name === 'enricher');
   if (!c) throw new BedError('BED_INVALID_ARGUMENT', 'no enricher container in the Deployment');
-  const agentC = [...(resolver.spec.template.spec.initContainers ?? []), ...resolver.spec.template.spec.containers].find(
-    (x: Obj) => x.name === 'snowtap-agent',
-  ) as Obj | undefined;
+  const agentC = [
+    ...(resolver.spec.template.spec.initContainers ?? []),
+    ...resolver.spec.template.spec.containers,
+  ].find((x: Obj) => x.name === 'snowtap-agent') as Obj | undefined;
   const enricherArg = (agentC?.args as string[] | undefined)?.find((a) => a.startsWith('--enricher='));
   if (!enricherArg) throw new BedError('BED_INVALID_ARGUMENT', 'no --enricher= in the agent sidecar');
   const windows = (so.spec.triggers as Obj[]).flatMap((t) =>

@@ -97,7 +97,8 @@ export class DnstapProducer {
 
   /** Changes the send rate from the next tick on (a load profile's steps). */
   setRate(rate: number): void {
-    if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`producer rate: expected > 0, got ${rate}`);
+    if (!(rate > 0) || !Number.isFinite(rate))
+      throw new RangeError(`producer rate: expected > 0, got ${rate}`);
     this.rate = rate;
   }
 
