@@ -431,7 +431,7 @@ function chart(
   const step = niceMax(tMax / 10);
   for (let t = 0; t <= tMax; t += step)
     svg += `<text x="${x(t)}" y="${H - B + 16}" text-anchor="middle" font-size="12">${Math.round(t)}</text>`;
-  svg += `<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" font-size="12">seconds since the producers started</text>`;
+  svg += `<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" font-size="12">seconds since the first replica was created</text>`;
   svg += `<text x="14" y="${(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${(T + H - B) / 2})">${esc(yLabel)}</text>`;
   for (const m of markers) {
     svg += `<line x1="${x(m.t)}" x2="${x(m.t)}" y1="${T}" y2="${H - B}" stroke="#999" stroke-dasharray="3 3"/>`;

@@ -52,10 +52,13 @@ export function findHelm(): string | null {
   return null;
 }
 
+// The chart's schema types thresholds as strings (KEDA metadata): those go through --set-string.
+const STRING_VALUE = /(^|\.)(threshold|activationThreshold)=/;
+
 function helmTemplate(helm: string, set: readonly string[]): Promise<Obj[]> {
   const args = ['template', 'snowtap', CHART_DIR, '--namespace', 'snowtap', '--kube-version', KUBE_VERSION];
   args.push('--api-versions', 'keda.sh/v1alpha1', '--api-versions', 'monitoring.coreos.com/v1');
-  for (const s of set) args.push('--set', s);
+  for (const s of set) args.push(STRING_VALUE.test(s) ? '--set-string' : '--set', s);
   return new Promise((resolve, reject) => {
     execFile(helm, args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (err) {
