@@ -315,6 +315,17 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
 
 /** The printed summary: figures and checks as aligned text. */
 export function formatSummary(f: AutoscaleFacts, r: AutoscaleResult): string {
+  const rows = summaryRows(f, r);
+  const w = Math.max(...rows.map(([k]) => k.length));
+  let out = rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}\n`).join('');
+  out += '\n';
+  for (const [name, c] of Object.entries(r.checks))
+    out += `  ${c.ok ? 'ok  ' : c.advisory ? 'note' : 'FAIL'} ${name}: ${c.detail}\n`;
+  return out;
+}
+
+/** The summary's label/value rows (indented labels are details of the row above). */
+export function summaryRows(f: AutoscaleFacts, r: AutoscaleResult): [string, string][] {
   const g = r.figures;
   const o = f.options;
   const rows: [string, string][] = [
@@ -357,12 +368,7 @@ export function formatSummary(f: AutoscaleFacts, r: AutoscaleResult): string {
     ],
     ['duplicates / re-sent batches / drops', `${g.duplicates} / ${g.resentBatches} / ${g.dropped}`],
   ];
-  const w = Math.max(...rows.map(([k]) => k.length));
-  let out = rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}\n`).join('');
-  out += '\n';
-  for (const [name, c] of Object.entries(r.checks))
-    out += `  ${c.ok ? 'ok  ' : c.advisory ? 'note' : 'FAIL'} ${name}: ${c.detail}\n`;
-  return out;
+  return rows;
 }
 
 // ---- HTML ------------------------------------------------------------------------------------
@@ -411,7 +417,7 @@ function chart(
   yLabel: string,
   series: Series[],
   tMax: number,
-  markers: { t: number; n: number }[],
+  markers: { t: number; n: string }[],
 ): string {
   const W = 1300;
   const H = 260;
@@ -472,7 +478,24 @@ export function renderAutoscaleHtml(f: AutoscaleFacts, r: AutoscaleResult): stri
   const tMax = Math.max(10, ...f.samples.map((s) => s.t));
   // Events worth a marker: load changes, scale decisions, readiness, terminations.
   const marked = f.events.filter((e) => /load|scale|ready|terminating|exited|stopped/.test(e.what));
-  const markers = marked.map((e, i) => ({ t: e.t, n: i + 1 }));
+  // Events closer than 1.5 % of the time axis share one marker ("6-7"), so labels never overlap.
+  const markers: { t: number; n: string }[] = [];
+  let group: number[] = [];
+  const flush = () => {
+    if (group.length === 0) return;
+    const first = group[0]!;
+    const lastN = group.at(-1)!;
+    markers.push({
+      t: marked[first]!.t,
+      n: group.length === 1 ? `${first + 1}` : `${first + 1}-${lastN + 1}`,
+    });
+    group = [];
+  };
+  marked.forEach((e, i) => {
+    if (group.length > 0 && e.t - marked[group[0]!]!.t > 0.015 * tMax) flush();
+    group.push(i);
+  });
+  flush();
   const replicas = chart(
     'Replicas: desired (HPA stand-in) vs ready (in the endpoints); each trigger’s proposal at every sync',
     'pods',
@@ -516,7 +539,7 @@ export function renderAutoscaleHtml(f: AutoscaleFacts, r: AutoscaleResult): stri
         tr.name,
         [
           {
-            name: 'value at each sync',
+            name: 'value at each sync (lines join the syncs)',
             color: COLORS[4 + i]!,
             points: f.syncs.flatMap((s): [number, number][] => {
               const v = s.triggers.find((x) => x.name === tr.name)?.value;
@@ -597,7 +620,12 @@ export function renderAutoscaleHtml(f: AutoscaleFacts, r: AutoscaleResult): stri
         `<tr class="${c.ok ? 'ok' : c.advisory ? 'note' : 'fail'}"><td>${c.ok ? 'ok' : c.advisory ? 'note' : 'FAIL'}</td><td>${esc(k)}</td><td>${esc(c.detail)}</td></tr>`,
     )
     .join('');
-  const summary = esc(formatSummary(f, r).split('\n\n')[0]!);
+  const summary = summaryRows(f, r)
+    .map(
+      ([k, v]) =>
+        `<tr><td${k.startsWith('  ') ? ' class="sub"' : ''}>${esc(k.trim())}</td><td>${esc(v)}</td></tr>`,
+    )
+    .join('');
   const queries = f.chart.triggers
     .map(
       (t) => `<tr><td>${esc(t.name)}</td><td>${fmt(t.target)}</td><td><code>${esc(t.query)}</code></td></tr>`,
@@ -611,11 +639,12 @@ h1{font-size:22px}h2{font-size:15px;margin:18px 0 4px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 tr.ok td:first-child{color:#137333}tr.fail td:first-child{color:#c5221f;font-weight:bold}tr.note td:first-child{color:#b06000}
 pre{font-size:13px;background:#f7f7f7;padding:8px;overflow-x:auto}code{font-size:12px;word-break:break-all}
+td.sub{padding-left:22px;color:#555}ul.set{margin:4px 0 8px;columns:2;font-size:13px}
 .cols{display:flex;gap:24px;flex-wrap:wrap}.cols>div{flex:1;min-width:420px}
 </style></head><body>
 <h1>snowtap loadtest autoscale: ${r.ok ? 'PASS' : 'FAIL'} (${esc(String(f.options.mode))}, ${esc(String(f.options.scrapePath))})</h1>
-<p>Real: CPU-limited enricher processes, kube-proxy's ${esc(String(f.options.mode))} data plane in a network namespace, Debian's Prometheus, ${f.options.agents} snowtap agents. Stand-in: the HPA + KEDA metrics adapter (hpa-model.ts), fed the ScaledObject as <code>helm template</code> renders it${f.chart.set.length > 0 ? ` with <code>${esc(f.chart.set.join(' '))}</code>` : ''}.</p>
-<div class="cols"><div><h2>Summary</h2><pre>${summary}</pre></div>
+<p>Real: CPU-limited enricher processes, kube-proxy's ${esc(String(f.options.mode))} data plane in a network namespace, Debian's Prometheus, ${f.options.agents} snowtap agents. Stand-in: the HPA + KEDA metrics adapter (hpa-model.ts), fed the ScaledObject as <code>helm template</code> renders it${f.chart.set.length > 0 ? ` with these values set:</p><ul class="set">${f.chart.set.map((x) => `<li><code>${esc(x)}</code></li>`).join('')}</ul>` : ' (default values).</p>'}
+<div class="cols"><div><h2>Summary</h2><table>${summary}</table></div>
 <div><h2>Checks</h2><table>${checkRows}</table><h2>Events (numbered markers on the charts)</h2><table><tr><th>#</th><th>t (s)</th><th>event</th></tr>${eventRows}</table></div></div>
 ${replicas}${triggers}${perPod}${backlog}${drops}
 <h2>Triggers as rendered</h2><table><tr><th>name</th><th>threshold</th><th>query</th></tr>${queries}</table>
