@@ -92,6 +92,15 @@ export const AUTOSCALE_OPTIONS: readonly OptionSpec[] = [
     help: 'report.json and index.html',
   },
   { name: 'keep', kind: 'bool', default: false, help: 'keep the work dir (logs, CSV)' },
+  {
+    name: 'repeat',
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 50,
+    arg: 'N',
+    help: "run N times (reports in DIR/run-K) and print the median over runs of the new pods' share",
+  },
 ];
 
 const HELP = formatHelp(
@@ -133,11 +142,50 @@ export async function autoscaleMain(argv: readonly string[]): Promise<number> {
     keep: Boolean(o.keep),
     progress: (line) => process.stderr.write(`${line}\n`),
   };
-  const facts = await runAutoscale(opts);
-  const result = evaluateAutoscale(facts);
-  process.stdout.write(`\n== autoscale ${opts.mode} / ${opts.scrapePath}: ${result.ok ? 'PASS' : 'FAIL'}\n`);
-  process.stdout.write(formatSummary(facts, result));
-  const html = writeAutoscaleReport(path.resolve(String(o['report-dir'])), facts, result);
-  process.stdout.write(`\nreport: ${html}\n`);
-  return result.ok ? 0 : 1;
+  const n = Number(o.repeat);
+  const runs: { ok: boolean; scaleUp: number | null; bound: number; share: number | null; lost: number }[] =
+    [];
+  for (let k = 1; k <= n; k++) {
+    const facts = await runAutoscale(opts);
+    const result = evaluateAutoscale(facts);
+    const g = result.figures;
+    runs.push({
+      ok: result.ok,
+      scaleUp: g.scaleUpSeconds,
+      bound: g.bound.total,
+      share: g.medianShareRatio,
+      lost: g.lost,
+    });
+    const tag = n > 1 ? ` (run ${k}/${n})` : '';
+    process.stdout.write(
+      `\n== autoscale ${opts.mode} / ${opts.scrapePath}${tag}: ${result.ok ? 'PASS' : 'FAIL'}\n`,
+    );
+    process.stdout.write(formatSummary(facts, result));
+    const dir = path.resolve(String(o['report-dir']), n > 1 ? `run-${k}` : '');
+    process.stdout.write(`\nreport: ${writeAutoscaleReport(dir, facts, result)}\n`);
+  }
+  if (n > 1) {
+    process.stdout.write(
+      `\n== ${n} runs (${opts.mode} / ${opts.scrapePath})\n  run  scale-up  bound   new-pod share/fair  lost\n`,
+    );
+    runs.forEach((r, i) =>
+      process.stdout.write(
+        `  ${String(i + 1).padStart(3)}  ${String(r.scaleUp ?? 'never').padStart(6)} s  ${String(r.bound).padStart(4)} s  ${r.share === null ? '     n/a' : `${Math.round(r.share * 100)} %`.padStart(8)}            ${r.lost}\n`,
+      ),
+    );
+    const shares = runs
+      .map((r) => r.share)
+      .filter((x): x is number => x !== null)
+      .sort((a, b) => a - b);
+    const med =
+      shares.length === 0
+        ? null
+        : shares.length % 2
+          ? shares[shares.length >> 1]!
+          : (shares[shares.length / 2 - 1]! + shares[shares.length / 2]!) / 2;
+    process.stdout.write(
+      `  median over runs of the new pods' share: ${med === null ? 'n/a' : `${Math.round(med * 100)} % of fair`} (>= 70 % wanted)\n`,
+    );
+  }
+  return runs.every((r) => r.ok) ? 0 : 1;
 }
