@@ -475,9 +475,12 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
       }
     })();
     const controller = (async () => {
+      let due = performance.now() + o.syncPeriod * 1000;
       while (running) {
-        await sleep(o.syncPeriod * 1000);
+        // Short naps so the end of the run does not wait out a whole sync period.
+        while (running && performance.now() < due) await sleep(Math.min(250, due - performance.now()));
         if (!running) break;
+        due += o.syncPeriod * 1000;
         const status = active().length;
         const r: SyncResult = await hpa.sync((q) => promRef.query(q), status);
         syncs.push({
