@@ -104,6 +104,8 @@ export interface NewPodShare {
 export interface AutoscaleFigures {
   capacity: number;
   needed: number;
+  /** ceil(peak / records-offered threshold), within min/max. */
+  triggerAsks: number;
   maxReady: number;
   scaleUpSeconds: number | null;
   bound: { total: number; parts: Record<string, number> };
@@ -155,10 +157,12 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
   const o = f.options;
   const C = f.capacity.recordsPerSecond;
   const offeredTrigger = f.chart.triggers.find((t) => t.name === 'records-offered') ?? f.chart.triggers[0]!;
-  const needed = Math.min(
-    f.chart.maxReplicas,
-    Math.max(f.chart.minReplicas, Math.ceil(f.peak / offeredTrigger.target)),
-  );
+  // The count the load needs: enough measured capacity for the peak. (The records-offered trigger
+  // asks for ceil(peak / threshold), but the HPA's 10 % tolerance may hold one below that, with
+  // enough capacity: both are reported.)
+  const clamp = (n: number) => Math.min(f.chart.maxReplicas, Math.max(f.chart.minReplicas, n));
+  const needed = clamp(Math.ceil(f.peak / C));
+  const triggerAsks = clamp(Math.ceil(f.peak / offeredTrigger.target));
   const after = f.replicaSamples.filter((s) => s.t >= f.stepAt);
   const maxReady = Math.max(0, ...f.replicaSamples.map((s) => s.ready));
   const reached = after.find((s) => s.ready >= needed);
@@ -295,6 +299,7 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
     figures: {
       capacity: Math.round(C),
       needed,
+      triggerAsks,
       maxReady,
       scaleUpSeconds,
       bound: { total: boundTotal, parts },
@@ -343,7 +348,10 @@ export function summaryRows(f: AutoscaleFacts, r: AutoscaleResult): [string, str
       'records-offered threshold',
       `${f.chart.triggers.find((t) => t.name === 'records-offered')?.target ?? '?'} /pod`,
     ],
-    ['replicas: min / needed / max reached', `${f.chart.minReplicas} / ${g.needed} / ${g.maxReady}`],
+    [
+      'replicas: min / needed (capacity) / trigger asks / max reached',
+      `${f.chart.minReplicas} / ${g.needed} / ${g.triggerAsks} / ${g.maxReady}`,
+    ],
     ['scale-up: measured | bound', `${g.scaleUpSeconds ?? 'never'} s | ${g.bound.total} s`],
     ...Object.entries(g.bound.parts).map(([k, v]): [string, string] => [`  bound: ${k}`, `${v} s`]),
     [
