@@ -189,9 +189,11 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
   const backlogPeakBytes = Math.max(0, ...hold.map((s) => s.backlogBytes));
   let backlogClearSeconds: number | null = null;
   const peakAt = hold.find((s) => s.backlogBytes === backlogPeakBytes)?.t ?? f.stepAt;
+  // Back near zero: the first moment after the peak from which it stays there for 5 s (or until
+  // the load steps down); a one-sample bump later on is a switch's batch, not a backlog.
   for (const s of hold) {
     if (s.t < peakAt || s.backlogBytes > nearZeroBytes) continue;
-    if (hold.filter((x) => x.t >= s.t).every((x) => x.backlogBytes <= nearZeroBytes)) {
+    if (hold.filter((x) => x.t >= s.t && x.t <= s.t + 5).every((x) => x.backlogBytes <= nearZeroBytes)) {
       backlogClearSeconds = r1(s.t - f.stepAt);
       break;
     }
