@@ -168,11 +168,11 @@ export async function autoscaleMain(argv: readonly string[]): Promise<number> {
     process.stdout.write(
       `\n== ${n} runs (${opts.mode} / ${opts.scrapePath})\n  run  scale-up  bound   new-pod share/fair  lost\n`,
     );
-    runs.forEach((r, i) =>
+    runs.forEach((r, i) => {
       process.stdout.write(
         `  ${String(i + 1).padStart(3)}  ${String(r.scaleUp ?? 'never').padStart(6)} s  ${String(r.bound).padStart(4)} s  ${r.share === null ? '     n/a' : `${Math.round(r.share * 100)} %`.padStart(8)}            ${r.lost}\n`,
-      ),
-    );
+      );
+    });
     const shares = runs
       .map((r) => r.share)
       .filter((x): x is number => x !== null)
