@@ -21,6 +21,7 @@ import {
   type SimRunResult,
   simulate,
 } from '../loadtest/simulate';
+import { autoscaleMain } from './loadtest-autoscale';
 import { formatHelp, type OptionSpec, parseCommand, UsageError } from './options';
 
 const D = REBALANCE_DEFAULTS;
@@ -335,7 +336,8 @@ const USAGE =
   'Usage: snowtap loadtest <scenario> [options]\n\nScenarios:\n' +
   '  rebalance  a new enricher gets its share although agents hold long-lived connections\n' +
   '  producer   synthetic dnstap sender for an agent socket\n' +
-  "  simulate   fleet model in simulated time on the agent's real switching code\n";
+  "  simulate   fleet model in simulated time on the agent's real switching code\n" +
+  '  autoscale  the KEDA loop end to end: CPU-limited pods, kube-proxy rules, Prometheus, the HPA stand-in\n';
 
 function printRun(r: RebalanceResult): void {
   const out = process.stdout;
@@ -403,9 +405,10 @@ export async function loadtestMain(argv: readonly string[]): Promise<number> {
   if (scenario === 'rebalance') return rebalanceMain(rest);
   if (scenario === 'producer') return producerMain(rest);
   if (scenario === 'simulate') return simulateMain(rest);
+  if (scenario === 'autoscale') return autoscaleMain(rest);
   if (scenario === undefined || scenario === '--help' || scenario === '-h') {
     process.stdout.write(USAGE);
     return scenario === undefined ? 2 : 0;
   }
-  throw new UsageError(`unknown loadtest scenario '${scenario}' (rebalance, producer, simulate)`);
+  throw new UsageError(`unknown loadtest scenario '${scenario}' (rebalance, producer, simulate, autoscale)`);
 }

@@ -92,6 +92,8 @@ export class ClusterBed {
   private readonly all: BedPod[] = [];
   private nextHost = 2;
   private closed = false;
+  /** Endpoint changes, one at a time: each reads the set the previous one wrote. */
+  private endpointQueue: Promise<unknown> = Promise.resolve();
 
   private constructor(netns: Netns, proxy: ServiceProxy, probe: ProbeClient) {
     this.netns = netns;
@@ -144,8 +146,24 @@ export class ClusterBed {
     void proc.exited.then(() => pod.cpu?.remove());
     await this.waitReady(pod, spec);
     pod.readyAt = Date.now();
-    await this.proxy.setEndpoints([...this.proxy.endpoints(), address]);
+    await this.updateEndpoints((eps) => [...eps, address]);
     return pod;
+  }
+
+  /**
+   * Read-modify-write of the endpoint set, serialised: pods started concurrently each add their
+   * address to what the previous change wrote (without this, two pods becoming ready together
+   * both read the old set and the second write dropped the first pod from the Service).
+   */
+  updateEndpoints(change: (current: readonly string[]) => string[]): Promise<void> {
+    const run = this.endpointQueue.then(() => this.proxy.setEndpoints(change(this.proxy.endpoints())));
+    this.endpointQueue = run.catch(() => {});
+    return run;
+  }
+
+  /** Takes `pod` out of the Service's endpoints (its connections stay, as conntrack keeps them). */
+  removeFromEndpoints(pod: BedPod): Promise<void> {
+    return this.updateEndpoints((eps) => eps.filter((a) => a !== pod.address));
   }
 
   private async waitReady(pod: BedPod, spec: PodSpec): Promise<void> {
@@ -190,7 +208,7 @@ export class ClusterBed {
     pod.terminatingAt = Date.now();
     const exited = pod.proc.stop('SIGTERM', t.graceMs ?? 30_000);
     await new Promise((res) => setTimeout(res, lead));
-    await this.proxy.setEndpoints(this.proxy.endpoints().filter((a) => a !== pod.address));
+    await this.removeFromEndpoints(pod);
     const exit = await exited;
     pod.cpu?.remove();
     return exit;

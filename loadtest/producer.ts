@@ -79,6 +79,7 @@ export class DnstapProducer {
   private readonly session = new WriterSession({ bidirectional: true });
   private sock: net.Socket | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private rate: number;
   private tokens = 0;
   private last = 0;
   private startedAt = 0;
@@ -90,7 +91,15 @@ export class DnstapProducer {
     if (!(o.rate > 0) || !Number.isFinite(o.rate))
       throw new RangeError(`producer rate: expected > 0, got ${o.rate}`);
     this.o = o;
+    this.rate = o.rate;
     this.traffic = new SyntheticTraffic({ seed: o.seed ?? 1, identity: o.identity ?? 'loadtest-resolver' });
+  }
+
+  /** Changes the send rate from the next tick on (a load profile's steps). */
+  setRate(rate: number): void {
+    if (!(rate > 0) || !Number.isFinite(rate))
+      throw new RangeError(`producer rate: expected > 0, got ${rate}`);
+    this.rate = rate;
   }
 
   /** Connects (retrying until the agent listens), completes the handshake, starts sending. */
@@ -160,9 +169,9 @@ export class DnstapProducer {
     const sock = this.sock;
     if (sock === null || this.stats.error !== null) return;
     const now = performance.now();
-    this.tokens += ((now - this.last) * this.o.rate) / 1000;
+    this.tokens += ((now - this.last) * this.rate) / 1000;
     this.last = now;
-    const cap = Math.max(1, (this.o.rate * MAX_BURST_MS) / 1000);
+    const cap = Math.max(1, (this.rate * MAX_BURST_MS) / 1000);
     if (this.tokens > cap) {
       this.stats.framesBehind += Math.floor(this.tokens - cap);
       this.tokens = cap;
