@@ -8,6 +8,7 @@
 // Everything (processes, cgroups, the namespace) is removed by close() and by the exit hooks.
 
 import { BedError } from './bed-errors';
+import { SNOWTAP_MAIN } from './cluster';
 import { CpuPod } from './cpu-pod';
 import { type ProxyMode, type ServiceProxy, type ServiceSpec, startServiceProxy } from './kube-proxy';
 import { Netns, type NetnsProcess } from './netns';
@@ -36,6 +37,42 @@ export interface PodSpec {
   /** Readiness probe period (default 200 ms) and how long to wait for the first success (30 s). */
   probePeriodMs?: number;
   readyTimeoutMs?: number;
+}
+
+/**
+ * A `snowtap enricher` pod: link on `port`, metrics/readiness on 9400 at the pod's address, its
+ * own output directory; the child gets this process's environment without SNOWTAP_* variables.
+ */
+export function enricherPodSpec(o: {
+  name: string;
+  port: number;
+  outputDir: string;
+  policyFile: string;
+  cpuLimit?: number;
+}): PodSpec {
+  const env: NodeJS.ProcessEnv = { SNOWTAP_LOG_LEVEL: 'warn' };
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SNOWTAP_')) env[k] = v;
+  return {
+    name: o.name,
+    ...(o.cpuLimit === undefined ? {} : { cpuLimit: o.cpuLimit }),
+    env,
+    readiness: { http: { port: 9400, path: '/readyz' } },
+    argv: (addr) => [
+      process.execPath,
+      SNOWTAP_MAIN,
+      'enricher',
+      '--listen',
+      `${addr}:${o.port}`,
+      '--metrics-listen',
+      `${addr}:9400`,
+      '--output-dir',
+      o.outputDir,
+      '--policy-file',
+      o.policyFile,
+      '--id',
+      o.name,
+    ],
+  };
 }
 
 export class BedPod {

@@ -10,8 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SNOWTAP_MAIN } from '../../loadtest/cluster';
-import { ClusterBed } from '../../loadtest/cluster-bed';
+import { ClusterBed, enricherPodSpec } from '../../loadtest/cluster-bed';
 import { PROBE_MAIN } from '../../loadtest/pod-probe';
 import { samplePolicy } from '../../loadtest/synthetic';
 import { needBed } from '../support/bed';
@@ -82,29 +81,15 @@ test('readiness gates the endpoints; an enricher under a 0.3-CPU limit joins, th
   );
   assert.deepEqual(bed.proxy.endpoints(), []);
 
-  const env: NodeJS.ProcessEnv = { SNOWTAP_LOG_LEVEL: 'warn' };
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SNOWTAP_')) env[k] = v;
-  const enricher = await bed.startPod({
-    name: 'enricher-0',
-    cpuLimit: 0.3,
-    env,
-    readiness: { http: { port: 9400, path: '/readyz' } },
-    argv: (addr) => [
-      process.execPath,
-      SNOWTAP_MAIN,
-      'enricher',
-      '--listen',
-      `${addr}:${PORT}`,
-      '--metrics-listen',
-      `${addr}:9400`,
-      '--output-dir',
-      path.join(dir, 'out'),
-      '--policy-file',
-      policy,
-      '--id',
-      'enricher-0',
-    ],
-  });
+  const enricher = await bed.startPod(
+    enricherPodSpec({
+      name: 'enricher-0',
+      port: PORT,
+      outputDir: path.join(dir, 'out'),
+      policyFile: policy,
+      cpuLimit: 0.3,
+    }),
+  );
   t.diagnostic(`enricher ready ${enricher.readyAt! - enricher.startedAt} ms after start under 0.3 CPU`);
   assert.deepEqual(bed.proxy.endpoints(), [enricher.address]);
   assert.ok(enricher.cpu!.pids().includes(enricher.proc.pid), 'inside its CPU-limited cgroup');

@@ -9,8 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { SNOWTAP_MAIN } from '../../loadtest/cluster';
-import { ClusterBed } from '../../loadtest/cluster-bed';
+import { ClusterBed, enricherPodSpec } from '../../loadtest/cluster-bed';
 import { HpaModel } from '../../loadtest/hpa-model';
 import { PrometheusBed } from '../../loadtest/prometheus-bed';
 import { samplePolicy } from '../../loadtest/synthetic';
@@ -28,29 +27,15 @@ test('Prometheus in the bed scrapes a pod; the HPA stand-in reads it like KEDA',
   writeFileSync(policy, JSON.stringify(samplePolicy()));
   const bed = await ClusterBed.create({ mode: 'iptables', port: 7400, label: 'prom' });
   t.after(() => bed.close());
-  const env: NodeJS.ProcessEnv = { SNOWTAP_LOG_LEVEL: 'warn' };
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SNOWTAP_')) env[k] = v;
-  const pod = await bed.startPod({
-    name: 'enricher-0',
-    cpuLimit: 0.3,
-    env,
-    readiness: { http: { port: 9400, path: '/readyz' } },
-    argv: (addr) => [
-      process.execPath,
-      SNOWTAP_MAIN,
-      'enricher',
-      '--listen',
-      `${addr}:7400`,
-      '--metrics-listen',
-      `${addr}:9400`,
-      '--output-dir',
-      path.join(dir, 'out'),
-      '--policy-file',
-      policy,
-      '--id',
-      'enricher-0',
-    ],
-  });
+  const pod = await bed.startPod(
+    enricherPodSpec({
+      name: 'enricher-0',
+      port: 7400,
+      outputDir: path.join(dir, 'out'),
+      policyFile: policy,
+      cpuLimit: 0.3,
+    }),
+  );
   await bed.netns.addAddress(PROM);
   const prom = await PrometheusBed.start(bed.netns, bed.probe, {
     listen: `${PROM}:9090`,
