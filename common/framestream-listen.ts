@@ -9,6 +9,7 @@ import {
   DNSTAP_CONTENT_TYPE,
   MAX_CONFIGURABLE_DATA_FRAME_SIZE,
 } from '../proto/framestream';
+import { CodedError, type CodeOf } from '../proto/kit/index';
 import { parseAllowList } from './framestream-admission';
 import type { FrameSink } from './framestream-connection';
 import type { Logger } from './log';
@@ -60,18 +61,10 @@ export const FrameStreamServerErrorCode = {
   /** listen() twice, or after close(). */
   INVALID_STATE: 'FSTRM_SERVER_INVALID_STATE',
 } as const;
-export type FrameStreamServerErrorCode =
-  (typeof FrameStreamServerErrorCode)[keyof typeof FrameStreamServerErrorCode];
+export type FrameStreamServerErrorCode = CodeOf<typeof FrameStreamServerErrorCode>;
 
-export class FrameStreamServerError extends Error {
+export class FrameStreamServerError extends CodedError<FrameStreamServerErrorCode> {
   override readonly name = 'FrameStreamServerError';
-  constructor(
-    readonly code: FrameStreamServerErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export interface FrameStreamServerOptions {

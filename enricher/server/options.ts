@@ -2,6 +2,7 @@
 // Timing defaults follow LINK.md (handshake 10 s, keepalive 15 s, window 32 batches).
 
 import type { Logger } from '../../common/log';
+import { CodedError } from '../../proto/kit/index';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
@@ -102,9 +103,11 @@ const KEYS = new Set([
   'onAckLatency',
 ]);
 
-export class LinkServerOptionError extends Error {
+export class LinkServerOptionError extends CodedError<'LINK_SERVER_INVALID_OPTION'> {
   override readonly name = 'LinkServerOptionError';
-  readonly code = 'LINK_SERVER_INVALID_OPTION';
+  constructor(message: string) {
+    super('LINK_SERVER_INVALID_OPTION', message);
+  }
 }
 
 function int(o: LinkServerOptions, key: keyof typeof LINK_SERVER_DEFAULTS) {
