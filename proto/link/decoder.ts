@@ -12,6 +12,7 @@
 // There is no pause(): the in-flight window bounds what an agent may send unacknowledged,
 // and an owner whose pipeline is full simply stops reading the socket (TCP backpressure).
 
+import { readU32 } from '../kit/index';
 import {
   Accepts,
   FRAME_HEADER_SIZE,
@@ -45,10 +46,6 @@ export interface LinkFrameDecoderStats {
 /** Carry-over buffer: initial size, and above what size it is given back after a frame. */
 export const DECODER_INITIAL_BUFFER_SIZE = 64 * 1024;
 export const DECODER_SHRINK_ABOVE = 1024 * 1024;
-
-function readU32(buf: Uint8Array, at: number): number {
-  return buf[at]! * 0x1000000 + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
-}
 
 export class LinkFrameDecoder {
   readonly stats: LinkFrameDecoderStats = { bytesIn: 0, frames: 0, bodyBytes: 0 };
