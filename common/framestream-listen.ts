@@ -9,7 +9,7 @@ import {
   DNSTAP_CONTENT_TYPE,
   MAX_CONFIGURABLE_DATA_FRAME_SIZE,
 } from '../proto/framestream';
-import { CodedError, type CodeOf } from '../proto/kit/index';
+import { CodedError, type CodeOf, checkInt } from '../proto/kit/index';
 import { parseAllowList } from './framestream-admission';
 import type { FrameSink } from './framestream-connection';
 import type { Logger } from './log';
@@ -138,10 +138,7 @@ function invalid(message: string): FrameStreamServerError {
 }
 
 function int(field: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalid(`${field} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-  return value;
+  return checkInt(field, value, min, max, invalid);
 }
 
 /** Defaults in one place; every field validated, unknown keys rejected by name. */

@@ -4,7 +4,7 @@
 // in encodeInto(). Output is canonical protobuf (minimal varints, fields in number order,
 // Dnstap.type last as real producers write it), decodable by protobufjs and any dnstap tool.
 
-import { varintSize, writeVarint } from '../kit/index';
+import { intRangeProblem, isIntIn, varintSize, writeVarint } from '../kit/index';
 
 /**
  * What to encode. Absent = `undefined`, `null` (bytes) or a negative number such as
@@ -47,10 +47,10 @@ function present(v: number | undefined): v is number {
   return v !== undefined && !(v < 0);
 }
 
+const rangeError = (message: string) => new RangeError(message);
+
 function checkUint(name: string, v: number, max: number): void {
-  if (!(Number.isInteger(v) && v <= max)) {
-    throw new RangeError(`DnstapEncoder: ${name} must be an integer in [0, ${max}], got ${String(v)}`);
-  }
+  if (!isIntIn(v, 0, max)) throw rangeError(`DnstapEncoder: ${intRangeProblem(name, v, 0, max)}`);
 }
 
 function bytesSize(b: Uint8Array | null | undefined): number {
