@@ -13,10 +13,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { RefusalLog } from '../../common/framestream-admission';
+import { bump } from '../../common/metrics';
 import { EnricherHandshake, RejectCode } from '../../proto/link/index';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
 import { type LinkServerOptions, type ResolvedLinkServerOptions, resolveLinkServerOptions } from './options';
-import { bump, LinkServerStats } from './stats';
+import { LinkServerStats } from './stats';
 
 /** Connections beyond maxConnections still get a Reject; past this many more they are dropped unread. */
 const REJECT_SLACK = 256;
