@@ -12,6 +12,7 @@ import {
 import { CodedError, type CodeOf, checkInt } from '../proto/kit/index';
 import { parseAllowList } from './framestream-admission';
 import type { FrameSink } from './framestream-connection';
+import { listen } from './listen';
 import type { Logger } from './log';
 
 /** READY/START must arrive this soon after connect; after START there is no read timeout. */
@@ -276,15 +277,16 @@ export function listenFailed(message: string, cause: unknown): FrameStreamServer
 }
 
 /** Listens and resolves once bound; rejects with a typed error naming the address. */
-export function listenOn(server: net.Server, what: string, args: [string] | [number, string]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(listenFailed(`cannot listen on ${what}`, err));
-    server.once('error', onError);
-    const ready = () => {
-      server.removeListener('error', onError);
-      resolve();
-    };
-    if (args.length === 1) server.listen(args[0], ready);
-    else server.listen({ port: args[0], host: args[1], backlog: LISTEN_BACKLOG }, ready);
-  });
+export async function listenOn(
+  server: net.Server,
+  what: string,
+  args: [string] | [number, string],
+): Promise<void> {
+  const options =
+    args.length === 1 ? { path: args[0] } : { port: args[0], host: args[1], backlog: LISTEN_BACKLOG };
+  try {
+    await listen(server, options);
+  } catch (err) {
+    throw listenFailed(`cannot listen on ${what}`, err);
+  }
 }
