@@ -9,7 +9,8 @@
 // Backpressure: write() returns nothing and never queues frames. An owner whose sink is
 // full pauses its source (socket.pause(), stop reading the file) and resumes it later.
 
-import { ChunkDecoder, readU32 } from '../kit/index';
+import { readU32 } from '../kit/bytes';
+import { ChunkDecoder } from '../kit/chunk-decoder';
 import {
   CONTROL_FRAME_HEADER_SIZE,
   DATA_FRAME_HEADER_SIZE,

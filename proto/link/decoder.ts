@@ -13,7 +13,9 @@
 // There is no pause(): the in-flight window bounds what an agent may send unacknowledged,
 // and an owner whose pipeline is full simply stops reading the socket (TCP backpressure).
 
-import { ChunkDecoder, checkInt, readU32 } from '../kit/index';
+import { readU32 } from '../kit/bytes';
+import { ChunkDecoder } from '../kit/chunk-decoder';
+import { checkInt } from '../kit/options';
 import {
   Accepts,
   FRAME_HEADER_SIZE,
