@@ -21,7 +21,7 @@
 // on every ";" not preceded by an escaping backslash gives the entries back. The text is bounded: when the next entry would pass `maxBytes`, the
 // text ends with the entry "..." and the caller counts the truncation.
 
-import { checkInt } from '../kit/index';
+import { checkInt } from '../kit/options';
 import { writeIpv4Text, writeIpv6Text } from '../net/ip-text';
 import { Cursor } from './cursor';
 import { qtypeBytes } from './mnemonics';

@@ -16,7 +16,7 @@
 // message is a constant per code (no string building).
 // Set `DnsParseError.captureStacks = true` while debugging to get stacks back.
 
-import { CodedError, type CodeOf, isCoded } from '../kit/index';
+import { CodedError, type CodeOf, isCoded } from '../kit/errors';
 
 export const DnsErrorCode = {
   /** The message is shorter than the 12-byte header. */

@@ -4,7 +4,8 @@
 // in encodeInto(). Output is canonical protobuf (minimal varints, fields in number order,
 // Dnstap.type last as real producers write it), decodable by protobufjs and any dnstap tool.
 
-import { intRangeProblem, isIntIn, varintSize, writeVarint } from '../kit/index';
+import { varintSize, writeVarint } from '../kit/bytes';
+import { intRangeProblem, isIntIn } from '../kit/options';
 
 /**
  * What to encode. Absent = `undefined`, `null` (bytes) or a negative number such as

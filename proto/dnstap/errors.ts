@@ -2,7 +2,7 @@
 // contract: metrics labels and tests use it), never on the message text. A decode error
 // condemns one frame only; the stream it came from stays usable.
 
-import { CodedError, type CodedErrorOptions, type CodeOf, isCoded } from '../kit/index';
+import { CodedError, type CodedErrorOptions, type CodeOf, isCoded } from '../kit/errors';
 
 export const DnstapErrorCode = {
   /** The frame ends inside a tag, a varint, a fixed32 or a length-delimited field. */

@@ -4,7 +4,7 @@
 // objects; data frames never pass through here. Content types are kept as latin1 strings:
 // one char per byte, so any byte sequence survives the round trip and compares exactly.
 
-import { readU32 } from '../kit/index';
+import { readU32 } from '../kit/bytes';
 import {
   CONTROL_FIELD_CONTENT_TYPE,
   CONTROL_FIELD_HEADER_SIZE,

@@ -1,7 +1,8 @@
 // Typed errors for Frame Streams. Callers branch on `code` (stable, part of the contract,
 // used in metrics labels and tests), never on the message text.
 
-import { CodedError, type CodeOf, checkInt, checkKnownKeys, isCoded } from '../kit/index';
+import { CodedError, type CodeOf, isCoded } from '../kit/errors';
+import { checkInt, checkKnownKeys } from '../kit/options';
 
 export const FramestreamErrorCode = {
   /** A control frame announced a control length above MAX_CONTROL_FRAME_SIZE. */

@@ -5,7 +5,8 @@
 // record allocates nothing. Field order and omitted zero fields match what protobufjs
 // writes for link.proto, byte for byte (tests check it); batch-view.ts reads it back.
 
-import { checkInt } from '../kit/index';
+import { varintSize, writeVarint } from '../kit/bytes';
+import { checkInt } from '../kit/options';
 import {
   BatchTag,
   FRAME_HEADER_SIZE,
@@ -17,7 +18,6 @@ import {
   MessageType,
 } from './constants';
 import { invalidArgument, LinkErrorCode, LinkProtocolError } from './errors';
-import { varintSize, writeVarint } from './varint';
 
 const bufferCopy = Buffer.prototype.copy;
 

@@ -7,7 +7,7 @@
 // forever. The owner answers with Reject{PROTOCOL_ERROR} (enricher) or Goodbye (agent),
 // closes, and the agent re-sends its unacknowledged batches on another connection.
 
-import { CodedError, type CodeOf, isCoded } from '../kit/index';
+import { CodedError, type CodeOf, isCoded } from '../kit/errors';
 
 export const LinkErrorCode = {
   /** A frame length above the limit (MAX_LINK_FRAME, or MAX_CONTROL_BODY for non-Batch types). */

@@ -3,7 +3,7 @@
 // the deadline and the frames belong to the connection owners.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { checkInt } from '../kit/index';
+import { checkInt } from '../kit/options';
 import {
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_MAX_IN_FLIGHT_BATCHES,

@@ -32,8 +32,7 @@ export function readVarint(buf: Uint8Array, p: number, end: number): number {
   return VARINT_TOO_LARGE;
 }
 
-// The writers are the kit's (one varint writer for the dnstap encoder and the link codec).
-export { varintSize, writeVarint } from '../kit/index';
+// The varint writer is proto/kit/bytes.ts (one for the dnstap encoder and the link codec).
 
 /**
  * Skips the value of a field whose tag (already read) is `tag` and which starts at buf[p].
