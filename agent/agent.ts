@@ -14,6 +14,7 @@ import type { Readiness } from '../common/ops-server';
 import { Sampler, TokenBucket } from './admission';
 import { Batcher } from './batcher';
 import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
+import { EdgeMask } from './edge-mask';
 import { AgentError, AgentErrorCode } from './errors';
 import { LinkClient } from './link';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options';
@@ -49,6 +50,8 @@ export class Agent {
   private batcher: Batcher | null = null;
   private readonly sampler: Sampler;
   private readonly bucket: TokenBucket | null;
+  /** --mask-client-* / --drop-ecs: rewrites each kept frame in place; null when off. */
+  private readonly edgeMask: EdgeMask | null;
   private readonly fileMode: boolean;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping: Promise<StopSummary> | null = null;
@@ -61,6 +64,7 @@ export class Agent {
     this.counters = { recordsIn: 0, bytesIn: 0, sampledOut: 0, dropped, batchesSealed: 0 };
     this.sampler = new Sampler(o.sample, o.sampleMode);
     this.bucket = o.rateLimit > 0 ? new TokenBucket(o.rateLimit) : null;
+    this.edgeMask = EdgeMask.from(o);
     this.buffer = new BatchBuffer({
       bufferBytes: o.bufferBytes,
       whenFull: o.whenFull,
@@ -227,6 +231,11 @@ export class Agent {
         c.dropped.rate_limit++;
         return;
       }
+    }
+    // Masked before the batch copy: nothing after this point sees the client's full address.
+    if (this.edgeMask !== null && !this.edgeMask.apply(buf, start, end)) {
+      c.dropped.undecodable++;
+      return;
     }
     if (this.batcher === null || !this.batcher.add(buf, start, end)) c.dropped.oversize++;
   }

@@ -7,6 +7,7 @@ import type { DnstapListenerTuning } from '../common/framestream-listen';
 import type { Logger } from '../common/log';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
+import { MASK_DEFAULTS, MASK_RANGES } from '../proto/net/index';
 import { invalidOption } from './errors';
 import { AUTO_PERIOD_MS } from './link/client';
 
@@ -89,6 +90,14 @@ export interface AgentOptions {
   backoffMaxMs?: number;
   /** Extra wait after a configuration Reject (bad token, version, identity): slow and loud. */
   configRetryMs?: number;
+  /**
+   * Minimise at the edge (agent/edge-mask.ts): keep this many leading bits of the client's
+   * IPv4 / IPv6 address (and ECS), rewritten in place before the spool and the link.
+   */
+  maskClientIpv4?: number;
+  maskClientIpv6?: number;
+  /** Turn the EDNS Client Subnet option into padding in place (the `ecs` column stays empty). */
+  dropEcs?: boolean;
   authToken?: string | Buffer;
   tls?: TlsSettings;
   log: Logger;
@@ -133,6 +142,9 @@ export const AGENT_DEFAULTS = {
   backoffStartMs: 100,
   backoffMaxMs: 10_000,
   configRetryMs: 30_000,
+  maskClientIpv4: MASK_DEFAULTS.maskClientIpv4,
+  maskClientIpv6: MASK_DEFAULTS.maskClientIpv6,
+  dropEcs: false,
 } as const;
 
 type NumericOption = {
@@ -165,6 +177,8 @@ export const AGENT_LIMITS: Record<NumericOption, { min: number; max: number; int
   backoffStartMs: { min: 1, max: 3_600_000, integer: true },
   backoffMaxMs: { min: 1, max: 3_600_000, integer: true },
   configRetryMs: { min: 0, max: 3_600_000, integer: true },
+  maskClientIpv4: { ...MASK_RANGES.maskClientIpv4, integer: true },
+  maskClientIpv6: { ...MASK_RANGES.maskClientIpv6, integer: true },
 };
 
 const KEYS = new Set([
@@ -245,6 +259,9 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
   }
   if (!WHEN_FULL.includes(r.whenFull)) {
     throw invalidOption(`whenFull must be ${WHEN_FULL.join(' or ')}, got ${String(r.whenFull)}`);
+  }
+  if (typeof r.dropEcs !== 'boolean') {
+    throw invalidOption(`dropEcs must be true or false, got ${String(r.dropEcs)}`);
   }
   if (typeof r.spoolFsync !== 'boolean') {
     throw invalidOption(`spoolFsync must be true or false, got ${String(r.spoolFsync)}`);
