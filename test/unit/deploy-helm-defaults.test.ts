@@ -34,6 +34,9 @@ test('agent values: documented defaults equal the agent defaults', () => {
   assert.equal(a.sample, d('sample'), 'agent.sample');
   assert.equal(a.metricsPort, port(d('metrics-listen')), 'agent.metricsPort');
   assert.equal(a.socketMode, d('dnstap-socket-mode'), 'agent.socketMode');
+  assert.equal(a.privacy.maskClientIpv4, d('mask-client-ipv4'), 'agent.privacy.maskClientIpv4');
+  assert.equal(a.privacy.maskClientIpv6, d('mask-client-ipv6'), 'agent.privacy.maskClientIpv6');
+  assert.equal(a.privacy.dropEcs, d('drop-ecs'), 'agent.privacy.dropEcs');
 });
 
 test('agent values: the spool emptyDir leaves headroom above spool.maxBytes', () => {

@@ -90,6 +90,15 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
     {{- if gt (int $a.sample) 1 }}
     - --sample={{ $a.sample }}
     {{- end }}
+    {{- if lt (int $a.privacy.maskClientIpv4) 32 }}
+    - --mask-client-ipv4={{ $a.privacy.maskClientIpv4 }}
+    {{- end }}
+    {{- if lt (int $a.privacy.maskClientIpv6) 128 }}
+    - --mask-client-ipv6={{ $a.privacy.maskClientIpv6 }}
+    {{- end }}
+    {{- if $a.privacy.dropEcs }}
+    - --drop-ecs
+    {{- end }}
     {{- if $a.discovery }}
     - --discovery=k8s://{{ $root.Release.Namespace }}/{{ include "snowtap.enricher.fullname" $root }}
     {{- end }}
