@@ -11,6 +11,13 @@
 
 import { FrameStreamServer, type ListenResult } from '../common/framestream-server';
 import type { Readiness } from '../common/ops-server';
+import {
+  checkTlsMaterial,
+  readOrEmpty,
+  SecretWatch,
+  type TlsMaterial,
+  tokenFromBytes,
+} from '../common/secret-files';
 import { Sampler, TokenBucket } from './admission';
 import { Batcher } from './batcher';
 import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
@@ -55,6 +62,8 @@ export class Agent {
   private readonly fileMode: boolean;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping: Promise<StopSummary> | null = null;
+  /** Secret files re-read while running (token, certificates). */
+  readonly secrets: SecretWatch<unknown>[] = [];
 
   constructor(options: AgentOptions) {
     const o = (this.options = resolveAgentOptions(options));
@@ -122,6 +131,7 @@ export class Agent {
       });
       bound = await this.server.listen();
     }
+    this.watchSecrets();
     this.state = 'running';
     o.log.info({ id: o.id, incarnation: o.incarnation, enrichers: o.enrichers, ...bound }, 'agent started');
     return bound;
@@ -193,6 +203,7 @@ export class Agent {
   private async doStop(): Promise<StopSummary> {
     const o = this.options;
     this.state = 'stopping';
+    for (const w of this.secrets.splice(0)) w.stop();
     this.buffer.wake(); // a replay waiting for room gives up
     await this.server?.close(INPUT_CLOSE_GRACE_MS);
     this.batcher?.flush();
@@ -214,6 +225,70 @@ export class Agent {
     if (lost > 0) o.log.error(fields, `agent stopped: ${lost} records were never acknowledged and are LOST`);
     else o.log.info(fields, 'agent stopped');
     return { spooled, lost };
+  }
+
+  /**
+   * Rotated Secrets without a restart (common/secret-files.ts): the token and the link's TLS
+   * material are used by new link connections, the dnstap input's by new producer connections;
+   * open connections keep theirs. A refused update (expired, key mismatch) keeps the current one.
+   */
+  private watchSecrets(): void {
+    const o = this.options;
+    const f = o.secretFiles ?? {};
+    const watch = <T>(w: Omit<ConstructorParameters<typeof SecretWatch<T>>[0], 'log' | 'intervalMs'>) => {
+      const watcher = new SecretWatch<T>({ ...w, log: o.log, intervalMs: o.secretReloadMs });
+      this.secrets.push(watcher as SecretWatch<unknown>);
+      watcher.start();
+    };
+    const read = (paths: string[]) => paths.map((p) => readOrEmpty(p));
+    if (f.authToken !== undefined) {
+      const path = f.authToken;
+      watch<Buffer>({
+        what: 'link auth token',
+        paths: [path],
+        initial: read([path]),
+        load: ([b]) => tokenFromBytes(b!, path),
+        apply: (token) => this.client.setAuthToken(token),
+      });
+    }
+    const t = f.tls;
+    if (t !== undefined && (t.ca !== undefined || t.cert !== undefined)) {
+      const names = (['ca', 'cert', 'key'] as const).filter((k) => t[k] !== undefined);
+      const paths = names.map((k) => t[k]!);
+      watch<TlsMaterial>({
+        what: 'link TLS client certificate',
+        paths,
+        initial: read(paths),
+        load: (c) => {
+          const m: TlsMaterial = {};
+          names.forEach((k, i) => {
+            m[k] = c[i];
+          });
+          checkTlsMaterial(m, t);
+          return m;
+        },
+        apply: (m) => this.client.setTls(m),
+      });
+    }
+    const d = f.dnstapTls;
+    if (d !== undefined && o.dnstapInput?.tls) {
+      const input = o.dnstapInput;
+      const paths = d.ca === undefined ? [d.cert, d.key] : [d.cert, d.key, d.ca];
+      watch<TlsMaterial>({
+        what: 'dnstap TLS certificate',
+        paths,
+        initial: read(paths),
+        load: (c) => {
+          const m: TlsMaterial = { cert: c[0], key: c[1], ...(c[2] ? { ca: c[2] } : {}) };
+          checkTlsMaterial(m, d);
+          return m;
+        },
+        apply: (m) => {
+          input.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
+          this.server?.setTls(input.tls);
+        },
+      });
+    }
   }
 
   /** Hot path: one call per dnstap data frame. */

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DnstapListenerTuning } from '../common/framestream-listen';
 import type { Logger } from '../common/log';
+import { SECRET_RELOAD_INTERVAL_MS, SECRET_RELOAD_RANGE_MS } from '../common/secret-files';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
 import { MASK_DEFAULTS, MASK_RANGES } from '../proto/net/index';
@@ -100,18 +101,46 @@ export interface AgentOptions {
   dropEcs?: boolean;
   authToken?: string | Buffer;
   tls?: TlsSettings;
+  /**
+   * Where authToken, tls and dnstapInput.tls were read from: re-read every secretReloadMs and
+   * used for new connections when they change (a rotated Secret; common/secret-files.ts).
+   */
+  secretFiles?: AgentSecretFiles;
+  secretReloadMs?: number;
   log: Logger;
+}
+
+export interface AgentSecretFiles {
+  authToken?: string;
+  /** The link's TLS client side: CA to verify the enricher, client certificate and key. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** The dnstap TCP input's server certificate, key and optional client CA. */
+  dnstapTls?: { cert: string; key: string; ca?: string };
 }
 
 export type ResolvedAgentOptions = Required<
   Omit<
     AgentOptions,
-    'dnstapSocket' | 'dnstapTcp' | 'dnstapInput' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'
+    | 'dnstapSocket'
+    | 'dnstapTcp'
+    | 'dnstapInput'
+    | 'inputFile'
+    | 'spoolDir'
+    | 'authToken'
+    | 'tls'
+    | 'secretFiles'
   >
 > &
   Pick<
     AgentOptions,
-    'dnstapSocket' | 'dnstapTcp' | 'dnstapInput' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'
+    | 'dnstapSocket'
+    | 'dnstapTcp'
+    | 'dnstapInput'
+    | 'inputFile'
+    | 'spoolDir'
+    | 'authToken'
+    | 'tls'
+    | 'secretFiles'
   >;
 
 /** Most stripes an agent opens (the metrics' stripe label is bounded by it). */
@@ -145,6 +174,7 @@ export const AGENT_DEFAULTS = {
   maskClientIpv4: MASK_DEFAULTS.maskClientIpv4,
   maskClientIpv6: MASK_DEFAULTS.maskClientIpv6,
   dropEcs: false,
+  secretReloadMs: SECRET_RELOAD_INTERVAL_MS,
 } as const;
 
 type NumericOption = {
@@ -179,6 +209,7 @@ export const AGENT_LIMITS: Record<NumericOption, { min: number; max: number; int
   configRetryMs: { min: 0, max: 3_600_000, integer: true },
   maskClientIpv4: { ...MASK_RANGES.maskClientIpv4, integer: true },
   maskClientIpv6: { ...MASK_RANGES.maskClientIpv6, integer: true },
+  secretReloadMs: { ...SECRET_RELOAD_RANGE_MS, integer: true },
 };
 
 const KEYS = new Set([
@@ -193,6 +224,7 @@ const KEYS = new Set([
   'spoolDir',
   'authToken',
   'tls',
+  'secretFiles',
   'log',
 ]);
 

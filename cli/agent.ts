@@ -32,7 +32,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { tokenFromFile } from './token';
+import { checkTlsFiles, SECRET_RELOAD_OPTION, secretReloadMs, tokenFromFile } from './token';
 
 type NumericField = keyof typeof AGENT_LIMITS;
 
@@ -180,6 +180,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   { name: 'tls-ca', kind: 'string', arg: 'PATH', help: 'CA (PEM) to verify the enricher; turns TLS on' },
   { name: 'tls-cert', kind: 'string', arg: 'PATH', help: 'client certificate (PEM) for mTLS; turns TLS on' },
   { name: 'tls-key', kind: 'string', arg: 'PATH', help: 'client key (PEM) for mTLS' },
+  SECRET_RELOAD_OPTION,
   {
     name: 'id',
     kind: 'string',
@@ -306,6 +307,19 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
           key: key ? readFile('tls-key', key) : undefined,
         }
       : undefined;
+  if (tls !== undefined) checkTlsFiles('--tls-ca/--tls-cert/--tls-key', tls, { ca, cert, key });
+  const secretFiles: AgentOptions['secretFiles'] = {};
+  if (str('auth-token-file')) secretFiles.authToken = str('auth-token-file');
+  if (tls !== undefined) secretFiles.tls = { ca, cert, key };
+  const dnstapCert = str('dnstap-tls-cert');
+  const dnstapKey = str('dnstap-tls-key');
+  if (dnstapCert !== undefined && dnstapKey !== undefined) {
+    const dnstapCa = str('dnstap-tls-ca');
+    secretFiles.dnstapTls =
+      dnstapCa === undefined
+        ? { cert: dnstapCert, key: dnstapKey }
+        : { cert: dnstapCert, key: dnstapKey, ca: dnstapCa };
+  }
   // Seconds become whole milliseconds, never below the field's minimum (0.0001 s -> 1 ms).
   const numbers: Partial<Record<NumericField, number>> = {};
   for (const [field, { flag, scale }] of NUMERIC) {
@@ -328,6 +342,8 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
     ...numbers,
     authToken,
     tls,
+    secretFiles,
+    secretReloadMs: secretReloadMs(o),
   };
 }
 

@@ -15,7 +15,12 @@ import tls from 'node:tls';
 import { RefusalLog } from '../../common/framestream-admission';
 import { EnricherHandshake, RejectCode } from '../../proto/link/index';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
-import { type LinkServerOptions, type ResolvedLinkServerOptions, resolveLinkServerOptions } from './options';
+import {
+  type LinkServerOptions,
+  type LinkTlsOptions,
+  type ResolvedLinkServerOptions,
+  resolveLinkServerOptions,
+} from './options';
 import { bump, LinkServerStats } from './stats';
 
 /** Connections beyond maxConnections still get a Reject; past this many more they are dropped unread. */
@@ -234,6 +239,16 @@ export class LinkServer implements LinkConnectionContext {
       return;
     }
     this.serve(socket, socket, false);
+  }
+
+  /** A rotated token (common/secret-files.ts): checked on the Hellos of new connections. */
+  setAuthToken(token: Buffer): void {
+    this.handshake.setAuthToken(token);
+  }
+
+  /** A rotated certificate/key/CA: used by new TLS handshakes; open connections keep theirs. */
+  setTls(material: LinkTlsOptions): void {
+    this.tlsServer?.setSecureContext({ cert: material.cert, key: material.key, ca: material.ca });
   }
 
   private onSecure(socket: tls.TLSSocket): void {
