@@ -74,6 +74,8 @@ export class EdgeMask {
   }
 
   private ecs(buf: Buffer, off: number, len: number): void {
+    // No additional records, no OPT RR: skip the parse (half the cost on such traffic).
+    if (len < 12 || (buf[off + 10]! | buf[off + 11]!) === 0) return;
     const d = this.dns;
     // A message broken after its OPT RR still has a validated ECS (partial results).
     tryParseDnsMessage(buf, off, off + len, d);
