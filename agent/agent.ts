@@ -244,6 +244,7 @@ export class Agent {
     if (f.authToken !== undefined) {
       const path = f.authToken;
       watch<Buffer>({
+        id: 'link_token',
         what: 'link auth token',
         paths: [path],
         initial: read([path]),
@@ -256,6 +257,7 @@ export class Agent {
       const names = (['ca', 'cert', 'key'] as const).filter((k) => t[k] !== undefined);
       const paths = names.map((k) => t[k]!);
       watch<TlsMaterial>({
+        id: 'link_tls',
         what: 'link TLS client certificate',
         paths,
         initial: read(paths),
@@ -275,6 +277,7 @@ export class Agent {
       const input = o.dnstapInput;
       const paths = d.ca === undefined ? [d.cert, d.key] : [d.cert, d.key, d.ca];
       watch<TlsMaterial>({
+        id: 'dnstap_tls',
         what: 'dnstap TLS certificate',
         paths,
         initial: read(paths),

@@ -111,6 +111,8 @@ export function checkTlsMaterial(
 }
 
 export interface SecretWatchOptions<T> {
+  /** Metric label: link_token, link_tls, dnstap_tls, pseudonym_key (a fixed set). */
+  id: string;
   /** What the files hold, for logs: "link TLS certificate", "link auth token". */
   what: string;
   /** Read together; an absent file of the group is undefined. */
@@ -125,6 +127,20 @@ export interface SecretWatchOptions<T> {
   intervalMs?: number;
 }
 
+/** Reloads and refusals per watch id (the metrics' samples). */
+export function secretCounts(watches: readonly SecretWatch<unknown>[]): {
+  reloads: Record<string, number>;
+  failures: Record<string, number>;
+} {
+  const reloads: Record<string, number> = {};
+  const failures: Record<string, number> = {};
+  for (const w of watches) {
+    reloads[w.id] = (reloads[w.id] ?? 0) + w.reloads;
+    failures[w.id] = (failures[w.id] ?? 0) + w.failures;
+  }
+  return { reloads, failures };
+}
+
 /** One group of secret files re-read on a timer (see the header). */
 export class SecretWatch<T> {
   /** Updates applied / refused (or unreadable), for metrics and tests. */
@@ -135,6 +151,10 @@ export class SecretWatch<T> {
 
   constructor(private readonly o: SecretWatchOptions<T>) {
     this.seen = o.initial ?? null;
+  }
+
+  get id(): string {
+    return this.o.id;
   }
 
   start(): this {

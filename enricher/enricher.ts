@@ -165,6 +165,7 @@ export class Enricher {
       ready: () => this.readiness().ready,
       output: () => ({ suspended: this.suspended !== null, failures: this.outputFailures }),
       draining: () => this.state === 'draining',
+      secrets: () => this.secrets,
       id: o.id,
     });
   }
@@ -490,6 +491,7 @@ export class Enricher {
     if (f.authToken !== undefined && o.authToken) {
       const path = f.authToken;
       watch<Buffer>({
+        id: 'link_token',
         what: 'link auth token',
         paths: [path],
         initial: [readOrEmpty(path)],
@@ -504,6 +506,7 @@ export class Enricher {
     if (f.tls !== undefined && o.tls) {
       const paths = tlsPaths(f.tls);
       watch<TlsMaterial>({
+        id: 'link_tls',
         what: 'link TLS certificate',
         paths,
         initial: paths.map(readOrEmpty),
@@ -519,6 +522,7 @@ export class Enricher {
       const paths = tlsPaths(f.dnstapTls);
       const input = o.dnstapInput;
       watch<TlsMaterial>({
+        id: 'dnstap_tls',
         what: 'dnstap TLS certificate',
         paths,
         initial: paths.map(readOrEmpty),
@@ -534,6 +538,7 @@ export class Enricher {
     if (pseudo?.path) {
       const path = pseudo.path;
       watch<Buffer>({
+        id: 'pseudonym_key',
         what: 'pseudonym key',
         paths: [path],
         initial: [readOrEmpty(path)],

@@ -181,6 +181,10 @@ test('kubelet-style Secret rotation: token and certificates picked up without re
     'CN=server',
     'the last good certificate is still served',
   );
+  const scraped = await (await fetch(`http://127.0.0.1:${enricher.metricsPort}/metrics`)).text();
+  assert.match(scraped, /^snowtap_enricher_secret_reloads_total\{secret="link_tls"\} 1$/m);
+  assert.match(scraped, /^snowtap_enricher_secret_reloads_total\{secret="link_token"\} 1$/m);
+  assert.match(scraped, /^snowtap_enricher_secret_reload_failures_total\{secret="link_tls"\} 2$/m);
 
   // The agent's Secrets rotate; a refused one first (expired), then generation 2.
   const expiredClient = makeExpiredCert(

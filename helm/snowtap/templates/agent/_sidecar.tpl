@@ -105,6 +105,9 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
     {{- if $link.auth.existingSecret }}
     - --auth-token-file=/etc/snowtap/auth/{{ $link.auth.key }}
     {{- end }}
+    {{- if ne (toString $link.secretReloadInterval) "10" }}
+    - --secret-reload-interval={{ $link.secretReloadInterval }}
+    {{- end }}
     {{- if $link.tls.enabled }}
     - --tls-ca=/etc/snowtap/tls/ca.crt
     {{- if $link.tls.clientAuth }}
