@@ -18,6 +18,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { CodedError } from '../proto/kit/index';
 import { MAX_AUTH_TOKEN_LENGTH } from '../proto/link/index';
 import type { Logger } from './log';
 
@@ -25,9 +26,11 @@ import type { Logger } from './log';
 export const SECRET_RELOAD_INTERVAL_MS = 10_000;
 export const SECRET_RELOAD_RANGE_MS = { min: 100, max: 3_600_000 } as const;
 
-export class SecretFileError extends Error {
+export class SecretFileError extends CodedError<'SNOWTAP_SECRET_FILE'> {
   override readonly name = 'SecretFileError';
-  readonly code = 'SNOWTAP_SECRET_FILE';
+  constructor(message: string) {
+    super('SNOWTAP_SECRET_FILE', message);
+  }
 }
 
 /** The bytes without one trailing newline (`echo`, kubectl): the secret is what precedes it. */

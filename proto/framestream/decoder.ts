@@ -12,6 +12,7 @@
 // paused, write() only appends, so the owner must pause its source too: `bufferedBytes`
 // tells it how much it let in.
 
+import { readU32 } from '../kit/index';
 import {
   CONTROL_FRAME_HEADER_SIZE,
   DATA_FRAME_HEADER_SIZE,
@@ -43,10 +44,6 @@ export interface FrameDecoderStats {
   controlFrames: number;
   oversizeFrames: number;
   oversizeBytes: number;
-}
-
-function readU32(buf: Uint8Array, at: number): number {
-  return buf[at]! * 0x1000000 + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
 }
 
 function invalidState(message: string): FramestreamError {

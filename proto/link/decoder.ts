@@ -12,6 +12,7 @@
 // There is no pause(): the in-flight window bounds what an agent may send unacknowledged,
 // and an owner whose pipeline is full simply stops reading the socket (TCP backpressure).
 
+import { checkInt, readU32 } from '../kit/index';
 import {
   Accepts,
   FRAME_HEADER_SIZE,
@@ -46,10 +47,6 @@ export interface LinkFrameDecoderStats {
 export const DECODER_INITIAL_BUFFER_SIZE = 64 * 1024;
 export const DECODER_SHRINK_ABOVE = 1024 * 1024;
 
-function readU32(buf: Uint8Array, at: number): number {
-  return buf[at]! * 0x1000000 + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
-}
-
 export class LinkFrameDecoder {
   readonly stats: LinkFrameDecoderStats = { bytesIn: 0, frames: 0, bodyBytes: 0 };
   readonly maxFrameBytes: number;
@@ -74,12 +71,8 @@ export class LinkFrameDecoder {
     if (typeof options?.onFrame !== 'function')
       throw invalidArgument('LinkFrameDecoder: onFrame is required');
     const max = options.maxFrameBytes ?? MAX_LINK_FRAME;
-    if (!Number.isInteger(max) || max < 1 + MAX_CONTROL_BODY || max > MAX_LINK_FRAME) {
-      throw invalidArgument(
-        `LinkFrameDecoder: maxFrameBytes must be an integer in [${1 + MAX_CONTROL_BODY}, ${MAX_LINK_FRAME}]`,
-      );
-    }
-    this.maxFrameBytes = max;
+    const field = 'LinkFrameDecoder: maxFrameBytes';
+    this.maxFrameBytes = checkInt(field, max, 1 + MAX_CONTROL_BODY, MAX_LINK_FRAME, invalidArgument);
     this.onFrame = options.onFrame;
     this.mask = options.accept ?? Accepts.ANY;
   }

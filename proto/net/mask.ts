@@ -5,6 +5,8 @@
 // client: its last 32 bits get the IPv4 mask, so a dual-stack socket does not leak the IPv4
 // address past an IPv6 mask.
 
+import { checkInt } from '../kit/index';
+
 /** Nothing masked: every bit kept. */
 export const MASK_DEFAULTS = { maskClientIpv4: 32, maskClientIpv6: 128 } as const;
 
@@ -36,8 +38,7 @@ export class ClientMask {
       ['maskClientIpv4', ipv4Bits, 32],
       ['maskClientIpv6', ipv6Bits, 128],
     ] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > max)
-        throw new RangeError(`${name}: ${v} is not an integer in 0..${max}`);
+      checkInt(name, v, 0, max, (m) => new RangeError(m));
     }
   }
 
