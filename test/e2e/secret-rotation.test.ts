@@ -25,6 +25,7 @@ import {
   restartEnricher,
   startAgent,
   startEnricher,
+  startSnowtap,
   tmpDir,
   waitUntil,
 } from '../support/pipeline-procs';
@@ -288,4 +289,46 @@ test('dnstap TCP inputs (agent --dnstap-tcp, enricher --dnstap-listen): a rotate
   enricher.child.kill('SIGTERM');
   assert.equal(await exitWithin(agent, 30_000, 'the agent'), 0);
   assert.equal(await exitWithin(enricher, 30_000, 'the enricher'), 0);
+});
+
+test('at start an expired certificate or a key of another certificate is a usage error naming the file', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = tmpDir(t, 'snowtap-secrets-start-');
+  const c = makeCerts(dir);
+  const expired = makeExpiredCert(dir, 'expired-server', 'subjectAltName=IP:127.0.0.1\n');
+  const run = async (args: string[]) => {
+    const p = startSnowtap(t, args, 0);
+    const code = await exitWithin(p, 20_000, args[0]!);
+    return { code, log: p.log() };
+  };
+  const e = await run([
+    'enricher',
+    '--output-dir',
+    path.join(dir, 'out'),
+    '--tls-cert',
+    expired.cert,
+    '--tls-key',
+    expired.key,
+  ]);
+  assert.equal(e.code, 2);
+  assert.match(
+    e.log,
+    /--tls-cert\/--tls-key\/--tls-ca: .*expired-server\.pem: the certificate \(CN=expired-server\) expired on 2020-01-02/,
+  );
+  const a = await run([
+    'agent',
+    '--input-file',
+    path.join(dir, 'none.fstrm'),
+    '--enricher',
+    '127.0.0.1:9',
+    '--tls-ca',
+    c.ca,
+    '--tls-cert',
+    c.clientCert,
+    '--tls-key',
+    c.serverKey,
+  ]);
+  assert.equal(a.code, 2);
+  assert.match(a.log, /the key does not belong to the certificate/);
 });
