@@ -4,6 +4,7 @@
 
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { byLabel, one, scrapedCounter, scrapedGauge } from '../common/metrics';
+import { secretCounts } from '../common/secret-files';
 import type { Agent } from './agent';
 import type { StripeStats } from './link';
 
@@ -54,6 +55,20 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     `${p}records_sampled_out_total`,
     'Records skipped by --sample (not drops: sample_rate accounts for them)',
     () => c.sampledOut,
+  );
+  counter(
+    registry,
+    `${p}secret_reloads_total`,
+    'Secret files (token, certificates) re-read and put in use for new connections, by secret',
+    () => secretCounts(agent.secrets).reloads,
+    'secret',
+  );
+  counter(
+    registry,
+    `${p}secret_reload_failures_total`,
+    'Secret file updates refused (expired certificate, key mismatch) or unreadable, by secret',
+    () => secretCounts(agent.secrets).failures,
+    'secret',
   );
   counter(
     registry,

@@ -8,6 +8,7 @@ import { Histogram, type Registry } from 'prom-client';
 import type { FrameStreamServerStats } from '../common/framestream-server';
 import { byLabel, type Labels, one, type Samples, scrapedCounter, scrapedGauge } from '../common/metrics';
 import { createRegistry } from '../common/ops-server';
+import { type SecretWatch, secretCounts } from '../common/secret-files';
 import type { ChunkWriterStats } from './output/index';
 import type { PipelineCounters } from './pipeline/pipeline';
 import type { Policy } from './policy/index';
@@ -24,6 +25,8 @@ export interface EnricherMetricSources {
   ready: () => boolean;
   /** Output failures by code, and whether acknowledgements are withheld because of one now. */
   output?: () => { suspended: boolean; failures: Map<string, number> };
+  /** Secret files re-read while running (common/secret-files.ts). */
+  secrets?: () => readonly SecretWatch<unknown>[];
   draining: () => boolean;
   /** The enricher id (the pod name in Kubernetes): the info metric's label, for scoping queries. */
   id?: string;
@@ -258,6 +261,20 @@ export class EnricherMetrics {
       () => byLabel(s.output?.().failures, 'code'),
     );
     gauge(r, 'draining', '1 while shutting down', [], () => one(s.draining() ? 1 : 0));
+    counter(
+      r,
+      'secret_reloads_total',
+      'Secret files (token, certificates, pseudonym key) re-read and put in use, by secret',
+      ['secret'],
+      () => byLabel(s.secrets ? secretCounts(s.secrets()).reloads : undefined, 'secret'),
+    );
+    counter(
+      r,
+      'secret_reload_failures_total',
+      'Secret file updates refused (expired certificate, key mismatch) or unreadable, by secret',
+      ['secret'],
+      () => byLabel(s.secrets ? secretCounts(s.secrets()).failures : undefined, 'secret'),
+    );
   }
 
   private policyMetrics(r: Registry, pol: EnricherMetricSources['policy']): void {

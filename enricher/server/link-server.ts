@@ -17,7 +17,12 @@ import { listen } from '../../common/listen';
 import { bump } from '../../common/metrics';
 import { EnricherHandshake, RejectCode } from '../../proto/link/index';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
-import { type LinkServerOptions, type ResolvedLinkServerOptions, resolveLinkServerOptions } from './options';
+import {
+  type LinkServerOptions,
+  type LinkTlsOptions,
+  type ResolvedLinkServerOptions,
+  resolveLinkServerOptions,
+} from './options';
 import { LinkServerStats } from './stats';
 
 /** Connections beyond maxConnections still get a Reject; past this many more they are dropped unread. */
@@ -230,6 +235,16 @@ export class LinkServer implements LinkConnectionContext {
       return;
     }
     this.serve(socket, socket, false);
+  }
+
+  /** A rotated token (common/secret-files.ts): checked on the Hellos of new connections. */
+  setAuthToken(token: Buffer): void {
+    this.handshake.setAuthToken(token);
+  }
+
+  /** A rotated certificate/key/CA: used by new TLS handshakes; open connections keep theirs. */
+  setTls(material: LinkTlsOptions): void {
+    this.tlsServer?.setSecureContext({ cert: material.cert, key: material.key, ca: material.ca });
   }
 
   private onSecure(socket: tls.TLSSocket): void {

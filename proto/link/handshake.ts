@@ -50,7 +50,7 @@ function checkUint(what: string, v: number, min: number, max: number): number {
 export class EnricherHandshake {
   readonly minVersion: number;
   readonly maxVersion: number;
-  private readonly tokenDigest: Buffer | null;
+  private tokenDigest: Buffer | null;
   private readonly contentTypes: readonly string[];
   private readonly welcomeTemplate: Omit<Welcome, 'protocolVersion'>;
 
@@ -93,6 +93,17 @@ export class EnricherHandshake {
       ),
       maxFrameBytes: checkUint('maxFrameBytes', settings.maxFrameBytes ?? 0, 0, MAX_LINK_FRAME),
     };
+  }
+
+  /**
+   * A new shared token (the Secret was rotated): Hellos from now on must carry it. An empty or
+   * null token turns the check off only if it was off from the start (a token is never dropped).
+   */
+  setAuthToken(token: Uint8Array | string): void {
+    const t = toBytes(token);
+    if (t.length === 0 || t.length > MAX_AUTH_TOKEN_LENGTH)
+      throw invalidArgument(`authToken must be 1..${MAX_AUTH_TOKEN_LENGTH} bytes`);
+    this.tokenDigest = sha256(t);
   }
 
   /** True when Hellos must carry the token. */
