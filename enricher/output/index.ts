@@ -29,3 +29,17 @@ export {
   type RecoveryResult,
   recoverPartials,
 } from './recovery';
+export {
+  checkPartitionOptions,
+  createOutputWriter,
+  escapeTenant,
+  PARTITION_BYS,
+  PARTITION_DEFAULTS,
+  PARTITION_RANGES,
+  type PartitionBy,
+  PartitionedWriter,
+  type PartitionOptions,
+  type PartitionStats,
+  parseTenantDir,
+  tenantDir,
+} from './partition';
