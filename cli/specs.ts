@@ -3,7 +3,12 @@
 // ranges come from the library that owns them.
 import { hostname } from 'node:os';
 import { COMPRESSIONS } from '../enricher/output/compression';
-import { CHUNK_DEFAULTS, PARTITION_BYS, PARTITION_DEFAULTS, PARTITION_RANGES } from '../enricher/output/index';
+import {
+  CHUNK_DEFAULTS,
+  PARTITION_BYS,
+  PARTITION_DEFAULTS,
+  PARTITION_RANGES,
+} from '../enricher/output/index';
 import { PRIVACY_DEFAULTS, PRIVACY_RANGES } from '../enricher/pipeline/privacy';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE } from '../proto/link';
@@ -85,7 +90,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     kind: 'enum',
     values: PARTITION_BYS,
     default: PARTITION_DEFAULTS.partitionBy,
-    help: 'tenant: each tenant\'s rows in chunks of their own under tenant=<name>/YYYY/MM/DD/HH/ (none: one tree)',
+    help: "tenant: each tenant's rows in chunks of their own under tenant=<name>/YYYY/MM/DD/HH/ (none: one tree)",
   },
   {
     name: 'max-open-tenants',

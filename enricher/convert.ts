@@ -15,7 +15,12 @@ import { basename } from 'node:path';
 import type { Logger } from '../common/log';
 import { ProgressBar } from '../common/progress';
 import { FramestreamError, readFrameStreamFile } from '../proto/framestream/index';
-import { type ChunkWriterOptions, type CommitInfo, createOutputWriter, type PartitionOptions } from './output/index';
+import {
+  type ChunkWriterOptions,
+  type CommitInfo,
+  createOutputWriter,
+  type PartitionOptions,
+} from './output/index';
 import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
 import { RowSource } from './pipeline/row-encoder';
 import type { Policy } from './policy/index';

@@ -245,8 +245,12 @@ export class EnricherMetrics {
       () => one(w() ? w()!.oldestUncommittedAgeMs / 1000 : null),
     );
     const part = () => s.partition?.() ?? null;
-    gauge(r, 'tenant_lanes_open', 'Tenant chunk lanes in use (--partition-by tenant; at most --max-open-tenants)', [], () =>
-      one(part()?.openTenants),
+    gauge(
+      r,
+      'tenant_lanes_open',
+      'Tenant chunk lanes in use (--partition-by tenant; at most --max-open-tenants)',
+      [],
+      () => one(part()?.openTenants),
     );
     counter(
       r,

@@ -273,7 +273,10 @@ export class ChunkWriter implements DurableRowSink {
   /** Lane use: hands the open block to the sink, so that a sync() covers its rows. */
   seal(): void {
     if (this.bufLen === 0 || this.chunk === null) return;
-    if (this.bufLen * 4 > this.buf.length) return this.sealBlock();
+    if (this.bufLen * 4 > this.buf.length) {
+      this.sealBlock();
+      return;
+    }
     // A flush seals every touched lane, mostly with a few rows each: hand over a copy of the
     // rows and keep the block buffer, instead of taking a fresh block per lane per flush.
     const copy = Buffer.allocUnsafe(this.bufLen);

@@ -22,13 +22,6 @@ export {
   type ChunkWriterOptions,
   resolveOptions as checkChunkWriterOptions,
 } from './options';
-export { probeOutput } from './probe';
-export {
-  DEFAULT_STALE_AFTER_MS,
-  type RecoveryOptions,
-  type RecoveryResult,
-  recoverPartials,
-} from './recovery';
 export {
   checkPartitionOptions,
   createOutputWriter,
@@ -43,3 +36,10 @@ export {
   parseTenantDir,
   tenantDir,
 } from './partition';
+export { probeOutput } from './probe';
+export {
+  DEFAULT_STALE_AFTER_MS,
+  type RecoveryOptions,
+  type RecoveryResult,
+  recoverPartials,
+} from './recovery';

@@ -261,10 +261,14 @@ export class PartitionedWriter {
       writeLockSync(this.partialDir, lockInfo(o.enricherId, this.incarnation, o.now()));
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      throw new OutputError('OUTPUT_NOT_WRITABLE', `output directory ${o.outputDir} is not writable: ${why}`, {
-        cause: err,
-        path: o.outputDir,
-      });
+      throw new OutputError(
+        'OUTPUT_NOT_WRITABLE',
+        `output directory ${o.outputDir} is not writable: ${why}`,
+        {
+          cause: err,
+          path: o.outputDir,
+        },
+      );
     }
     this.sink = new ChunkSink({
       outputDir: o.outputDir,

@@ -119,7 +119,17 @@ describe('tenant directory names', () => {
   });
 
   test('foreign names are not tenant directories', () => {
-    for (const n of ['2026', '_partial', 'tenant', 'tenant=', 'tenant=a/b', 'tenant=%2', 'tenant=%zz', 'tenant=_x', 'x=1'])
+    for (const n of [
+      '2026',
+      '_partial',
+      'tenant',
+      'tenant=',
+      'tenant=a/b',
+      'tenant=%2',
+      'tenant=%zz',
+      'tenant=_x',
+      'x=1',
+    ])
       assert.equal(parseTenantDir(n), null, n);
   });
 });
@@ -183,9 +193,17 @@ describe('PartitionedWriter', () => {
     for (let i = 0; i < 40; i++) put(h.w, tenants[i % 4]!, i);
     await h.w.close();
     for (const f of finalFiles(h.dir))
-      assert.match(f, /^tenant=[^/]+\/2026\/11\/22\/03\/snowtap-enr-0-20261122T031839\.123Z-[0-9a-f]{8}-\d{6}\.csv$/);
+      assert.match(
+        f,
+        /^tenant=[^/]+\/2026\/11\/22\/03\/snowtap-enr-0-20261122T031839\.123Z-[0-9a-f]{8}-\d{6}\.csv$/,
+      );
     const by = await rowsByDir(h.dir);
-    assert.deepEqual([...by.keys()].sort(), ['tenant=Z%C3%BCrich', 'tenant=__none__', 'tenant=a', 'tenant=b%2Fc']);
+    assert.deepEqual([...by.keys()].sort(), [
+      'tenant=Z%C3%BCrich',
+      'tenant=__none__',
+      'tenant=a',
+      'tenant=b%2Fc',
+    ]);
     for (const [d, ids] of by) {
       const t = parseTenantDir(d)!.tenant;
       assert.equal(ids.length, 10);
@@ -194,7 +212,11 @@ describe('PartitionedWriter', () => {
     // Names are unique across lanes (one sequence per writer).
     const names = finalFiles(h.dir).map((f) => path.basename(f));
     assert.equal(new Set(names).size, names.length);
-    assert.deepEqual(listFiles(h.dir).filter((f) => f.startsWith('_partial')), [], 'partial directory released');
+    assert.deepEqual(
+      listFiles(h.dir).filter((f) => f.startsWith('_partial')),
+      [],
+      'partial directory released',
+    );
   });
 
   test('LRU bound: the least recently used tenant chunk is published first, counted; nothing lost', async () => {
@@ -217,10 +239,13 @@ describe('PartitionedWriter', () => {
     assert.equal(h.commits[1]!.rows, 2);
     await h.w.close();
     const by = await rowsByDir(h.dir);
-    assert.deepEqual(
-      [...by.values()].flat().sort(),
-      ['a:r-00000000', 'a:r-00000002', 'b:r-00000001', 'c:r-00000003', 'd:r-00000004'],
-    );
+    assert.deepEqual([...by.values()].flat().sort(), [
+      'a:r-00000000',
+      'a:r-00000002',
+      'b:r-00000001',
+      'c:r-00000003',
+      'd:r-00000004',
+    ]);
   });
 
   test('many tenants through a small bound: every row once, in its tenant’s tree', async () => {
@@ -236,7 +261,8 @@ describe('PartitionedWriter', () => {
     const all = [...by.values()].flat();
     assert.equal(all.length, N);
     assert.equal(new Set(all).size, N);
-    for (const [d, ids] of by) for (const id of ids) assert.ok(id.startsWith(`${parseTenantDir(d)!.tenant}:`));
+    for (const [d, ids] of by)
+      for (const id of ids) assert.ok(id.startsWith(`${parseTenantDir(d)!.tenant}:`));
     assert.ok(h.w.partition.evictions > 50, `evictions ${h.w.partition.evictions}`);
     assert.equal(h.commits.length, finalFiles(h.dir).length);
   });
