@@ -222,6 +222,12 @@ export function checkPartitionOptions(o: PartitionOptions): Required<PartitionOp
 
 const noop = () => undefined;
 
+interface Lane {
+  w: ChunkWriter;
+  /** Tick of the last selectTenant() that chose it: the smallest is the least recently used. */
+  used: number;
+}
+
 /** The DurableRowSink of --partition-by tenant; the pipeline calls selectTenant() before each row. */
 export class PartitionedWriter {
   readonly incarnation = newIncarnation();
@@ -229,8 +235,9 @@ export class PartitionedWriter {
   readonly partition = { openTenants: 0, evictions: 0, throttled: 0 } satisfies PartitionStats;
   private readonly sink: ChunkSink;
   private readonly laneOptions: ChunkWriterOptions;
-  /** Lanes by tenant (null: no tenant), least recently used first. */
-  private readonly lanes = new Map<string | null, ChunkWriter>();
+  /** Lanes by tenant (null: no tenant), with the tick of their last use. */
+  private readonly lanes = new Map<string | null, Lane>();
+  private ticks = 0;
   private readonly dirs = new Map<string | null, string>();
   private current: ChunkWriter | null = null;
   private currentKey: string | null | undefined = undefined;
@@ -286,37 +293,43 @@ export class PartitionedWriter {
     if (tenant === this.currentKey) return;
     this.checkOpen();
     let lane = this.lanes.get(tenant);
-    if (lane !== undefined) {
-      // Most recently used: move to the end of the map's order.
-      this.lanes.delete(tenant);
-      this.lanes.set(tenant, lane);
-    } else lane = this.takeLane(tenant);
-    this.current = lane;
+    if (lane === undefined) lane = this.takeLane(tenant);
+    // A stamp, not a reordered list: a switch costs one lookup; the eviction scans (rare, throttled).
+    lane.used = ++this.ticks;
+    this.current = lane.w;
     this.currentKey = tenant;
   }
 
-  private takeLane(tenant: string | null): ChunkWriter {
+  private takeLane(tenant: string | null): Lane {
     const dir = this.dirOf(tenant);
     const partialDir = path.join(this.partialDir, dir);
     const prefix = `${dir}/`;
-    let lane: ChunkWriter;
+    let lane: Lane;
     if (this.lanes.size >= this.maxOpen) {
-      const [oldKey, old] = this.lanes.entries().next().value as [string | null, ChunkWriter];
+      let oldKey: string | null = null;
+      let old: Lane | null = null;
+      for (const [k, l] of this.lanes)
+        if (old === null || l.used < old.used) {
+          old = l;
+          oldKey = k;
+        }
       this.lanes.delete(oldKey);
-      if (old.openChunk !== null) {
+      const w = old!.w;
+      if (w.openChunk !== null) {
         this.partition.evictions++;
-        old.rotate().catch(noop);
+        w.rotate().catch(noop);
       }
-      old.retarget(partialDir, prefix);
-      lane = old;
+      w.retarget(partialDir, prefix);
+      lane = old!;
     } else {
-      lane = new ChunkWriter(this.laneOptions, {
+      const w = new ChunkWriter(this.laneOptions, {
         sink: this.sink,
         incarnation: this.incarnation,
         nextSeq: () => ++this.seq,
         partialDir,
         dirPrefix: prefix,
       });
+      lane = { w, used: 0 };
     }
     this.lanes.set(tenant, lane);
     this.partition.openTenants = this.lanes.size;
@@ -402,8 +415,8 @@ export class PartitionedWriter {
   flush(): Promise<void> {
     const sink = this.sink;
     let unsealed = false;
-    for (const lane of this.lanes.values())
-      if (lane.unsealedRows > 0) {
+    for (const { w } of this.lanes.values())
+      if (w.unsealedRows > 0) {
         unsealed = true;
         break;
       }
@@ -411,7 +424,7 @@ export class PartitionedWriter {
     // Group commit as in ChunkWriter.flush(): seal once the sink is idle, so that flushes
     // arriving meanwhile share the blocks and the fsyncs.
     return sink.whenIdle().then(() => {
-      for (const lane of this.lanes.values()) lane.seal();
+      for (const { w } of this.lanes.values()) w.seal();
       return sink.sync(sink.acceptedRows);
     });
   }
@@ -419,12 +432,12 @@ export class PartitionedWriter {
   /** Publishes every lane's chunk that is rotate-max-age old. */
   tick(): void {
     if (this.closing !== null) return;
-    for (const lane of this.lanes.values()) lane.tick();
+    for (const { w } of this.lanes.values()) w.tick();
   }
 
   /** Commits every open tenant chunk; resolves once all are published. */
   rotate(): Promise<void> {
-    return Promise.all([...this.lanes.values()].map((l) => l.rotate())).then(() => this.sink.barrier());
+    return Promise.all([...this.lanes.values()].map((l) => l.w.rotate())).then(() => this.sink.barrier());
   }
 
   /** Commits every open chunk, then releases the partial directory (tenant sub-directories included). */
@@ -454,9 +467,9 @@ export class PartitionedWriter {
     let appendedRows = 0;
     let oldest = s.committing.length > 0 ? s.committing[0]! : Number.POSITIVE_INFINITY;
     let oldestOpen = Number.POSITIVE_INFINITY;
-    for (const lane of this.lanes.values()) {
-      const c: ChunkFile | null = lane.openChunk;
-      appendedRows += lane.stats().appendedRows;
+    for (const { w } of this.lanes.values()) {
+      const c: ChunkFile | null = w.openChunk;
+      appendedRows += w.stats().appendedRows;
       if (c === null) continue;
       partialRows += c.rows;
       partialBytes += c.bytes;
