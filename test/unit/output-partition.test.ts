@@ -296,6 +296,42 @@ describe('PartitionedWriter', () => {
     assert.equal((await rowsByDir(dir)).size, SWITCHES);
   });
 
+  test('more tenants than the bound under load: files stay within N + R x seconds (+ the N lanes closed at the end), nothing lost', async () => {
+    const dir = tmp();
+    const commits: CommitInfo[] = [];
+    const N = 3;
+    const R = 40;
+    const w = new PartitionedWriter({
+      outputDir: dir,
+      enricherId: 'enr-0',
+      blockBytes: 16 * 1024,
+      maxOpenTenants: N,
+      tenantChunkRate: R,
+      onCommit: (c) => commits.push(c),
+    });
+    const t0 = Date.now();
+    let i = 0;
+    // 12 tenants interleaved, one row each in turn, as fast as the writer lets us, for ~600 ms.
+    while (Date.now() - t0 < 600) {
+      for (let k = 0; k < 50; k++, i++) {
+        const r = row(i, { tenant: `t${i % 12}` });
+        if (!w.appendRow(`t${i % 12}`, r, 0, r.length)) await w.whenDrained();
+      }
+      await w.flush();
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    await w.close();
+    const bound = N + R * seconds + N;
+    assert.ok(commits.length <= bound + 1, `${commits.length} files in ${seconds} s, bound ${bound}`);
+    assert.ok(w.partition.throttled > 0, 'the bucket ran dry and paused the input');
+    const by = await rowsByDir(dir);
+    const all = [...by.values()].flat();
+    assert.equal(all.length, i, 'every row written once');
+    assert.equal(new Set(all).size, i);
+    for (const [d, ids] of by)
+      for (const id of ids) assert.ok(id.startsWith(`${parseTenantDir(d)!.tenant}:`));
+  });
+
   test('flush() makes every touched tenant chunk durable: one sync covers all dirty files', async () => {
     const h = harness({ maxOpenTenants: 8 });
     for (let i = 0; i < 16; i++) put(h.w, `t${i % 8}`, i);
