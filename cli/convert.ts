@@ -3,7 +3,7 @@ import { createLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
 import { loadPolicyFile } from '../enricher/policy/index';
 import { formatHelp, logSettings, parseCommand, UsageError } from './options';
-import { outputOptions, rowOptions } from './shared';
+import { outputOptions, partitionOptions, rowOptions } from './shared';
 import { CONVERT_OPTIONS } from './specs';
 
 export const CONVERT_HELP = formatHelp(
@@ -30,6 +30,7 @@ export async function convertMain(argv: readonly string[]): Promise<number> {
   const s = await convertFiles({
     files: cmd.positionals,
     output: outputOptions(o),
+    partition: partitionOptions(o),
     policy,
     rows: rowOptions(o),
     maxDataFrameSize: Number(o['max-frame-size']),

@@ -28,7 +28,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { outputOptions, rowOptions } from './shared';
+import { outputOptions, partitionOptions, rowOptions } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
 import { checkTlsFiles, SECRET_RELOAD_OPTION, secretReloadMs, tokenFromFile } from './token';
 
@@ -205,6 +205,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
   return {
     id,
     output: outputOptions(o),
+    partition: partitionOptions(o),
     rows: rowOptions(o),
     listen: hp('listen')!,
     dnstapListen: hp('dnstap-listen'),

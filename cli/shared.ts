@@ -3,7 +3,7 @@
 // what it shares with the enricher lives in ./token.
 import { type Compression, ZSTD_MIN_NODE, zstdAvailable } from '../enricher/output/compression';
 import { headerBytesFor, parseColumnList } from '../enricher/output/csv';
-import type { ChunkWriterOptions } from '../enricher/output/index';
+import type { ChunkWriterOptions, PartitionBy, PartitionOptions } from '../enricher/output/index';
 import type { RowOptions } from '../enricher/pipeline/pipeline';
 import { Pseudonymizer } from '../enricher/pipeline/pseudonym';
 import { type OptionValues, UsageError } from './options';
@@ -17,6 +17,15 @@ export function outputOptions(o: OptionValues): Omit<ChunkWriterOptions, 'onComm
     maxAgeMs: Number(o['rotate-max-age']) * 1000,
     compression: compressionOption(o),
     ...(o.columns === undefined ? {} : { header: headerBytesFor(columnsOption(o)) }),
+  };
+}
+
+/** --partition-by, --max-open-tenants, --tenant-chunk-rate. */
+export function partitionOptions(o: OptionValues): PartitionOptions {
+  return {
+    partitionBy: String(o['partition-by']) as PartitionBy,
+    maxOpenTenants: Number(o['max-open-tenants']),
+    tenantChunkRate: Number(o['tenant-chunk-rate']),
   };
 }
 

@@ -3,7 +3,12 @@
 // ranges come from the library that owns them.
 import { hostname } from 'node:os';
 import { COMPRESSIONS } from '../enricher/output/compression';
-import { CHUNK_DEFAULTS } from '../enricher/output/index';
+import {
+  CHUNK_DEFAULTS,
+  PARTITION_BYS,
+  PARTITION_DEFAULTS,
+  PARTITION_RANGES,
+} from '../enricher/output/index';
 import { PRIVACY_DEFAULTS, PRIVACY_RANGES } from '../enricher/pipeline/privacy';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE } from '../proto/link';
@@ -80,6 +85,27 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     help: 'chunk compression: none (default), gzip (.csv.gz), zstd (.csv.zst, Node.js >= 22.15)',
   },
   { name: 'gzip', kind: 'bool', help: 'alias of --compression gzip (--no-gzip: none)' },
+  {
+    name: 'partition-by',
+    kind: 'enum',
+    values: PARTITION_BYS,
+    default: PARTITION_DEFAULTS.partitionBy,
+    help: "tenant: each tenant's rows in chunks of their own under tenant=<name>/YYYY/MM/DD/HH/ (none: one tree)",
+  },
+  {
+    name: 'max-open-tenants',
+    kind: 'int',
+    ...libraryNumber(PARTITION_DEFAULTS.maxOpenTenants, PARTITION_RANGES.maxOpenTenants),
+    arg: 'N',
+    help: 'with --partition-by tenant: open tenant chunks at most; the least recently used is published first',
+  },
+  {
+    name: 'tenant-chunk-rate',
+    kind: 'number',
+    ...libraryNumber(PARTITION_DEFAULTS.tenantChunkRate, PARTITION_RANGES.tenantChunkRate),
+    arg: 'PER_SECOND',
+    help: 'with --partition-by tenant: tenant chunks opened per second on average beyond --max-open-tenants; faster tenant switching pauses input (bounds files per minute)',
+  },
   { name: 'policy-file', kind: 'string', arg: 'PATH', help: 'policy document (JSON, optionally gzip)' },
   {
     name: 'max-frame-size',

@@ -15,7 +15,12 @@ import { basename } from 'node:path';
 import type { Logger } from '../common/log';
 import { ProgressBar } from '../common/progress';
 import { FramestreamError, readFrameStreamFile } from '../proto/framestream/index';
-import { ChunkWriter, type ChunkWriterOptions, type CommitInfo } from './output/index';
+import {
+  type ChunkWriterOptions,
+  type CommitInfo,
+  createOutputWriter,
+  type PartitionOptions,
+} from './output/index';
 import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
 import { RowSource } from './pipeline/row-encoder';
 import type { Policy } from './policy/index';
@@ -30,6 +35,8 @@ export const CONVERT_READ_BLOCK_BYTES = 1024 * 1024;
 export interface ConvertOptions {
   files: string[];
   output: Omit<ChunkWriterOptions, 'onCommit'>;
+  /** --partition-by tenant, --max-open-tenants, --tenant-chunk-rate. */
+  partition?: PartitionOptions;
   policy: Policy | null;
   /** Privacy and column selection (--mask-client-*, --drop-ecs, --columns). */
   rows?: RowOptions;
@@ -72,13 +79,16 @@ export async function fileSourceId(path: string): Promise<string> {
 export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary> {
   const started = process.hrtime.bigint();
   const chunkPaths: string[] = [];
-  const writer = new ChunkWriter({
-    ...opts.output,
-    onCommit: (info) => {
-      chunkPaths.push(info.path);
-      opts.onCommit?.(info);
+  const writer = createOutputWriter(
+    {
+      ...opts.output,
+      onCommit: (info) => {
+        chunkPaths.push(info.path);
+        opts.onCommit?.(info);
+      },
     },
-  });
+    opts.partition,
+  );
   const pipeline = new RecordPipeline(writer, opts.output.enricherId, () => opts.policy, opts.rows);
   let totalBytes = 0;
   for (const f of opts.files) totalBytes += (await stat(f)).size;

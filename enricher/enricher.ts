@@ -21,9 +21,13 @@ import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
 import {
   CHUNK_DEFAULTS,
-  ChunkWriter,
+  type ChunkWriter,
   type ChunkWriterOptions,
   checkChunkWriterOptions,
+  checkPartitionOptions,
+  createOutputWriter,
+  type PartitionedWriter,
+  type PartitionOptions,
   probeOutput,
   recoverPartials,
 } from './output/index';
@@ -60,6 +64,8 @@ export interface EnricherOptions {
   /** Enricher id: every row's enricher_id, chunk names, the Welcome. */
   id: string;
   output: Omit<ChunkWriterOptions, 'onCommit' | 'enricherId'>;
+  /** --partition-by tenant, --max-open-tenants, --tenant-chunk-rate. */
+  partition?: PartitionOptions;
   listen: HostPort;
   dnstapListen?: HostPort | null;
   /** TLS, allow-list, budgets and handshake deadline of --dnstap-listen. */
@@ -126,7 +132,7 @@ export class Enricher {
   readonly metrics: EnricherMetrics;
   state: 'new' | 'starting' | 'running' | 'draining' | 'stopped' = 'new';
   link: LinkServer | null = null;
-  writer: ChunkWriter | null = null;
+  writer: ChunkWriter | PartitionedWriter | null = null;
   pipeline: RecordPipeline | null = null;
   poller: PolicyPoller | null = null;
   private dnstap: { server: FrameStreamServer; input: DnstapInput } | null = null;
@@ -159,6 +165,7 @@ export class Enricher {
       pipeline: () => this.pipeline?.counters ?? null,
       link: () => this.link?.stats ?? null,
       writer: () => this.writer?.stats() ?? null,
+      partition: () => (this.writer !== null && 'partition' in this.writer ? this.writer.partition : null),
       dnstap: () =>
         this.dnstap ? { input: this.dnstap.input.stats, server: this.dnstap.server.stats } : null,
       policy: () => (this.poller ? { current: this.poller.current, stats: this.poller.stats } : null),
@@ -191,6 +198,7 @@ export class Enricher {
       }
       // Bad writer options are configuration errors (exit 2): say so before touching the disk.
       checkChunkWriterOptions({ ...o.output, enricherId: o.id });
+      checkPartitionOptions(o.partition ?? {});
       const dir = o.output.outputDir;
       await withDeadline(
         `preparing the output directory ${dir}`,
@@ -230,11 +238,14 @@ export class Enricher {
         'zstd partial chunks left for a Node.js with zstd to recover (this one has none)',
       );
     }
-    const writer = new ChunkWriter({
-      ...o.output,
-      enricherId: o.id,
-      onCommit: (c) => this.log.info({ path: c.path, rows: c.rows, bytes: c.bytes }, 'chunk committed'),
-    });
+    const writer = createOutputWriter(
+      {
+        ...o.output,
+        enricherId: o.id,
+        onCommit: (c) => this.log.info({ path: c.path, rows: c.rows, bytes: c.bytes }, 'chunk committed'),
+      },
+      o.partition,
+    );
     this.writer = writer;
     const poller = this.poller;
     const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null, o.rows);

@@ -9,7 +9,7 @@ import type { FrameStreamServerStats } from '../common/framestream-server';
 import { byLabel, type Labels, one, type Samples, scrapedCounter, scrapedGauge } from '../common/metrics';
 import { createRegistry } from '../common/ops-server';
 import { type SecretWatch, secretCounts } from '../common/secret-files';
-import type { ChunkWriterStats } from './output/index';
+import type { ChunkWriterStats, PartitionStats } from './output/index';
 import type { PipelineCounters } from './pipeline/pipeline';
 import type { Policy } from './policy/index';
 import type { PolicyPollerStats } from './policy/poller';
@@ -20,6 +20,8 @@ export interface EnricherMetricSources {
   pipeline: () => PipelineCounters | null;
   link: () => LinkServerStats | null;
   writer: () => ChunkWriterStats | null;
+  /** --partition-by tenant: lanes, evictions, throttling; null when not partitioned. */
+  partition?: () => PartitionStats | null;
   dnstap: () => { input: DnstapInputStats; server: FrameStreamServerStats } | null;
   policy: () => { current: Policy | null; stats: PolicyPollerStats } | null;
   ready: () => boolean;
@@ -244,6 +246,28 @@ export class EnricherMetrics {
       'Age of the oldest row written but not yet in a committed chunk (0 when none): how long an acknowledged row can wait before Snowpipe can see it',
       [],
       () => one(w() ? w()!.oldestUncommittedAgeMs / 1000 : null),
+    );
+    const part = () => s.partition?.() ?? null;
+    gauge(
+      r,
+      'tenant_lanes_open',
+      'Tenant chunk lanes in use (--partition-by tenant; at most --max-open-tenants)',
+      [],
+      () => one(part()?.openTenants),
+    );
+    counter(
+      r,
+      'tenant_chunks_evicted_total',
+      'Tenant chunks sealed and published early because --max-open-tenants was reached (least recently used first)',
+      [],
+      () => one(part()?.evictions),
+    );
+    counter(
+      r,
+      'tenant_switches_throttled_total',
+      'Times input was paused because tenant switches outran --tenant-chunk-rate (bounds files per minute)',
+      [],
+      () => one(part()?.throttled),
     );
     gauge(r, 'ready', '1 when /readyz answers ready', [], () => one(s.ready() ? 1 : 0));
     gauge(

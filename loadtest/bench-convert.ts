@@ -8,18 +8,29 @@
 //   node dist/loadtest/bench-convert.js [--frames N] [--runs K] [--quick] [--json FILE]
 //        [--compression none,gzip,zstd] [--no-split]
 //        [--mask-client-ipv4 BITS] [--mask-client-ipv6 BITS] [--drop-ecs] [--pseudonymize-clients KEYFILE]
+//        [--tenants N [--max-open-tenants M] [--tenant-chunk-rate R] [--tenant-run K]]
+// --tenants N: the capture's client addresses are rewritten to N tenants' networks (runs of K
+// records per client, default 1: every record may switch tenant), and each codec runs twice
+// per round, paired: one tree, then --partition-by tenant (bound M, default max(64, N)).
 // --compression: the codecs to run (default none,gzip; zstd needs Node >= 22.15); the runs
 // alternate between them (paired) so that a busy neighbour hurts each codec alike.
 //
 // It re-executes itself under `taskset -c 0` when available so the numbers are per core
 // (gzip then competes with the pipeline on that core instead of using the other one).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
-import { ChunkWriter, COMPRESSIONS, type Compression, zstdAvailable } from '../enricher/output/index';
+import {
+  ChunkWriter,
+  COMPRESSIONS,
+  type Compression,
+  PARTITION_DEFAULTS,
+  type PartitionOptions,
+  zstdAvailable,
+} from '../enricher/output/index';
 import { RecordPipeline, type RowOptions, type RowSink } from '../enricher/pipeline/pipeline';
 import { Pseudonymizer } from '../enricher/pipeline/pseudonym';
 import { MAX_ROW_BYTES, RowSource } from '../enricher/pipeline/row-encoder';
@@ -51,6 +62,16 @@ const CODECS = (args.includes('--compression') ? args[args.indexOf('--compressio
     return false;
   });
 const SPLIT = !args.includes('--no-split');
+const TENANTS = flag('--tenants', 0);
+const TENANT_RUN = flag('--tenant-run', 1);
+const PARTITION: PartitionOptions | null =
+  TENANTS > 0
+    ? {
+        partitionBy: 'tenant',
+        maxOpenTenants: flag('--max-open-tenants', Math.max(PARTITION_DEFAULTS.maxOpenTenants, TENANTS)),
+        tenantChunkRate: flag('--tenant-chunk-rate', PARTITION_DEFAULTS.tenantChunkRate),
+      }
+    : null;
 /** Result keys of earlier versions, kept so that stored JSON stays comparable. */
 const RATE_KEY: Record<Compression, string> = {
   none: 'convertRecordsPerSec',
@@ -86,7 +107,53 @@ function pinToOneCore(): void {
 /** START + the fixture's data frames repeated + STOP, written to a temp file. */
 function buildCapture(dir: string): { file: string; frames: number; bytes: number } {
   const file = path.join(dir, 'bulk-x.fstrm');
-  return { file, ...replicateCapture(file, TARGET_FRAMES) };
+  const cap = { file, ...replicateCapture(file, TARGET_FRAMES) };
+  if (TENANTS > 0) spreadClients(file, TENANTS);
+  return cap;
+}
+
+/**
+ * Rewrites every frame's client address in place to 10.<k>.1 (IPv6: ::ffff:10.<k>.1), k the
+ * tenant of record i (runs of TENANT_RUN records, order scrambled): the bench policy maps
+ * 10.<k>.0/24 to tenant t<k>. Sizes stay the same.
+ */
+function spreadClients(file: string, tenants: number): void {
+  const buf = readFileSync(file);
+  const view = new DnstapView();
+  let p = 8 + buf.readUInt32BE(4); // after the START control frame
+  let i = 0;
+  let rewritten = 0;
+  while (p + 4 <= buf.length) {
+    const len = buf.readUInt32BE(p);
+    if (len === 0) break; // STOP (an escaped control frame)
+    const start = p + 4;
+    decodeDnstap(buf, start, start + len, view);
+    const run = Math.floor(i++ / TENANT_RUN);
+    const k = Math.imul(run, 0x9e3779b1) >>> 0;
+    const t = k % tenants;
+    const off = view.queryAddressOff;
+    if (off !== ABSENT && view.queryAddressLen === 4) {
+      buf[off] = 10;
+      buf[off + 1] = t >> 8;
+      buf[off + 2] = t & 255;
+      buf[off + 3] = 1;
+      rewritten++;
+    } else if (off !== ABSENT && view.queryAddressLen === 16) {
+      buf.fill(0, off, off + 10);
+      buf[off + 10] = 0xff;
+      buf[off + 11] = 0xff;
+      buf[off + 12] = 10;
+      buf[off + 13] = t >> 8;
+      buf[off + 14] = t & 255;
+      buf[off + 15] = 1;
+      rewritten++;
+    }
+    p = start + len;
+  }
+  writeFileSync(file, buf);
+  console.log(
+    `client addresses: ${rewritten} of ${i} records spread over ${tenants} tenants (runs of ${TENANT_RUN})`,
+  );
 }
 
 /** A realistic policy: 100k domains + 10k networks, a few of which match the fixture. */
@@ -129,15 +196,20 @@ async function main(): Promise<void> {
     };
 
     // End to end: file -> CSV chunks on disk (what `snowtap convert` does), the codecs in
-    // turn within each round.
-    const secs = new Map<Compression, number[]>(CODECS.map((c) => [c, []]));
+    // turn within each round (with --tenants: each codec one tree, then by tenant, paired).
+    const cases: { key: string; compression: Compression; partition: PartitionOptions | null }[] = [];
+    for (const compression of CODECS) {
+      cases.push({ key: compression, compression, partition: null });
+      if (PARTITION) cases.push({ key: `${compression}/tenant`, compression, partition: PARTITION });
+    }
+    const secs = new Map<string, number[]>(cases.map((c) => [c.key, []]));
     // CPU seconds of the whole process (pipeline + threadpool compression): steadier than wall
     // time on a machine shared with other work.
-    const cpus = new Map<Compression, number[]>(CODECS.map((c) => [c, []]));
-    const sizes = new Map<Compression, { csv: number; file: number }>();
+    const cpus = new Map<string, number[]>(cases.map((c) => [c.key, []]));
+    const sizes = new Map<string, { csv: number; file: number; chunks: number }>();
     for (let r = 0; r < RUNS; r++) {
-      for (const compression of CODECS) {
-        const out = path.join(dir, `out-${compression}-${r}`);
+      for (const { key, compression, partition } of cases) {
+        const out = path.join(dir, `out-${key.replace('/', '-')}-${r}`);
         let csv = 0;
         let file = 0;
         const cpu0 = process.cpuUsage();
@@ -151,6 +223,7 @@ async function main(): Promise<void> {
             maxAgeMs: 3.6e6,
             compression,
           },
+          ...(partition ? { partition } : {}),
           policy,
           rows: ROWS,
           log: silentLogger(),
@@ -160,24 +233,36 @@ async function main(): Promise<void> {
           },
         });
         if (s.rows !== cap.frames) throw new Error(`expected ${cap.frames} rows, got ${s.rows}`);
-        secs.get(compression)!.push(s.seconds);
+        secs.get(key)!.push(s.seconds);
         const cpu = process.cpuUsage(cpu0);
-        cpus.get(compression)!.push((cpu.user + cpu.system) / 1e6);
-        sizes.set(compression, { csv, file });
+        cpus.get(key)!.push((cpu.user + cpu.system) / 1e6);
+        sizes.set(key, { csv, file, chunks: s.chunks });
         rmSync(out, { recursive: true, force: true });
       }
     }
-    for (const compression of CODECS) {
-      const ss = secs.get(compression)!;
+    for (const { key, compression, partition } of cases) {
+      const ss = secs.get(key)!;
       const rate = cap.frames / median(ss);
-      const { csv, file } = sizes.get(compression)!;
-      results[RATE_KEY[compression]] = Math.round(rate);
-      const cpu = median(cpus.get(compression)!);
-      results[`${compression}FileBytes`] = file;
-      results[`${compression}CpuNsPerRecord`] = Math.round((cpu / cap.frames) * 1e9);
+      const { csv, file, chunks } = sizes.get(key)!;
+      const cpu = median(cpus.get(key)!);
+      if (partition === null) {
+        results[RATE_KEY[compression]] = Math.round(rate);
+        results[`${compression}FileBytes`] = file;
+        results[`${compression}CpuNsPerRecord`] = Math.round((cpu / cap.frames) * 1e9);
+      } else {
+        results[`${compression}TenantRecordsPerSec`] = Math.round(rate);
+        results[`${compression}TenantCpuNsPerRecord`] = Math.round((cpu / cap.frames) * 1e9);
+        results[`${compression}TenantChunks`] = chunks;
+        results.tenants = TENANTS;
+        results.partition = partition;
+      }
+      const label =
+        partition === null
+          ? compression.padEnd(5)
+          : `${compression} by tenant (${TENANTS} tenants, bound ${partition.maxOpenTenants})`;
       console.log(
-        `convert ${compression.padEnd(5)}: ${(rate / 1e6).toFixed(3)} M records/s (median of ${RUNS}: ${ss.map((x) => x.toFixed(2)).join(' ')} s), ` +
-          `CPU ${((cpu / cap.frames) * 1e9).toFixed(0)} ns/record; ` +
+        `convert ${label}: ${(rate / 1e6).toFixed(3)} M records/s (median of ${RUNS}: ${ss.map((x) => x.toFixed(2)).join(' ')} s), ` +
+          `CPU ${((cpu / cap.frames) * 1e9).toFixed(0)} ns/record; ${chunks} chunk(s), ` +
           `${(file / 1e6).toFixed(1)} MB on disk for ${(csv / 1e6).toFixed(1)} MB of CSV (ratio ${(csv / file).toFixed(2)})`,
       );
     }

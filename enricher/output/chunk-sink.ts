@@ -102,7 +102,13 @@ export class ChunkSink {
   private readonly highWater: number;
   private compressing = 0;
   private running = false;
-  private open: ChunkFile | null = null;
+  /**
+   * Files written to since their last fsync. One chunk at a time for a plain writer; with
+   * --partition-by tenant one per open tenant chunk (partition.ts), all synced by one sync().
+   */
+  private readonly dirty: ChunkFile[] = [];
+  /** Files with an open handle (closed on failure). */
+  private readonly openFiles = new Set<ChunkFile>();
 
   constructor(private readonly o: SinkOptions) {
     this.dirs = new DirMaker(o.outputDir);
@@ -252,9 +258,10 @@ export class ChunkSink {
     const file = chunk.partialPath;
     let fh = chunk.fh;
     if (fh === null) {
-      fh = chunk.fh = await io('create', file, fsp.open(file, 'wx'));
-      this.open = chunk;
+      fh = chunk.fh = await this.create(file);
+      this.openFiles.add(chunk);
     }
+    if (!this.dirty.includes(chunk)) this.dirty.push(chunk);
     const buf = op.out ?? op.data!.subarray(0, op.len);
     for (let off = 0; off < buf.length; ) {
       off += (await io('write', file, fh.write(buf, off, buf.length - off))).bytesWritten;
@@ -279,23 +286,42 @@ export class ChunkSink {
     for (const resolve of ws) resolve();
   }
 
-  /** fdatasync of the open partial file (and, once, its directory entry); wakes waiters. */
+  /**
+   * Creates a partial file. Its directory (a tenant's, --partition-by tenant) is made on first
+   * use, durably, so that the writer never does directory I/O on the per-record path.
+   */
+  private async create(file: string): Promise<fsp.FileHandle> {
+    try {
+      return await fsp.open(file, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('create', file, err);
+    }
+    await this.dirs.ensure(path.relative(this.o.outputDir, path.dirname(file)), true);
+    return io('create', file, fsp.open(file, 'wx'));
+  }
+
+  /** fdatasync of every partial file written since its last sync (and, once, its directory entry); wakes waiters. */
   private async syncOpen(): Promise<void> {
-    const chunk = this.open;
-    if (chunk !== null && this.durableRows < this.writtenRows) {
-      this.syncs++;
-      await io('fsync', chunk.partialPath, chunk.fh!.datasync());
-      if (!chunk.entrySynced) {
-        // fsync(2) on a new file does not persist its name; the directory must be synced too.
-        await fsyncDir(path.dirname(chunk.partialPath));
-        chunk.entrySynced = true;
-      }
+    if (this.durableRows < this.writtenRows) {
+      const files = this.dirty.splice(0);
+      // Several tenant chunks: their fsyncs run at once (the device queues them together).
+      await Promise.all(files.map((chunk) => this.syncFile(chunk)));
     }
     this.durableRows = this.writtenRows;
     let n = 0;
     while (n < this.waiters.length && this.waiters[n]!.target <= this.durableRows)
       this.waiters[n++]!.resolve();
     this.waiters.splice(0, n);
+  }
+
+  private async syncFile(chunk: ChunkFile): Promise<void> {
+    this.syncs++;
+    await io('fsync', chunk.partialPath, chunk.fh!.datasync());
+    if (!chunk.entrySynced) {
+      // fsync(2) on a new file does not persist its name; the directory must be synced too.
+      await fsyncDir(path.dirname(chunk.partialPath));
+      chunk.entrySynced = true;
+    }
   }
 
   /** fsync, close, rename to the final name, then make both directory entries durable. */
@@ -306,7 +332,9 @@ export class ChunkSink {
     this.syncs++;
     await io('fsync', from, fh.sync());
     chunk.fh = null;
-    this.open = null;
+    this.openFiles.delete(chunk);
+    const at = this.dirty.indexOf(chunk);
+    if (at >= 0) this.dirty.splice(at, 1);
     await io('close', from, fh.close());
     let dir = await this.dirs.ensure(chunk.hourDir);
     let to = path.join(dir, chunk.name);
@@ -321,7 +349,8 @@ export class ChunkSink {
     }
     await fsyncDir(dir);
     await fsyncDir(path.dirname(from));
-    this.durableRows = this.writtenRows;
+    // Every written row is durable only when no other file waits for its fsync.
+    if (this.dirty.length === 0) this.durableRows = this.writtenRows;
     this.chunksCommitted++;
     this.committing.shift();
     this.rowsCommitted += chunk.rows;
@@ -334,10 +363,10 @@ export class ChunkSink {
     if (this.failure !== null) return;
     const failure = err instanceof OutputError ? err : ioError('write', this.o.outputDir, err);
     this.failure = failure;
-    const open = this.open;
-    this.open = null;
-    // Leave the partial file in place: the next start recovers its complete rows.
-    if (open?.fh) void open.fh.close().catch(() => undefined);
+    // Leave the partial files in place: the next start recovers their complete rows.
+    for (const open of this.openFiles) if (open.fh) void open.fh.close().catch(() => undefined);
+    this.openFiles.clear();
+    this.dirty.length = 0;
     for (const op of this.queue.splice(0)) op.reject?.(failure);
     for (const w of this.waiters.splice(0)) w.reject(failure);
     const ws = this.drainWaiters;

@@ -66,10 +66,27 @@ export interface ChunkWriterStats {
 
 const noop = () => undefined;
 
+/**
+ * A writer that is one lane of a partitioned writer (partition.ts): it shares the owner's
+ * sink (one I/O loop, one group commit), incarnation and chunk sequence, and writes below a
+ * sub-directory (`tenant=<name>/`) of both the partial and the output directory.
+ */
+export interface LaneContext {
+  sink: ChunkSink;
+  incarnation: string;
+  nextSeq: () => number;
+  /** Absolute partial directory of this lane. */
+  partialDir: string;
+  /** Prefix of the hour directory, relative to the output directory, ending in '/'. */
+  dirPrefix: string;
+}
+
 export class ChunkWriter implements DurableRowSink {
   /** Random per writer: keeps final names unique across restarts of the same enricher id. */
-  readonly incarnation = newIncarnation();
-  readonly partialDir: string;
+  readonly incarnation: string;
+  partialDir: string;
+  private dirPrefix = '';
+  private readonly lane: LaneContext | null;
   private readonly o: ResolvedOptions;
   private readonly sink: ChunkSink;
   private chunk: ChunkFile | null = null;
@@ -87,9 +104,20 @@ export class ChunkWriter implements DurableRowSink {
   private drain: Promise<void> | null = null;
 
   /** Throws OUTPUT_INVALID_OPTION, or OUTPUT_NOT_WRITABLE naming the directory. */
-  constructor(options: ChunkWriterOptions) {
+  constructor(options: ChunkWriterOptions, lane: LaneContext | null = null) {
     const o = resolveOptions(options);
     this.o = o;
+    this.lane = lane;
+    if (lane !== null) {
+      this.incarnation = lane.incarnation;
+      this.partialDir = lane.partialDir;
+      this.dirPrefix = lane.dirPrefix;
+      this.sink = lane.sink;
+      this.buf = this.sink.takeBuffer();
+      this.target = this.buf;
+      return;
+    }
+    this.incarnation = newIncarnation();
     this.partialDir = partialDirOf(o.outputDir, o.enricherId);
     try {
       // The partial file's durability depends on every new directory entry above it too.
@@ -131,7 +159,7 @@ export class ChunkWriter implements DurableRowSink {
       this.commitChunk().catch(noop);
       chunk = null;
     }
-    if (chunk === null) chunk = this.openChunk();
+    if (chunk === null) chunk = this.startChunk();
     if (this.bufLen + len > this.buf.length) {
       this.sealBlock();
       if (len > this.buf.length) {
@@ -158,7 +186,7 @@ export class ChunkWriter implements DurableRowSink {
     this.checkOpen();
     const chunk = this.chunk;
     if (chunk !== null && this.aged(chunk)) this.commitChunk().catch(noop);
-    if (this.chunk === null) this.openChunk();
+    if (this.chunk === null) this.startChunk();
     if (this.bufLen + room > this.buf.length) {
       this.sealBlock();
       if (this.bufLen + room > this.buf.length) {
@@ -235,6 +263,42 @@ export class ChunkWriter implements DurableRowSink {
   whenDrained(): Promise<void> {
     if (this.sink.failure !== null) return Promise.reject(this.sink.failure);
     return this.drain ?? Promise.resolve();
+  }
+
+  /** Lane use (partition.ts): rows ended but not yet handed to the sink. */
+  get unsealedRows(): number {
+    return this.bufRows;
+  }
+
+  /** Lane use: hands the open block to the sink, so that a sync() covers its rows. */
+  seal(): void {
+    if (this.bufLen === 0 || this.chunk === null) return;
+    if (this.bufLen * 4 > this.buf.length) {
+      this.sealBlock();
+      return;
+    }
+    // A flush seals every touched lane, mostly with a few rows each: hand over a copy of the
+    // rows and keep the block buffer, instead of taking a fresh block per lane per flush.
+    const copy = Buffer.allocUnsafe(this.bufLen);
+    this.buf.copy(copy, 0, 0, this.bufLen);
+    this.sink.writeBlock(this.chunk, copy, this.bufLen, this.bufRows);
+    this.bufLen = 0;
+    this.bufRows = 0;
+  }
+
+  /** Lane use: the open chunk, if any. */
+  get openChunk(): ChunkFile | null {
+    return this.chunk;
+  }
+
+  /**
+   * Lane use: moves an idle lane (no open chunk) to another partition directory, so that an
+   * evicted tenant's lane and its block buffer serve the next tenant.
+   */
+  retarget(partialDir: string, dirPrefix: string): void {
+    if (this.chunk !== null) throw new Error('retarget of a lane with an open chunk');
+    this.partialDir = partialDir;
+    this.dirPrefix = dirPrefix;
   }
 
   /** Commits the open chunk, then releases the partial directory. Idempotent. */
@@ -319,19 +383,19 @@ export class ChunkWriter implements DurableRowSink {
     return this.appendedRows - this.bufRows;
   }
 
-  private openChunk(): ChunkFile {
+  private startChunk(): ChunkFile {
     const openedAt = this.o.now();
     const name = chunkFileName(
       this.o.enricherId,
       openedAt,
       this.incarnation,
-      ++this.seq,
+      this.lane === null ? ++this.seq : this.lane.nextSeq(),
       COMPRESSION_SUFFIX[this.o.compression],
     );
     const chunk: ChunkFile = {
       name,
       partialPath: path.join(this.partialDir, name + PARTIAL_SUFFIX),
-      hourDir: hourDirOf(openedAt),
+      hourDir: this.dirPrefix + hourDirOf(openedAt),
       openedAt,
       rows: 0,
       bytes: this.o.header.length,

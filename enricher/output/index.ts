@@ -22,6 +22,20 @@ export {
   type ChunkWriterOptions,
   resolveOptions as checkChunkWriterOptions,
 } from './options';
+export {
+  checkPartitionOptions,
+  createOutputWriter,
+  escapeTenant,
+  PARTITION_BYS,
+  PARTITION_DEFAULTS,
+  PARTITION_RANGES,
+  type PartitionBy,
+  PartitionedWriter,
+  type PartitionOptions,
+  type PartitionStats,
+  parseTenantDir,
+  tenantDir,
+} from './partition';
 export { probeOutput } from './probe';
 export {
   DEFAULT_STALE_AFTER_MS,

@@ -22,6 +22,7 @@ import {
   parsePartialName,
   writeLock,
 } from './layout';
+import { parseTenantDir } from './partition';
 import { CsvRowScanner, type Salvage, salvageGzip, salvageZstd } from './salvage';
 
 export const DEFAULT_STALE_AFTER_MS = 60_000;
@@ -104,15 +105,35 @@ export async function recoverPartials(
   return result;
 }
 
-async function recoverDir(dir: string, dirs: DirMaker, result: RecoveryResult): Promise<void> {
+/**
+ * Recovers the partial chunks of one enricher's partial directory, and those of its tenant
+ * sub-directories (`tenant=<name>/`, --partition-by tenant), which are published below the same
+ * `tenant=<name>/` of the output directory.
+ */
+async function recoverDir(dir: string, dirs: DirMaker, result: RecoveryResult, prefix = ''): Promise<void> {
   for (const name of (await fsp.readdir(dir)).sort()) {
     const parsed = parsePartialName(name);
-    if (parsed !== null) await recoverFile(path.join(dir, name), parsed, dirs, result);
+    if (parsed !== null) {
+      await recoverFile(path.join(dir, name), parsed, dirs, result, prefix);
+      continue;
+    }
+    if (prefix !== '' || parseTenantDir(name) === null) continue;
+    const sub = path.join(dir, name);
+    const st = await fsp.stat(sub).catch(() => null);
+    if (st === null || !st.isDirectory()) continue;
+    await recoverDir(sub, dirs, result, name);
+    await fsp.rmdir(sub).catch(() => undefined); // empty now, unless something foreign is left
   }
   await fsyncDir(dir);
 }
 
-async function recoverFile(file: string, parsed: ParsedPartialName, dirs: DirMaker, result: RecoveryResult) {
+async function recoverFile(
+  file: string,
+  parsed: ParsedPartialName,
+  dirs: DirMaker,
+  result: RecoveryResult,
+  prefix: string,
+) {
   if (parsed.compression === 'zstd' && !zstdAvailable()) {
     // Never guess: a newer runtime (or the next start of one) recovers it exactly.
     result.unsupported.push(file);
@@ -147,7 +168,7 @@ async function recoverFile(file: string, parsed: ParsedPartialName, dirs: DirMak
     result.discardedBytes += size;
     return;
   }
-  const dir = await dirs.ensure(parsed.hourDir);
+  const dir = await dirs.ensure(prefix === '' ? parsed.hourDir : path.join(prefix, parsed.hourDir));
   const to = path.join(dir, parsed.finalName);
   // A copy+delete rename (blobfuse) can die between the two: the published copy is complete.
   if (await fsp.stat(to).catch(() => null)) {

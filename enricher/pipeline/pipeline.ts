@@ -37,6 +37,11 @@ export interface RowSink {
   readonly full: boolean;
   /** Resolves at once when not full, else when drained; rejects with the sink's failure. */
   whenDrained(): Promise<void>;
+  /**
+   * Present on a sink partitioned by tenant (--partition-by tenant): called before each
+   * beginRow() with the tenant of the matched policy network, or null when none matched.
+   */
+  selectTenant?(tenant: string | null): void;
 }
 
 /** A RowSink that also says when rows are durable: what acknowledgements wait for. */
@@ -81,6 +86,8 @@ export class RecordPipeline {
   /** With --columns: 1 per kept column index, and the full row is encoded into `scratch` first. */
   private readonly keep: Uint8Array | null = null;
   private readonly scratch: Buffer | null = null;
+  /** The sink wants each row's tenant (--partition-by tenant). */
+  private readonly partitioned: boolean;
 
   constructor(
     private readonly sink: RowSink,
@@ -90,6 +97,7 @@ export class RecordPipeline {
     options: RowOptions = {},
   ) {
     this.encoder = new RowEncoder(enricherId, this.counters.outOfRange, this.counters.truncated, options);
+    this.partitioned = typeof sink.selectTenant === 'function';
     if (options.columns !== undefined && options.columns.length < COLUMNS.length) {
       this.keep = new Uint8Array(COLUMNS.length);
       for (const c of options.columns) this.keep[COLUMNS.indexOf(c)] = 1;
@@ -158,6 +166,7 @@ export class RecordPipeline {
         ? policy.lookupNetwork(buf, v.queryAddressOff, v.queryAddressLen)
         : null;
     const sink = this.sink;
+    if (this.partitioned) sink.selectTenant!(network === null ? null : network.tenant);
     const at = sink.beginRow(MAX_ROW_BYTES);
     let rowEnd: number;
     if (this.keep === null)

@@ -3,8 +3,12 @@
 --
 -- Object names the enrichers commit (enricher/output/layout.ts), below the stage URL:
 --   [<prefix>/]YYYY/MM/DD/HH/snowtap-<enricher_id>-<YYYYMMDDTHHMMSS.mmmZ>-<incarnation>-<seq>.csv[.gz|.zst]
--- <prefix> is the --output-dir's path below the mounted container root, if any. Chunks being
--- written live under _partial/<enricher_id>/...csv[.gz].partial next to owner.lock: the
+--   [<prefix>/]tenant=<escaped tenant>/YYYY/MM/DD/HH/snowtap-...   (--partition-by tenant)
+-- <prefix> is the --output-dir's path below the mounted container root, if any. With
+-- --partition-by tenant the same one pipe loads every tenant's tree (([^/]+/)* takes the
+-- tenant=<name>/ level); each row carries its tenant in the tenant column, so no column is
+-- taken from the path. Chunks being written live under
+-- _partial/<enricher_id>/[tenant=<name>/]...csv[.gz|.zst].partial next to owner.lock: the
 -- PATTERN never matches them. Snowpipe trims the stage URL's path from each object name and
 -- applies PATTERN to the rest; test/unit/snowflake-sql.test.ts checks that every name an
 -- enricher can write matches exactly one pipe and that no partial or lock file matches any.

@@ -103,3 +103,37 @@ test('host:port forms', () => {
   assert.deepEqual(parseHostPort(':9400'), { host: '0.0.0.0', port: 9400 });
   assert.throws(() => parseHostPort('h:70000'), /above 65535/);
 });
+
+test('--partition-by tenant, --max-open-tenants, --tenant-chunk-rate: flag, env, config key, defaults from the library, named errors', async () => {
+  const { CONVERT_OPTIONS } = await import('../../cli/specs');
+  const { partitionOptions } = await import('../../cli/shared');
+  const { PARTITION_DEFAULTS } = await import('../../enricher/output/partition');
+  assert.deepEqual(partitionOptions(parseCommand([], CONVERT_OPTIONS, {}).options), {
+    partitionBy: 'none',
+    maxOpenTenants: PARTITION_DEFAULTS.maxOpenTenants,
+    tenantChunkRate: PARTITION_DEFAULTS.tenantChunkRate,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'tenant-cli-'));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, 'partition-by: tenant\nmax-open-tenants: 8\ntenant-chunk-rate: 2\n');
+  assert.deepEqual(partitionOptions(parseCommand(['--config', file], CONVERT_OPTIONS, {}).options), {
+    partitionBy: 'tenant',
+    maxOpenTenants: 8,
+    tenantChunkRate: 2,
+  });
+  const env = {
+    SNOWTAP_PARTITION_BY: 'tenant',
+    SNOWTAP_MAX_OPEN_TENANTS: '3',
+    SNOWTAP_TENANT_CHUNK_RATE: '0.5',
+  };
+  assert.deepEqual(
+    partitionOptions(parseCommand(['--max-open-tenants', '5'], CONVERT_OPTIONS, env).options),
+    { partitionBy: 'tenant', maxOpenTenants: 5, tenantChunkRate: 0.5 },
+  );
+  assert.throws(() => parseCommand(['--partition-by', 'zone'], CONVERT_OPTIONS, {}), /--partition-by/);
+  assert.throws(() => parseCommand(['--max-open-tenants', '0'], CONVERT_OPTIONS, {}), /--max-open-tenants/);
+  assert.throws(
+    () => parseCommand([], CONVERT_OPTIONS, { SNOWTAP_TENANT_CHUNK_RATE: '0' }),
+    /TENANT_CHUNK_RATE/,
+  );
+});

@@ -62,6 +62,9 @@ test('enricher values: documented defaults equal the enricher defaults', () => {
   assert.equal(e.privacy.dropEcs, d('drop-ecs'), 'enricher.privacy.dropEcs');
   assert.equal(values.link.secretReloadInterval, d('secret-reload-interval'), 'link.secretReloadInterval');
   assert.deepEqual(e.columns, [], 'enricher.columns: all');
+  assert.equal(e.partition.by, d('partition-by'), 'enricher.partition.by');
+  assert.equal(e.partition.maxOpenTenants, d('max-open-tenants'), 'enricher.partition.maxOpenTenants');
+  assert.equal(e.partition.tenantChunkRate, d('tenant-chunk-rate'), 'enricher.partition.tenantChunkRate');
   // Not compared: outputDir is where the blob volume is mounted, not a tunable; gzip is left to
   // the --compression change (issue 5), which replaces the option.
   // 0 is the chart's "not set": the enricher's own default applies, nothing is restated.

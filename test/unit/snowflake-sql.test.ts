@@ -20,6 +20,7 @@ import {
   PARTIAL_DIR,
   PARTIAL_SUFFIX,
 } from '../../enricher/output/layout';
+import { tenantDir } from '../../enricher/output/partition';
 import { RowSource } from '../../enricher/pipeline/row-encoder';
 import { dnstapFrame, encodeChunk } from '../support/chunk-builder';
 import {
@@ -337,6 +338,13 @@ describe('(d) upgrades: appended columns load with the documented outcome', () =
 const COMPRESSIONS = Object.values(COMPRESSION_SUFFIX);
 const PREFIXES = ['', 'snowtap/', 'region-a/cluster-1/']; // --output-dir below the mounted container root
 const ENRICHER_IDS = ['enricher-0', 'snowtap-enricher-7d9c5b-x2k4q', 'a.b_c-d'];
+// --partition-by none, and tenant (hostile names, rows without a tenant, a cut 1 kB name).
+const PARTITIONS = [
+  '',
+  ...[null, '', 'acme', 'a/b', '..', 'k=v', '100%', 'Zürich 東京', 'ctl\u0001', '2026', 'x'.repeat(1024)].map(
+    (t) => `${tenantDir(t)}/`,
+  ),
+];
 const TIMES = [
   Date.UTC(2026, 0, 1, 0, 0, 0, 0),
   Date.UTC(2026, 11, 31, 23, 59, 59, 999),
@@ -347,11 +355,12 @@ function writtenNames(): { name: string; compression: string }[] {
   const out: { name: string; compression: string }[] = [];
   for (const ext of COMPRESSIONS)
     for (const prefix of PREFIXES)
-      for (const id of ENRICHER_IDS)
-        for (const [k, t] of TIMES.entries()) {
-          const base = chunkFileName(id, t, 'deadbeef', k + 1, ext);
-          out.push({ name: `${prefix}${hourDirOf(t)}/${base}`, compression: ext });
-        }
+      for (const part of PARTITIONS)
+        for (const id of ENRICHER_IDS)
+          for (const [k, t] of TIMES.entries()) {
+            const base = chunkFileName(id, t, 'deadbeef', k + 1, ext);
+            out.push({ name: `${prefix}${part}${hourDirOf(t)}/${base}`, compression: ext });
+          }
   return out;
 }
 
@@ -363,6 +372,9 @@ function neverLoaded(): string[] {
     for (const { name } of writtenNames()) {
       const base = name.slice(name.lastIndexOf('/') + 1);
       out.push(`${prefix}${PARTIAL_DIR}/enricher-0/${base}${PARTIAL_SUFFIX}`, `${name}.tmp`);
+      // --partition-by tenant: partial chunks in the tenant sub-directories of the partial directory.
+      for (const part of PARTITIONS.slice(1, 4))
+        out.push(`${prefix}${PARTIAL_DIR}/enricher-0/${part}${base}${PARTIAL_SUFFIX}`);
     }
   }
   out.push('README.md', '2026/01/01/00/other-file.csv', 'snowtap-x.csv');
@@ -372,7 +384,10 @@ function neverLoaded(): string[] {
 describe('every file an enricher can write matches exactly one pipe', () => {
   test('each name matches one PATTERN (after the stage path is trimmed) and loads into that pipe’s table', () => {
     const names = writtenNames();
-    assert.equal(names.length, COMPRESSIONS.length * PREFIXES.length * ENRICHER_IDS.length * TIMES.length);
+    assert.equal(
+      names.length,
+      COMPRESSIONS.length * PREFIXES.length * PARTITIONS.length * ENRICHER_IDS.length * TIMES.length,
+    );
     const content = chunkOf(0, 3);
     for (const { name, compression } of names) {
       const matching = PIPES.filter((p) => patternMatches(p.pattern, STAGE_PATH, name));

@@ -142,6 +142,9 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
   "mask-client-ipv6" (int $e.privacy.maskClientIpv6)
   "drop-ecs" $e.privacy.dropEcs
   "secret-reload-interval" .Values.link.secretReloadInterval
+  "partition-by" $e.partition.by
+  "max-open-tenants" (int $e.partition.maxOpenTenants)
+  "tenant-chunk-rate" $e.partition.tenantChunkRate
 }}
 {{- if $e.privacy.pseudonymize.existingSecret }}
 {{- $_ := set $cfg "pseudonymize-clients" (printf "/etc/snowtap/pseudonym/%s" $e.privacy.pseudonymize.key) }}
