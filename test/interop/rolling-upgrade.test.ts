@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { before, type TestContext, test } from 'node:test';
 import { auditCsv } from '../../loadtest/csv-audit';
 import { DnstapProducer, type ProducerStats } from '../../loadtest/producer';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, RejectCode } from '../../proto/link/constants';
@@ -28,7 +28,12 @@ import {
   waitReady,
   waitUntil,
 } from '../support/pipeline-procs';
-import { buildPrevious, FIRST_WAVE_COMMIT, previousVersionMissing } from '../support/previous-version';
+import {
+  buildPrevious,
+  FIRST_WAVE_COMMIT,
+  type PreviousBuild,
+  previousVersionMissing,
+} from '../support/previous-version';
 
 const RATE = 3000; // records/s per producer (two at a time): load, not saturation, on 2 cores
 const BATCH = 1000;
@@ -87,16 +92,27 @@ async function probeVersion(
   }
 }
 
+// The previous version is built once for both tests (about 15 s on an idle 2-core machine; a
+// second run takes it from the cache).
+let prev: PreviousBuild | null = null;
+let missing: string | null = null;
+before(
+  async () => {
+    missing = await previousVersionMissing();
+    if (missing === null) prev = await buildPrevious();
+  },
+  { timeout: 180_000 },
+);
+
 test(`rolling upgrade under load between the first-wave build (${FIRST_WAVE_COMMIT.slice(0, 7)}) and this one: 0 lost, version 1 negotiated both ways`, {
   timeout: 170_000,
 }, async (t: TestContext) => {
-  const missing = await previousVersionMissing();
-  if (missing) return void interopMissing(t, missing);
-  const prev = await buildPrevious();
+  if (missing !== null || prev === null) return void interopMissing(t, missing ?? 'no previous build');
   t.diagnostic(
     `previous version ${prev.commit.slice(0, 12)} at ${prev.dir} (${prev.buildSeconds > 0 ? `built in ${prev.buildSeconds.toFixed(1)} s` : 'cached'})`,
   );
-  const mainOf = (v: Version) => (v === 'old' ? prev.main : MAIN);
+  const oldMain = prev.main;
+  const mainOf = (v: Version) => (v === 'old' ? oldMain : MAIN);
   const dir = tmpDir(t, 'snowtap-upgrade-');
   const logs: { name: string; version: Version; log: () => string }[] = [];
 
@@ -330,9 +346,7 @@ test(`rolling upgrade under load between the first-wave build (${FIRST_WAVE_COMM
 test('a Hello outside the supported range: both versions answer BAD_VERSION with their range and the agent range', {
   timeout: 60_000,
 }, async (t: TestContext) => {
-  const missing = await previousVersionMissing();
-  if (missing) return void interopMissing(t, missing);
-  const prev = await buildPrevious();
+  if (missing !== null || prev === null) return void interopMissing(t, missing ?? 'no previous build');
   const dir = tmpDir(t, 'snowtap-upgrade-v-');
   for (const [version, main] of [
     ['old', prev.main],
