@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { DnstapListenerTuning } from '../common/framestream-listen';
 import type { Logger } from '../common/log';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
+import { checkInt } from '../proto/kit/index';
 import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
 import { invalidOption } from './errors';
 import { AUTO_PERIOD_MS } from './link/client';
@@ -188,10 +189,9 @@ export function newIncarnation(): string {
 }
 
 function num(field: string, v: unknown, min: number, max: number, integer = true): number {
-  if (typeof v !== 'number' || !(integer ? Number.isInteger(v) : Number.isFinite(v)) || v < min || v > max) {
-    throw invalidOption(
-      `${field} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${String(v)}`,
-    );
+  if (integer) return checkInt(field, v, min, max, invalidOption);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw invalidOption(`${field} must be a number in [${min}, ${max}], got ${String(v)}`);
   }
   return v;
 }

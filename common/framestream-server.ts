@@ -37,6 +37,7 @@ import {
   resolveServerOptions,
   TCP_KEEPALIVE_MS,
 } from './framestream-listen';
+import { bump } from './metrics';
 
 export {
   DEFAULT_CLOSE_GRACE_MS,
@@ -396,8 +397,4 @@ function remoteOf(socket: net.Socket): string {
 
 function pendingKey(socket: net.Socket): string {
   return `${socket.remoteAddress} ${socket.remotePort}`;
-}
-
-function bump(counts: Record<string, number>, key: string): void {
-  counts[key] = (counts[key] ?? 0) + 1;
 }

@@ -17,6 +17,7 @@
 // IPv4 mask, so a dual-stack socket does not leak the IPv4 address past an IPv6 mask.
 
 import { MessageType } from '../../proto/dnstap/index';
+import { checkInt } from '../../proto/kit/index';
 
 export interface PrivacyOptions {
   /** Keep this many leading bits of IPv4 client addresses (0-32); undefined = keep all. */
@@ -68,8 +69,7 @@ export class ClientMask {
       ['maskClientIpv4', ipv4Bits, 32],
       ['maskClientIpv6', ipv6Bits, 128],
     ] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > max)
-        throw new RangeError(`${name}: ${v} is not an integer in 0..${max}`);
+      checkInt(name, v, 0, max, (m) => new RangeError(m));
     }
   }
 

@@ -18,6 +18,7 @@
 
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { CodedError, type CodedErrorOptions } from '../../proto/kit/index';
 
 /** Shortest key accepted: 128 bits. */
 export const MIN_KEY_BYTES = 16;
@@ -29,9 +30,11 @@ export const KEY_RELOAD_INTERVAL_MS = 10_000;
 /** Cached pseudonyms per key; the cache is cleared when full. */
 export const PSEUDONYM_CACHE_ENTRIES = 65_536;
 
-export class KeyFileError extends Error {
+export class KeyFileError extends CodedError<'SNOWTAP_KEY_FILE'> {
   override readonly name = 'KeyFileError';
-  readonly code = 'SNOWTAP_KEY_FILE';
+  constructor(message: string, options?: CodedErrorOptions) {
+    super('SNOWTAP_KEY_FILE', message, options);
+  }
 }
 
 /** The key from the file's bytes: a trailing newline (echo, kubectl) is not part of it. */

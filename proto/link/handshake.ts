@@ -3,6 +3,7 @@
 // the deadline and the frames belong to the connection owners.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { checkInt } from '../kit/options';
 import {
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_MAX_IN_FLIGHT_BATCHES,
@@ -42,9 +43,7 @@ const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest(
 const toBytes = (t: Uint8Array | string): Uint8Array => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t);
 
 function checkUint(what: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max)
-    throw invalidArgument(`${what} must be an integer in [${min}, ${max}]`);
-  return v;
+  return checkInt(what, v, min, max, invalidArgument);
 }
 
 /** The enricher's side: settings checked once, then one answer() per connection. */
