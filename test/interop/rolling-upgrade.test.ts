@@ -334,6 +334,14 @@ test(`rolling upgrade under load between the first-wave build (${FIRST_WAVE_COMM
     }
   }
   t.diagnostic(`pairings seen: ${[...pairs].sort().join(', ')}`);
+  // The new agents log the version they agreed on with each connection they use.
+  for (const l of logs.filter((x) => x.name.startsWith('agent') && x.version === 'new')) {
+    const used = jsonLines(l.log()).filter(
+      (line) => line.msg === 'link connection active' || line.msg === 'switched to a new link connection',
+    );
+    assert.ok(used.length > 0, `${l.name} used a connection`);
+    for (const line of used) assert.equal(line.version, 1, `${l.name}: ${JSON.stringify(line)}`);
+  }
   for (const p of [
     'old agent -> old enricher',
     'old agent -> new enricher',
