@@ -1,9 +1,11 @@
 // `npm run soak`: a long run of the real pipeline — a synthetic DNS server -> agent (spool on)
 // -> two enrichers -> CSV chunks — at a steady rate, with policy reloads, connection switches
 // and an enricher restart (SIGTERM, start again on the same port and directory) every few
-// minutes. RSS (from /proc) and V8 heap (from each process's /metrics) are sampled; the report
-// fits a line through each process's samples after warm-up and calls it flat when the fitted
-// growth over the window stays under a bound; every committed row is audited (0 lost, and
+// minutes. RSS (from /proc) and V8 heap (from each process's /metrics) of the agent and of each
+// enricher process are sampled; the report fits a line through each process's samples after
+// warm-up and calls it flat when the fitted growth over the window stays under a bound, and
+// shows the drift (mean of the last quarter of those samples minus the first quarter's), held
+// to the same bound for the agent; every committed row is audited (0 lost, and
 // duplicates only from re-sent batches). Writes soak-report.json and soak-report.txt.
 //
 //   npm run soak -- [--duration SECONDS] [--rate RECORDS_PER_S] [--out DIR]
@@ -79,6 +81,13 @@ export interface Fit {
   growthMiB: number;
   boundMiB: number;
   flat: boolean;
+  /** Means of the first and the last quarter of the fitted window (after warm-up). */
+  firstQuarterMiB: number;
+  lastQuarterMiB: number;
+  /** lastQuarterMiB - firstQuarterMiB: the drift a step or a slow leak leaves, fit or not. */
+  driftMiB: number;
+  /** driftMiB below the same bound as the fitted growth. */
+  driftOk: boolean;
 }
 
 export interface SoakReport {
@@ -186,6 +195,10 @@ export function fitFlat(
   const span = n > 1 ? xs[n - 1]! - xs[0]! : 0;
   const growth = slope * span;
   const bound = Math.max(o.flatMiB, o.flatFraction * my);
+  const q = Math.max(1, Math.floor(n / 4));
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
+  const first = mean(ys.slice(0, q));
+  const last = mean(ys.slice(n - q));
   return {
     name,
     metric: which,
@@ -195,6 +208,10 @@ export function fitFlat(
     growthMiB: round(growth),
     boundMiB: round(bound),
     flat: n >= 3 && growth < bound,
+    firstQuarterMiB: round(first),
+    lastQuarterMiB: round(last),
+    driftMiB: round(last - first),
+    driftOk: n >= 4 && last - first < bound,
   };
 }
 
@@ -364,7 +381,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         dropped === 0 &&
         duplicatesWithinResent &&
         Object.values(exitCodes).every((c) => c === 0) &&
-        fits.filter((f) => f.name.startsWith('agent')).every((f) => f.flat) &&
+        fits.filter((f) => f.name.startsWith('agent')).every((f) => f.flat && f.driftOk) &&
         fits.every((f) => f.flat || f.samples < 12),
     };
     writeFileSync(path.join(o.outDir, 'soak-report.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -386,12 +403,13 @@ export function textReport(r: SoakReport): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
     '',
-    'memory (least-squares fit after warm-up; flat = fitted growth < bound):',
-    'process                metric samples  mean MiB  MiB/hour  growth MiB  bound MiB  flat',
+    'memory after warm-up (flat = least-squares growth < bound; drift = mean of the last quarter',
+    'of the samples - mean of the first quarter, ok when < bound; agent RSS and V8 heap included):',
+    'process                metric samples  mean MiB  MiB/hour  growth MiB  bound MiB  flat   Q1 MiB  Q4 MiB  drift MiB  drift ok',
   ];
   for (const f of r.fits) {
     lines.push(
-      `${f.name.padEnd(22)} ${f.metric.padEnd(6)} ${String(f.samples).padStart(7)} ${f.meanMiB.toFixed(1).padStart(9)} ${f.slopeMiBPerHour.toFixed(1).padStart(9)} ${f.growthMiB.toFixed(1).padStart(11)} ${f.boundMiB.toFixed(1).padStart(10)}  ${f.flat}`,
+      `${f.name.padEnd(22)} ${f.metric.padEnd(6)} ${String(f.samples).padStart(7)} ${f.meanMiB.toFixed(1).padStart(9)} ${f.slopeMiBPerHour.toFixed(1).padStart(9)} ${f.growthMiB.toFixed(1).padStart(11)} ${f.boundMiB.toFixed(1).padStart(10)}  ${String(f.flat).padEnd(5)} ${f.firstQuarterMiB.toFixed(1).padStart(7)} ${f.lastQuarterMiB.toFixed(1).padStart(7)} ${f.driftMiB.toFixed(1).padStart(10)}  ${f.driftOk}`,
     );
   }
   return `${lines.join('\n')}\n`;

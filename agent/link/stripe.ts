@@ -223,7 +223,8 @@ export class Stripe implements ConnectionEvents {
     }
     this.o.host.agreedFrameBytes(conn.maxFrameBytes);
     const enricherId = conn.agreed!.enricherId;
-    const fields = { link: conn.id, enricherId, endpoint: conn.endpoint };
+    // The negotiated protocol version is logged with every connection taken into use (upgrades).
+    const fields = { link: conn.id, enricherId, endpoint: conn.endpoint, version: conn.agreed!.version };
     const willCarry = this.active === null || this.switchPending;
     if (willCarry && enricherId !== '' && this.o.host.usedByOther(this, enricherId)) {
       this.stats.collisions++;

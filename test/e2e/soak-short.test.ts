@@ -1,8 +1,8 @@
 // The short form of `npm run soak` (loadtest/soak.ts) for CI: 75 s of agent -> two enrichers at
 // a steady rate with policy reloads every 10 s, switches every 5 s and one enricher restart;
 // 0 lost, 0 dropped, duplicates only from re-sent batches, clean exits, and the agent's RSS
-// and heap flat by the report's slope test (a wider bound than the 30-minute run: 75 s is
-// mostly warm-up).
+// and heap flat by the report's slope test and with a bounded drift (last quarter of the samples
+// after warm-up vs the first; a wider bound than the 30-minute run: 75 s is mostly warm-up).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +35,14 @@ test('soak, short form (75 s): 0 lost, duplicates within re-sent batches, memory
   assert.ok(r.restarts >= 1, 'an enricher restarted');
   assert.ok(r.reloads >= 5, 'policy reloads');
   assert.deepEqual(Object.values(r.exitCodes), [0, 0, 0], 'clean exits');
-  for (const f of r.fits.filter((x) => x.name.startsWith('agent')))
+  const agentFits = r.fits.filter((x) => x.name.startsWith('agent'));
+  assert.deepEqual(agentFits.map((f) => f.metric).sort(), ['heap', 'rss'], 'agent RSS and heap sampled');
+  for (const f of agentFits) {
+    assert.ok(f.samples >= 20, `agent ${f.metric}: ${f.samples} samples`);
     assert.ok(f.flat, `agent ${f.metric}: growth ${f.growthMiB} MiB over the window, bound ${f.boundMiB}`);
+    assert.ok(
+      f.driftOk && f.driftMiB < f.boundMiB,
+      `agent ${f.metric}: drift ${f.firstQuarterMiB} -> ${f.lastQuarterMiB} MiB (first vs last quarter), bound ${f.boundMiB}`,
+    );
+  }
 });

@@ -3,7 +3,7 @@
 // unbound-checkconf), TLS and token wiring, blob and monitoring options. Real helm; without it:
 // skip, or FAIL when SNOWTAP_REQUIRE_INTEROP=1.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -260,4 +260,161 @@ test('agent.nodeOptions reaches the sidecar as NODE_OPTIONS; "" (the default) le
   };
   assert.equal(await env([]), undefined);
   assert.equal(await env(['agent.nodeOptions=--max-semi-space-size=1']), '--max-semi-space-size=1');
+});
+
+interface Validatable {
+  validate(): void;
+}
+
+/** Validates an object against its kubernetes-models schema (apps/v1 DaemonSet, v1 Service ...). */
+function validateModel(o: K8sObject): void {
+  // biome-ignore lint/suspicious/noExplicitAny: models are looked up by name at run time
+  const mod = require(`kubernetes-models/${o.apiVersion}/${o.kind}`) as Record<string, any>;
+  const Model = mod[o.kind] as new (d: unknown) => Validatable;
+  try {
+    new Model(o).validate();
+  } catch (err) {
+    assert.fail(`${o.kind}/${o.metadata.name} is invalid: ${(err as Error).message}`);
+  }
+}
+
+function standalone(objs: readonly K8sObject[], kind: 'Deployment' | 'DaemonSet') {
+  const workload = get(objs, kind, 'snowtap-agent');
+  const spec = workload.spec.template.spec;
+  assert.equal(spec.containers.length, 1);
+  const c = spec.containers[0] as Container & {
+    ports: { name: string; containerPort: number }[];
+    env: { name: string; valueFrom?: { fieldRef: { fieldPath: string } } }[];
+    resources: unknown;
+  };
+  return { workload, spec, c, svc: get(objs, 'Service', 'snowtap-agent') };
+}
+
+test('standalone agent (CoreDNS): DaemonSet behind a node-local Service, TLS, allow-list, hostPath spool; valid objects', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  const objs = await render(helm, { values: ['ci/standalone-agent-values.yaml'] });
+  const { workload, spec, c, svc } = standalone(objs, 'DaemonSet');
+  for (const o of [workload, svc]) validateModel(o);
+  assert.equal(find(objs, 'Deployment', 'snowtap-agent'), undefined);
+  // dnstap over TCP on the Service's port, no unix socket, no socket directory.
+  assert.equal(arg(c, 'dnstap-tcp'), '0.0.0.0:6000');
+  assert.equal(arg(c, 'dnstap-socket'), undefined);
+  assert.equal(arg(c, 'dnstap-socket-mode'), undefined);
+  assert.equal(arg(c, 'dnstap-allow'), '10.244.0.0/16,fd00:10:244::/56');
+  assert.equal(arg(c, 'dnstap-max-connections'), '16');
+  assert.equal(arg(c, 'dnstap-handshake-timeout'), '5');
+  assert.equal(arg(c, 'dnstap-tls-cert'), '/etc/snowtap/dnstap-tls/tls.crt');
+  assert.equal(arg(c, 'dnstap-tls-key'), '/etc/snowtap/dnstap-tls/tls.key');
+  assert.equal(arg(c, 'dnstap-tls-ca'), undefined, 'CoreDNS has no client certificate');
+  assert.equal(arg(c, 'enricher'), 'snowtap-enricher.snowtap.svc:7400');
+  assert.ok(c.args!.includes('--active-connections') && c.args!.includes('2'), 'standalone extraArgs');
+  assert.equal(
+    spec.volumes.find((v: { name: string }) => v.name === 'snowtap-dnstap-tls').secret.secretName,
+    'snowtap-agent-dnstap-tls',
+  );
+  assert.equal(
+    c.volumeMounts.find((m) => m.name === 'snowtap-dnstap-tls')?.mountPath,
+    '/etc/snowtap/dnstap-tls',
+  );
+  assert.equal(
+    c.volumeMounts.find((m) => m.name === 'snowtap-dnstap'),
+    undefined,
+  );
+  // The Service reaches the dnstap port of these pods, node-local.
+  const port = c.ports.find((p) => p.name === 'dnstap')!;
+  assert.equal(port.containerPort, 6000);
+  assert.deepEqual(svc.spec.ports, [{ name: 'dnstap', port: 6000, targetPort: 'dnstap', protocol: 'TCP' }]);
+  assert.equal(svc.spec.internalTrafficPolicy, 'Local');
+  const labels = workload.spec.template.metadata.labels;
+  for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(labels[k], v);
+  for (const [k, v] of Object.entries(workload.spec.selector.matchLabels)) assert.equal(labels[k], v);
+  // The enricher's NetworkPolicy admits these pods like sidecars.
+  const np = get(objs, 'NetworkPolicy', 'snowtap-enricher');
+  for (const [k, v] of Object.entries(np.spec.ingress[0].from[0].podSelector.matchLabels))
+    assert.equal(labels[k], v);
+  // A Service backend: ready only while it serves.
+  assert.equal((c.readinessProbe as { httpGet: { path: string } }).httpGet.path, '/readyz');
+  // The spool outlives the pod on its node; the agent id is the node's, one pod per node at a time.
+  assert.deepEqual(spec.volumes.find((v: { name: string }) => v.name === 'snowtap-spool').hostPath, {
+    path: '/var/lib/snowtap-spool',
+    type: 'DirectoryOrCreate',
+  });
+  assert.equal(arg(c, 'spool-dir'), '/var/spool/snowtap');
+  assert.equal(c.env.find((e) => e.name === 'SNOWTAP_ID')!.valueFrom!.fieldRef.fieldPath, 'spec.nodeName');
+  assert.deepEqual(workload.spec.updateStrategy.rollingUpdate, { maxUnavailable: 1, maxSurge: 0 });
+  assert.deepEqual(c.resources, { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } });
+  assert.equal(spec.priorityClassName, 'system-node-critical');
+
+  // The rendered flags are the agent's own: its CLI parser takes them (files it would read left out).
+  const { parseCommand } = await import('../../cli/options');
+  const { AGENT_OPTIONS, agentOptionsFrom } = await import('../../cli/agent');
+  const argv = c.args!.slice(1).filter((a) => !a.startsWith('--dnstap-tls-'));
+  const o = agentOptionsFrom(parseCommand(argv, AGENT_OPTIONS).options);
+  assert.deepEqual(o.dnstapTcp, { host: '0.0.0.0', port: 6000 });
+  assert.deepEqual(o.dnstapInput?.allow, ['10.244.0.0/16', 'fd00:10:244::/56']);
+  assert.equal(o.dnstapInput?.maxConnections, 16);
+  assert.equal(o.dnstapInput?.handshakeTimeoutMs, 5000);
+  assert.equal(o.activeConnections, 2);
+});
+
+test('standalone agent as a Deployment: replicas, pod-name id, emptyDir spool by default, Recreate with a claim; off by default', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  assert.equal(find(await render(helm), 'Service', 'snowtap-agent'), undefined, 'off by default');
+  const objs = await render(helm, {
+    set: ['standaloneAgent.enabled=true', 'standaloneAgent.replicas=3', 'standaloneAgent.port=6001'],
+  });
+  const { workload, spec, c, svc } = standalone(objs, 'Deployment');
+  for (const o of [workload, svc]) validateModel(o);
+  assert.equal(workload.spec.replicas, 3);
+  assert.equal(workload.spec.strategy, undefined, 'rolling update with an emptyDir spool');
+  assert.equal(arg(c, 'dnstap-tcp'), '0.0.0.0:6001');
+  assert.equal(arg(c, 'dnstap-allow'), undefined);
+  assert.equal(arg(c, 'dnstap-tls-cert'), undefined);
+  assert.equal(svc.spec.ports[0].port, 6001);
+  assert.equal(svc.spec.internalTrafficPolicy, undefined);
+  assert.equal(c.env.find((e) => e.name === 'SNOWTAP_ID')!.valueFrom!.fieldRef.fieldPath, 'metadata.name');
+  assert.deepEqual(spec.volumes.find((v: { name: string }) => v.name === 'snowtap-spool').emptyDir, {
+    sizeLimit: '1280Mi',
+  });
+  assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } });
+
+  const pvc = standalone(
+    await render(helm, {
+      set: [
+        'standaloneAgent.enabled=true',
+        'standaloneAgent.replicas=1',
+        'standaloneAgent.spoolVolume.persistentVolumeClaim.claimName=agent-spool',
+      ],
+    }),
+    'Deployment',
+  );
+  validateModel(pvc.workload);
+  assert.deepEqual(pvc.workload.spec.strategy, { type: 'Recreate' });
+  assert.deepEqual(
+    pvc.spec.volumes.find((v: { name: string }) => v.name === 'snowtap-spool').persistentVolumeClaim,
+    { claimName: 'agent-spool' },
+  );
+  // The schema refuses what the template cannot render.
+  await assert.rejects(
+    render(helm, { set: ['standaloneAgent.enabled=true', 'standaloneAgent.kind=StatefulSet'] }),
+  );
+  await assert.rejects(
+    render(helm, {
+      set: ['standaloneAgent.enabled=true', 'standaloneAgent.service.internalTrafficPolicy=Node'],
+    }),
+  );
+});
+
+test('the Corefile snippet in the chart README dials the standalone agent Service', async (t) => {
+  const helm = requireTool(t, 'helm');
+  if (!helm) return;
+  const readme = readFileSync(path.join(CHART_DIR, 'README.md'), 'utf8');
+  const m = /dnstap tcp:\/\/([a-z0-9.-]+):(\d+) full/.exec(readme);
+  assert.ok(m, 'README has a CoreDNS dnstap line');
+  const objs = await render(helm, { values: ['ci/standalone-agent-values.yaml'] });
+  const svc = get(objs, 'Service', 'snowtap-agent');
+  assert.equal(m[1], `${svc.metadata.name}.${svc.metadata.namespace}.svc`);
+  assert.equal(Number(m[2]), svc.spec.ports[0].port);
 });

@@ -35,14 +35,28 @@ function modelFor(o: K8sObject): ModelClass | null {
   return cls;
 }
 
-const CASES: { name: string; values: string[]; apiVersions?: string[] }[] = [
+const CASES: { name: string; values: string[]; set?: string[]; apiVersions?: string[] }[] = [
   ...readdirSync(path.join(CHART_DIR, 'ci'))
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => ({ name: f, values: [`ci/${f}`] })),
   { name: 'auto mode on a cluster with KEDA', values: [], apiVersions: ['keda.sh/v1alpha1'] },
   {
     name: 'everything at once',
-    values: ['ci/keda-values.yaml', 'ci/tls-token-values.yaml', 'ci/resolver-values.yaml'],
+    values: [
+      'ci/keda-values.yaml',
+      'ci/tls-token-values.yaml',
+      'ci/resolver-values.yaml',
+      'ci/standalone-agent-values.yaml',
+    ],
+  },
+  {
+    name: 'standalone agent as a Deployment with a claim for its spool',
+    values: [],
+    set: [
+      'standaloneAgent.enabled=true',
+      'standaloneAgent.replicas=1',
+      'standaloneAgent.spoolVolume.persistentVolumeClaim.claimName=agent-spool',
+    ],
   },
 ];
 
@@ -52,7 +66,7 @@ test('every rendered object validates against its Kubernetes / KEDA schema', asy
   const validated = new Set<string>();
   const unvalidated = new Set<string>();
   for (const c of CASES) {
-    const objs = await render(helm, { values: c.values, apiVersions: c.apiVersions });
+    const objs = await render(helm, { values: c.values, set: c.set, apiVersions: c.apiVersions });
     assert.ok(objs.length > 5, `${c.name}: only ${objs.length} objects`);
     for (const o of objs) {
       const Model = modelFor(o);
@@ -71,6 +85,7 @@ test('every rendered object validates against its Kubernetes / KEDA schema', asy
   }
   for (const kind of [
     'apps/v1 Deployment',
+    'apps/v1 DaemonSet',
     'v1 Service',
     'v1 ConfigMap',
     'v1 ServiceAccount',

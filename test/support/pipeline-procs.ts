@@ -31,8 +31,10 @@ export function startSnowtap(
   args: string[],
   metricsPort: number,
   env: NodeJS.ProcessEnv = {},
+  /** Another build's CLI (upgrade tests run the previous version's dist/cli/main.js). */
+  main = MAIN,
 ): Proc {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const child = spawn(process.execPath, [main, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SNOWTAP_LOG_LEVEL: 'info', ...env },
   });

@@ -59,10 +59,16 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
 {{- include "snowtap.agentContainer" (dict "root" . "native" true) }}
 {{- end }}
 
-{{/* The container itself; call through the two names above. */}}
+{{/*
+The container itself; call through the two names above (or standalone.yaml with standalone
+true: dnstap over TCP from the Service instead of the unix socket, a readiness probe, and the
+standaloneAgent.* input settings).
+*/}}
 {{- define "snowtap.agentContainer" -}}
 {{- $root := .root }}
 {{- $a := $root.Values.agent }}
+{{- $s := $root.Values.standaloneAgent }}
+{{- $standalone := eq (toString .standalone) "true" }}
 {{- $link := $root.Values.link -}}
 - name: snowtap-agent
   image: {{ include "snowtap.image" $root }}
@@ -73,8 +79,24 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
   {{- end }}
   args:
     - agent
+    {{- if $standalone }}
+    - --dnstap-tcp=0.0.0.0:{{ $s.port }}
+    {{- with $s.allow }}
+    - --dnstap-allow={{ join "," . }}
+    {{- end }}
+    - --dnstap-max-connections={{ $s.maxConnections }}
+    - --dnstap-handshake-timeout={{ $s.handshakeTimeout }}
+    {{- if $s.tls.secretName }}
+    - --dnstap-tls-cert=/etc/snowtap/dnstap-tls/tls.crt
+    - --dnstap-tls-key=/etc/snowtap/dnstap-tls/tls.key
+    {{- if $s.tls.clientCA }}
+    - --dnstap-tls-ca=/etc/snowtap/dnstap-tls/ca.crt
+    {{- end }}
+    {{- end }}
+    {{- else }}
     - --dnstap-socket={{ include "snowtap.agentSocketPath" $root }}
     - --dnstap-socket-mode={{ $a.socketMode }}
+    {{- end }}
     - --enricher={{ include "snowtap.enricherAddress" $root }}
     - --metrics-listen=0.0.0.0:{{ $a.metricsPort }}
     - --switch-interval={{ $a.switchInterval }}
@@ -118,12 +140,18 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
     {{- range $a.extraArgs }}
     - {{ . | quote }}
     {{- end }}
+    {{- if $standalone }}
+    {{- range $s.extraArgs }}
+    - {{ . | quote }}
+    {{- end }}
+    {{- end }}
   env:
     # The agent id in every record id: the pod name (stable across container restarts).
+    {{- /* A standalone DaemonSet: the node name, stable like the node's hostPath spool. */}}
     - name: SNOWTAP_ID
       valueFrom:
         fieldRef:
-          fieldPath: metadata.name
+          fieldPath: {{ if and $standalone (eq $s.kind "DaemonSet") }}spec.nodeName{{ else }}metadata.name{{ end }}
     {{- with $a.nodeOptions }}
     - name: NODE_OPTIONS
       value: {{ . | quote }}
@@ -132,8 +160,23 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
     - name: snowtap-metrics
       containerPort: {{ $a.metricsPort }}
       protocol: TCP
+    {{- if $standalone }}
+    - name: dnstap
+      containerPort: {{ $s.port }}
+      protocol: TCP
+    {{- end }}
+  {{- if $standalone }}
+  # A Service backend: out of it while not ready (stopping, or not yet listening).
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: snowtap-metrics
+    periodSeconds: 5
+    failureThreshold: 2
+  {{- else }}
   # No readiness probe on purpose: a sidecar's readiness is the pod's, and a slow or absent
   # enricher must never take the DNS server out of its Service.
+  {{- end }}
   startupProbe:
     httpGet:
       path: /healthz
@@ -148,12 +191,20 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
     failureThreshold: 6
     timeoutSeconds: 3
   resources:
-    {{- toYaml $a.resources | nindent 4 }}
+    {{- toYaml (ternary $s.resources $a.resources (and $standalone (not (empty $s.resources)))) | nindent 4 }}
   securityContext:
     {{- toYaml $a.securityContext | nindent 4 }}
   volumeMounts:
+    {{- if $standalone }}
+    {{- if $s.tls.secretName }}
+    - name: snowtap-dnstap-tls
+      mountPath: /etc/snowtap/dnstap-tls
+      readOnly: true
+    {{- end }}
+    {{- else }}
     - name: snowtap-dnstap
       mountPath: {{ $a.socketDir }}
+    {{- end }}
     - name: snowtap-tmp
       mountPath: /tmp
     {{- if $a.spool.enabled }}
@@ -177,17 +228,36 @@ The volumes the sidecar mounts. Secrets are looked up in the resolver's namespac
 token Secret (and the TLS Secret) there when resolvers live elsewhere.
 */}}
 {{- define "snowtap.agentVolumes" -}}
-{{- $a := .Values.agent }}
-{{- $link := .Values.link -}}
+{{- include "snowtap.agentVolumeList" (dict "root" . "standalone" false) | trim }}
+{{- end }}
+
+{{/* The volumes of either form; standalone: no socket directory, the spool volume of standaloneAgent.spoolVolume, the dnstap TLS Secret. */}}
+{{- define "snowtap.agentVolumeList" -}}
+{{- $root := .root }}
+{{- $a := $root.Values.agent }}
+{{- $s := $root.Values.standaloneAgent }}
+{{- $link := $root.Values.link -}}
+{{- if not .standalone }}
 - name: snowtap-dnstap
   emptyDir: {}
+{{- end }}
 - name: snowtap-tmp
   emptyDir:
     sizeLimit: 16Mi
 {{- if $a.spool.enabled }}
 - name: snowtap-spool
+  {{- if and .standalone $s.spoolVolume }}
+  {{- toYaml $s.spoolVolume | nindent 2 }}
+  {{- else }}
   emptyDir:
     sizeLimit: {{ $a.spool.sizeLimit }}
+  {{- end }}
+{{- end }}
+{{- if and .standalone $s.tls.secretName }}
+- name: snowtap-dnstap-tls
+  secret:
+    secretName: {{ $s.tls.secretName }}
+    defaultMode: 0440
 {{- end }}
 {{- if $link.auth.existingSecret }}
 - name: snowtap-link-token
