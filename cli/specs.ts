@@ -3,7 +3,7 @@
 // ranges come from the library that owns them.
 import { hostname } from 'node:os';
 import { COMPRESSIONS } from '../enricher/output/compression';
-import { CHUNK_DEFAULTS } from '../enricher/output/index';
+import { CHUNK_DEFAULTS, DEFAULT_STALE_AFTER_MS } from '../enricher/output/index';
 import { PRIVACY_DEFAULTS, PRIVACY_RANGES } from '../enricher/pipeline/privacy';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE } from '../proto/link';
@@ -46,7 +46,21 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     default: './snowtap-out',
     arg: 'DIR',
-    help: 'where CSV chunks are written (the blob mount)',
+    help: 'where CSV chunks are written (the blob mount); with an s3:// --output-url, the durable local log (a PVC)',
+  },
+  {
+    name: 'output-url',
+    kind: 'string',
+    arg: 'URL',
+    help: 'write chunks natively to az://CONTAINER/PREFIX (staged blocks, Azure credentials from the environment) or s3://BUCKET/PREFIX (local log, one conditional PUT per chunk)',
+  },
+  {
+    name: 'output-stale-after',
+    kind: 'number',
+    default: DEFAULT_STALE_AFTER_MS / 1000,
+    min: 1,
+    arg: 'SECONDS',
+    help: "a peer's heartbeat this old makes its uncommitted chunks ours to commit",
   },
   {
     name: 'rotate-max-rows',

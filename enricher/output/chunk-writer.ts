@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DurableRowSink } from '../pipeline/pipeline';
+import { AzureBlockStore, azureContainer } from './azure-store';
 import { type ChunkFile, ChunkSink } from './chunk-sink';
 import { blockCompressor, COMPRESSION_SUFFIX } from './compression';
 import { OutputError } from './errors';
@@ -30,6 +31,8 @@ import {
   writeLockSync,
 } from './layout';
 import { type ChunkWriterOptions, type ResolvedOptions, resolveOptions } from './options';
+import { s3Client, s3Publisher } from './s3-store';
+import { type ChunkStore, FileStore } from './store';
 
 export type { ChunkWriterOptions } from './options';
 
@@ -72,6 +75,10 @@ export class ChunkWriter implements DurableRowSink {
   readonly partialDir: string;
   private readonly o: ResolvedOptions;
   private readonly sink: ChunkSink;
+  /** az:// only: staged blocks, no local directory. */
+  private readonly azure: AzureBlockStore | null = null;
+  /** A chunk is committed at this many blocks (object stores bound the blocks of one object). */
+  private readonly maxBlocks: number;
   private chunk: ChunkFile | null = null;
   private buf: Buffer;
   private bufLen = 0;
@@ -91,6 +98,37 @@ export class ChunkWriter implements DurableRowSink {
     const o = resolveOptions(options);
     this.o = o;
     this.partialDir = partialDirOf(o.outputDir, o.enricherId);
+    let store: ChunkStore;
+    if (o.url?.scheme === 'az') {
+      store = this.azure = new AzureBlockStore({
+        url: o.url,
+        container: azureContainer(o.url),
+        enricherId: o.enricherId,
+        incarnation: this.incarnation,
+        now: o.now,
+        staleAfterMs: o.staleAfterMs,
+      });
+    } else {
+      const put = o.url === null ? null : { publish: s3Publisher(o.url, s3Client()), location: o.url.href };
+      store = new FileStore(o.outputDir, put);
+      this.openLocal();
+    }
+    this.maxBlocks = store.maxBlocks - 1;
+    this.sink = new ChunkSink({
+      outputDir: o.outputDir,
+      compress: blockCompressor(o.compression, o.compression === 'zstd' ? o.zstdLevel : o.gzipLevel),
+      compressConcurrency: o.gzipConcurrency,
+      blockBytes: o.blockBytes,
+      onCommit: o.onCommit,
+      store,
+    });
+    this.buf = this.sink.takeBuffer();
+    this.target = this.buf;
+  }
+
+  /** The partial directory and its owner.lock (local and s3:// outputs). */
+  private openLocal(): void {
+    const o = this.o;
     try {
       // The partial file's durability depends on every new directory entry above it too.
       makeDirDurableSync(path.dirname(o.outputDir), this.partialDir);
@@ -107,15 +145,6 @@ export class ChunkWriter implements DurableRowSink {
         },
       );
     }
-    this.sink = new ChunkSink({
-      outputDir: o.outputDir,
-      compress: blockCompressor(o.compression, o.compression === 'zstd' ? o.zstdLevel : o.gzipLevel),
-      compressConcurrency: o.gzipConcurrency,
-      blockBytes: o.blockBytes,
-      onCommit: o.onCommit,
-    });
-    this.buf = this.sink.takeBuffer();
-    this.target = this.buf;
   }
 
   /**
@@ -241,6 +270,7 @@ export class ChunkWriter implements DurableRowSink {
   close(): Promise<void> {
     if (this.closing === null) {
       this.closing = this.rotate().then(async () => {
+        if (this.azure !== null) return this.azure.release();
         await fsp.rm(path.join(this.partialDir, LOCK_FILE), { force: true });
         // Pod names are random: do not leave one empty directory per pod behind.
         await fsp.rmdir(this.partialDir).catch(noop);
@@ -252,6 +282,7 @@ export class ChunkWriter implements DurableRowSink {
   /** Refreshes owner.lock; call every few seconds so that peers never recover a live directory. */
   heartbeat(): Promise<void> {
     if (this.closing !== null) return Promise.resolve();
+    if (this.azure !== null) return this.azure.heartbeat();
     return writeLock(this.partialDir, lockInfo(this.o.enricherId, this.incarnation, this.o.now()));
   }
 
@@ -298,7 +329,8 @@ export class ChunkWriter implements DurableRowSink {
     chunk.rows++;
     chunk.bytes += len;
     this.appendedRows++;
-    if (chunk.rows >= this.o.maxRows || chunk.bytes >= this.o.maxBytes) this.commitChunk().catch(noop);
+    if (chunk.rows >= this.o.maxRows || chunk.bytes >= this.o.maxBytes || chunk.blocks >= this.maxBlocks)
+      this.commitChunk().catch(noop);
     if (this.drain === null && !this.sink.belowHighWater) this.latchFull();
     return this.drain === null;
   }
@@ -338,6 +370,7 @@ export class ChunkWriter implements DurableRowSink {
       fileBytes: 0,
       fh: null,
       entrySynced: false,
+      blocks: 0,
     };
     // The block buffer is empty here: the previous chunk sealed it when it was committed.
     this.o.header.copy(this.buf, 0);

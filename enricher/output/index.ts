@@ -1,4 +1,6 @@
 // Public surface of the CSV chunk output: row helpers for the encoder, the writer, recovery.
+
+export { type AzureRecoveryResult, azureContainer, recoverAzure } from './azure-store';
 export type { CommitInfo } from './chunk-sink';
 export { ChunkWriter, type ChunkWriterStats } from './chunk-writer';
 export { COMPRESSIONS, type Compression, ZSTD_MIN_NODE, zstdAvailable } from './compression';
@@ -17,6 +19,7 @@ export {
   writeCsvQuotedEmpty,
 } from './csv';
 export { OutputError, type OutputErrorCode } from './errors';
+export { OUTPUT_URL_SCHEMES, type OutputUrl, parseOutputUrl } from './object-url';
 export {
   CHUNK_DEFAULTS,
   type ChunkWriterOptions,
@@ -29,3 +32,4 @@ export {
   type RecoveryResult,
   recoverPartials,
 } from './recovery';
+export { s3Client, s3Publisher } from './s3-store';

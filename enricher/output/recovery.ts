@@ -22,9 +22,12 @@ import {
   parsePartialName,
   writeLock,
 } from './layout';
+import { DEFAULT_STALE_AFTER_MS } from './options';
 import { CsvRowScanner, type Salvage, salvageGzip, salvageZstd } from './salvage';
+import type { FilePublisher } from './store';
 
-export const DEFAULT_STALE_AFTER_MS = 60_000;
+export { DEFAULT_STALE_AFTER_MS };
+
 // Plain files are scanned in pieces: a chunk may be hundreds of MiB.
 const SCAN_BYTES = 1024 * 1024;
 
@@ -34,6 +37,8 @@ export interface RecoveryOptions {
   /** Also recover dead peers' directories (default true). */
   includeOthers?: boolean;
   now?: () => number;
+  /** Upload recovered chunks (s3://) instead of renaming them into outputDir. */
+  publish?: FilePublisher;
 }
 
 export interface RecoveryResult {
@@ -83,7 +88,7 @@ export async function recoverPartials(
     const own = path.join(partialRoot, enricherId);
     // Claim it first: the predecessor may have been dead long enough to look stale to peers.
     await writeLock(own, lockInfo(enricherId, 'recovery', now()));
-    await recoverDir(own, dirs, result);
+    await recoverDir(own, dirs, result, opts.publish);
   }
   if (opts.includeOthers === false) return result;
   for (const name of entries) {
@@ -97,22 +102,33 @@ export async function recoverPartials(
     }
     // Mark the directory as being recovered so other starting peers leave it alone meanwhile.
     await writeLock(dir, lockInfo(name, 'recovery', now(), enricherId));
-    await recoverDir(dir, dirs, result);
+    await recoverDir(dir, dirs, result, opts.publish);
     await fsp.rm(path.join(dir, LOCK_FILE), { force: true });
     await fsp.rmdir(dir).catch(() => undefined);
   }
   return result;
 }
 
-async function recoverDir(dir: string, dirs: DirMaker, result: RecoveryResult): Promise<void> {
+async function recoverDir(
+  dir: string,
+  dirs: DirMaker,
+  result: RecoveryResult,
+  publish: FilePublisher | undefined,
+): Promise<void> {
   for (const name of (await fsp.readdir(dir)).sort()) {
     const parsed = parsePartialName(name);
-    if (parsed !== null) await recoverFile(path.join(dir, name), parsed, dirs, result);
+    if (parsed !== null) await recoverFile(path.join(dir, name), parsed, dirs, result, publish);
   }
   await fsyncDir(dir);
 }
 
-async function recoverFile(file: string, parsed: ParsedPartialName, dirs: DirMaker, result: RecoveryResult) {
+async function recoverFile(
+  file: string,
+  parsed: ParsedPartialName,
+  dirs: DirMaker,
+  result: RecoveryResult,
+  publish: FilePublisher | undefined,
+) {
   if (parsed.compression === 'zstd' && !zstdAvailable()) {
     // Never guess: a newer runtime (or the next start of one) recovers it exactly.
     result.unsupported.push(file);
@@ -145,6 +161,23 @@ async function recoverFile(file: string, parsed: ParsedPartialName, dirs: DirMak
     await fsp.rm(file, { force: true });
     result.dropped++;
     result.discardedBytes += size;
+    return;
+  }
+  if (publish !== undefined) {
+    // Conditional create: a chunk uploaded before the kill (not yet deleted) is not created twice.
+    let to: string;
+    try {
+      to = await publish(file, parsed.hourDir, parsed.finalName);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a peer got it first
+      throw err;
+    }
+    await fsp.rm(file, { force: true });
+    await fsyncDir(path.dirname(file));
+    result.recovered++;
+    result.rows += salvage.rows;
+    result.discardedBytes += size - salvage.keepBytes;
+    result.published.push(to);
     return;
   }
   const dir = await dirs.ensure(parsed.hourDir);
