@@ -101,7 +101,12 @@ export async function recoverPartials(
       continue;
     }
     // Mark the directory as being recovered so other starting peers leave it alone meanwhile.
-    await writeLock(dir, lockInfo(name, 'recovery', now(), enricherId));
+    try {
+      await writeLock(dir, lockInfo(name, 'recovery', now(), enricherId));
+    } catch (err) {
+      if (gone(err)) continue; // a racing peer finished it and removed the directory
+      throw err;
+    }
     await recoverDir(dir, dirs, result, opts.publish);
     await fsp.rm(path.join(dir, LOCK_FILE), { force: true });
     await fsp.rmdir(dir).catch(() => undefined);
@@ -115,11 +120,20 @@ async function recoverDir(
   result: RecoveryResult,
   publish: FilePublisher | undefined,
 ): Promise<void> {
-  for (const name of (await fsp.readdir(dir)).sort()) {
+  let names: string[];
+  try {
+    names = (await fsp.readdir(dir)).sort();
+  } catch (err) {
+    if (gone(err)) return;
+    throw ioError('readdir', dir, err);
+  }
+  for (const name of names) {
     const parsed = parsePartialName(name);
     if (parsed !== null) await recoverFile(path.join(dir, name), parsed, dirs, result, publish);
   }
-  await fsyncDir(dir);
+  await fsyncDir(dir).catch((err) => {
+    if (!gone(err)) throw err;
+  });
 }
 
 async function recoverFile(
@@ -173,7 +187,9 @@ async function recoverFile(
       throw err;
     }
     await fsp.rm(file, { force: true });
-    await fsyncDir(path.dirname(file));
+    await fsyncDir(path.dirname(file)).catch((err) => {
+      if (!gone(err)) throw err;
+    });
     result.recovered++;
     result.rows += salvage.rows;
     result.discardedBytes += size - salvage.keepBytes;
@@ -199,6 +215,12 @@ async function recoverFile(
   result.rows += salvage.rows;
   result.discardedBytes += size - salvage.keepBytes;
   result.published.push(to);
+}
+
+/** ENOENT, raw or as an OutputError's cause: a racing peer removed it. */
+function gone(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code === 'ENOENT' || e.cause?.code === 'ENOENT';
 }
 
 async function scanPlain(fh: fsp.FileHandle, size: number): Promise<Salvage> {

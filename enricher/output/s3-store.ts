@@ -17,6 +17,8 @@ import { OutputError } from './errors';
 import { type OutputUrl, objectName } from './object-url';
 import type { FilePublisher } from './store';
 
+const noop = () => undefined;
+
 /** Loaded on first use: the SDK costs start-up time for outputs that do not use it. */
 function sdk(): typeof import('@aws-sdk/client-s3') {
   return require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
@@ -38,6 +40,9 @@ export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
     // some S3-compatible servers do not implement.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Failures surface as OutputErrors with the cause; the SDK's own console warnings would
+    // only repeat them (e.g. every 412 on a streamed body).
+    logger: { debug: noop, info: noop, warn: noop, error: noop },
   };
   if (!env.AWS_REGION && !env.AWS_DEFAULT_REGION) config.region = 'us-east-1';
   if (/^(1|true|yes)$/i.test(env.AWS_S3_FORCE_PATH_STYLE ?? '')) config.forcePathStyle = true;

@@ -15,7 +15,7 @@ import {
   azuriteConnectionString,
   CHUNK_NAME,
   crashChildAfterFlushes,
-  type Proxy,
+  type RecordingProxy,
   type Server,
   startAzurite,
   startProxy,
@@ -24,7 +24,7 @@ import { parseCsvText, row } from '../support/output-rows';
 
 const CONTAINER = 'snowtap';
 let azurite: Server;
-let proxy: Proxy;
+let proxy: RecordingProxy;
 let env: Record<string, string>;
 let container: ContainerClient;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'objstore-az-'));

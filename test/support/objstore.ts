@@ -128,7 +128,7 @@ export interface ProxyLog {
   writes: Map<string, number>;
 }
 
-export interface Proxy extends Server {
+export interface RecordingProxy extends Server {
   log: ProxyLog;
   /** Chunk names with exactly one successful create, sorted. */
   createdChunks(): string[];
@@ -205,7 +205,7 @@ function head(upstream: number, req: http.IncomingMessage): Promise<number> {
  * A recording proxy on a free port in front of `upstream`. `enforce` (S3): If-None-Match: *
  * on PutObject is enforced here and multipart uploads are refused.
  */
-export async function startProxy(kind: Kind, upstream: number, enforce: boolean): Promise<Proxy> {
+export async function startProxy(kind: Kind, upstream: number, enforce: boolean): Promise<RecordingProxy> {
   const log: ProxyLog = { creates: new Map(), otherWrites: [], refused: [], writes: new Map() };
   const keyLocks = new Map<string, Promise<void>>();
   const server = http.createServer((req, res) => {
