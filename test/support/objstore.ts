@@ -343,3 +343,35 @@ export async function crashChildAfterFlushes(
   await exited;
   return durable;
 }
+
+/** s3rver in a child process (benchmarks: it must not share the writer's event loop). */
+export async function startS3rverProcess(buckets: string[]): Promise<Server> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'objstore-s3rver-'));
+  const script =
+    `const S3rver = require(${JSON.stringify(require.resolve('s3rver'))});` +
+    `new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)},` +
+    ` configureBuckets: ${JSON.stringify(buckets.map((name) => ({ name })))} })` +
+    `.run().then((a) => console.log('port ' + a.port));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`s3rver exited ${code}: ${out}`)));
+  });
+  return {
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        child.removeAllListeners('exit');
+        child.once('exit', () => {
+          fs.rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+        child.kill('SIGKILL');
+      }),
+  };
+}
