@@ -13,6 +13,9 @@ export function outputOptions(o: OptionValues): Omit<ChunkWriterOptions, 'onComm
     outputDir: String(o['output-dir']),
     ...(o['output-url'] === undefined ? {} : { outputUrl: outputUrlOption(String(o['output-url'])) }),
     staleAfterMs: Math.round(Number(o['output-stale-after']) * 1000),
+    ...(o['output-ack-interval'] === undefined
+      ? {}
+      : { ackIntervalMs: Math.round(Number(o['output-ack-interval']) * 1000) }),
     enricherId: String(o.id),
     maxRows: Number(o['rotate-max-rows']),
     maxBytes: Number(o['rotate-max-bytes']),

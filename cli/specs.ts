@@ -3,7 +3,12 @@
 // ranges come from the library that owns them.
 import { hostname } from 'node:os';
 import { COMPRESSIONS } from '../enricher/output/compression';
-import { CHUNK_DEFAULTS, DEFAULT_STALE_AFTER_MS } from '../enricher/output/index';
+import {
+  AZ_ACK_INTERVAL_MS,
+  CHUNK_DEFAULTS,
+  DEFAULT_STALE_AFTER_MS,
+  MAX_ACK_INTERVAL_MS,
+} from '../enricher/output/index';
 import { PRIVACY_DEFAULTS, PRIVACY_RANGES } from '../enricher/pipeline/privacy';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
 import { MAX_FRAME_SIZE_RANGE } from '../proto/link';
@@ -61,6 +66,14 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     min: 1,
     arg: 'SECONDS',
     help: "a peer's heartbeat this old makes its uncommitted chunks ours to commit",
+  },
+  {
+    name: 'output-ack-interval',
+    kind: 'number',
+    min: 0,
+    max: MAX_ACK_INTERVAL_MS / 1000,
+    arg: 'SECONDS',
+    help: `acknowledgement-driven block uploads at most this often (az:// default ${AZ_ACK_INTERVAL_MS / 1000}; others 0): Put Block transactions vs ack latency`,
   },
   {
     name: 'rotate-max-rows',

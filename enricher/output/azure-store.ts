@@ -87,6 +87,18 @@ function blockSeq(id: string): number {
   return Number(Buffer.from(id, 'base64').toString('latin1').slice(8));
 }
 
+/**
+ * The block list a successor commits: blocks were staged a few at a time, so keep the gap-free
+ * prefix from block 1 (which holds the header), in order. Rows after a gap were never
+ * acknowledged (acks wait for every earlier block).
+ */
+export function stagedPrefix(ids: readonly string[]): string[] {
+  const seqs = new Set(ids.map(blockSeq));
+  let n = 0;
+  while (seqs.has(n + 1)) n++;
+  return Array.from({ length: n }, (_, i) => blockId(i + 1));
+}
+
 export interface AzureStoreOptions {
   url: OutputUrl;
   container: ContainerClient;
@@ -322,13 +334,8 @@ async function commitStaged(container: ContainerClient, name: string, result: Az
     if (await blob.exists()) result.alreadyCommitted++;
     return;
   }
-  // Blocks were staged a few at a time: keep the gap-free prefix from block 1 (which holds the
-  // header). Rows after a gap were never acknowledged (acks wait for every earlier block).
-  const seqs = new Set(ids.map(blockSeq));
-  let n = 0;
-  while (seqs.has(n + 1)) n++;
-  ids = Array.from({ length: n }, (_, i) => blockId(i + 1));
-  if (n === 0) return;
+  ids = stagedPrefix(ids);
+  if (ids.length === 0) return;
   try {
     await blob.commitBlockList(ids, {
       conditions: { ifNoneMatch: '*' },

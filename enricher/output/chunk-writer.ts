@@ -90,6 +90,8 @@ export class ChunkWriter implements DurableRowSink {
   private target: Buffer;
   private scratch: Buffer | null = null;
   private closing: Promise<void> | null = null;
+  private lastAckSeal = 0;
+  private ackGate: Promise<void> | null = null;
   /** Pending while `full`: settles when the sink drained to its low-water mark or failed. */
   private drain: Promise<void> | null = null;
 
@@ -238,10 +240,30 @@ export class ChunkWriter implements DurableRowSink {
     // Group commit: while the sink is busy, rows keep filling the open block; it is sealed
     // once the sink has nothing else to do, so the flushes that came meanwhile share one
     // block (one gzip member) and one fsync.
-    return this.sink.whenIdle().then(() => {
-      if (this.sealedRows() < target) this.sealBlock();
+    const idle = this.sink.whenIdle();
+    return (this.o.ackIntervalMs > 0 ? idle.then(() => this.ackWindow()) : idle).then(() => {
+      if (this.sealedRows() < target) {
+        this.sealBlock();
+        this.lastAckSeal = Date.now();
+      }
       return this.sink.sync(target);
     });
+  }
+
+  /**
+   * ackIntervalMs (az://): blocks sealed for acknowledgements are at least this far apart, so
+   * the flushes of that window share one Put Block (transactions are billed per request).
+   */
+  private ackWindow(): Promise<void> {
+    const wait = this.lastAckSeal + this.o.ackIntervalMs - Date.now();
+    if (wait <= 0) return Promise.resolve();
+    this.ackGate ??= new Promise((resolve) =>
+      setTimeout(() => {
+        this.ackGate = null;
+        resolve();
+      }, wait),
+    );
+    return this.ackGate;
   }
 
   /** Commits the open chunk now (if any) and resolves once it and all before it are published. */

@@ -21,8 +21,10 @@ export {
 export { OutputError, type OutputErrorCode } from './errors';
 export { OUTPUT_URL_SCHEMES, type OutputUrl, parseOutputUrl } from './object-url';
 export {
+  AZ_ACK_INTERVAL_MS,
   CHUNK_DEFAULTS,
   type ChunkWriterOptions,
+  MAX_ACK_INTERVAL_MS,
   resolveOptions as checkChunkWriterOptions,
 } from './options';
 export { probeOutput } from './probe';

@@ -17,6 +17,11 @@ export interface ChunkWriterOptions {
    * could not refresh its own for half of it stops writing (fence).
    */
   staleAfterMs?: number;
+  /**
+   * Blocks sealed for acknowledgements (flush()) at least this many ms apart: fewer Put Block
+   * transactions, longer acks. Default AZ_ACK_INTERVAL_MS for az://, 0 otherwise.
+   */
+  ackIntervalMs?: number;
   /** Pod name; part of every file name and of the partial directory. */
   enricherId: string;
   maxRows?: number;
@@ -59,9 +64,17 @@ const MIN_BLOCK_BYTES = 1024;
 const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
 
 export type ResolvedOptions = Required<
-  Omit<ChunkWriterOptions, 'onCommit' | 'gzip' | 'outputUrl' | 'staleAfterMs'>
+  Omit<ChunkWriterOptions, 'onCommit' | 'gzip' | 'outputUrl' | 'staleAfterMs' | 'ackIntervalMs'>
 > &
-  Pick<ChunkWriterOptions, 'onCommit'> & { url: OutputUrl | null; staleAfterMs: number };
+  Pick<ChunkWriterOptions, 'onCommit'> & {
+    url: OutputUrl | null;
+    staleAfterMs: number;
+    ackIntervalMs: number;
+  };
+
+/** az:// default of ackIntervalMs: at most 4 ack-driven Put Blocks a second per enricher. */
+export const AZ_ACK_INTERVAL_MS = 250;
+export const MAX_ACK_INTERVAL_MS = 10_000;
 
 /** Recovery's threshold for a dead peer's heartbeat (recovery.ts re-exports it). */
 export const DEFAULT_STALE_AFTER_MS = 60_000;
@@ -72,6 +85,7 @@ const KNOWN_KEYS = new Set<string>([
   'outputDir',
   'outputUrl',
   'staleAfterMs',
+  'ackIntervalMs',
   'enricherId',
   'now',
   'onCommit',
@@ -107,9 +121,17 @@ export function resolveOptions(o: ChunkWriterOptions): ResolvedOptions {
   if (!Number.isInteger(staleAfterMs) || staleAfterMs < 1000) {
     throw invalid('staleAfterMs', `must be an integer >= 1000, got ${String(staleAfterMs)}`);
   }
+  const ackIntervalMs = o.ackIntervalMs ?? (url?.scheme === 'az' ? AZ_ACK_INTERVAL_MS : 0);
+  if (!Number.isInteger(ackIntervalMs) || ackIntervalMs < 0 || ackIntervalMs > MAX_ACK_INTERVAL_MS) {
+    throw invalid(
+      'ackIntervalMs',
+      `must be an integer in [0, ${MAX_ACK_INTERVAL_MS}], got ${String(ackIntervalMs)}`,
+    );
+  }
   return {
     url,
     staleAfterMs,
+    ackIntervalMs,
     outputDir: path.resolve(o.outputDir),
     enricherId: o.enricherId,
     maxRows: intOption(o, 'maxRows', 1, Number.MAX_SAFE_INTEGER),

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as zlib from 'node:zlib';
 import type { ContainerClient } from '@azure/storage-blob';
-import { azureContainer, recoverAzure } from '../../enricher/output/azure-store';
+import { azureContainer, recoverAzure, stagedPrefix } from '../../enricher/output/azure-store';
 import { ChunkWriter } from '../../enricher/output/chunk-writer';
 import { parseOutputUrl } from '../../enricher/output/object-url';
 import {
@@ -158,7 +158,7 @@ describe('az:// output (Azurite)', () => {
     assert.equal(rec.open.length, 1);
     const blob = container.getBlockBlobClient(rec.open[0]!);
     const staged = (await blob.getBlockList('uncommitted')).uncommittedBlocks!.map((b) => b.name!);
-    await blob.commitBlockList(staged, { conditions: { ifNoneMatch: '*' } });
+    await blob.commitBlockList(stagedPrefix(staged), { conditions: { ifNoneMatch: '*' } });
     const later = () => Date.now() + 120_000;
     const [b, c] = await Promise.all([
       recoverAzure(parseOutputUrl(url), container, 'az-b', { staleAfterMs: 60_000, now: later }),
@@ -176,7 +176,14 @@ describe('az:// output (Azurite)', () => {
 
   test('three successors racing on one stale peer: one claims its record, each name is created once', async () => {
     const url = `az://${CONTAINER}/race2`;
-    const durable = await crashChildAfterFlushes(path.join(tmp, 'c3'), 'az-dead3', 'none', url, 400, env);
+    const durable = await crashChildAfterFlushes(
+      path.join(tmp, 'c3'),
+      'az-dead3',
+      'none',
+      url,
+      1_000_000,
+      env,
+    );
     const later = () => Date.now() + 120_000;
     const results = await Promise.all(
       ['az-x', 'az-y', 'az-z'].map((id) =>

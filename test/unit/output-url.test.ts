@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { blockId, stagedPrefix } from '../../enricher/output/azure-store';
 import { objectName, parseOutputUrl, recordName } from '../../enricher/output/object-url';
 
 test('--output-url: az:// and s3:// parse to container + normalised prefix', () => {
@@ -41,4 +42,12 @@ test('--output-url: bad input is one clear error naming the problem', () => {
       },
     );
   }
+});
+
+test('az:// recovery commits the gap-free prefix of staged blocks, in order', () => {
+  const ids = [3, 1, 2, 5, 6].map(blockId);
+  assert.deepEqual(stagedPrefix(ids), [1, 2, 3].map(blockId));
+  assert.deepEqual(stagedPrefix([2, 3].map(blockId)), [], 'no block 1 (the header): nothing');
+  // Equal-length ids (the service requires it) that sort by staging order.
+  assert.equal(new Set([1, 99_999_999].map((n) => blockId(n).length)).size, 1);
 });
