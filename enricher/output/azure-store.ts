@@ -131,6 +131,8 @@ export class AzureBlockStore implements ChunkStore {
   }
 
   async append(chunk: ChunkFile, block: Buffer): Promise<void> {
+    // Writers without a heartbeat timer (convert) keep their record fresh from here.
+    if (this.o.now() - this.lastRecordOk > this.o.staleAfterMs / 4) await this.writeRecord();
     this.fence();
     const name = objectName(this.o.url, chunk.hourDir, chunk.name);
     let ids = this.staged.get(chunk.name);
