@@ -21,6 +21,7 @@ import {
   startProxy,
 } from '../support/objstore';
 import { parseCsvText, row } from '../support/output-rows';
+import { startEnricher } from '../support/pipeline-procs';
 
 const CONTAINER = 'snowtap';
 let azurite: Server;
@@ -199,5 +200,33 @@ describe('az:// output (Azurite)', () => {
     assert.ok(got.length >= durable);
     assert.deepEqual(got, ids(0, got.length));
     assertOneCreateEach(names);
+  });
+
+  test("the enricher process under a different id commits a killed peer's chunk before it is ready", async (t) => {
+    const url = `az://${CONTAINER}/proc`;
+    const durable = await crashChildAfterFlushes(
+      path.join(tmp, 'c4'),
+      'az-dead4',
+      'none',
+      url,
+      1_000_000,
+      env,
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // the dead writer's record goes stale (1 s)
+    const e = await startEnricher(
+      t,
+      path.join(tmp, 'e4'),
+      ['--output-url', url, '--output-stale-after', '1'],
+      'az-b',
+    );
+    const names = await chunks('proc/');
+    assert.equal(names.length, 1);
+    const got = await idsIn(names);
+    assert.ok(got.length >= durable, `${got.length} rows committed, ${durable} acknowledged`);
+    assert.deepEqual(got, ids(0, got.length));
+    assertOneCreateEach(names);
+    assert.match(e.log(), /recovered staged chunks/);
+    e.child.kill('SIGTERM');
+    assert.equal((await e.exited).code, 0);
   });
 });

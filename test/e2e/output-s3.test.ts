@@ -23,6 +23,7 @@ import {
   startS3rver,
 } from '../support/objstore';
 import { listFiles, parseCsvText, row } from '../support/output-rows';
+import { startEnricher } from '../support/pipeline-procs';
 
 const BUCKET = 'snowtap';
 let s3rver: Server;
@@ -182,5 +183,22 @@ describe('s3:// output (s3rver behind an enforcing proxy)', () => {
       listFiles(dir).filter((f) => f.endsWith('.partial')),
       [],
     );
+  });
+
+  test("the enricher process under a different id, same volume, uploads a killed peer's chunks before it is ready", async (t) => {
+    const dir = path.join(tmp, 'proc');
+    const url = `s3://${BUCKET}/proc`;
+    const durable = await crashChildAfterFlushes(dir, 's3-dead3', 'none', url, 1_000_000, env);
+    await new Promise((r) => setTimeout(r, 1500)); // the dead writer's directory goes stale (1 s)
+    const e = await startEnricher(t, dir, ['--output-url', url, '--output-stale-after', '1'], 's3-b');
+    const keys = await chunks('proc/');
+    assert.equal(keys.length, 1);
+    const got = await idsIn(keys);
+    assert.ok(got.length >= durable, `${got.length} rows uploaded, ${durable} acknowledged`);
+    assert.deepEqual(got, ids(0, got.length));
+    assertOneCreateEach(keys);
+    assert.match(e.log(), /recovered partial chunks/);
+    e.child.kill('SIGTERM');
+    assert.equal((await e.exited).code, 0);
   });
 });
