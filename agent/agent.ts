@@ -11,9 +11,17 @@
 
 import { FrameStreamServer, type ListenResult } from '../common/framestream-server';
 import type { Readiness } from '../common/ops-server';
+import {
+  checkTlsMaterial,
+  readOrEmpty,
+  SecretWatch,
+  type TlsMaterial,
+  tokenFromBytes,
+} from '../common/secret-files';
 import { Sampler, TokenBucket } from './admission';
 import { Batcher } from './batcher';
 import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
+import { EdgeMask } from './edge-mask';
 import { AgentError, AgentErrorCode } from './errors';
 import { LinkClient } from './link';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options';
@@ -49,9 +57,13 @@ export class Agent {
   private batcher: Batcher | null = null;
   private readonly sampler: Sampler;
   private readonly bucket: TokenBucket | null;
+  /** --mask-client-* / --drop-ecs: rewrites each kept frame in place; null when off. */
+  private readonly edgeMask: EdgeMask | null;
   private readonly fileMode: boolean;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping: Promise<StopSummary> | null = null;
+  /** Secret files re-read while running (token, certificates). */
+  readonly secrets: SecretWatch<unknown>[] = [];
 
   constructor(options: AgentOptions) {
     const o = (this.options = resolveAgentOptions(options));
@@ -61,6 +73,7 @@ export class Agent {
     this.counters = { recordsIn: 0, bytesIn: 0, sampledOut: 0, dropped, batchesSealed: 0 };
     this.sampler = new Sampler(o.sample, o.sampleMode);
     this.bucket = o.rateLimit > 0 ? new TokenBucket(o.rateLimit) : null;
+    this.edgeMask = EdgeMask.from(o);
     this.buffer = new BatchBuffer({
       bufferBytes: o.bufferBytes,
       whenFull: o.whenFull,
@@ -118,6 +131,7 @@ export class Agent {
       });
       bound = await this.server.listen();
     }
+    this.watchSecrets();
     this.state = 'running';
     o.log.info({ id: o.id, incarnation: o.incarnation, enrichers: o.enrichers, ...bound }, 'agent started');
     return bound;
@@ -189,6 +203,7 @@ export class Agent {
   private async doStop(): Promise<StopSummary> {
     const o = this.options;
     this.state = 'stopping';
+    for (const w of this.secrets.splice(0)) w.stop();
     this.buffer.wake(); // a replay waiting for room gives up
     await this.server?.close(INPUT_CLOSE_GRACE_MS);
     this.batcher?.flush();
@@ -212,6 +227,73 @@ export class Agent {
     return { spooled, lost };
   }
 
+  /**
+   * Rotated Secrets without a restart (common/secret-files.ts): the token and the link's TLS
+   * material are used by new link connections, the dnstap input's by new producer connections;
+   * open connections keep theirs. A refused update (expired, key mismatch) keeps the current one.
+   */
+  private watchSecrets(): void {
+    const o = this.options;
+    const f = o.secretFiles ?? {};
+    const watch = <T>(w: Omit<ConstructorParameters<typeof SecretWatch<T>>[0], 'log' | 'intervalMs'>) => {
+      const watcher = new SecretWatch<T>({ ...w, log: o.log, intervalMs: o.secretReloadMs });
+      this.secrets.push(watcher as SecretWatch<unknown>);
+      watcher.start();
+    };
+    const read = (paths: string[]) => paths.map((p) => readOrEmpty(p));
+    if (f.authToken !== undefined) {
+      const path = f.authToken;
+      watch<Buffer>({
+        id: 'link_token',
+        what: 'link auth token',
+        paths: [path],
+        initial: read([path]),
+        load: ([b]) => tokenFromBytes(b!, path),
+        apply: (token) => this.client.setAuthToken(token),
+      });
+    }
+    const t = f.tls;
+    if (t !== undefined && (t.ca !== undefined || t.cert !== undefined)) {
+      const names = (['ca', 'cert', 'key'] as const).filter((k) => t[k] !== undefined);
+      const paths = names.map((k) => t[k]!);
+      watch<TlsMaterial>({
+        id: 'link_tls',
+        what: 'link TLS client certificate',
+        paths,
+        initial: read(paths),
+        load: (c) => {
+          const m: TlsMaterial = {};
+          names.forEach((k, i) => {
+            m[k] = c[i];
+          });
+          checkTlsMaterial(m, t);
+          return m;
+        },
+        apply: (m) => this.client.setTls(m),
+      });
+    }
+    const d = f.dnstapTls;
+    if (d !== undefined && o.dnstapInput?.tls) {
+      const input = o.dnstapInput;
+      const paths = d.ca === undefined ? [d.cert, d.key] : [d.cert, d.key, d.ca];
+      watch<TlsMaterial>({
+        id: 'dnstap_tls',
+        what: 'dnstap TLS certificate',
+        paths,
+        initial: read(paths),
+        load: (c) => {
+          const m: TlsMaterial = { cert: c[0], key: c[1], ...(c[2] ? { ca: c[2] } : {}) };
+          checkTlsMaterial(m, d);
+          return m;
+        },
+        apply: (m) => {
+          input.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
+          this.server?.setTls(input.tls);
+        },
+      });
+    }
+  }
+
   /** Hot path: one call per dnstap data frame. */
   private record(buf: Buffer, start: number, end: number, live: boolean): void {
     const c = this.counters;
@@ -227,6 +309,11 @@ export class Agent {
         c.dropped.rate_limit++;
         return;
       }
+    }
+    // Masked before the batch copy: nothing after this point sees the client's full address.
+    if (this.edgeMask !== null && !this.edgeMask.apply(buf, start, end)) {
+      c.dropped.undecodable++;
+      return;
     }
     if (this.batcher === null || !this.batcher.add(buf, start, end)) c.dropped.oversize++;
   }

@@ -8,6 +8,7 @@
 // record, so nobody has to push it here.
 
 import { BatchEncoder } from '../proto/link';
+import { type Clock, realClock, type TimerHandle } from './link/clock';
 
 /** Tag + length varint of one record field, at most (a 16 MiB length takes 4 bytes). */
 const RECORD_OVERHEAD = 5;
@@ -26,12 +27,15 @@ export interface BatcherOptions {
   /** Largest frame the enrichers take (their Welcomes' max_frame_bytes); read per record. */
   frameLimit: { readonly maxFrameBytes: number };
   onSeal: SealHandler;
+  /** Time source of the linger timer; default the real clock (tests pass a simulated one). */
+  clock?: Clock;
 }
 
 export class Batcher {
   private readonly enc = new BatchEncoder({ initialCapacity: 64 * 1024 });
   private nextSeq: number;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly clock: Clock;
+  private timer: TimerHandle | null = null;
   private readonly onLinger = () => {
     this.timer = null;
     this.seal();
@@ -39,6 +43,7 @@ export class Batcher {
   private closed = false;
 
   constructor(private readonly o: BatcherOptions) {
+    this.clock = o.clock ?? realClock;
     this.nextSeq = o.firstSeq;
     this.enc.begin(this.nextSeq, o.incarnation, o.sampleRate);
   }
@@ -69,10 +74,7 @@ export class Batcher {
     }
     const n = enc.recordCount;
     if (n >= this.o.maxRecords) this.seal();
-    else if (n === 1) {
-      this.timer = setTimeout(this.onLinger, this.o.lingerMs);
-      this.timer.unref();
-    }
+    else if (n === 1) this.timer = this.clock.setTimeout(this.onLinger, this.o.lingerMs, true);
     return true;
   }
 
@@ -84,13 +86,13 @@ export class Batcher {
   /** Stops the linger timer; records still open are the caller's to flush() first. */
   close(): void {
     this.closed = true;
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
   }
 
   private seal(): void {
     if (this.timer !== null) {
-      clearTimeout(this.timer);
+      this.clock.clearTimeout(this.timer);
       this.timer = null;
     }
     const records = this.enc.recordCount;

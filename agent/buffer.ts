@@ -20,6 +20,7 @@ export type DropReason =
   | 'spool_error'
   | 'rate_limit'
   | 'oversize'
+  | 'undecodable'
   | 'shutdown';
 
 export const DROP_REASONS: readonly DropReason[] = [
@@ -29,6 +30,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   'spool_error',
   'rate_limit',
   'oversize',
+  /** --mask-client-*: not a dnstap frame, so its addresses cannot be found (agent/edge-mask.ts). */
+  'undecodable',
   'shutdown',
 ];
 

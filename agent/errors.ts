@@ -1,6 +1,8 @@
 // Typed errors of the agent. Callers and tests branch on `code` (stable: log fields and
 // metric labels use it), never on the message text.
 
+import { CodedError, type CodeOf } from '../proto/kit/index';
+
 export const AgentErrorCode = {
   /** An option is missing, unknown or out of range; the message names it. */
   INVALID_OPTION: 'AGENT_INVALID_OPTION',
@@ -17,17 +19,10 @@ export const AgentErrorCode = {
   /** An API used out of order (start twice, add after stop). */
   INVALID_STATE: 'AGENT_INVALID_STATE',
 } as const;
-export type AgentErrorCode = (typeof AgentErrorCode)[keyof typeof AgentErrorCode];
+export type AgentErrorCode = CodeOf<typeof AgentErrorCode>;
 
-export class AgentError extends Error {
+export class AgentError extends CodedError<AgentErrorCode> {
   override readonly name = 'AgentError';
-  constructor(
-    readonly code: AgentErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** A Reject from the enricher, as an error the dial loop can classify. */

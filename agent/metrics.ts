@@ -2,39 +2,26 @@
 // in the agent's counters; they are copied into prom-client at scrape time (collect), so a
 // record costs no metrics call. Only the ack latency histogram is observed live, per batch.
 
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { byLabel, one, scrapedCounter, scrapedGauge } from '../common/metrics';
+import { secretCounts } from '../common/secret-files';
 import type { Agent } from './agent';
 import type { StripeStats } from './link';
 
 type Read = () => number | Record<string, number>;
 
+/** A read as samples: one number, or numbers by `label`. */
+const samples = (read: Read, label: string | undefined) => () => {
+  const v = read();
+  return typeof v === 'number' ? one(v) : byLabel(v, label!);
+};
+
 function counter(registry: Registry, name: string, help: string, read: Read, label?: string): void {
-  new Counter({
-    name,
-    help,
-    labelNames: label ? [label] : [],
-    registers: [registry],
-    collect() {
-      const v = read();
-      this.reset();
-      if (typeof v === 'number') this.inc(v);
-      else for (const [k, n] of Object.entries(v)) this.inc({ [label!]: k }, n);
-    },
-  });
+  scrapedCounter(registry, name, help, label ? [label] : [], samples(read, label));
 }
 
 function gauge(registry: Registry, name: string, help: string, read: Read, label?: string): void {
-  new Gauge({
-    name,
-    help,
-    labelNames: label ? [label] : [],
-    registers: [registry],
-    collect() {
-      const v = read();
-      if (typeof v === 'number') this.set(v);
-      else for (const [k, n] of Object.entries(v)) this.set({ [label!]: k }, n);
-    },
-  });
+  scrapedGauge(registry, name, help, label ? [label] : [], samples(read, label));
 }
 
 /** Registers every agent metric on `registry` (createRegistry('agent') adds the process ones). */
@@ -68,6 +55,20 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     `${p}records_sampled_out_total`,
     'Records skipped by --sample (not drops: sample_rate accounts for them)',
     () => c.sampledOut,
+  );
+  counter(
+    registry,
+    `${p}secret_reloads_total`,
+    'Secret files (token, certificates) re-read and put in use for new connections, by secret',
+    () => secretCounts(agent.secrets).reloads,
+    'secret',
+  );
+  counter(
+    registry,
+    `${p}secret_reload_failures_total`,
+    'Secret file updates refused (expired certificate, key mismatch) or unreadable, by secret',
+    () => secretCounts(agent.secrets).failures,
+    'secret',
   );
   counter(
     registry,

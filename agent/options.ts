@@ -5,8 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { DnstapListenerTuning } from '../common/framestream-listen';
 import type { Logger } from '../common/log';
+import { SECRET_RELOAD_INTERVAL_MS, SECRET_RELOAD_RANGE_MS } from '../common/secret-files';
 import { DEFAULT_MAX_DATA_FRAME_SIZE } from '../proto/framestream';
+import { checkInt } from '../proto/kit/index';
 import { MAX_FRAME_SIZE_RANGE, MAX_LINK_FRAME, makeHello } from '../proto/link';
+import { MASK_DEFAULTS, MASK_RANGES } from '../proto/net/index';
 import { invalidOption } from './errors';
 import { AUTO_PERIOD_MS } from './link/client';
 
@@ -89,20 +92,56 @@ export interface AgentOptions {
   backoffMaxMs?: number;
   /** Extra wait after a configuration Reject (bad token, version, identity): slow and loud. */
   configRetryMs?: number;
+  /**
+   * Minimise at the edge (agent/edge-mask.ts): keep this many leading bits of the client's
+   * IPv4 / IPv6 address (and ECS), rewritten in place before the spool and the link.
+   */
+  maskClientIpv4?: number;
+  maskClientIpv6?: number;
+  /** Turn the EDNS Client Subnet option into padding in place (the `ecs` column stays empty). */
+  dropEcs?: boolean;
   authToken?: string | Buffer;
   tls?: TlsSettings;
+  /**
+   * Where authToken, tls and dnstapInput.tls were read from: re-read every secretReloadMs and
+   * used for new connections when they change (a rotated Secret; common/secret-files.ts).
+   */
+  secretFiles?: AgentSecretFiles;
+  secretReloadMs?: number;
   log: Logger;
+}
+
+export interface AgentSecretFiles {
+  authToken?: string;
+  /** The link's TLS client side: CA to verify the enricher, client certificate and key. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** The dnstap TCP input's server certificate, key and optional client CA. */
+  dnstapTls?: { cert: string; key: string; ca?: string };
 }
 
 export type ResolvedAgentOptions = Required<
   Omit<
     AgentOptions,
-    'dnstapSocket' | 'dnstapTcp' | 'dnstapInput' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'
+    | 'dnstapSocket'
+    | 'dnstapTcp'
+    | 'dnstapInput'
+    | 'inputFile'
+    | 'spoolDir'
+    | 'authToken'
+    | 'tls'
+    | 'secretFiles'
   >
 > &
   Pick<
     AgentOptions,
-    'dnstapSocket' | 'dnstapTcp' | 'dnstapInput' | 'inputFile' | 'spoolDir' | 'authToken' | 'tls'
+    | 'dnstapSocket'
+    | 'dnstapTcp'
+    | 'dnstapInput'
+    | 'inputFile'
+    | 'spoolDir'
+    | 'authToken'
+    | 'tls'
+    | 'secretFiles'
   >;
 
 /** Most stripes an agent opens (the metrics' stripe label is bounded by it). */
@@ -133,6 +172,10 @@ export const AGENT_DEFAULTS = {
   backoffStartMs: 100,
   backoffMaxMs: 10_000,
   configRetryMs: 30_000,
+  maskClientIpv4: MASK_DEFAULTS.maskClientIpv4,
+  maskClientIpv6: MASK_DEFAULTS.maskClientIpv6,
+  dropEcs: false,
+  secretReloadMs: SECRET_RELOAD_INTERVAL_MS,
 } as const;
 
 type NumericOption = {
@@ -165,6 +208,9 @@ export const AGENT_LIMITS: Record<NumericOption, { min: number; max: number; int
   backoffStartMs: { min: 1, max: 3_600_000, integer: true },
   backoffMaxMs: { min: 1, max: 3_600_000, integer: true },
   configRetryMs: { min: 0, max: 3_600_000, integer: true },
+  maskClientIpv4: { ...MASK_RANGES.maskClientIpv4, integer: true },
+  maskClientIpv6: { ...MASK_RANGES.maskClientIpv6, integer: true },
+  secretReloadMs: { ...SECRET_RELOAD_RANGE_MS, integer: true },
 };
 
 const KEYS = new Set([
@@ -179,6 +225,7 @@ const KEYS = new Set([
   'spoolDir',
   'authToken',
   'tls',
+  'secretFiles',
   'log',
 ]);
 
@@ -188,10 +235,9 @@ export function newIncarnation(): string {
 }
 
 function num(field: string, v: unknown, min: number, max: number, integer = true): number {
-  if (typeof v !== 'number' || !(integer ? Number.isInteger(v) : Number.isFinite(v)) || v < min || v > max) {
-    throw invalidOption(
-      `${field} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${String(v)}`,
-    );
+  if (integer) return checkInt(field, v, min, max, invalidOption);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw invalidOption(`${field} must be a number in [${min}, ${max}], got ${String(v)}`);
   }
   return v;
 }
@@ -245,6 +291,9 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
   }
   if (!WHEN_FULL.includes(r.whenFull)) {
     throw invalidOption(`whenFull must be ${WHEN_FULL.join(' or ')}, got ${String(r.whenFull)}`);
+  }
+  if (typeof r.dropEcs !== 'boolean') {
+    throw invalidOption(`dropEcs must be true or false, got ${String(r.dropEcs)}`);
   }
   if (typeof r.spoolFsync !== 'boolean') {
     throw invalidOption(`spoolFsync must be true or false, got ${String(r.spoolFsync)}`);

@@ -32,7 +32,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { tokenFromFile } from './token';
+import { checkTlsFiles, SECRET_RELOAD_OPTION, secretReloadMs, tokenFromFile } from './token';
 
 type NumericField = keyof typeof AGENT_LIMITS;
 
@@ -158,10 +158,29 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     arg: 'HOST:PORT',
     help: '/metrics, /healthz, /readyz',
   },
+  lib(
+    'mask-client-ipv4',
+    'maskClientIpv4',
+    'BITS',
+    "minimise at the edge: keep this many leading bits of IPv4 client addresses and ECS, rewritten in the frame before the spool and the link (the enricher's policy lookups then see the masked address)",
+  ),
+  lib(
+    'mask-client-ipv6',
+    'maskClientIpv6',
+    'BITS',
+    'minimise at the edge: keep this many leading bits of IPv6 client addresses and ECS (as --mask-client-ipv4)',
+  ),
+  {
+    name: 'drop-ecs',
+    kind: 'bool',
+    default: AGENT_DEFAULTS.dropEcs,
+    help: 'minimise at the edge: turn the EDNS Client Subnet option into padding before the spool and the link',
+  },
   { name: 'auth-token-file', kind: 'string', arg: 'PATH', help: 'shared token sent in the handshake' },
   { name: 'tls-ca', kind: 'string', arg: 'PATH', help: 'CA (PEM) to verify the enricher; turns TLS on' },
   { name: 'tls-cert', kind: 'string', arg: 'PATH', help: 'client certificate (PEM) for mTLS; turns TLS on' },
   { name: 'tls-key', kind: 'string', arg: 'PATH', help: 'client key (PEM) for mTLS' },
+  SECRET_RELOAD_OPTION,
   {
     name: 'id',
     kind: 'string',
@@ -288,6 +307,19 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
           key: key ? readFile('tls-key', key) : undefined,
         }
       : undefined;
+  if (tls !== undefined) checkTlsFiles('--tls-ca/--tls-cert/--tls-key', tls, { ca, cert, key });
+  const secretFiles: AgentOptions['secretFiles'] = {};
+  if (str('auth-token-file')) secretFiles.authToken = str('auth-token-file');
+  if (tls !== undefined) secretFiles.tls = { ca, cert, key };
+  const dnstapCert = str('dnstap-tls-cert');
+  const dnstapKey = str('dnstap-tls-key');
+  if (dnstapCert !== undefined && dnstapKey !== undefined) {
+    const dnstapCa = str('dnstap-tls-ca');
+    secretFiles.dnstapTls =
+      dnstapCa === undefined
+        ? { cert: dnstapCert, key: dnstapKey }
+        : { cert: dnstapCert, key: dnstapKey, ca: dnstapCa };
+  }
   // Seconds become whole milliseconds, never below the field's minimum (0.0001 s -> 1 ms).
   const numbers: Partial<Record<NumericField, number>> = {};
   for (const [field, { flag, scale }] of NUMERIC) {
@@ -304,11 +336,14 @@ export function agentOptionsFrom(o: OptionValues): Omit<AgentOptions, 'log'> {
     enrichers,
     spoolDir: str('spool-dir'),
     spoolFsync: o['spool-fsync'] === true,
+    dropEcs: o['drop-ecs'] === true,
     whenFull: o['when-full'] as AgentOptions['whenFull'],
     sampleMode: o['sample-mode'] as AgentOptions['sampleMode'],
     ...numbers,
     authToken,
     tls,
+    secretFiles,
+    secretReloadMs: secretReloadMs(o),
   };
 }
 

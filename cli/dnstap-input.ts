@@ -2,7 +2,6 @@
 // the enricher (--dnstap-listen): TLS, a source allow-list, the connection budgets and the
 // handshake deadline (issue 10). Defaults and ranges come from common/framestream-listen.ts.
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { parseAllowList } from '../common/framestream-admission';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -12,6 +11,7 @@ import {
   type DnstapListenerTuning,
 } from '../common/framestream-listen';
 import { type OptionSpec, type OptionValues, UsageError } from './options';
+import { checkTlsFiles } from './token';
 
 /** Options of every dnstap TCP input (agent --dnstap-tcp, enricher --dnstap-listen). */
 export const DNSTAP_INPUT_OPTIONS: readonly OptionSpec[] = [
@@ -111,11 +111,15 @@ export function dnstapInputFrom(o: OptionValues): DnstapListenerTuning {
   }
   let tls: DnstapListenerTuning['tls'] = null;
   if (cert !== undefined && key !== undefined) {
-    try {
-      createSecureContext({ cert, key, ca });
-    } catch (err) {
-      throw new UsageError(`--dnstap-tls-cert/--dnstap-tls-key/--dnstap-tls-ca: ${(err as Error).message}`);
-    }
+    checkTlsFiles(
+      '--dnstap-tls-cert/--dnstap-tls-key/--dnstap-tls-ca',
+      ca === undefined ? { cert, key } : { cert, key, ca },
+      {
+        cert: String(o['dnstap-tls-cert']),
+        key: String(o['dnstap-tls-key']),
+        ca: o['dnstap-tls-ca'] === undefined ? undefined : String(o['dnstap-tls-ca']),
+      },
+    );
     tls = ca === undefined ? { cert, key } : { cert, key, ca };
   }
   const allow = o['dnstap-allow'] as string[] | undefined;

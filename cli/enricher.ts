@@ -4,13 +4,14 @@
 // already durable, the rest the agents re-send elsewhere.
 
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { createLogger } from '../common/log';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_OUTPUT_RETRY_MS,
   Enricher,
   type EnricherOptions,
+  type SecretFilePaths,
+  type TlsFilePaths,
 } from '../enricher/enricher';
 import { enricherIdProblem } from '../enricher/output/layout';
 import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
@@ -29,7 +30,7 @@ import {
 } from './options';
 import { outputOptions, rowOptions } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
-import { tokenFromFile } from './token';
+import { checkTlsFiles, SECRET_RELOAD_OPTION, secretReloadMs, tokenFromFile } from './token';
 
 /**
  * --policy-start-timeout default: long enough for a policy server restarting with the
@@ -98,6 +99,7 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
   s('tls-cert', 'PATH', 'TLS certificate chain (PEM) for the link listener'),
   s('tls-key', 'PATH', 'TLS private key (PEM)'),
   s('tls-ca', 'PATH', 'CA bundle (PEM): require and verify agent certificates (mTLS)'),
+  SECRET_RELOAD_OPTION,
   s('handshake-timeout', 'SECONDS', 'deadline for an agent Hello after connect', {
     kind: 'number',
     ...link('handshakeTimeoutMs', 1000),
@@ -154,12 +156,32 @@ function tlsOptions(o: OptionValues): EnricherOptions['tls'] {
     return null;
   }
   if (cert === null || key === null) throw new UsageError('--tls-cert and --tls-key go together');
-  try {
-    createSecureContext({ cert, key, ca: ca ?? undefined });
-  } catch (err) {
-    throw new UsageError(`--tls-cert/--tls-key/--tls-ca: ${(err as Error).message}`);
-  }
+  checkTlsFiles('--tls-cert/--tls-key/--tls-ca', ca === null ? { cert, key } : { cert, key, ca }, {
+    cert: String(o['tls-cert']),
+    key: String(o['tls-key']),
+    ca: o['tls-ca'] === undefined ? undefined : String(o['tls-ca']),
+  });
   return ca === null ? { cert, key } : { cert, key, ca };
+}
+
+/** The files behind the token and the TLS material, re-read while running (Secret rotation). */
+function secretFiles(o: OptionValues): SecretFilePaths {
+  const path = (name: string) => (o[name] === undefined ? undefined : String(o[name]));
+  const tls = (prefix: string): TlsFilePaths | undefined => {
+    const cert = path(`${prefix}tls-cert`);
+    const key = path(`${prefix}tls-key`);
+    const ca = path(`${prefix}tls-ca`);
+    if (cert === undefined || key === undefined) return undefined;
+    return ca === undefined ? { cert, key } : { cert, key, ca };
+  };
+  const files: SecretFilePaths = {};
+  const token = path('auth-token-file');
+  if (token !== undefined) files.authToken = token;
+  const link = tls('');
+  if (link) files.tls = link;
+  const dnstap = tls('dnstap-');
+  if (dnstap) files.dnstapTls = dnstap;
+  return files;
 }
 
 /** Options -> EnricherOptions; throws UsageError naming the problem. */
@@ -197,6 +219,8 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
     },
     authToken: authToken(o),
     tls: tlsOptions(o),
+    secretFiles: secretFiles(o),
+    secretReloadMs: secretReloadMs(o),
     policy:
       url === undefined && file === undefined
         ? null

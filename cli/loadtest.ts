@@ -21,6 +21,7 @@ import {
   type SimRunResult,
   simulate,
 } from '../loadtest/simulate';
+import { isIntIn } from '../proto/kit/index';
 import { autoscaleMain } from './loadtest-autoscale';
 import { formatHelp, type OptionSpec, parseCommand, UsageError } from './options';
 
@@ -282,10 +283,9 @@ async function simulateMain(argv: readonly string[]): Promise<number> {
   }
   const o = cmd.options;
   const ns = (o['active-connections'] as string[]).map((x) => {
-    const n = Number(x);
-    if (!Number.isInteger(n) || n < 1 || n > 64)
+    if (!isIntIn(Number(x), 1, 64))
       throw new UsageError(`--active-connections: integers in [1, 64], got ${x}`);
-    return n;
+    return Number(x);
   });
   const base = {
     agents: Number(o.agents),

@@ -4,6 +4,7 @@
 // Every command also takes the common options (--log-level, --log-format) and --version.
 import { readFileSync } from 'node:fs';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogSettings } from '../common/log';
+import { CodedError, type CodedErrorOptions } from '../proto/kit/index';
 
 export type OptionKind = 'string' | 'int' | 'number' | 'bool' | 'hostport' | 'enum' | 'list';
 
@@ -34,9 +35,11 @@ export function libraryNumber(
   return { default: def / scale, min: range.min / scale, max: range.max / scale };
 }
 
-export class UsageError extends Error {
-  readonly code = 'SNOWTAP_USAGE';
+export class UsageError extends CodedError<'SNOWTAP_USAGE'> {
   override readonly name = 'UsageError';
+  constructor(message: string, options?: CodedErrorOptions) {
+    super('SNOWTAP_USAGE', message, options);
+  }
 }
 
 export type OptionValues = Record<string, unknown>;

@@ -35,7 +35,7 @@ export const ROW_OPTIONS: readonly OptionSpec[] = [
     name: 'pseudonymize-clients',
     kind: 'string',
     arg: 'KEYFILE',
-    help: 'write keyed pseudonyms (HMAC-SHA-256, 128 bits hex) instead of client addresses; the enricher re-reads the key file every 10 s (Secret rotation)',
+    help: 'write keyed pseudonyms (HMAC-SHA-256, 128 bits hex) instead of client addresses; the enricher re-reads the key file every --secret-reload-interval (Secret rotation)',
   },
   {
     name: 'columns',

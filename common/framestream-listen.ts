@@ -9,8 +9,10 @@ import {
   DNSTAP_CONTENT_TYPE,
   MAX_CONFIGURABLE_DATA_FRAME_SIZE,
 } from '../proto/framestream';
+import { CodedError, type CodeOf, checkInt } from '../proto/kit/index';
 import { parseAllowList } from './framestream-admission';
 import type { FrameSink } from './framestream-connection';
+import { listen } from './listen';
 import type { Logger } from './log';
 
 /** READY/START must arrive this soon after connect; after START there is no read timeout. */
@@ -60,18 +62,10 @@ export const FrameStreamServerErrorCode = {
   /** listen() twice, or after close(). */
   INVALID_STATE: 'FSTRM_SERVER_INVALID_STATE',
 } as const;
-export type FrameStreamServerErrorCode =
-  (typeof FrameStreamServerErrorCode)[keyof typeof FrameStreamServerErrorCode];
+export type FrameStreamServerErrorCode = CodeOf<typeof FrameStreamServerErrorCode>;
 
-export class FrameStreamServerError extends Error {
+export class FrameStreamServerError extends CodedError<FrameStreamServerErrorCode> {
   override readonly name = 'FrameStreamServerError';
-  constructor(
-    readonly code: FrameStreamServerErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export interface FrameStreamServerOptions {
@@ -145,10 +139,7 @@ function invalid(message: string): FrameStreamServerError {
 }
 
 function int(field: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalid(`${field} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-  return value;
+  return checkInt(field, value, min, max, invalid);
 }
 
 /** Defaults in one place; every field validated, unknown keys rejected by name. */
@@ -286,15 +277,16 @@ export function listenFailed(message: string, cause: unknown): FrameStreamServer
 }
 
 /** Listens and resolves once bound; rejects with a typed error naming the address. */
-export function listenOn(server: net.Server, what: string, args: [string] | [number, string]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(listenFailed(`cannot listen on ${what}`, err));
-    server.once('error', onError);
-    const ready = () => {
-      server.removeListener('error', onError);
-      resolve();
-    };
-    if (args.length === 1) server.listen(args[0], ready);
-    else server.listen({ port: args[0], host: args[1], backlog: LISTEN_BACKLOG }, ready);
-  });
+export async function listenOn(
+  server: net.Server,
+  what: string,
+  args: [string] | [number, string],
+): Promise<void> {
+  const options =
+    args.length === 1 ? { path: args[0] } : { port: args[0], host: args[1], backlog: LISTEN_BACKLOG };
+  try {
+    await listen(server, options);
+  } catch (err) {
+    throw listenFailed(`cannot listen on ${what}`, err);
+  }
 }

@@ -37,6 +37,7 @@ import {
   resolveServerOptions,
   TCP_KEEPALIVE_MS,
 } from './framestream-listen';
+import { bump } from './metrics';
 
 export {
   DEFAULT_CLOSE_GRACE_MS,
@@ -227,6 +228,11 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     return this.closed;
   }
 
+  /** A rotated certificate/key/CA: used by new TLS handshakes; open streams keep theirs. */
+  setTls(material: { cert: Buffer; key: Buffer; ca?: Buffer }): void {
+    this.tlsServer?.setSecureContext({ cert: material.cert, key: material.key, ca: material.ca });
+  }
+
   private createServer(unix: boolean): net.Server {
     // allowHalfOpen false: a producer's EOF ends our side too (after any FINISH we queued).
     const server = net.createServer({ allowHalfOpen: false }, (socket) => this.onSocket(socket, unix));
@@ -396,8 +402,4 @@ function remoteOf(socket: net.Socket): string {
 
 function pendingKey(socket: net.Socket): string {
   return `${socket.remoteAddress} ${socket.remotePort}`;
-}
-
-function bump(counts: Record<string, number>, key: string): void {
-  counts[key] = (counts[key] ?? 0) + 1;
 }

@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { listen } from './listen';
 
 export interface Readiness {
   ready: boolean;
@@ -67,13 +68,7 @@ export class OpsServer {
   }
 
   async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.server, { port: this.opts.port, host: this.opts.host });
     return this.server.address() as AddressInfo;
   }
 

@@ -9,6 +9,14 @@ import type { DnstapListenerTuning } from '../common/framestream-listen';
 import { FrameStreamServer } from '../common/framestream-server';
 import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
+import {
+  checkTlsMaterial,
+  readOrEmpty,
+  SECRET_RELOAD_INTERVAL_MS,
+  SecretWatch,
+  type TlsMaterial,
+  tokenFromBytes,
+} from '../common/secret-files';
 import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
 import {
@@ -26,7 +34,7 @@ import {
   s3Publisher,
 } from './output/index';
 import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
-import { KEY_RELOAD_INTERVAL_MS } from './pipeline/pseudonym';
+import { keyFromBytes } from './pipeline/pseudonym';
 import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
 import { DnstapInput, LinkServer, type LinkServerOptions, type LinkTlsOptions } from './server/index';
 import {
@@ -71,8 +79,13 @@ export interface EnricherOptions {
   policy?: Omit<PolicyPollerOptions, 'log'> | null;
   /** Privacy and column selection (--mask-client-*, --drop-ecs, --pseudonymize-clients, --columns). */
   rows?: RowOptions;
-  /** How often the pseudonym key file is re-read (default KEY_RELOAD_INTERVAL_MS). */
-  keyReloadMs?: number;
+  /**
+   * Where authToken, tls and dnstapInput.tls were read from: re-read every secretReloadMs and
+   * put in use for new connections when they change (a rotated Secret; common/secret-files.ts).
+   */
+  secretFiles?: SecretFilePaths;
+  /** How often secret files (those above and the pseudonym key) are re-read; default 10 s. */
+  secretReloadMs?: number;
   maxDataFrameSize?: number;
   /** How long agents get to finish their in-flight batches on stop(). */
   drainTimeoutMs?: number;
@@ -88,6 +101,18 @@ export interface EnricherOptions {
    */
   outputRetryMs?: number;
   log: Logger;
+}
+
+export interface TlsFilePaths {
+  cert: string;
+  key: string;
+  ca?: string;
+}
+
+export interface SecretFilePaths {
+  authToken?: string;
+  tls?: TlsFilePaths;
+  dnstapTls?: TlsFilePaths;
 }
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 20_000;
@@ -122,6 +147,8 @@ export class Enricher {
   private linkPort: number | undefined;
   private dnstapPort: number | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Secret files re-read while running (token, certificates, pseudonym key). */
+  readonly secrets: SecretWatch<unknown>[] = [];
   private starting: Promise<EnricherAddresses> | null = null;
   private stopping: Promise<number> | null = null;
   private failure: Error | null = null;
@@ -149,6 +176,7 @@ export class Enricher {
       ready: () => this.readiness().ready,
       output: () => ({ suspended: this.suspended !== null, failures: this.outputFailures }),
       draining: () => this.state === 'draining',
+      secrets: () => this.secrets,
       id: o.id,
     });
   }
@@ -330,6 +358,7 @@ export class Enricher {
   /** Closes in dependency order: inputs, then the writer (commits the open chunk), then ops. */
   private async teardown(): Promise<void> {
     for (const t of this.timers.splice(0)) clearInterval(t);
+    for (const w of this.secrets.splice(0)) w.stop();
     this.poller?.stop();
     await Promise.all([this.link?.close(), this.dnstap?.server.close(0)]);
     if (this.writer !== null) {
@@ -466,20 +495,7 @@ export class Enricher {
         ?.heartbeat()
         .catch((err: Error) => this.log.warn({ err: err.message }, 'owner lock refresh failed'));
     });
-    const pseudo = this.o.rows?.pseudonymizer;
-    if (pseudo?.path) {
-      // The kubelet swaps a Secret's `..data` symlink; re-reading the path sees the new key.
-      every(this.o.keyReloadMs ?? KEY_RELOAD_INTERVAL_MS, () => {
-        try {
-          if (pseudo.reload()) this.log.info({ keyId: pseudo.keyId.toString() }, 'pseudonym key changed');
-        } catch (err) {
-          this.log.warn(
-            { err: (err as Error).message },
-            'pseudonym key reload failed; keeping the current key',
-          );
-        }
-      });
-    }
+    this.watchSecrets();
     every(this.o.writableProbeMs ?? WRITABLE_PROBE_MS, () => {
       if (this.objectOnly) return;
       access(this.o.output.outputDir, constants.W_OK).then(
@@ -493,4 +509,92 @@ export class Enricher {
       );
     });
   }
+
+  /**
+   * Rotated Secrets without a restart: the token, the link and dnstap TLS material and the
+   * pseudonym key are re-read (the kubelet's `..data` swap is invisible to file watches) and
+   * used for new connections and rows; a refused update keeps the current one, logged.
+   */
+  private watchSecrets(): void {
+    const o = this.o;
+    const f = o.secretFiles ?? {};
+    const intervalMs = o.secretReloadMs ?? SECRET_RELOAD_INTERVAL_MS;
+    const watch = <T>(w: ConstructorParameters<typeof SecretWatch<T>>[0]) => {
+      const watcher = new SecretWatch<T>({ ...w, log: this.log, intervalMs });
+      this.secrets.push(watcher as SecretWatch<unknown>);
+      watcher.start();
+    };
+    if (f.authToken !== undefined && o.authToken) {
+      const path = f.authToken;
+      watch<Buffer>({
+        id: 'link_token',
+        what: 'link auth token',
+        paths: [path],
+        initial: [readOrEmpty(path)],
+        load: ([bytes]) => tokenFromBytes(bytes!, path),
+        apply: (token) => {
+          o.authToken = token;
+          this.link?.setAuthToken(token);
+        },
+        log: this.log,
+      });
+    }
+    if (f.tls !== undefined && o.tls) {
+      const paths = tlsPaths(f.tls);
+      watch<TlsMaterial>({
+        id: 'link_tls',
+        what: 'link TLS certificate',
+        paths,
+        initial: paths.map(readOrEmpty),
+        load: (c) => tlsFrom(f.tls!, c),
+        apply: (m) => {
+          o.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
+          this.link?.setTls(o.tls);
+        },
+        log: this.log,
+      });
+    }
+    if (f.dnstapTls !== undefined && o.dnstapInput?.tls) {
+      const paths = tlsPaths(f.dnstapTls);
+      const input = o.dnstapInput;
+      watch<TlsMaterial>({
+        id: 'dnstap_tls',
+        what: 'dnstap TLS certificate',
+        paths,
+        initial: paths.map(readOrEmpty),
+        load: (c) => tlsFrom(f.dnstapTls!, c),
+        apply: (m) => {
+          input.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
+          this.dnstap?.server.setTls(input.tls);
+        },
+        log: this.log,
+      });
+    }
+    const pseudo = o.rows?.pseudonymizer;
+    if (pseudo?.path) {
+      const path = pseudo.path;
+      watch<Buffer>({
+        id: 'pseudonym_key',
+        what: 'pseudonym key',
+        paths: [path],
+        initial: [readOrEmpty(path)],
+        load: ([bytes]) => keyFromBytes(bytes!, path),
+        apply: (key) => {
+          pseudo.setKey(key);
+          this.log.info({ keyId: pseudo.keyId.toString() }, 'pseudonym key id');
+        },
+        log: this.log,
+      });
+    }
+  }
+}
+
+function tlsPaths(t: TlsFilePaths): string[] {
+  return t.ca === undefined ? [t.cert, t.key] : [t.cert, t.key, t.ca];
+}
+
+function tlsFrom(t: TlsFilePaths, c: readonly Buffer[]): TlsMaterial {
+  const m: TlsMaterial = { cert: c[0]!, key: c[1]!, ...(c[2] ? { ca: c[2] } : {}) };
+  checkTlsMaterial(m, t);
+  return m;
 }

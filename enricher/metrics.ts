@@ -4,9 +4,11 @@
 // latency histogram, observed once per acknowledged batch, never per record.
 
 import { performance } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Histogram, type Registry } from 'prom-client';
 import type { FrameStreamServerStats } from '../common/framestream-server';
+import { byLabel, type Labels, one, type Samples, scrapedCounter, scrapedGauge } from '../common/metrics';
 import { createRegistry } from '../common/ops-server';
+import { type SecretWatch, secretCounts } from '../common/secret-files';
 import type { ChunkWriterStats } from './output/index';
 import type { PipelineCounters } from './pipeline/pipeline';
 import type { Policy } from './policy/index';
@@ -23,6 +25,8 @@ export interface EnricherMetricSources {
   ready: () => boolean;
   /** Output failures by code, and whether acknowledgements are withheld because of one now. */
   output?: () => { suspended: boolean; failures: Map<string, number> };
+  /** Secret files re-read while running (common/secret-files.ts). */
+  secrets?: () => readonly SecretWatch<unknown>[];
   draining: () => boolean;
   /** The enricher id (the pod name in Kubernetes): the info metric's label, for scoping queries. */
   id?: string;
@@ -32,51 +36,10 @@ export const ACK_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 
 const P = 'snowtap_enricher_';
 
-type Labels = Record<string, string>;
-type Samples = Iterable<[Labels, number]>;
-
-function counter(reg: Registry, name: string, help: string, labelNames: string[], read: () => Samples) {
-  new Counter({
-    name: P + name,
-    help,
-    labelNames,
-    registers: [reg],
-    collect() {
-      this.reset();
-      for (const [labels, v] of read()) this.inc(labels, v);
-    },
-  });
-}
-
-function gauge(reg: Registry, name: string, help: string, labelNames: string[], read: () => Samples) {
-  new Gauge({
-    name: P + name,
-    help,
-    labelNames,
-    registers: [reg],
-    collect() {
-      this.reset();
-      for (const [labels, v] of read()) this.set(labels, v);
-    },
-  });
-}
-
-/** One unlabelled sample, or none when the source is absent. */
-function one(v: number | undefined | null): Samples {
-  return v === undefined || v === null ? [] : [[{}, v]];
-}
-
-function byLabel(
-  map: Map<string, number> | Record<string, number> | undefined,
-  label: string,
-  extra: Labels = {},
-) {
-  const out: [Labels, number][] = [];
-  if (map === undefined) return out;
-  const entries = map instanceof Map ? map.entries() : Object.entries(map);
-  for (const [k, v] of entries) out.push([{ ...extra, [label]: k }, v]);
-  return out;
-}
+const counter = (reg: Registry, name: string, help: string, labelNames: string[], read: () => Samples) =>
+  scrapedCounter(reg, P + name, help, labelNames, read);
+const gauge = (reg: Registry, name: string, help: string, labelNames: string[], read: () => Samples) =>
+  scrapedGauge(reg, P + name, help, labelNames, read);
 
 export class EnricherMetrics {
   readonly registry: Registry;
@@ -298,6 +261,20 @@ export class EnricherMetrics {
       () => byLabel(s.output?.().failures, 'code'),
     );
     gauge(r, 'draining', '1 while shutting down', [], () => one(s.draining() ? 1 : 0));
+    counter(
+      r,
+      'secret_reloads_total',
+      'Secret files (token, certificates, pseudonym key) re-read and put in use, by secret',
+      ['secret'],
+      () => byLabel(s.secrets ? secretCounts(s.secrets()).reloads : undefined, 'secret'),
+    );
+    counter(
+      r,
+      'secret_reload_failures_total',
+      'Secret file updates refused (expired certificate, key mismatch) or unreadable, by secret',
+      ['secret'],
+      () => byLabel(s.secrets ? secretCounts(s.secrets()).failures : undefined, 'secret'),
+    );
   }
 
   private policyMetrics(r: Registry, pol: EnricherMetricSources['policy']): void {

@@ -4,26 +4,22 @@
 // Both end the process with exit 1 and an error naming the problem.
 import { constants, promises as fsp } from 'node:fs';
 import { mkdirp } from '../common/mkdirp';
+import { CodedError, type CodeOf } from '../proto/kit/index';
 import { io } from './output/errors';
 
 /** Deadline of the start steps that touch the output directory (mkdir, probe, recovery). */
 export const DEFAULT_OUTPUT_START_TIMEOUT_MS = 30_000;
 
-export type EnricherStartErrorCode =
+export const EnricherStartErrorCode = {
   /** A start step did not finish within its deadline (the message names the step). */
-  | 'ENRICHER_START_TIMEOUT'
+  START_TIMEOUT: 'ENRICHER_START_TIMEOUT',
   /** --policy-url gave no usable policy within --policy-start-timeout. */
-  | 'ENRICHER_POLICY_START_TIMEOUT';
+  POLICY_START_TIMEOUT: 'ENRICHER_POLICY_START_TIMEOUT',
+} as const;
+export type EnricherStartErrorCode = CodeOf<typeof EnricherStartErrorCode>;
 
-export class EnricherStartError extends Error {
+export class EnricherStartError extends CodedError<EnricherStartErrorCode> {
   override readonly name = 'EnricherStartError';
-  constructor(
-    readonly code: EnricherStartErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Resolves with `work()`, or rejects with ENRICHER_START_TIMEOUT naming `what` after `ms`. */

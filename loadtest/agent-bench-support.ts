@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { boundPort, listen } from '../common/listen';
 import {
   Accepts,
   BatchView,
@@ -15,7 +16,7 @@ import {
 } from '../proto/link';
 
 /** An enricher that only counts records and acks every batch at once. */
-export function ackingEnricher(): Promise<{
+export async function ackingEnricher(): Promise<{
   server: net.Server;
   port: number;
   stats: { records: number; batches: number };
@@ -50,11 +51,8 @@ export function ackingEnricher(): Promise<{
     });
     socket.on('data', (d: Buffer) => decoder.write(d));
   });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ server, port: (server.address() as net.AddressInfo).port, stats }),
-    ),
-  );
+  await listen(server, { port: 0, host: '127.0.0.1' });
+  return { server, port: boundPort(server), stats };
 }
 
 /** A `/proc/PID/status` field given in kB (VmRSS, VmHWM, ...), in bytes. */

@@ -6,6 +6,7 @@
 
 import { DnsView, parseDnsMessage, qtypeBytes, tryParseDnsMessage, writeEcsText } from '../proto/dns';
 import { allFixtureMessages } from '../test/support/fixture-messages';
+import { prng } from './prng';
 
 interface Sample {
   buf: Buffer;
@@ -70,18 +71,6 @@ function run(name: string, samples: Sample[], total: number, parse: Parse): void
       sink: sink >= 0,
     }),
   );
-}
-
-/** Deterministic PRNG (mulberry32) so runs are comparable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function main(): void {

@@ -7,9 +7,9 @@
 //   node dist/loadtest/bench-e2e.js [--frames N] [--quick] [--json FILE]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freeTcpPort } from '../common/listen';
 import { replicateCapture } from './capture';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
@@ -21,15 +21,6 @@ const FRAMES = args.includes('--frames')
     ? 100_000
     : 1_040_000;
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function scrape(port: number): Promise<Map<string, number>> {
   const m = new Map<string, number>();
@@ -124,7 +115,7 @@ async function run(
   frames: number,
   dir: string,
 ): Promise<Result> {
-  const [link, em, am] = [await freePort(), await freePort(), await freePort()];
+  const [link, em, am] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
   const out = path.join(dir, `out-${input}`);
   const enricher = start([
     'enricher',

@@ -9,6 +9,7 @@ import { BatchEncoder } from '../proto/link/batch-encoder';
 import { BatchView } from '../proto/link/batch-view';
 import { LinkFrameDecoder } from '../proto/link/decoder';
 import { BatchType } from '../proto/link/schema';
+import { prng } from './prng';
 
 const TOTAL = Number(process.argv[2] ?? 2_000_000);
 const PER_BATCH = Number(process.argv[3] ?? 1000);
@@ -17,8 +18,7 @@ const RUNS = 7;
 
 /** 4096 distinct records of 110..150 bytes (mean 130), deterministic. */
 function makeRecords(): Buffer[] {
-  let seed = 12345;
-  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const rand = prng(12345);
   return Array.from({ length: 4096 }, () => {
     const b = Buffer.allocUnsafe(110 + Math.floor(rand() * 41));
     for (let i = 0; i < b.length; i++) b[i] = Math.floor(rand() * 256);

@@ -14,20 +14,13 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { DomainRule } from '../enricher/policy';
 import { loadPolicyFile, Policy, parsePolicyDocument } from '../enricher/policy';
+import { prng } from './prng';
 
 const QUERIES = 1 << 18;
 const ROUNDS = 10;
 const LOOKUPS_PER_ROUND = 2_000_000;
 
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(42);
+const rand = prng(42);
 const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
 const TLDS = ['com', 'com', 'com', 'com', 'net', 'org', 'io', 'de', 'co.uk', 'ru', 'xyz', 'info', 'cn', 'fr'];
 const CATEGORIES = ['malware', 'phishing', 'ads', 'tracking', 'adult', 'gambling', 'social', 'news'];

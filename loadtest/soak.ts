@@ -14,9 +14,9 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freeTcpPort } from '../common/listen';
 import { auditCsv } from './csv-audit';
 import { DnstapProducer } from './producer';
 
@@ -102,17 +102,6 @@ export interface SoakReport {
   fits: Fit[];
   series: Series[];
   ok: boolean;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function start(name: string, args: string[], metricsPort: number): Proc {
@@ -220,7 +209,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const sock = path.join(o.outDir, 'dnstap.sock');
   const dirs = { 'enricher-a': path.join(o.outDir, 'out-a'), 'enricher-b': path.join(o.outDir, 'out-b') };
   const ports: Record<string, { link: number; metrics: number }> = {};
-  for (const name of Object.keys(dirs)) ports[name] = { link: await freePort(), metrics: await freePort() };
+  for (const name of Object.keys(dirs))
+    ports[name] = { link: await freeTcpPort(), metrics: await freeTcpPort() };
   const startEnricher = (name: keyof typeof dirs) =>
     start(
       name,
@@ -247,7 +237,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     'enricher-a': startEnricher('enricher-a'),
     'enricher-b': startEnricher('enricher-b'),
   };
-  const agentMetrics = await freePort();
+  const agentMetrics = await freeTcpPort();
   const agent = start(
     'agent',
     [

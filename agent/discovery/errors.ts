@@ -1,6 +1,8 @@
 // Typed errors of endpoint discovery. `code` is stable: the CLI maps DISCOVERY_TARGET_* to
 // exit 2, logs carry it as a field, and the watcher counts errors by it (a metric label).
 
+import { CodedError, type CodeOf } from '../../proto/kit/index';
+
 export const DiscoveryErrorCode = {
   /** `--discovery` does not start with `k8s://`. */
   TARGET_SCHEME: 'DISCOVERY_TARGET_SCHEME',
@@ -41,16 +43,12 @@ export const DiscoveryErrorCode = {
   /** start() twice, start() after stop(). */
   INVALID_STATE: 'DISCOVERY_INVALID_STATE',
 } as const;
-export type DiscoveryErrorCode = (typeof DiscoveryErrorCode)[keyof typeof DiscoveryErrorCode];
+export type DiscoveryErrorCode = CodeOf<typeof DiscoveryErrorCode>;
 
-export class DiscoveryError extends Error {
+export class DiscoveryError extends CodedError<DiscoveryErrorCode> {
   override readonly name = 'DiscoveryError';
-  constructor(
-    readonly code: DiscoveryErrorCode,
-    message: string,
-    options?: { cause?: unknown; status?: number },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: DiscoveryErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(code, message, options);
     this.status = options?.status;
   }
   /** The HTTP status when the API server answered. */

@@ -1,5 +1,6 @@
 // Prometheus metrics of the EndpointWatcher (snowtap_agent_discovery_*), read on scrape.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { byLabel, one, scrapedCounter, scrapedGauge } from '../../common/metrics';
 import type { EndpointWatcher } from './k8s-watcher';
 
 const P = 'snowtap_agent_discovery_';
@@ -7,24 +8,9 @@ const P = 'snowtap_agent_discovery_';
 export function registerDiscoveryMetrics(registry: Registry, watcher: EndpointWatcher): void {
   const s = () => watcher.stats;
   const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name: P + name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
+    scrapedCounter(registry, P + name, help, [], () => one(read()));
   const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name: P + name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+    scrapedGauge(registry, P + name, help, [], () => one(read()));
   gauge('endpoints', 'Ready enricher endpoints in the last EndpointSlice view', () => s().endpoints);
   counter(
     'changes_total',
@@ -35,16 +21,13 @@ export function registerDiscoveryMetrics(registry: Registry, watcher: EndpointWa
   counter('relists_total', 'Relists after 410 Gone or a lost resourceVersion', () => s().relists);
   counter('watch_restarts_total', 'Watch streams re-opened', () => s().watchRestarts);
   counter('events_total', 'Watch events applied', () => s().events);
-  new Counter({
-    name: `${P}errors_total`,
-    help: 'Discovery failures by code (API unreachable, auth, TLS, bad slices ...)',
-    labelNames: ['code'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [code, n] of Object.entries(s().errors)) this.inc({ code }, n);
-    },
-  });
+  scrapedCounter(
+    registry,
+    `${P}errors_total`,
+    'Discovery failures by code (API unreachable, auth, TLS, bad slices ...)',
+    ['code'],
+    () => byLabel(s().errors, 'code'),
+  );
   gauge('watching', '1 while a watch stream is open', () => (s().watching ? 1 : 0));
   gauge(
     'last_sync_timestamp_seconds',

@@ -111,7 +111,7 @@ export class LinkClient implements StripeHost {
   /** Per stripe index, for metrics (bounded by maxActiveConnections). */
   readonly stripeStats: StripeStats[] = [];
   closing = false;
-  private readonly hello: Hello;
+  private hello: Hello;
   private readonly settings: ConnectionSettings;
   private readonly dialStats = newDialStats();
   private readonly clock: Clock;
@@ -156,6 +156,17 @@ export class LinkClient implements StripeHost {
     for (let i = 0; i < this.want; i++) this.addStripe();
     this.stats = statsView(this.dialStats, this.traffic, () => this.stripeStats);
     o.buffer.setSender(() => this.pump());
+  }
+
+  /** A rotated token (common/secret-files.ts): the Hello of new connections carries it. */
+  setAuthToken(token: Buffer): void {
+    this.hello = makeHello({ agentId: this.o.agentId, incarnation: this.o.incarnation, authToken: token });
+    this.settings.hello = this.hello;
+  }
+
+  /** Rotated TLS material: new connections use it, open ones keep theirs. */
+  setTls(tls: TlsSettings): void {
+    this.settings.tls = { ...this.settings.tls, ...tls };
   }
 
   /**

@@ -9,6 +9,7 @@
 
 import { backOff } from 'exponential-backoff';
 import type { Logger } from '../../common/log';
+import { bump } from '../../common/metrics';
 import { isLinkProtocolError, isTransientReject } from '../../proto/link';
 import { AgentError, AgentErrorCode, RejectedError } from '../errors';
 import type { Endpoint } from '../options';
@@ -80,10 +81,6 @@ export function newDialStats(): DialStats {
     protocolErrors: {},
     lost: 0,
   };
-}
-
-function bump(map: Record<string, number>, key: string): void {
-  map[key] = (map[key] ?? 0) + 1;
 }
 
 export class Dialer {

@@ -1,29 +1,31 @@
 // Typed errors of the CSV chunk output. Callers (readiness, logs, tests) branch on `code`,
 // never on message text.
 
-export type OutputErrorCode =
-  /** The output directory (or a directory under it) cannot be created or written. */
-  | 'OUTPUT_NOT_WRITABLE'
-  /** The file system is full or over quota. */
-  | 'OUTPUT_NO_SPACE'
-  /** Any other I/O failure (write, fsync, rename ...). */
-  | 'OUTPUT_IO'
-  /** appendRow() after close() began. */
-  | 'OUTPUT_CLOSED'
-  /** A constructor option is missing, unknown or out of range. */
-  | 'OUTPUT_INVALID_OPTION'
-  /** An option this runtime cannot do (zstd on a Node.js without it). */
-  | 'OUTPUT_UNSUPPORTED';
+import { CodedError, type CodeOf } from '../../proto/kit/index';
 
-export class OutputError extends Error {
+export const OutputErrorCode = {
+  /** The output directory (or a directory under it) cannot be created or written. */
+  NOT_WRITABLE: 'OUTPUT_NOT_WRITABLE',
+  /** The file system is full or over quota. */
+  NO_SPACE: 'OUTPUT_NO_SPACE',
+  /** Any other I/O failure (write, fsync, rename ...). */
+  IO: 'OUTPUT_IO',
+  /** appendRow() after close() began. */
+  CLOSED: 'OUTPUT_CLOSED',
+  /** A constructor option is missing, unknown or out of range. */
+  INVALID_OPTION: 'OUTPUT_INVALID_OPTION',
+  /** An option this runtime cannot do (zstd on a Node.js without it). */
+  UNSUPPORTED: 'OUTPUT_UNSUPPORTED',
+} as const;
+export type OutputErrorCode = CodeOf<typeof OutputErrorCode>;
+
+export class OutputError extends CodedError<OutputErrorCode> {
   override readonly name = 'OutputError';
-  readonly code: OutputErrorCode;
   /** The file or directory the failed operation was about, when there is one. */
   readonly path: string | undefined;
 
   constructor(code: OutputErrorCode, message: string, options?: { cause?: unknown; path?: string }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.path = options?.path;
   }
 }

@@ -1,5 +1,6 @@
 // Options of the ChunkWriter: defaults in one place, validation that names the field.
 import * as path from 'node:path';
+import { checkInt } from '../../proto/kit/index';
 import type { CommitInfo } from './chunk-sink';
 import { COMPRESSIONS, type Compression, zstdAvailable, zstdUnavailableError } from './compression';
 import { HEADER_BYTES } from './csv';
@@ -93,8 +94,10 @@ const KNOWN_KEYS = new Set<string>([
 ]);
 
 function invalid(field: string, why: string): OutputError {
-  return new OutputError('OUTPUT_INVALID_OPTION', `chunk writer option ${field} ${why}`);
+  return invalidOption(`chunk writer option ${field} ${why}`);
 }
+
+const invalidOption = (message: string) => new OutputError('OUTPUT_INVALID_OPTION', message);
 
 function intOption(
   o: ChunkWriterOptions,
@@ -102,11 +105,7 @@ function intOption(
   min: number,
   max: number,
 ): number {
-  const v = o[key] ?? CHUNK_DEFAULTS[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw invalid(key, `must be an integer in [${min}, ${max}], got ${String(v)}`);
-  }
-  return v;
+  return checkInt(`chunk writer option ${key}`, o[key] ?? CHUNK_DEFAULTS[key], min, max, invalidOption);
 }
 
 export function resolveOptions(o: ChunkWriterOptions): ResolvedOptions {

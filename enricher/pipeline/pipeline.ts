@@ -1,5 +1,6 @@
 // RecordPipeline: dnstap frame -> decoded fields -> DNS message -> policy lookups -> CSV row
 // -> sink. One instance per output writer; everything it touches per record is reused.
+import { bump } from '../../common/metrics';
 import { DnsView, tryParseDnsMessage } from '../../proto/dns/index';
 import {
   ABSENT,
@@ -64,10 +65,6 @@ export class PipelineCounters {
   readonly truncated = new TruncatedCounters();
   /** Responses by rcode, queries by message type and qtype class (bounded labels). */
   readonly traffic = new DnsTrafficCounters();
-}
-
-function bump(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
 }
 
 /** What a row holds: the encoder's options, and the column selection (--columns). */

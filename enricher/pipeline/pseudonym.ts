@@ -11,27 +11,28 @@
 //
 // Key rotation without restart: Kubernetes updates a mounted Secret by writing a new
 // timestamped directory and atomically swapping the `..data` symlink; the file path stays a
-// symlink into `..data`, so a watch on the file sees nothing. reload() re-reads the path (which
-// follows the new symlinks) and swaps the key when the bytes differ; the enricher calls it on
-// a timer. Pseudonyms are cached per address (bounded; cleared on a key change), because one
+// symlink into `..data`, so a watch on the file sees nothing. The enricher re-reads the path
+// (which follows the new symlinks) on a timer with the other secret files
+// (common/secret-files.ts) and swaps the key with setKey() when the bytes differ. Pseudonyms are cached per address (bounded; cleared on a key change), because one
 // HMAC costs ~1 µs and clients repeat.
 
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { CodedError, type CodedErrorOptions } from '../../proto/kit/index';
 
 /** Shortest key accepted: 128 bits. */
 export const MIN_KEY_BYTES = 16;
 export const PSEUDONYM_HEX_LENGTH = 32;
 export const KEY_ID_HEX_LENGTH = 16;
 export const KEY_ID_LABEL = 'snowtap client key id v1';
-/** How often the enricher re-reads the key file. */
-export const KEY_RELOAD_INTERVAL_MS = 10_000;
 /** Cached pseudonyms per key; the cache is cleared when full. */
 export const PSEUDONYM_CACHE_ENTRIES = 65_536;
 
-export class KeyFileError extends Error {
+export class KeyFileError extends CodedError<'SNOWTAP_KEY_FILE'> {
   override readonly name = 'KeyFileError';
-  readonly code = 'SNOWTAP_KEY_FILE';
+  constructor(message: string, options?: CodedErrorOptions) {
+    super('SNOWTAP_KEY_FILE', message, options);
+  }
 }
 
 /** The key from the file's bytes: a trailing newline (echo, kubectl) is not part of it. */
@@ -89,7 +90,11 @@ export class Pseudonymizer {
    */
   reload(): boolean {
     if (this.path === null) return false;
-    const key = keyFromBytes(readFileSync(this.path), this.path);
+    return this.setKey(keyFromBytes(readFileSync(this.path), this.path));
+  }
+
+  /** Puts `key` in use (a rotated key file, common/secret-files.ts); true when it differs. */
+  setKey(key: Buffer): boolean {
     if (key.equals(this.key)) return false;
     this.key = key;
     this.keyIdText = keyId(key);

@@ -2,6 +2,8 @@
 // last good policy when any of these is thrown and report `code` in logs and metrics, so
 // codes are stable API; the message names the source and the offending field path.
 
+import { CodedError, type CodeOf } from '../../proto/kit/index';
+
 export const PolicyErrorCode = {
   /** The file or URL body could not be read. */
   IO: 'POLICY_IO',
@@ -19,11 +21,10 @@ export const PolicyErrorCode = {
   INTERNAL: 'POLICY_INTERNAL',
 } as const;
 
-export type PolicyErrorCode = (typeof PolicyErrorCode)[keyof typeof PolicyErrorCode];
+export type PolicyErrorCode = CodeOf<typeof PolicyErrorCode>;
 
-export class PolicyError extends Error {
+export class PolicyError extends CodedError<PolicyErrorCode> {
   override readonly name = 'PolicyError';
-  readonly code: PolicyErrorCode;
   /** Where the document came from (file path or URL), as given by the caller. */
   readonly source: string;
   /** JSON path of the offending value, e.g. `domains[12].suffix`; '' for whole-document errors. */
@@ -32,11 +33,7 @@ export class PolicyError extends Error {
   readonly problem: string;
 
   constructor(code: PolicyErrorCode, source: string, path: string, problem: string, cause?: unknown) {
-    super(
-      `policy ${source}: ${path === '' ? '' : path + ': '}${problem}`,
-      cause === undefined ? {} : { cause },
-    );
-    this.code = code;
+    super(code, `policy ${source}: ${path === '' ? '' : path + ': '}${problem}`, { cause });
     this.source = source;
     this.path = path;
     this.problem = problem;
@@ -48,11 +45,4 @@ export class PolicyError extends Error {
  * index; document.ts catches it once per entry and re-throws a full PolicyError. Keeps the
  * per-entry validators free of path-string building on the (1M-entry) success path.
  */
-export class FieldError extends Error {
-  constructor(
-    readonly code: PolicyErrorCode,
-    problem: string,
-  ) {
-    super(problem);
-  }
-}
+export class FieldError extends CodedError<PolicyErrorCode> {}

@@ -9,6 +9,7 @@
 
 import type { Socket } from 'node:net';
 import { spreadDeadline } from '../../common/framestream-admission';
+import { bump } from '../../common/metrics';
 import type { EnricherHandshake } from '../../proto/link/index';
 import {
   Accepts,
@@ -26,7 +27,7 @@ import { OutputError } from '../output/errors';
 import { AckBatcher, ackFrames } from './ack-batcher';
 import type { ResolvedLinkServerOptions } from './options';
 import { RowSources } from './row-sources';
-import { bump, type LinkCloseReason, type LinkServerStats } from './stats';
+import type { LinkCloseReason, LinkServerStats } from './stats';
 
 export interface LinkConnectionContext {
   readonly o: ResolvedLinkServerOptions;

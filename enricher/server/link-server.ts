@@ -13,10 +13,17 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { RefusalLog } from '../../common/framestream-admission';
+import { listen } from '../../common/listen';
+import { bump } from '../../common/metrics';
 import { EnricherHandshake, RejectCode } from '../../proto/link/index';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
-import { type LinkServerOptions, type ResolvedLinkServerOptions, resolveLinkServerOptions } from './options';
-import { bump, LinkServerStats } from './stats';
+import {
+  type LinkServerOptions,
+  type LinkTlsOptions,
+  type ResolvedLinkServerOptions,
+  resolveLinkServerOptions,
+} from './options';
+import { LinkServerStats } from './stats';
 
 /** Connections beyond maxConnections still get a Reject; past this many more they are dropped unread. */
 const REJECT_SLACK = 256;
@@ -109,13 +116,7 @@ export class LinkServer implements LinkConnectionContext {
   }
 
   async listen(): Promise<LinkListenResult> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port: this.o.port, host: this.o.host, backlog: LISTEN_BACKLOG }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.server, { port: this.o.port, host: this.o.host, backlog: LISTEN_BACKLOG });
     this.sweep = setInterval(() => {
       const now = Date.now();
       for (const c of this.connections) c.tick(now);
@@ -234,6 +235,16 @@ export class LinkServer implements LinkConnectionContext {
       return;
     }
     this.serve(socket, socket, false);
+  }
+
+  /** A rotated token (common/secret-files.ts): checked on the Hellos of new connections. */
+  setAuthToken(token: Buffer): void {
+    this.handshake.setAuthToken(token);
+  }
+
+  /** A rotated certificate/key/CA: used by new TLS handshakes; open connections keep theirs. */
+  setTls(material: LinkTlsOptions): void {
+    this.tlsServer?.setSecureContext({ cert: material.cert, key: material.key, ca: material.ca });
   }
 
   private onSecure(socket: tls.TLSSocket): void {

@@ -2,6 +2,7 @@
 // Timing defaults follow LINK.md (handshake 10 s, keepalive 15 s, window 32 batches).
 
 import type { Logger } from '../../common/log';
+import { CodedError, checkInt } from '../../proto/kit/index';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
@@ -102,18 +103,18 @@ const KEYS = new Set([
   'onAckLatency',
 ]);
 
-export class LinkServerOptionError extends Error {
+export class LinkServerOptionError extends CodedError<'LINK_SERVER_INVALID_OPTION'> {
   override readonly name = 'LinkServerOptionError';
-  readonly code = 'LINK_SERVER_INVALID_OPTION';
+  constructor(message: string) {
+    super('LINK_SERVER_INVALID_OPTION', message);
+  }
 }
 
+const optionError = (message: string) => new LinkServerOptionError(message);
+
 function int(o: LinkServerOptions, key: keyof typeof LINK_SERVER_DEFAULTS) {
-  const v = o[key] ?? LINK_SERVER_DEFAULTS[key];
   const { min, max } = LINK_SERVER_LIMITS[key];
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new LinkServerOptionError(`link server: ${key} must be an integer in [${min}, ${max}], got ${v}`);
-  }
-  return v;
+  return checkInt(`link server: ${key}`, o[key] ?? LINK_SERVER_DEFAULTS[key], min, max, optionError);
 }
 
 export function resolveLinkServerOptions(o: LinkServerOptions): ResolvedLinkServerOptions {

@@ -45,7 +45,3 @@ export class LinkServerStats {
   drainsSent = 0;
   pingsSent = 0;
 }
-
-export function bump(map: Map<string, number>, key: string, n = 1): void {
-  map.set(key, (map.get(key) ?? 0) + n);
-}

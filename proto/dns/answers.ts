@@ -21,6 +21,7 @@
 // on every ";" not preceded by an escaping backslash gives the entries back. The text is bounded: when the next entry would pass `maxBytes`, the
 // text ends with the entry "..." and the caller counts the truncation.
 
+import { checkInt } from '../kit/options';
 import { writeIpv4Text, writeIpv6Text } from '../net/ip-text';
 import { Cursor } from './cursor';
 import { qtypeBytes } from './mnemonics';
@@ -222,8 +223,7 @@ export class AnswersWriter {
 
   constructor(readonly maxBytes = ANSWERS_TEXT_MAX_BYTES) {
     // Callers size their buffers for the default (the row bound depends on it): no larger.
-    if (!(Number.isInteger(maxBytes) && maxBytes >= 3 && maxBytes <= ANSWERS_TEXT_MAX_BYTES))
-      throw new RangeError(`answers maxBytes: ${maxBytes} is not an integer in 3..${ANSWERS_TEXT_MAX_BYTES}`);
+    checkInt('answers maxBytes', maxBytes, 3, ANSWERS_TEXT_MAX_BYTES, (m) => new RangeError(m));
   }
 
   /**

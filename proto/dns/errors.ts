@@ -16,6 +16,8 @@
 // message is a constant per code (no string building).
 // Set `DnsParseError.captureStacks = true` while debugging to get stacks back.
 
+import { CodedError, type CodeOf, isCoded } from '../kit/errors';
+
 export const DnsErrorCode = {
   /** The message is shorter than the 12-byte header. */
   TRUNCATED_HEADER: 'DNS_TRUNCATED_HEADER',
@@ -38,7 +40,7 @@ export const DnsErrorCode = {
   BAD_OPT: 'DNS_BAD_OPT',
 } as const;
 
-export type DnsErrorCode = (typeof DnsErrorCode)[keyof typeof DnsErrorCode];
+export type DnsErrorCode = CodeOf<typeof DnsErrorCode>;
 
 const MESSAGES: Record<DnsErrorCode, string> = {
   DNS_TRUNCATED_HEADER: 'DNS message shorter than its 12-byte header',
@@ -51,27 +53,25 @@ const MESSAGES: Record<DnsErrorCode, string> = {
   DNS_BAD_OPT: 'DNS OPT record or EDNS option is malformed',
 };
 
-export class DnsParseError extends Error {
+export class DnsParseError extends CodedError<DnsErrorCode> {
   /** Capture a stack trace for each error (off: see the cost note at the top of this file). */
   static captureStacks = false;
 
   declare readonly name: 'DnsParseError';
-  readonly code: DnsErrorCode;
   /** Byte offset, relative to the start of the DNS message, where the problem was found. */
   readonly offset: number;
 
   constructor(code: DnsErrorCode, offset: number) {
     if (DnsParseError.captureStacks) {
-      super(MESSAGES[code]);
+      super(code, MESSAGES[code]);
     } else {
       // Error.stackTraceLimit is read by V8 when the Error is constructed; restoring it at
       // once keeps every other error in the process unaffected.
       const limit = Error.stackTraceLimit;
       Error.stackTraceLimit = 0;
-      super(MESSAGES[code]);
+      super(code, MESSAGES[code]);
       Error.stackTraceLimit = limit;
     }
-    this.code = code;
     this.offset = offset;
   }
 }
@@ -86,5 +86,5 @@ Object.defineProperty(DnsParseError.prototype, 'name', {
 
 /** True for a DnsParseError, optionally with the given code. */
 export function isDnsParseError(err: unknown, code?: DnsErrorCode): err is DnsParseError {
-  return err instanceof DnsParseError && (code === undefined || err.code === code);
+  return isCoded(err, DnsParseError, code);
 }

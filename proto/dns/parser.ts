@@ -182,6 +182,7 @@ function parseEcs(out: DnsView, buf: Buffer, data: number, len: number): boolean
   out.ecsFamily = family;
   out.ecsSourcePrefix = source;
   out.ecsScopePrefix = scope;
+  out.ecsOptionOff = data - 4;
   out.hasEcs = true;
   return true;
 }

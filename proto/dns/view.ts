@@ -46,6 +46,11 @@ export class DnsView {
   ecsScopePrefix = 0;
   /** Address bytes, zero-padded to 16; only the first ceil(sourcePrefix/8) are meaningful. */
   readonly ecsAddress: Buffer = Buffer.alloc(16);
+  /**
+   * Absolute index (in the parsed buffer) of the ECS option's code, when hasEcs: the option
+   * is OPTION-CODE, OPTION-LENGTH, FAMILY, SOURCE, SCOPE, ADDRESS (the agent rewrites it in place).
+   */
+  ecsOptionOff = -1;
   /** Total message length in bytes. */
   size = 0;
 
@@ -73,6 +78,7 @@ export class DnsView {
     this.ecsFamily = 0;
     this.ecsSourcePrefix = 0;
     this.ecsScopePrefix = 0;
+    this.ecsOptionOff = -1;
     // A loop, not fill(0): fill() crosses into C++ and cost ~30 ns per message in bench-dns.
     const ecs = this.ecsAddress;
     for (let i = 0; i < 16; i++) ecs[i] = 0;

@@ -4,6 +4,9 @@
 // in encodeInto(). Output is canonical protobuf (minimal varints, fields in number order,
 // Dnstap.type last as real producers write it), decodable by protobufjs and any dnstap tool.
 
+import { varintSize, writeVarint } from '../kit/bytes';
+import { intRangeProblem, isIntIn } from '../kit/options';
+
 /**
  * What to encode. Absent = `undefined`, `null` (bytes) or a negative number such as
  * ABSENT from view.ts (numbers), mirroring DnstapView. Bytes are written verbatim (addresses are 4 or
@@ -45,35 +48,10 @@ function present(v: number | undefined): v is number {
   return v !== undefined && !(v < 0);
 }
 
+const rangeError = (message: string) => new RangeError(message);
+
 function checkUint(name: string, v: number, max: number): void {
-  if (!(Number.isInteger(v) && v <= max)) {
-    throw new RangeError(`DnstapEncoder: ${name} must be an integer in [0, ${max}], got ${String(v)}`);
-  }
-}
-
-function varintSize(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
-  if (v < 0x800000000) return 5;
-  let n = 6;
-  for (v = Math.floor(v / 0x800000000); v >= 0x80; v = Math.floor(v / 0x80)) n++;
-  return n;
-}
-
-function writeVarint(buf: Uint8Array, p: number, v: number): number {
-  // Above 32 bits bit operators truncate, so peel 7-bit groups off arithmetically first.
-  while (v > MAX_UINT32) {
-    buf[p++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  while (v >= 0x80) {
-    buf[p++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[p++] = v;
-  return p;
+  if (!isIntIn(v, 0, max)) throw rangeError(`DnstapEncoder: ${intRangeProblem(name, v, 0, max)}`);
 }
 
 function bytesSize(b: Uint8Array | null | undefined): number {

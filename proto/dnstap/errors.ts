@@ -2,6 +2,8 @@
 // contract: metrics labels and tests use it), never on the message text. A decode error
 // condemns one frame only; the stream it came from stays usable.
 
+import { CodedError, type CodedErrorOptions, type CodeOf, isCoded } from '../kit/errors';
+
 export const DnstapErrorCode = {
   /** The frame ends inside a tag, a varint, a fixed32 or a length-delimited field. */
   TRUNCATED: 'DNSTAP_TRUNCATED',
@@ -26,22 +28,20 @@ export const DnstapErrorCode = {
   MISSING_TYPE: 'DNSTAP_MISSING_TYPE',
 } as const;
 
-export type DnstapErrorCode = (typeof DnstapErrorCode)[keyof typeof DnstapErrorCode];
+export type DnstapErrorCode = CodeOf<typeof DnstapErrorCode>;
 
-export class DnstapDecodeError extends Error {
+export class DnstapDecodeError extends CodedError<DnstapErrorCode> {
   override readonly name = 'DnstapDecodeError';
-  readonly code: DnstapErrorCode;
   /** Absolute offset in the decoded buffer where the problem was found; -1 if none. */
   readonly offset: number;
 
-  constructor(code: DnstapErrorCode, message: string, offset = -1, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+  constructor(code: DnstapErrorCode, message: string, offset = -1, options?: CodedErrorOptions) {
+    super(code, message, options);
     this.offset = offset;
   }
 }
 
 /** True for a DnstapDecodeError, optionally with the given code. */
 export function isDnstapDecodeError(err: unknown, code?: DnstapErrorCode): err is DnstapDecodeError {
-  return err instanceof DnstapDecodeError && (code === undefined || err.code === code);
+  return isCoded(err, DnstapDecodeError, code);
 }

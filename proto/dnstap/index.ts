@@ -15,6 +15,7 @@ export {
   POLICY_ACTION_NAMES,
   POLICY_MATCH_NAMES,
   PolicyMatch,
+  queryAddressIsClient,
   SOCKET_FAMILY_NAMES,
   SOCKET_PROTOCOL_NAMES,
 } from './view';

@@ -172,3 +172,18 @@ export class DnstapView {
     this.policyValueLen = 0;
   }
 }
+
+/**
+ * Message types whose query_address is a client's address (issue 9 privacy): every type but
+ * RESOLVER_* and FORWARDER_*, where query_address is the resolver / forwarder itself sending
+ * upstream. response_address is the responder for every type. The enricher's masking and
+ * pseudonyms and the agent's in-place masking all follow this rule.
+ */
+export function queryAddressIsClient(type: number): boolean {
+  return !(
+    type === MessageType.RESOLVER_QUERY ||
+    type === MessageType.RESOLVER_RESPONSE ||
+    type === MessageType.FORWARDER_QUERY ||
+    type === MessageType.FORWARDER_RESPONSE
+  );
+}

@@ -4,6 +4,7 @@
 // objects; data frames never pass through here. Content types are kept as latin1 strings:
 // one char per byte, so any byte sequence survives the round trip and compares exactly.
 
+import { readU32 } from '../kit/bytes';
 import {
   CONTROL_FIELD_CONTENT_TYPE,
   CONTROL_FIELD_HEADER_SIZE,
@@ -23,10 +24,6 @@ export interface ControlFrame {
   type: ControlTypeCode;
   /** CONTENT_TYPE fields in wire order; empty when the frame carries none. */
   contentTypes: string[];
-}
-
-function readU32(buf: Uint8Array, at: number): number {
-  return buf[at]! * 0x1000000 + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
 }
 
 function malformed(message: string, offset?: number): FramestreamError {

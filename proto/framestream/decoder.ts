@@ -1,17 +1,16 @@
 // Incremental Frame Streams decoder: bytes in (any chunking), whole frames out, in order.
 //
 // Complete frames are delivered straight from the caller's chunk (no copy). Only a frame
-// cut by a chunk boundary is carried over, in one growing buffer that is reused for the
-// life of the decoder, so there is no Buffer.concat per chunk and no allocation per data
-// frame. Oversized data frames are skipped as their bytes stream past, never buffered.
+// cut by a chunk boundary is carried over (proto/kit ChunkDecoder, shared with the link
+// decoder: carry-over, re-entrancy, failure latch), so there is no Buffer.concat per chunk
+// and no allocation per data frame. Oversized data frames are skipped as their bytes stream
+// past, never buffered.
 //
 // Backpressure: write() returns nothing and never queues frames. An owner whose sink is
-// full pauses its source (socket.pause(), stop reading the file) and resumes it later. If
-// it must stop mid-chunk, it calls decoder.pause() from inside onData/onControl: decoding
-// stops after that frame and the rest of the chunk is kept (copied) until resume(). While
-// paused, write() only appends, so the owner must pause its source too: `bufferedBytes`
-// tells it how much it let in.
+// full pauses its source (socket.pause(), stop reading the file) and resumes it later.
 
+import { readU32 } from '../kit/bytes';
+import { ChunkDecoder } from '../kit/chunk-decoder';
 import {
   CONTROL_FRAME_HEADER_SIZE,
   DATA_FRAME_HEADER_SIZE,
@@ -45,15 +44,15 @@ export interface FrameDecoderStats {
   oversizeBytes: number;
 }
 
-function readU32(buf: Uint8Array, at: number): number {
-  return buf[at]! * 0x1000000 + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
-}
+const CARRY_OVER = { initial: DECODER_INITIAL_BUFFER_SIZE, max: Infinity, shrinkAbove: Infinity };
+const MISUSE = {
+  error: (message: string) => new FramestreamError(FramestreamErrorCode.INVALID_STATE, message),
+  reentrantWrite: 'FrameDecoder used re-entrantly from one of its callbacks',
+  reentrantEnd: 'FrameDecoder.end() called from one of its callbacks',
+  writeAfterEnd: 'FrameDecoder used after end()',
+};
 
-function invalidState(message: string): FramestreamError {
-  return new FramestreamError(FramestreamErrorCode.INVALID_STATE, message);
-}
-
-export class FrameDecoder {
+export class FrameDecoder extends ChunkDecoder {
   readonly stats: FrameDecoderStats = {
     bytesIn: 0,
     dataFrames: 0,
@@ -66,18 +65,11 @@ export class FrameDecoder {
   private readonly onData: DataFrameHandler;
   private readonly onControl: (frame: ControlFrame) => void;
   private readonly onOversize: ((length: number, offset: number) => void) | undefined;
-  /** Carry-over bytes: `buf[0, held)` starts at stream offset `heldStart`. */
-  private buf: Buffer = Buffer.allocUnsafe(DECODER_INITIAL_BUFFER_SIZE);
-  private held = 0;
-  private heldStart = 0;
   /** Bytes of an oversized data frame still to be skipped. */
   private skip = 0;
-  private paused = false;
-  private busy = false;
-  private ended = false;
-  private failure: unknown = null;
 
   constructor(options: FrameDecoderOptions) {
+    super(CARRY_OVER, MISUSE);
     rejectUnknownOptions('FrameDecoder', options, OPTION_KEYS);
     if (typeof options?.onData !== 'function' || typeof options.onControl !== 'function') {
       throw new FramestreamError(
@@ -97,98 +89,36 @@ export class FrameDecoder {
     this.onOversize = options.onOversize;
   }
 
-  /** True after pause() until resume(). */
-  get isPaused(): boolean {
-    return this.paused;
-  }
+  // write(chunk) parses every complete frame in it, in order, calling onData/onControl for
+  // each; it throws FramestreamError for a fatal control frame problem, after which the
+  // decoder is failed. end() throws FSTRM_TRUNCATED when input ended inside a frame.
 
-  /** Bytes held back: a partial frame, plus everything written while paused. */
-  get bufferedBytes(): number {
-    return this.held;
-  }
-
-  /**
-   * Parses every complete frame in `chunk`, in order, calling onData/onControl for each.
-   * Throws FramestreamError for a fatal control frame problem; after that the decoder is
-   * failed and every further call rethrows the same error.
-   */
-  write(chunk: Uint8Array): void {
-    this.enter();
-    const src = Buffer.isBuffer(chunk)
-      ? chunk
-      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  protected decode(src: Buffer, base: number): void {
     const n = src.length;
+    let off = 0;
+    if (this.skip > 0) {
+      off = Math.min(this.skip, n);
+      this.skip -= off;
+    }
+    if (off < n && this.held > 0) off = this.completeHeld(src, off, n);
+    if (off < n) off = this.parse(src, off, n, base);
+    if (off < n) this.keep(src, off, n, base);
+  }
+
+  protected countIn(n: number): number {
     const base = this.stats.bytesIn;
     this.stats.bytesIn += n;
-    try {
-      let off = 0;
-      if (this.skip > 0) {
-        off = Math.min(this.skip, n);
-        this.skip -= off;
-      }
-      if (off < n && !this.paused && this.held > 0) off = this.completeHeld(src, off, n);
-      if (off < n && !this.paused) off = this.parse(src, off, n, base);
-      if (off < n) this.append(src, off, n, base);
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    } finally {
-      this.busy = false;
-    }
+    return base;
   }
 
-  /** Stops delivering frames after the current one; call from a callback or between writes. */
-  pause(): void {
-    this.paused = true;
-  }
-
-  /** Delivers the frames buffered while paused (until paused again), then accepts writes. */
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    // Called from inside a callback: the running parse loop simply carries on.
-    if (this.busy || this.held === 0) return;
-    this.enter();
-    try {
-      const off = this.parse(this.buf, 0, this.held, this.heldStart);
-      if (off > 0) {
-        this.buf.copyWithin(0, off, this.held);
-        this.held -= off;
-        this.heldStart += off;
-      }
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  /** Declares end of input. Throws FSTRM_TRUNCATED when it cut a frame. */
-  end(): void {
-    if (this.failure !== null) throw this.failure;
-    if (this.ended) return;
-    if (this.busy) throw invalidState('FrameDecoder.end() called from one of its callbacks');
-    if (this.paused && this.held > 0) {
-      throw invalidState(`end() while paused with ${this.held} bytes buffered; resume() first`);
-    }
-    this.ended = true;
+  protected truncation(): FramestreamError | null {
     if (this.skip > 0) {
-      this.failure = new FramestreamError(
+      return new FramestreamError(
         FramestreamErrorCode.TRUNCATED,
         `input ended inside an oversized data frame, ${this.skip} bytes short`,
       );
-    } else if (this.held > 0) {
-      this.failure = this.truncated();
     }
-    if (this.failure !== null) throw this.failure;
-  }
-
-  private enter(): void {
-    if (this.failure !== null) throw this.failure;
-    if (this.busy) throw invalidState('FrameDecoder used re-entrantly from one of its callbacks');
-    if (this.ended) throw invalidState('FrameDecoder used after end()');
-    this.busy = true;
+    return this.held > 0 ? this.truncated() : null;
   }
 
   private truncated(): FramestreamError {
@@ -248,7 +178,6 @@ export class FrameDecoder {
         stats.controlFrames++;
         this.onControl(frame);
       }
-      if (this.paused) break;
     }
     return off;
   }
@@ -278,8 +207,7 @@ export class FrameDecoder {
     }
     off = this.fill(src, off, n, need);
     if (this.held < need) return off;
-    // The frame is whole: release the carry-over before the callback so a pause() in it
-    // keeps only the bytes that follow.
+    // The frame is whole: release the carry-over before the callback.
     this.held = 0;
     if (len !== 0) {
       this.stats.dataFrames++;
@@ -291,30 +219,6 @@ export class FrameDecoder {
       this.onControl(frame);
     }
     return off;
-  }
-
-  /** Copies from src until the carry-over holds `target` bytes (or src runs out). */
-  private fill(src: Buffer, off: number, n: number, target: number): number {
-    if (this.held >= target) return off;
-    this.reserve(target);
-    const take = Math.min(target - this.held, n - off);
-    src.copy(this.buf, this.held, off, off + take);
-    this.held += take;
-    return off + take;
-  }
-
-  private append(src: Buffer, off: number, n: number, base: number): void {
-    if (this.held === 0) this.heldStart = base + off;
-    this.reserve(this.held + n - off);
-    src.copy(this.buf, this.held, off, n);
-    this.held += n - off;
-  }
-
-  private reserve(size: number): void {
-    if (this.buf.length >= size) return;
-    const grown = Buffer.allocUnsafe(Math.max(size, this.buf.length * 2));
-    this.buf.copy(grown, 0, 0, this.held);
-    this.buf = grown;
   }
 
   private noteOversize(len: number, offset: number): void {

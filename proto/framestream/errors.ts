@@ -1,6 +1,9 @@
 // Typed errors for Frame Streams. Callers branch on `code` (stable, part of the contract,
 // used in metrics labels and tests), never on the message text.
 
+import { CodedError, type CodeOf, isCoded } from '../kit/errors';
+import { checkInt, checkKnownKeys } from '../kit/options';
+
 export const FramestreamErrorCode = {
   /** A control frame announced a control length above MAX_CONTROL_FRAME_SIZE. */
   CONTROL_TOO_LARGE: 'FSTRM_CONTROL_TOO_LARGE',
@@ -24,7 +27,7 @@ export const FramestreamErrorCode = {
   INVALID_STATE: 'FSTRM_INVALID_STATE',
 } as const;
 
-export type FramestreamErrorCode = (typeof FramestreamErrorCode)[keyof typeof FramestreamErrorCode];
+export type FramestreamErrorCode = CodeOf<typeof FramestreamErrorCode>;
 
 export interface FramestreamErrorOptions {
   /** Underlying error, when this one wraps another. */
@@ -33,23 +36,24 @@ export interface FramestreamErrorOptions {
   offset?: number;
 }
 
-export class FramestreamError extends Error {
+export class FramestreamError extends CodedError<FramestreamErrorCode> {
   override readonly name = 'FramestreamError';
-  readonly code: FramestreamErrorCode;
   /** Absolute byte offset in the stream of the frame at fault; -1 when not applicable. */
   readonly offset: number;
 
   constructor(code: FramestreamErrorCode, message: string, options?: FramestreamErrorOptions) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.offset = options?.offset ?? -1;
   }
 }
 
 /** True for a FramestreamError, optionally with the given code. */
 export function isFramestreamError(err: unknown, code?: FramestreamErrorCode): err is FramestreamError {
-  return err instanceof FramestreamError && (code === undefined || err.code === code);
+  return isCoded(err, FramestreamError, code);
 }
+
+const invalidArgument = (message: string) =>
+  new FramestreamError(FramestreamErrorCode.INVALID_ARGUMENT, message);
 
 /**
  * Validates an options object at construction: rejects unknown keys by name so that a typo
@@ -60,24 +64,10 @@ export function rejectUnknownOptions(
   options: object | undefined,
   allowed: readonly string[],
 ): void {
-  if (options === undefined || options === null) return;
-  for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) {
-      throw new FramestreamError(
-        FramestreamErrorCode.INVALID_ARGUMENT,
-        `${what}: unknown option "${key}" (known: ${allowed.join(', ')})`,
-      );
-    }
-  }
+  checkKnownKeys(what, options, allowed, invalidArgument);
 }
 
 /** Validates an integer option in [min, max], naming the field in the error. */
 export function checkIntOption(what: string, field: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new FramestreamError(
-      FramestreamErrorCode.INVALID_ARGUMENT,
-      `${what}: ${field} must be an integer in [${min}, ${max}], got ${String(value)}`,
-    );
-  }
-  return value;
+  return checkInt(`${what}: ${field}`, value, min, max, invalidArgument);
 }

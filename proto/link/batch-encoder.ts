@@ -5,6 +5,8 @@
 // record allocates nothing. Field order and omitted zero fields match what protobufjs
 // writes for link.proto, byte for byte (tests check it); batch-view.ts reads it back.
 
+import { varintSize, writeVarint } from '../kit/bytes';
+import { checkInt } from '../kit/options';
 import {
   BatchTag,
   FRAME_HEADER_SIZE,
@@ -16,7 +18,6 @@ import {
   MessageType,
 } from './constants';
 import { invalidArgument, LinkErrorCode, LinkProtocolError } from './errors';
-import { varintSize, writeVarint } from './varint';
 
 const bufferCopy = Buffer.prototype.copy;
 
@@ -30,12 +31,7 @@ export interface BatchEncoderOptions {
 }
 
 function checkMaxFrameBytes(v: number): number {
-  if (!Number.isInteger(v) || v < 128 || v > MAX_LINK_FRAME) {
-    throw invalidArgument(
-      `BatchEncoder: maxFrameBytes must be an integer in [128, ${MAX_LINK_FRAME}], got ${v}`,
-    );
-  }
-  return v;
+  return checkInt('BatchEncoder: maxFrameBytes', v, 128, MAX_LINK_FRAME, invalidArgument);
 }
 
 export class BatchEncoder {
@@ -55,9 +51,7 @@ export class BatchEncoder {
     }
     this.maxFrame = checkMaxFrameBytes(options.maxFrameBytes ?? MAX_LINK_FRAME);
     const capacity = options.initialCapacity ?? BATCH_ENCODER_INITIAL_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 256 || capacity > MAX_LINK_FRAME + LENGTH_SIZE) {
-      throw invalidArgument(`BatchEncoder: initialCapacity must be an integer in [256, ${MAX_LINK_FRAME}]`);
-    }
+    checkInt('BatchEncoder: initialCapacity', capacity, 256, MAX_LINK_FRAME + LENGTH_SIZE, invalidArgument);
     this.buf = Buffer.allocUnsafe(capacity);
   }
 

@@ -2,8 +2,9 @@
 // (type, buf, start, end) with the protobuf body at buf[start, end).
 //
 // Frames that lie whole inside a chunk are delivered straight from it (no copy). Only a
-// frame cut by a chunk boundary is carried over, in one buffer reused for the life of the
-// connection, so there is no Buffer.concat per chunk. Each header is checked the moment its
+// frame cut by a chunk boundary is carried over (proto/kit ChunkDecoder, shared with the
+// Frame Streams decoder: carry-over, re-entrancy, failure latch), so there is no
+// Buffer.concat per chunk. Each header is checked the moment its
 // 5 bytes are in: length, type, the type allowed in the current state, the size limit of
 // that type. So a peer can make us buffer at most the limit of a frame we agreed to take:
 // 64 KiB before the handshake (only Hello is allowed then), a Batch frame after it.
@@ -12,6 +13,9 @@
 // There is no pause(): the in-flight window bounds what an agent may send unacknowledged,
 // and an owner whose pipeline is full simply stops reading the socket (TCP backpressure).
 
+import { readU32 } from '../kit/bytes';
+import { ChunkDecoder } from '../kit/chunk-decoder';
+import { checkInt } from '../kit/options';
 import {
   Accepts,
   FRAME_HEADER_SIZE,
@@ -46,24 +50,26 @@ export interface LinkFrameDecoderStats {
 export const DECODER_INITIAL_BUFFER_SIZE = 64 * 1024;
 export const DECODER_SHRINK_ABOVE = 1024 * 1024;
 
-function readU32(buf: Uint8Array, at: number): number {
-  return buf[at]! * 0x1000000 + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
-}
+const CARRY_OVER = {
+  initial: DECODER_INITIAL_BUFFER_SIZE,
+  max: LENGTH_SIZE + MAX_LINK_FRAME,
+  shrinkAbove: DECODER_SHRINK_ABOVE,
+};
+const MISUSE = {
+  error: (message: string) => new LinkProtocolError(LinkErrorCode.INVALID_STATE, message),
+  reentrantWrite: 'write() called from onFrame',
+  reentrantEnd: 'end() called from onFrame',
+  writeAfterEnd: 'write() after end()',
+};
 
-export class LinkFrameDecoder {
+export class LinkFrameDecoder extends ChunkDecoder {
   readonly stats: LinkFrameDecoderStats = { bytesIn: 0, frames: 0, bodyBytes: 0 };
   readonly maxFrameBytes: number;
   private readonly onFrame: LinkFrameHandler;
   private mask: number;
-  /** Carry-over bytes: buf[0, held) start at stream offset heldStart. */
-  private buf: Buffer = Buffer.allocUnsafe(DECODER_INITIAL_BUFFER_SIZE);
-  private held = 0;
-  private heldStart = 0;
-  private busy = false;
-  private ended = false;
-  private failure: unknown = null;
 
   constructor(options: LinkFrameDecoderOptions) {
+    super(CARRY_OVER, MISUSE);
     for (const key of Object.keys(options ?? {})) {
       if (key !== 'onFrame' && key !== 'maxFrameBytes' && key !== 'accept') {
         throw invalidArgument(
@@ -74,12 +80,8 @@ export class LinkFrameDecoder {
     if (typeof options?.onFrame !== 'function')
       throw invalidArgument('LinkFrameDecoder: onFrame is required');
     const max = options.maxFrameBytes ?? MAX_LINK_FRAME;
-    if (!Number.isInteger(max) || max < 1 + MAX_CONTROL_BODY || max > MAX_LINK_FRAME) {
-      throw invalidArgument(
-        `LinkFrameDecoder: maxFrameBytes must be an integer in [${1 + MAX_CONTROL_BODY}, ${MAX_LINK_FRAME}]`,
-      );
-    }
-    this.maxFrameBytes = max;
+    const field = 'LinkFrameDecoder: maxFrameBytes';
+    this.maxFrameBytes = checkInt(field, max, 1 + MAX_CONTROL_BODY, MAX_LINK_FRAME, invalidArgument);
     this.onFrame = options.onFrame;
     this.mask = options.accept ?? Accepts.ANY;
   }
@@ -92,58 +94,31 @@ export class LinkFrameDecoder {
     this.mask = mask;
   }
 
-  /** Bytes of an incomplete frame held back. */
-  get bufferedBytes(): number {
-    return this.held;
+  // write(chunk) delivers every complete frame in it and throws LinkProtocolError (fatal) on
+  // a bad one; end() throws LINK_TRUNCATED when input ended inside a frame.
+
+  protected decode(src: Buffer, base: number): void {
+    const n = src.length;
+    let off = 0;
+    if (this.held > 0) off = this.completeHeld(src, n);
+    if (off < n && this.held === 0) off = this.parse(src, off, n, base);
+    if (off < n) this.keep(src, off, n, base);
   }
 
-  /** Delivers every complete frame in `chunk`; throws LinkProtocolError (fatal) on a bad one. */
-  write(chunk: Uint8Array): void {
-    this.enter();
-    const src = Buffer.isBuffer(chunk)
-      ? chunk
-      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const n = src.length;
+  protected countIn(n: number): number {
     const base = this.stats.bytesIn;
     this.stats.bytesIn += n;
-    try {
-      let off = 0;
-      if (this.held > 0) off = this.completeHeld(src, n);
-      if (off < n && this.held === 0) off = this.parse(src, off, n, base);
-      if (off < n) {
-        if (this.held === 0) this.heldStart = base + off;
-        this.fill(src, off, n, this.held + n - off);
-      }
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    } finally {
-      this.busy = false;
-    }
+    return base;
   }
 
-  /** Declares end of input: throws LINK_TRUNCATED when it cut a frame. */
-  end(): void {
-    if (this.failure !== null) throw this.failure;
-    if (this.busy) throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'end() called from onFrame');
-    if (this.ended) return;
-    this.ended = true;
-    if (this.held > 0) {
-      const what = this.held < FRAME_HEADER_SIZE ? 'header' : `${readU32(this.buf, 0)}-byte frame`;
-      this.failure = new LinkProtocolError(
-        LinkErrorCode.TRUNCATED,
-        `input ended inside a ${what} at offset ${this.heldStart} (${this.held} bytes pending)`,
-        { offset: this.heldStart },
-      );
-      throw this.failure;
-    }
-  }
-
-  private enter(): void {
-    if (this.failure !== null) throw this.failure;
-    if (this.busy) throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'write() called from onFrame');
-    if (this.ended) throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'write() after end()');
-    this.busy = true;
+  protected truncation(): LinkProtocolError | null {
+    if (this.held === 0) return null;
+    const what = this.held < FRAME_HEADER_SIZE ? 'header' : `${readU32(this.buf, 0)}-byte frame`;
+    return new LinkProtocolError(
+      LinkErrorCode.TRUNCATED,
+      `input ended inside a ${what} at offset ${this.heldStart} (${this.held} bytes pending)`,
+      { offset: this.heldStart },
+    );
   }
 
   /** The frame loop over a chunk. Returns the offset of the first byte not consumed. */
@@ -175,7 +150,7 @@ export class LinkFrameDecoder {
     if (this.held < LENGTH_SIZE + len) return off;
     this.held = 0;
     this.deliver(this.buf, 0, LENGTH_SIZE + len);
-    if (this.buf.length > DECODER_SHRINK_ABOVE) this.buf = Buffer.allocUnsafe(DECODER_INITIAL_BUFFER_SIZE);
+    this.shrink();
     return off;
   }
 
@@ -183,22 +158,6 @@ export class LinkFrameDecoder {
     this.stats.frames++;
     this.stats.bodyBytes += frameEnd - frameStart - FRAME_HEADER_SIZE;
     this.onFrame(buf[frameStart + 4] as MessageTypeCode, buf, frameStart + FRAME_HEADER_SIZE, frameEnd);
-  }
-
-  /** Copies src[off, n) into the carry-over until it holds `target` bytes; returns the new off. */
-  private fill(src: Buffer, off: number, n: number, target: number): number {
-    if (this.held >= target) return off;
-    if (this.buf.length < target) {
-      const grown = Buffer.allocUnsafe(
-        Math.min(Math.max(target, this.buf.length * 2), LENGTH_SIZE + MAX_LINK_FRAME),
-      );
-      this.buf.copy(grown, 0, 0, this.held);
-      this.buf = grown;
-    }
-    const take = Math.min(target - this.held, n - off);
-    src.copy(this.buf, this.held, off, off + take);
-    this.held += take;
-    return off + take;
   }
 
   private checkLength(n: number, buf: Buffer, at: number, offset: number): void {

@@ -7,6 +7,8 @@
 // forever. The owner answers with Reject{PROTOCOL_ERROR} (enricher) or Goodbye (agent),
 // closes, and the agent re-sends its unacknowledged batches on another connection.
 
+import { CodedError, type CodeOf, isCoded } from '../kit/errors';
+
 export const LinkErrorCode = {
   /** A frame length above the limit (MAX_LINK_FRAME, or MAX_CONTROL_BODY for non-Batch types). */
   FRAME_TOO_LARGE: 'LINK_FRAME_TOO_LARGE',
@@ -28,7 +30,7 @@ export const LinkErrorCode = {
   INVALID_STATE: 'LINK_INVALID_STATE',
 } as const;
 
-export type LinkErrorCode = (typeof LinkErrorCode)[keyof typeof LinkErrorCode];
+export type LinkErrorCode = CodeOf<typeof LinkErrorCode>;
 
 export interface LinkErrorOptions {
   cause?: unknown;
@@ -36,21 +38,19 @@ export interface LinkErrorOptions {
   offset?: number;
 }
 
-export class LinkProtocolError extends Error {
+export class LinkProtocolError extends CodedError<LinkErrorCode> {
   override readonly name = 'LinkProtocolError';
-  readonly code: LinkErrorCode;
   readonly offset: number;
 
   constructor(code: LinkErrorCode, message: string, options?: LinkErrorOptions) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.offset = options?.offset ?? -1;
   }
 }
 
 /** True for a LinkProtocolError, optionally with the given code. */
 export function isLinkProtocolError(err: unknown, code?: LinkErrorCode): err is LinkProtocolError {
-  return err instanceof LinkProtocolError && (code === undefined || err.code === code);
+  return isCoded(err, LinkProtocolError, code);
 }
 
 export function badMessage(message: string, offset = -1, cause?: unknown): LinkProtocolError {

@@ -3,6 +3,7 @@
 // the deadline and the frames belong to the connection owners.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { checkInt } from '../kit/options';
 import {
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_MAX_IN_FLIGHT_BATCHES,
@@ -42,16 +43,14 @@ const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest(
 const toBytes = (t: Uint8Array | string): Uint8Array => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t);
 
 function checkUint(what: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max)
-    throw invalidArgument(`${what} must be an integer in [${min}, ${max}]`);
-  return v;
+  return checkInt(what, v, min, max, invalidArgument);
 }
 
 /** The enricher's side: settings checked once, then one answer() per connection. */
 export class EnricherHandshake {
   readonly minVersion: number;
   readonly maxVersion: number;
-  private readonly tokenDigest: Buffer | null;
+  private tokenDigest: Buffer | null;
   private readonly contentTypes: readonly string[];
   private readonly welcomeTemplate: Omit<Welcome, 'protocolVersion'>;
 
@@ -94,6 +93,17 @@ export class EnricherHandshake {
       ),
       maxFrameBytes: checkUint('maxFrameBytes', settings.maxFrameBytes ?? 0, 0, MAX_LINK_FRAME),
     };
+  }
+
+  /**
+   * A new shared token (the Secret was rotated): Hellos from now on must carry it. An empty or
+   * null token turns the check off only if it was off from the start (a token is never dropped).
+   */
+  setAuthToken(token: Uint8Array | string): void {
+    const t = toBytes(token);
+    if (t.length === 0 || t.length > MAX_AUTH_TOKEN_LENGTH)
+      throw invalidArgument(`authToken must be 1..${MAX_AUTH_TOKEN_LENGTH} bytes`);
+    this.tokenDigest = sha256(t);
   }
 
   /** True when Hellos must carry the token. */

@@ -32,25 +32,7 @@ export function readVarint(buf: Uint8Array, p: number, end: number): number {
   return VARINT_TOO_LARGE;
 }
 
-/** Bytes of the minimal varint of v (0 <= v <= 2^53-1). */
-export function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-/** Writes the minimal varint of v (0 <= v <= 2^53-1) at buf[p]; returns the offset after it. */
-export function writeVarint(buf: Uint8Array, p: number, v: number): number {
-  while (v >= 0x80) {
-    buf[p++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[p++] = v;
-  return p;
-}
+// The varint writer is proto/kit/bytes.ts (one for the dnstap encoder and the link codec).
 
 /**
  * Skips the value of a field whose tag (already read) is `tag` and which starts at buf[p].

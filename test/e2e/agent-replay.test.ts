@@ -60,7 +60,10 @@ test('replay: every record of the bulk fixture delivered exactly as sent, in ord
   assert.ok(f.batches.every((b) => b.records.length <= 500 && b.sampleRate === 0));
   // Full batches, except where the linger sealed one while the reader waited for the disk.
   assert.ok(f.batches.length >= Math.ceil(BULK_FRAMES / 500) && f.batches.length < 40, `${f.batches.length}`);
-  assert.deepEqual(Object.values(agent.counters.dropped), [0, 0, 0, 0, 0, 0, 0]);
+  assert.ok(
+    Object.values(agent.counters.dropped).every((n) => n === 0),
+    JSON.stringify(agent.counters.dropped),
+  );
   assert.equal(agent.client.stats.recordsAcked, BULK_FRAMES);
   await agent.stop();
 });

@@ -24,7 +24,10 @@ test('a kubelet-style Secret update rotates the pseudonym key without a restart'
   const pseudonymizer = Pseudonymizer.fromFile(path.join(mount, 'key'));
   const firstId = pseudonymizer.keyId.toString();
 
-  const { port, enricher, dir, lines } = await startEnricher(t, { rows: { pseudonymizer }, keyReloadMs: 50 });
+  const { port, enricher, dir, lines } = await startEnricher(t, {
+    rows: { pseudonymizer },
+    secretReloadMs: 50,
+  });
   const agent = await TestAgent.connect({ port, agentId: 'agent-p', incarnation: '20261206T150000-aa' });
   assert.equal(await agent.answer(), 'welcome');
   const records = fixtureRecords().slice(0, 200);

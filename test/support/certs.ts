@@ -81,3 +81,42 @@ export function makeCerts(dir: string): Certs {
     strangerCa: p('stranger-ca.pem'),
   };
 }
+
+/**
+ * A leaf certificate signed by the CA made by makeCerts in `dir` whose validity ended long ago
+ * (2020-01-01 .. 2020-01-02): `openssl ca` is the one tool of OpenSSL 3.0 that takes dates.
+ * Returns the certificate and key paths.
+ */
+export function makeExpiredCert(dir: string, name: string, ext: string): { cert: string; key: string } {
+  openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]);
+  openssl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`]);
+  fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
+  fs.writeFileSync(
+    path.join(dir, `${name}-ca.cnf`),
+    '[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=ca-serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n',
+  );
+  if (!fs.existsSync(path.join(dir, 'index.txt'))) fs.writeFileSync(path.join(dir, 'index.txt'), '');
+  if (!fs.existsSync(path.join(dir, 'ca-serial'))) fs.writeFileSync(path.join(dir, 'ca-serial'), '1000\n');
+  openssl(dir, [
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    `${name}-ca.cnf`,
+    '-cert',
+    'ca.pem',
+    '-keyfile',
+    'ca.key',
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200102000000Z',
+    '-extfile',
+    `${name}.ext`,
+    '-in',
+    `${name}.csr`,
+    '-out',
+    `${name}.pem`,
+  ]);
+  return { cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`) };
+}

@@ -6,6 +6,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import { boundPort, listen } from '../../common/listen';
 import {
   Accepts,
   BatchView,
@@ -83,11 +84,8 @@ export class FakeEnricher {
 
   static async start(opts: FakeEnricherOptions = {}, port = 0): Promise<FakeEnricher> {
     const f = new FakeEnricher(opts);
-    await new Promise<void>((resolve, reject) => {
-      f.server.once('error', reject);
-      f.server.listen(port, '127.0.0.1', () => resolve());
-    });
-    f.port = (f.server.address() as net.AddressInfo).port;
+    await listen(f.server, { port, host: '127.0.0.1' });
+    f.port = boundPort(f.server);
     return f;
   }
 

@@ -22,6 +22,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import { join } from 'node:path';
+import { boundPort, listen } from '../../common/listen';
 
 /**
  * Self-signed test certificate (CA:TRUE, SAN 127.0.0.1, ::1, localhost; 2020-2120) and its
@@ -279,14 +280,8 @@ export class FakeKubeApi {
 
   /** Listens again on the same port (a fresh random one the first time). */
   async comeUp(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.portNumber, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.portNumber = (this.server.address() as net.AddressInfo).port;
+    await listen(this.server, { port: this.portNumber, host: '127.0.0.1' });
+    this.portNumber = boundPort(this.server);
   }
 
   async close(): Promise<void> {

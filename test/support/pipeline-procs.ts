@@ -2,10 +2,10 @@
 // started through the CLI (as operators run them), their metrics scraped, stopped by PID.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { freeTcpPort } from '../../common/listen';
 import { finalFiles, parseChunk } from './output-rows';
 
 export const MAIN = path.resolve(__dirname, '../../cli/main.js');
@@ -16,17 +16,7 @@ export function tmpDir(t: TestContext, prefix: string): string {
   return dir;
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released). */
-export async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freeTcpPort };
 
 export interface Proc {
   child: ChildProcess;

@@ -34,6 +34,10 @@ test('agent values: documented defaults equal the agent defaults', () => {
   assert.equal(a.sample, d('sample'), 'agent.sample');
   assert.equal(a.metricsPort, port(d('metrics-listen')), 'agent.metricsPort');
   assert.equal(a.socketMode, d('dnstap-socket-mode'), 'agent.socketMode');
+  assert.equal(a.privacy.maskClientIpv4, d('mask-client-ipv4'), 'agent.privacy.maskClientIpv4');
+  assert.equal(a.privacy.maskClientIpv6, d('mask-client-ipv6'), 'agent.privacy.maskClientIpv6');
+  assert.equal(a.privacy.dropEcs, d('drop-ecs'), 'agent.privacy.dropEcs');
+  assert.equal(values.link.secretReloadInterval, d('secret-reload-interval'), 'link.secretReloadInterval');
 });
 
 test('agent values: the spool emptyDir leaves headroom above spool.maxBytes', () => {
@@ -56,6 +60,7 @@ test('enricher values: documented defaults equal the enricher defaults', () => {
   assert.equal(e.privacy.maskClientIpv4, d('mask-client-ipv4'), 'enricher.privacy.maskClientIpv4');
   assert.equal(e.privacy.maskClientIpv6, d('mask-client-ipv6'), 'enricher.privacy.maskClientIpv6');
   assert.equal(e.privacy.dropEcs, d('drop-ecs'), 'enricher.privacy.dropEcs');
+  assert.equal(values.link.secretReloadInterval, d('secret-reload-interval'), 'link.secretReloadInterval');
   assert.deepEqual(e.columns, [], 'enricher.columns: all');
   // Not compared: outputDir is where the blob volume is mounted, not a tunable; gzip is left to
   // the --compression change (issue 5), which replaces the option.

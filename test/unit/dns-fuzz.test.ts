@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
+import { prng, randInt } from '../../loadtest/prng';
 import {
   DnsParseError,
   DnsView,
@@ -28,16 +29,10 @@ import { allFixtureMessages } from '../support/fixture-messages';
 const MUTATIONS = 40_000;
 const SEED = 0x5eed;
 
-/** mulberry32: small, seeded, good enough for fuzzing. */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+/** An integer in [0, n) from the shared seeded PRNG. */
+function intsFrom(seed: number): (n: number) => number {
+  const rand = prng(seed);
+  return (n) => randInt(rand, n);
 }
 
 type Rand = (n: number) => number;
@@ -93,7 +88,7 @@ function sameMnemonic(ours: number, oursName: string, theirs: string): boolean {
 }
 
 test(`${MUTATIONS} mutated fixture messages: typed errors only, and agreement with dns-packet`, () => {
-  const rand = prng(SEED);
+  const rand = intsFrom(SEED);
   const seeds = allFixtureMessages().map((m) => m.wire);
   const view = new DnsView();
   const codes = new Map<string, number>();

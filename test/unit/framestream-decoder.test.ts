@@ -190,30 +190,6 @@ test('after a failure the decoder rethrows the same error; re-entrant use is ref
   throwsCode(() => inner.write(data('x')), 'FSTRM_INVALID_STATE', /re-entrantly/);
 });
 
-test('pause() in a callback holds the rest of the chunk until resume()', () => {
-  const input = bytes(start(), data('1'), data('2'), data('3'), data('4'), stop());
-  for (const chunks of everySplit(input)) {
-    const events: string[] = [];
-    const decoder: FrameDecoder = new FrameDecoder({
-      onData: (b, s, e) => {
-        const p = b.toString('latin1', s, e);
-        events.push(p);
-        if (p === '2' || p === '3') decoder.pause();
-      },
-      onControl: (f) => events.push(`C${f.type}`),
-    });
-    for (const c of chunks) decoder.write(c);
-    assert.deepEqual(events, ['C2', '1', '2']);
-    assert.ok(decoder.isPaused);
-    throwsCode(() => decoder.end(), 'FSTRM_INVALID_STATE', /resume/);
-    decoder.resume();
-    assert.deepEqual(events, ['C2', '1', '2', '3']);
-    decoder.resume();
-    decoder.end();
-    assert.deepEqual(events, ['C2', '1', '2', '3', '4', 'C3']);
-  }
-});
-
 test('garbage bytes give a FramestreamError, never a generic exception', () => {
   const garbage: [Buffer, FramestreamErrorCode][] = [
     // "GET " reads as a ~1.2 GB data frame: skipped as oversized, then the input ends inside it.

@@ -13,6 +13,7 @@ import {
   writeCsvField,
   writeCsvQuotedEmpty,
 } from '../../enricher/output/csv';
+import { prng } from '../../loadtest/prng';
 import { buildRow, parseCsvText } from '../support/output-rows';
 
 function field(s: string, pos = 0): string {
@@ -26,16 +27,7 @@ function bytesField(src: Buffer): Buffer {
   return buf.subarray(0, writeCsvBytesField(buf, 0, src, 0, src.length));
 }
 
-// A seeded generator keeps the fuzz cases reproducible.
-function prng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
+// A seeded generator (prng) keeps the fuzz cases reproducible.
 
 const ALPHABET = ['a', 'Z', '0', ' ', ',', '"', '\r', '\n', '\r\n', 'é', '日本', '😀', '\t', ';', "'", '\\'];
 

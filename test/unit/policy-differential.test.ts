@@ -6,15 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parsePolicyDocument } from '../../enricher/policy';
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../loadtest/prng';
 
 // Labels in the parser's canonical presentation form: plain, escaped specials (dot, quote,
 // space), a \DDD byte, and lengths on both sides of the 16-byte inline limit.
@@ -65,7 +57,7 @@ function labelStarts(name: string): number[] {
 describe('domains vs a linear-scan reference', () => {
   for (let round = 0; round < 60; round++) {
     test(`rule set ${round}`, () => {
-      const rand = rng(1000 + round);
+      const rand = prng(1000 + round);
       const pick = <T>(a: readonly T[]) => a[Math.floor(rand() * a.length)]!;
       const randomName = (maxDepth: number) =>
         Array.from({ length: 1 + Math.floor(rand() * maxDepth) }, () => pick(LABELS)).join('.');
@@ -144,7 +136,7 @@ function fold(p: Prefix): Prefix {
 describe('networks vs a linear-scan reference', () => {
   for (let round = 0; round < 40; round++) {
     test(`prefix set ${round}`, () => {
-      const rand = rng(5000 + round);
+      const rand = prng(5000 + round);
       const byte = () => Math.floor(rand() * 256);
       // A few base addresses per family, so prefixes nest and overlap.
       const bases4 = Array.from({ length: 3 }, () => [10, byte(), byte(), byte()]);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parsePolicyDocument } from '../../enricher/policy';
 import type { DomainTable } from '../../enricher/policy/domains';
+import { prng } from '../../loadtest/prng';
 import { DnsView, parseDnsMessage } from '../../proto/dns';
 
 /** A DNS query (RFC 1035 §4.1): 12-byte header, QNAME as given, QTYPE A, QCLASS IN. */
@@ -66,11 +67,7 @@ describe('suffixes written in any spelling match the parser output', () => {
   });
 
   test('random wire labels, policy written as \\DDD for every byte', () => {
-    let seed = 7;
-    const rand = () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const rand = prng(7);
     for (let round = 0; round < 300; round++) {
       const labels = Array.from({ length: 1 + Math.floor(rand() * 3) }, () =>
         Array.from({ length: 1 + Math.floor(rand() * 20) }, () => Math.floor(rand() * 256)),

@@ -141,6 +141,7 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
   "mask-client-ipv4" (int $e.privacy.maskClientIpv4)
   "mask-client-ipv6" (int $e.privacy.maskClientIpv6)
   "drop-ecs" $e.privacy.dropEcs
+  "secret-reload-interval" .Values.link.secretReloadInterval
 }}
 {{- if $e.privacy.pseudonymize.existingSecret }}
 {{- $_ := set $cfg "pseudonymize-clients" (printf "/etc/snowtap/pseudonym/%s" $e.privacy.pseudonymize.key) }}

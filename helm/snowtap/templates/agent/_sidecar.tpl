@@ -90,11 +90,23 @@ own metrics already use the annotations (scrape the agent with the PodMonitor in
     {{- if gt (int $a.sample) 1 }}
     - --sample={{ $a.sample }}
     {{- end }}
+    {{- if lt (int $a.privacy.maskClientIpv4) 32 }}
+    - --mask-client-ipv4={{ $a.privacy.maskClientIpv4 }}
+    {{- end }}
+    {{- if lt (int $a.privacy.maskClientIpv6) 128 }}
+    - --mask-client-ipv6={{ $a.privacy.maskClientIpv6 }}
+    {{- end }}
+    {{- if $a.privacy.dropEcs }}
+    - --drop-ecs
+    {{- end }}
     {{- if $a.discovery }}
     - --discovery=k8s://{{ $root.Release.Namespace }}/{{ include "snowtap.enricher.fullname" $root }}
     {{- end }}
     {{- if $link.auth.existingSecret }}
     - --auth-token-file=/etc/snowtap/auth/{{ $link.auth.key }}
+    {{- end }}
+    {{- if ne (toString $link.secretReloadInterval) "10" }}
+    - --secret-reload-interval={{ $link.secretReloadInterval }}
     {{- end }}
     {{- if $link.tls.enabled }}
     - --tls-ca=/etc/snowtap/tls/ca.crt

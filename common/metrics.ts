@@ -1,0 +1,76 @@
+// The one metrics helper of the agent and the enricher: Prometheus counters and gauges that
+// read plain numbers at scrape time (collect), so the hot paths only bump numbers and never
+// call prom-client. A metric is a name, a help text, its label names and a read function
+// that returns samples; `one` and `byLabel` build the usual sample shapes.
+
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export type Labels = Record<string, string>;
+export type Samples = Iterable<readonly [Labels, number]>;
+
+/** A counter whose value is read on scrape (the source only ever grows). */
+export function scrapedCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => Samples,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [...labelNames],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.inc(labels, v);
+    },
+  });
+}
+
+/** A gauge whose value is read on scrape; label sets absent from a read disappear. */
+export function scrapedGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => Samples,
+): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: [...labelNames],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.set(labels, v);
+    },
+  });
+}
+
+const NONE: Samples = [];
+const NO_LABELS: Labels = {};
+
+/** One unlabelled sample, or none when the source is absent. */
+export function one(v: number | undefined | null): Samples {
+  return v === undefined || v === null ? NONE : [[NO_LABELS, v]];
+}
+
+/** One sample per key of `map`, the key as label `label` (plus `extra` labels). */
+export function byLabel(
+  map: ReadonlyMap<string, number> | Readonly<Record<string, number>> | undefined,
+  label: string,
+  extra: Labels = NO_LABELS,
+): [Labels, number][] {
+  const out: [Labels, number][] = [];
+  if (map === undefined) return out;
+  const entries = map instanceof Map ? map.entries() : Object.entries(map);
+  for (const [k, v] of entries) out.push([{ ...extra, [label]: k }, v]);
+  return out;
+}
+
+/** Increments `key` of a count table (a Map or a plain record), creating it at 0. */
+export function bump(counts: Map<string, number> | Record<string, number>, key: string, n = 1): void {
+  if (counts instanceof Map) counts.set(key, (counts.get(key) ?? 0) + n);
+  else counts[key] = (counts[key] ?? 0) + n;
+}
