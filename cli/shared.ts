@@ -3,7 +3,12 @@
 // what it shares with the enricher lives in ./token.
 import { type Compression, ZSTD_MIN_NODE, zstdAvailable } from '../enricher/output/compression';
 import { headerBytesFor, parseColumnList } from '../enricher/output/csv';
-import type { ChunkWriterOptions, PartitionBy, PartitionOptions } from '../enricher/output/index';
+import {
+  type ChunkWriterOptions,
+  type PartitionBy,
+  type PartitionOptions,
+  parseOutputUrl,
+} from '../enricher/output/index';
 import type { RowOptions } from '../enricher/pipeline/pipeline';
 import { Pseudonymizer } from '../enricher/pipeline/pseudonym';
 import { type OptionValues, UsageError } from './options';
@@ -11,6 +16,11 @@ import { type OptionValues, UsageError } from './options';
 export function outputOptions(o: OptionValues): Omit<ChunkWriterOptions, 'onCommit'> {
   return {
     outputDir: String(o['output-dir']),
+    ...(o['output-url'] === undefined ? {} : { outputUrl: outputUrlOption(String(o['output-url'])) }),
+    staleAfterMs: Math.round(Number(o['output-stale-after']) * 1000),
+    ...(o['output-ack-interval'] === undefined
+      ? {}
+      : { ackIntervalMs: Math.round(Number(o['output-ack-interval']) * 1000) }),
     enricherId: String(o.id),
     maxRows: Number(o['rotate-max-rows']),
     maxBytes: Number(o['rotate-max-bytes']),
@@ -27,6 +37,15 @@ export function partitionOptions(o: OptionValues): PartitionOptions {
     maxOpenTenants: Number(o['max-open-tenants']),
     tenantChunkRate: Number(o['tenant-chunk-rate']),
   };
+}
+
+/** --output-url, checked here so a bad URL is a usage error naming the problem. */
+function outputUrlOption(url: string): string {
+  try {
+    return parseOutputUrl(url).href;
+  } catch (err) {
+    throw new UsageError(`--output-url: ${(err as Error).message}`);
+  }
 }
 
 function columnsOption(o: OptionValues) {

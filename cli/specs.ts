@@ -4,7 +4,10 @@
 import { hostname } from 'node:os';
 import { COMPRESSIONS } from '../enricher/output/compression';
 import {
+  AZ_ACK_INTERVAL_MS,
   CHUNK_DEFAULTS,
+  DEFAULT_STALE_AFTER_MS,
+  MAX_ACK_INTERVAL_MS,
   PARTITION_BYS,
   PARTITION_DEFAULTS,
   PARTITION_RANGES,
@@ -51,7 +54,29 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     default: './snowtap-out',
     arg: 'DIR',
-    help: 'where CSV chunks are written (the blob mount)',
+    help: 'where CSV chunks are written (the blob mount); with an s3:// --output-url, the durable local log (a PVC)',
+  },
+  {
+    name: 'output-url',
+    kind: 'string',
+    arg: 'URL',
+    help: 'write chunks natively to az://CONTAINER/PREFIX (staged blocks, Azure credentials from the environment) or s3://BUCKET/PREFIX (local log, one conditional PUT per chunk)',
+  },
+  {
+    name: 'output-stale-after',
+    kind: 'number',
+    default: DEFAULT_STALE_AFTER_MS / 1000,
+    min: 1,
+    arg: 'SECONDS',
+    help: "a peer's heartbeat this old makes its uncommitted chunks ours to commit",
+  },
+  {
+    name: 'output-ack-interval',
+    kind: 'number',
+    min: 0,
+    max: MAX_ACK_INTERVAL_MS / 1000,
+    arg: 'SECONDS',
+    help: `acknowledgement-driven block uploads at most this often (az:// default ${AZ_ACK_INTERVAL_MS / 1000}; others 0): Put Block transactions vs ack latency`,
   },
   {
     name: 'rotate-max-rows',

@@ -20,16 +20,22 @@ import {
 import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
 import {
+  azureContainer,
   CHUNK_DEFAULTS,
   type ChunkWriter,
   type ChunkWriterOptions,
   checkChunkWriterOptions,
   checkPartitionOptions,
   createOutputWriter,
+  DEFAULT_STALE_AFTER_MS,
   type PartitionedWriter,
   type PartitionOptions,
+  parseOutputUrl,
   probeOutput,
+  recoverAzure,
   recoverPartials,
+  s3Client,
+  s3Publisher,
 } from './output/index';
 import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
 import { keyFromBytes } from './pipeline/pseudonym';
@@ -159,6 +165,11 @@ export class Enricher {
     this.resolveStopped = resolve;
   });
 
+  /** az://: no local directory to prepare, probe or check. */
+  private get objectOnly(): boolean {
+    return (this.o.output.outputUrl ?? '').startsWith('az://');
+  }
+
   constructor(private readonly o: EnricherOptions) {
     this.log = o.log;
     this.metrics = new EnricherMetrics({
@@ -200,11 +211,13 @@ export class Enricher {
       checkChunkWriterOptions({ ...o.output, enricherId: o.id });
       checkPartitionOptions(o.partition ?? {});
       const dir = o.output.outputDir;
-      await withDeadline(
-        `preparing the output directory ${dir}`,
-        o.outputStartTimeoutMs ?? DEFAULT_OUTPUT_START_TIMEOUT_MS,
-        () => prepareOutputDir(dir),
-      );
+      // az:// has no local directory; s3:// keeps its durable log in outputDir.
+      if (!this.objectOnly)
+        await withDeadline(
+          `preparing the output directory ${dir}`,
+          o.outputStartTimeoutMs ?? DEFAULT_OUTPUT_START_TIMEOUT_MS,
+          () => prepareOutputDir(dir),
+        );
       if (o.policy) {
         this.poller = new PolicyPoller({ ...o.policy, log: this.log });
         this.policyDeadline();
@@ -228,7 +241,25 @@ export class Enricher {
    */
   private async openOutput(addresses: EnricherAddresses): Promise<void> {
     const o = this.o;
-    const rec = await recoverPartials(o.output.outputDir, o.id);
+    const url = o.output.outputUrl ? parseOutputUrl(o.output.outputUrl) : null;
+    if (url?.scheme === 'az') {
+      const az = await recoverAzure(url, azureContainer(url), o.id, {
+        staleAfterMs: o.output.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
+      });
+      if (az.committed.length + az.alreadyCommitted > 0 || az.live.length > 0) {
+        this.log.info(
+          { committed: az.committed.length, alreadyCommitted: az.alreadyCommitted, live: az.live.length },
+          'recovered staged chunks',
+        );
+      }
+    }
+    const rec =
+      url?.scheme === 'az'
+        ? { recovered: 0, dropped: 0, liveDirs: [], published: [], unsupported: [] }
+        : await recoverPartials(o.output.outputDir, o.id, {
+            ...(o.output.staleAfterMs === undefined ? {} : { staleAfterMs: o.output.staleAfterMs }),
+            ...(url?.scheme === 's3' ? { publish: s3Publisher(url, s3Client()) } : {}),
+          });
     if (rec.recovered + rec.dropped > 0 || rec.liveDirs.length > 0) {
       this.log.info({ ...rec, published: rec.published.length }, 'recovered partial chunks');
     }
@@ -434,7 +465,11 @@ export class Enricher {
     if (suspended === null || this.state !== 'running') return;
     try {
       // Room for a few blocks, so a disk with a little space freed does not reopen and refill at once.
-      await probeOutput(this.o.output.outputDir, 4 * (this.o.output.blockBytes ?? CHUNK_DEFAULTS.blockBytes));
+      if (!this.objectOnly)
+        await probeOutput(
+          this.o.output.outputDir,
+          4 * (this.o.output.blockBytes ?? CHUNK_DEFAULTS.blockBytes),
+        );
       await this.openOutput({ link: 0 });
     } catch (err) {
       await this.closeOutput();
@@ -473,6 +508,7 @@ export class Enricher {
     });
     this.watchSecrets();
     every(this.o.writableProbeMs ?? WRITABLE_PROBE_MS, () => {
+      if (this.objectOnly) return;
       access(this.o.output.outputDir, constants.W_OK).then(
         () => {
           this.outputWritable = true;

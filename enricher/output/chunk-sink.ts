@@ -4,14 +4,16 @@
 // (compression.ts), compressed on the libuv threadpool, a bounded number at a time, and
 // written strictly in queue order.
 //
+// Where the bytes go is a ChunkStore (store.ts): a local file renamed at commit (the default),
+// a local file uploaded at commit (s3://), or staged blocks committed at seal (az://).
+//
 // Durability invariant relied on by recovery: every fsync covers whole blocks only, so a
 // synced prefix of a partial file always ends on a row boundary and, compressed, on a member
 // or frame boundary. Rows in a torn tail were never reported durable.
-import * as fsp from 'node:fs/promises';
-import * as path from 'node:path';
+import type * as fsp from 'node:fs/promises';
 import type { BlockCompressor } from './compression';
-import { io, ioError, OutputError } from './errors';
-import { DirMaker, fsyncDir } from './layout';
+import { ioError, OutputError } from './errors';
+import type { ChunkStore } from './store';
 
 /** One chunk from its first row to its commit. */
 export interface ChunkFile {
@@ -29,6 +31,8 @@ export interface ChunkFile {
   fh: fsp.FileHandle | null;
   /** The partial file's directory entry has been fsynced. */
   entrySynced: boolean;
+  /** Blocks handed to the sink (object stores bound the blocks of one object). */
+  blocks: number;
 }
 
 export interface CommitInfo {
@@ -46,6 +50,7 @@ export interface SinkOptions {
   compressConcurrency: number;
   blockBytes: number;
   onCommit?: (info: CommitInfo) => void;
+  store: ChunkStore;
 }
 
 // Sealed blocks waiting for compression or disk before appendRow() reports backpressure.
@@ -98,20 +103,20 @@ export class ChunkSink {
   private drainWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private readonly pool: Buffer[] = [];
-  private readonly dirs: DirMaker;
+  private readonly store: ChunkStore;
   private readonly highWater: number;
   private compressing = 0;
   private running = false;
   /**
-   * Files written to since their last fsync. One chunk at a time for a plain writer; with
+   * Chunks written to since their last sync. One at a time for a plain writer; with
    * --partition-by tenant one per open tenant chunk (partition.ts), all synced by one sync().
    */
   private readonly dirty: ChunkFile[] = [];
-  /** Files with an open handle (closed on failure). */
+  /** Chunks with open store state (a file handle, staged blocks): abandoned on failure. */
   private readonly openFiles = new Set<ChunkFile>();
 
   constructor(private readonly o: SinkOptions) {
-    this.dirs = new DirMaker(o.outputDir);
+    this.store = o.store;
     this.highWater = o.blockBytes * QUEUE_HIGH_WATER_BLOCKS;
   }
 
@@ -127,6 +132,7 @@ export class ChunkSink {
   writeBlock(chunk: ChunkFile, data: Buffer, len: number, rows: number): void {
     this.queuedBytes += len;
     this.acceptedRows += rows;
+    chunk.blocks++;
     this.push(WRITE, chunk, data, len, rows);
     if (this.o.compress !== null) this.startCompressions();
   }
@@ -255,17 +261,10 @@ export class ChunkSink {
 
   private async write(op: Op): Promise<void> {
     const chunk = op.chunk!;
-    const file = chunk.partialPath;
-    let fh = chunk.fh;
-    if (fh === null) {
-      fh = chunk.fh = await this.create(file);
-      this.openFiles.add(chunk);
-    }
+    this.openFiles.add(chunk);
     if (!this.dirty.includes(chunk)) this.dirty.push(chunk);
     const buf = op.out ?? op.data!.subarray(0, op.len);
-    for (let off = 0; off < buf.length; ) {
-      off += (await io('write', file, fh.write(buf, off, buf.length - off))).bytesWritten;
-    }
+    await this.store.append(chunk, buf);
     if (op.data !== null) this.release(op.data);
     op.data = op.out = null;
     chunk.fileBytes += buf.length;
@@ -286,26 +285,12 @@ export class ChunkSink {
     for (const resolve of ws) resolve();
   }
 
-  /**
-   * Creates a partial file. Its directory (a tenant's, --partition-by tenant) is made on first
-   * use, durably, so that the writer never does directory I/O on the per-record path.
-   */
-  private async create(file: string): Promise<fsp.FileHandle> {
-    try {
-      return await fsp.open(file, 'wx');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('create', file, err);
-    }
-    await this.dirs.ensure(path.relative(this.o.outputDir, path.dirname(file)), true);
-    return io('create', file, fsp.open(file, 'wx'));
-  }
-
-  /** fdatasync of every partial file written since its last sync (and, once, its directory entry); wakes waiters. */
+  /** Makes the open chunk's written blocks durable (fdatasync, or nothing: staged blocks are); wakes waiters. */
   private async syncOpen(): Promise<void> {
     if (this.durableRows < this.writtenRows) {
-      const files = this.dirty.splice(0);
-      // Several tenant chunks: their fsyncs run at once (the device queues them together).
-      await Promise.all(files.map((chunk) => this.syncFile(chunk)));
+      const chunks = this.dirty.splice(0);
+      // Several tenant chunks: their syncs run at once (the device queues them together).
+      await Promise.all(chunks.map((chunk) => this.syncChunk(chunk)));
     }
     this.durableRows = this.writtenRows;
     let n = 0;
@@ -314,42 +299,19 @@ export class ChunkSink {
     this.waiters.splice(0, n);
   }
 
-  private async syncFile(chunk: ChunkFile): Promise<void> {
-    this.syncs++;
-    await io('fsync', chunk.partialPath, chunk.fh!.datasync());
-    if (!chunk.entrySynced) {
-      // fsync(2) on a new file does not persist its name; the directory must be synced too.
-      await fsyncDir(path.dirname(chunk.partialPath));
-      chunk.entrySynced = true;
-    }
+  private async syncChunk(chunk: ChunkFile): Promise<void> {
+    if (this.store.syncCounts) this.syncs++;
+    await this.store.sync(chunk);
   }
 
-  /** fsync, close, rename to the final name, then make both directory entries durable. */
+  /** Publishes the chunk under its final name (rename, upload or block-list commit). */
   private async publish(chunk: ChunkFile): Promise<void> {
-    const from = chunk.partialPath;
-    const fh = chunk.fh;
-    if (fh === null) throw new Error(`commit of ${chunk.name} before any block was written`);
-    this.syncs++;
-    await io('fsync', from, fh.sync());
-    chunk.fh = null;
+    if (this.store.syncCounts) this.syncs++;
+    const to = await this.store.publish(chunk);
     this.openFiles.delete(chunk);
     const at = this.dirty.indexOf(chunk);
     if (at >= 0) this.dirty.splice(at, 1);
-    await io('close', from, fh.close());
-    let dir = await this.dirs.ensure(chunk.hourDir);
-    let to = path.join(dir, chunk.name);
-    try {
-      await fsp.rename(from, to);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('rename', to, err);
-      // The cached hour directory vanished (a blob mount drops empty directories): retry once.
-      dir = await this.dirs.ensure(chunk.hourDir, true);
-      to = path.join(dir, chunk.name);
-      await io('rename', to, fsp.rename(from, to));
-    }
-    await fsyncDir(dir);
-    await fsyncDir(path.dirname(from));
-    // Every written row is durable only when no other file waits for its fsync.
+    // Every written row is durable only when no other chunk waits for its sync.
     if (this.dirty.length === 0) this.durableRows = this.writtenRows;
     this.chunksCommitted++;
     this.committing.shift();
@@ -363,8 +325,8 @@ export class ChunkSink {
     if (this.failure !== null) return;
     const failure = err instanceof OutputError ? err : ioError('write', this.o.outputDir, err);
     this.failure = failure;
-    // Leave the partial files in place: the next start recovers their complete rows.
-    for (const open of this.openFiles) if (open.fh) void open.fh.close().catch(() => undefined);
+    // Leave the partial files (staged blocks) in place: the next start recovers their complete rows.
+    for (const open of this.openFiles) this.store.abandon(open);
     this.openFiles.clear();
     this.dirty.length = 0;
     for (const op of this.queue.splice(0)) op.reject?.(failure);

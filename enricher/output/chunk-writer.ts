@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { DurableRowSink } from '../pipeline/pipeline';
+import { AzureBlockStore, azureContainer } from './azure-store';
 import { type ChunkFile, ChunkSink } from './chunk-sink';
 import { blockCompressor, COMPRESSION_SUFFIX } from './compression';
 import { OutputError } from './errors';
@@ -30,6 +31,8 @@ import {
   writeLockSync,
 } from './layout';
 import { type ChunkWriterOptions, type ResolvedOptions, resolveOptions } from './options';
+import { s3Client, s3Publisher } from './s3-store';
+import { type ChunkStore, FileStore } from './store';
 
 export type { ChunkWriterOptions } from './options';
 
@@ -89,6 +92,10 @@ export class ChunkWriter implements DurableRowSink {
   private readonly lane: LaneContext | null;
   private readonly o: ResolvedOptions;
   private readonly sink: ChunkSink;
+  /** az:// only: staged blocks, no local directory. */
+  private readonly azure: AzureBlockStore | null = null;
+  /** A chunk is committed at this many blocks (object stores bound the blocks of one object). */
+  private readonly maxBlocks: number;
   private chunk: ChunkFile | null = null;
   private buf: Buffer;
   private bufLen = 0;
@@ -100,6 +107,8 @@ export class ChunkWriter implements DurableRowSink {
   private target: Buffer;
   private scratch: Buffer | null = null;
   private closing: Promise<void> | null = null;
+  private lastAckSeal = 0;
+  private ackGate: Promise<void> | null = null;
   /** Pending while `full`: settles when the sink drained to its low-water mark or failed. */
   private drain: Promise<void> | null = null;
 
@@ -113,12 +122,45 @@ export class ChunkWriter implements DurableRowSink {
       this.partialDir = lane.partialDir;
       this.dirPrefix = lane.dirPrefix;
       this.sink = lane.sink;
+      // Lanes write through the owner's file store (partition.ts refuses az://).
+      this.maxBlocks = Number.MAX_SAFE_INTEGER;
       this.buf = this.sink.takeBuffer();
       this.target = this.buf;
       return;
     }
     this.incarnation = newIncarnation();
     this.partialDir = partialDirOf(o.outputDir, o.enricherId);
+    let store: ChunkStore;
+    if (o.url?.scheme === 'az') {
+      store = this.azure = new AzureBlockStore({
+        url: o.url,
+        container: azureContainer(o.url),
+        enricherId: o.enricherId,
+        incarnation: this.incarnation,
+        now: o.now,
+        staleAfterMs: o.staleAfterMs,
+      });
+    } else {
+      const put = o.url === null ? null : { publish: s3Publisher(o.url, s3Client()), location: o.url.href };
+      store = new FileStore(o.outputDir, put);
+      this.openLocal();
+    }
+    this.maxBlocks = store.maxBlocks - 1;
+    this.sink = new ChunkSink({
+      outputDir: o.outputDir,
+      compress: blockCompressor(o.compression, o.compression === 'zstd' ? o.zstdLevel : o.gzipLevel),
+      compressConcurrency: o.gzipConcurrency,
+      blockBytes: o.blockBytes,
+      onCommit: o.onCommit,
+      store,
+    });
+    this.buf = this.sink.takeBuffer();
+    this.target = this.buf;
+  }
+
+  /** The partial directory and its owner.lock (local and s3:// outputs). */
+  private openLocal(): void {
+    const o = this.o;
     try {
       // The partial file's durability depends on every new directory entry above it too.
       makeDirDurableSync(path.dirname(o.outputDir), this.partialDir);
@@ -135,15 +177,6 @@ export class ChunkWriter implements DurableRowSink {
         },
       );
     }
-    this.sink = new ChunkSink({
-      outputDir: o.outputDir,
-      compress: blockCompressor(o.compression, o.compression === 'zstd' ? o.zstdLevel : o.gzipLevel),
-      compressConcurrency: o.gzipConcurrency,
-      blockBytes: o.blockBytes,
-      onCommit: o.onCommit,
-    });
-    this.buf = this.sink.takeBuffer();
-    this.target = this.buf;
   }
 
   /**
@@ -237,10 +270,30 @@ export class ChunkWriter implements DurableRowSink {
     // Group commit: while the sink is busy, rows keep filling the open block; it is sealed
     // once the sink has nothing else to do, so the flushes that came meanwhile share one
     // block (one gzip member) and one fsync.
-    return this.sink.whenIdle().then(() => {
-      if (this.sealedRows() < target) this.sealBlock();
+    const idle = this.sink.whenIdle();
+    return (this.o.ackIntervalMs > 0 ? idle.then(() => this.ackWindow()) : idle).then(() => {
+      if (this.sealedRows() < target) {
+        this.sealBlock();
+        this.lastAckSeal = Date.now();
+      }
       return this.sink.sync(target);
     });
+  }
+
+  /**
+   * ackIntervalMs (az://): blocks sealed for acknowledgements are at least this far apart, so
+   * the flushes of that window share one Put Block (transactions are billed per request).
+   */
+  private ackWindow(): Promise<void> {
+    const wait = this.lastAckSeal + this.o.ackIntervalMs - Date.now();
+    if (wait <= 0) return Promise.resolve();
+    this.ackGate ??= new Promise((resolve) =>
+      setTimeout(() => {
+        this.ackGate = null;
+        resolve();
+      }, wait),
+    );
+    return this.ackGate;
   }
 
   /** Commits the open chunk now (if any) and resolves once it and all before it are published. */
@@ -305,6 +358,7 @@ export class ChunkWriter implements DurableRowSink {
   close(): Promise<void> {
     if (this.closing === null) {
       this.closing = this.rotate().then(async () => {
+        if (this.azure !== null) return this.azure.release();
         await fsp.rm(path.join(this.partialDir, LOCK_FILE), { force: true });
         // Pod names are random: do not leave one empty directory per pod behind.
         await fsp.rmdir(this.partialDir).catch(noop);
@@ -316,6 +370,7 @@ export class ChunkWriter implements DurableRowSink {
   /** Refreshes owner.lock; call every few seconds so that peers never recover a live directory. */
   heartbeat(): Promise<void> {
     if (this.closing !== null) return Promise.resolve();
+    if (this.azure !== null) return this.azure.heartbeat();
     return writeLock(this.partialDir, lockInfo(this.o.enricherId, this.incarnation, this.o.now()));
   }
 
@@ -362,7 +417,8 @@ export class ChunkWriter implements DurableRowSink {
     chunk.rows++;
     chunk.bytes += len;
     this.appendedRows++;
-    if (chunk.rows >= this.o.maxRows || chunk.bytes >= this.o.maxBytes) this.commitChunk().catch(noop);
+    if (chunk.rows >= this.o.maxRows || chunk.bytes >= this.o.maxBytes || chunk.blocks >= this.maxBlocks)
+      this.commitChunk().catch(noop);
     if (this.drain === null && !this.sink.belowHighWater) this.latchFull();
     return this.drain === null;
   }
@@ -402,6 +458,7 @@ export class ChunkWriter implements DurableRowSink {
       fileBytes: 0,
       fh: null,
       entrySynced: false,
+      blocks: 0,
     };
     // The block buffer is empty here: the previous chunk sealed it when it was committed.
     this.o.header.copy(this.buf, 0);

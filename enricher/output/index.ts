@@ -1,4 +1,6 @@
 // Public surface of the CSV chunk output: row helpers for the encoder, the writer, recovery.
+
+export { type AzureRecoveryResult, azureContainer, recoverAzure } from './azure-store';
 export type { CommitInfo } from './chunk-sink';
 export { ChunkWriter, type ChunkWriterStats } from './chunk-writer';
 export { COMPRESSIONS, type Compression, ZSTD_MIN_NODE, zstdAvailable } from './compression';
@@ -17,9 +19,12 @@ export {
   writeCsvQuotedEmpty,
 } from './csv';
 export { OutputError, type OutputErrorCode } from './errors';
+export { OUTPUT_URL_SCHEMES, type OutputUrl, parseOutputUrl } from './object-url';
 export {
+  AZ_ACK_INTERVAL_MS,
   CHUNK_DEFAULTS,
   type ChunkWriterOptions,
+  MAX_ACK_INTERVAL_MS,
   resolveOptions as checkChunkWriterOptions,
 } from './options';
 export {
@@ -43,3 +48,4 @@ export {
   type RecoveryResult,
   recoverPartials,
 } from './recovery';
+export { s3Client, s3Publisher } from './s3-store';

@@ -6,9 +6,23 @@ import { COMPRESSIONS, type Compression, zstdAvailable, zstdUnavailableError } f
 import { HEADER_BYTES } from './csv';
 import { OutputError } from './errors';
 import { enricherIdProblem } from './layout';
+import { type OutputUrl, parseOutputUrl } from './object-url';
 
 export interface ChunkWriterOptions {
+  /** Local directory: the output (the mount), or with an s3:// outputUrl the durable local log. */
   outputDir: string;
+  /** az://CONTAINER/PREFIX or s3://BUCKET/PREFIX: write objects natively (object-url.ts). */
+  outputUrl?: string;
+  /**
+   * A peer's heartbeat this old makes its chunks recoverable by others (az://); a writer that
+   * could not refresh its own for half of it stops writing (fence).
+   */
+  staleAfterMs?: number;
+  /**
+   * Blocks sealed for acknowledgements (flush()) at least this many ms apart: fewer Put Block
+   * transactions, longer acks. Default AZ_ACK_INTERVAL_MS for az://, 0 otherwise.
+   */
+  ackIntervalMs?: number;
   /** Pod name; part of every file name and of the partial directory. */
   enricherId: string;
   maxRows?: number;
@@ -50,13 +64,29 @@ export const CHUNK_DEFAULTS = {
 const MIN_BLOCK_BYTES = 1024;
 const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
 
-export type ResolvedOptions = Required<Omit<ChunkWriterOptions, 'onCommit' | 'gzip'>> &
-  Pick<ChunkWriterOptions, 'onCommit'>;
+export type ResolvedOptions = Required<
+  Omit<ChunkWriterOptions, 'onCommit' | 'gzip' | 'outputUrl' | 'staleAfterMs' | 'ackIntervalMs'>
+> &
+  Pick<ChunkWriterOptions, 'onCommit'> & {
+    url: OutputUrl | null;
+    staleAfterMs: number;
+    ackIntervalMs: number;
+  };
+
+/** az:// default of ackIntervalMs: at most 4 ack-driven Put Blocks a second per enricher. */
+export const AZ_ACK_INTERVAL_MS = 250;
+export const MAX_ACK_INTERVAL_MS = 10_000;
+
+/** Recovery's threshold for a dead peer's heartbeat (recovery.ts re-exports it). */
+export const DEFAULT_STALE_AFTER_MS = 60_000;
 
 const KNOWN_KEYS = new Set<string>([
   ...Object.keys(CHUNK_DEFAULTS),
   'gzip',
   'outputDir',
+  'outputUrl',
+  'staleAfterMs',
+  'ackIntervalMs',
   'enricherId',
   'now',
   'onCommit',
@@ -84,7 +114,23 @@ export function resolveOptions(o: ChunkWriterOptions): ResolvedOptions {
   const compression = compressionOf(o);
   const idProblem = enricherIdProblem(String(o.enricherId ?? ''));
   if (idProblem !== null) throw invalid('enricherId', idProblem);
+  let url: OutputUrl | null = null;
+  if (o.outputUrl !== undefined && o.outputUrl !== '') url = parseOutputUrl(String(o.outputUrl));
+  const staleAfterMs = o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+  if (!Number.isInteger(staleAfterMs) || staleAfterMs < 1000) {
+    throw invalid('staleAfterMs', `must be an integer >= 1000, got ${String(staleAfterMs)}`);
+  }
+  const ackIntervalMs = o.ackIntervalMs ?? (url?.scheme === 'az' ? AZ_ACK_INTERVAL_MS : 0);
+  if (!Number.isInteger(ackIntervalMs) || ackIntervalMs < 0 || ackIntervalMs > MAX_ACK_INTERVAL_MS) {
+    throw invalid(
+      'ackIntervalMs',
+      `must be an integer in [0, ${MAX_ACK_INTERVAL_MS}], got ${String(ackIntervalMs)}`,
+    );
+  }
   return {
+    url,
+    staleAfterMs,
+    ackIntervalMs,
     outputDir: path.resolve(o.outputDir),
     enricherId: o.enricherId,
     maxRows: intOption(o, 'maxRows', 1, Number.MAX_SAFE_INTEGER),

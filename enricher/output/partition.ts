@@ -48,6 +48,8 @@ import {
   writeLockSync,
 } from './layout';
 import { resolveOptions } from './options';
+import { s3Client, s3Publisher } from './s3-store';
+import { FileStore } from './store';
 
 export const PARTITION_BYS = ['none', 'tenant'] as const;
 export type PartitionBy = (typeof PARTITION_BYS)[number];
@@ -262,6 +264,11 @@ export class PartitionedWriter {
     this.now = o.now;
     this.tokens = this.maxOpen;
     this.tokensAt = performance.now();
+    if (o.url?.scheme === 'az')
+      throw new OutputError(
+        'OUTPUT_INVALID_OPTION',
+        '--partition-by tenant is not supported with --output-url az:// yet: use s3:// or a mounted directory',
+      );
     this.partialDir = partialDirOf(o.outputDir, o.enricherId);
     try {
       makeDirDurableSync(path.dirname(o.outputDir), this.partialDir);
@@ -283,6 +290,11 @@ export class PartitionedWriter {
       compressConcurrency: o.gzipConcurrency,
       blockBytes: o.blockBytes,
       onCommit: o.onCommit as ((info: CommitInfo) => void) | undefined,
+      // The local partial files; s3:// uploads each sealed chunk once (store.ts).
+      store: new FileStore(
+        o.outputDir,
+        o.url === null ? null : { publish: s3Publisher(o.url, s3Client()), location: o.url.href },
+      ),
     });
     this.laneOptions = { ...chunk };
     delete this.laneOptions.onCommit;

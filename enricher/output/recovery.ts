@@ -22,10 +22,13 @@ import {
   parsePartialName,
   writeLock,
 } from './layout';
+import { DEFAULT_STALE_AFTER_MS } from './options';
 import { parseTenantDir } from './partition';
 import { CsvRowScanner, type Salvage, salvageGzip, salvageZstd } from './salvage';
+import type { FilePublisher } from './store';
 
-export const DEFAULT_STALE_AFTER_MS = 60_000;
+export { DEFAULT_STALE_AFTER_MS };
+
 // Plain files are scanned in pieces: a chunk may be hundreds of MiB.
 const SCAN_BYTES = 1024 * 1024;
 
@@ -35,6 +38,8 @@ export interface RecoveryOptions {
   /** Also recover dead peers' directories (default true). */
   includeOthers?: boolean;
   now?: () => number;
+  /** Upload recovered chunks (s3://) instead of renaming them into outputDir. */
+  publish?: FilePublisher;
 }
 
 export interface RecoveryResult {
@@ -84,7 +89,7 @@ export async function recoverPartials(
     const own = path.join(partialRoot, enricherId);
     // Claim it first: the predecessor may have been dead long enough to look stale to peers.
     await writeLock(own, lockInfo(enricherId, 'recovery', now()));
-    await recoverDir(own, dirs, result);
+    await recoverDir(own, dirs, result, opts.publish);
   }
   if (opts.includeOthers === false) return result;
   for (const name of entries) {
@@ -97,8 +102,13 @@ export async function recoverPartials(
       continue;
     }
     // Mark the directory as being recovered so other starting peers leave it alone meanwhile.
-    await writeLock(dir, lockInfo(name, 'recovery', now(), enricherId));
-    await recoverDir(dir, dirs, result);
+    try {
+      await writeLock(dir, lockInfo(name, 'recovery', now(), enricherId));
+    } catch (err) {
+      if (gone(err)) continue; // a racing peer finished it and removed the directory
+      throw err;
+    }
+    await recoverDir(dir, dirs, result, opts.publish);
     await fsp.rm(path.join(dir, LOCK_FILE), { force: true });
     await fsp.rmdir(dir).catch(() => undefined);
   }
@@ -110,21 +120,37 @@ export async function recoverPartials(
  * sub-directories (`tenant=<name>/`, --partition-by tenant), which are published below the same
  * `tenant=<name>/` of the output directory.
  */
-async function recoverDir(dir: string, dirs: DirMaker, result: RecoveryResult, prefix = ''): Promise<void> {
-  for (const name of (await fsp.readdir(dir)).sort()) {
+async function recoverDir(
+  dir: string,
+  dirs: DirMaker,
+  result: RecoveryResult,
+  publish: FilePublisher | undefined,
+  prefix = '',
+): Promise<void> {
+  let names: string[];
+  try {
+    names = (await fsp.readdir(dir)).sort();
+  } catch (err) {
+    if (gone(err)) return;
+    throw ioError('readdir', dir, err);
+  }
+  for (const name of names) {
     const parsed = parsePartialName(name);
     if (parsed !== null) {
-      await recoverFile(path.join(dir, name), parsed, dirs, result, prefix);
+      const hourDir = prefix === '' ? parsed.hourDir : path.join(prefix, parsed.hourDir);
+      await recoverFile(path.join(dir, name), { ...parsed, hourDir }, dirs, result, publish);
       continue;
     }
     if (prefix !== '' || parseTenantDir(name) === null) continue;
     const sub = path.join(dir, name);
     const st = await fsp.stat(sub).catch(() => null);
     if (st === null || !st.isDirectory()) continue;
-    await recoverDir(sub, dirs, result, name);
+    await recoverDir(sub, dirs, result, publish, name);
     await fsp.rmdir(sub).catch(() => undefined); // empty now, unless something foreign is left
   }
-  await fsyncDir(dir);
+  await fsyncDir(dir).catch((err) => {
+    if (!gone(err)) throw err;
+  });
 }
 
 async function recoverFile(
@@ -132,7 +158,7 @@ async function recoverFile(
   parsed: ParsedPartialName,
   dirs: DirMaker,
   result: RecoveryResult,
-  prefix: string,
+  publish: FilePublisher | undefined,
 ) {
   if (parsed.compression === 'zstd' && !zstdAvailable()) {
     // Never guess: a newer runtime (or the next start of one) recovers it exactly.
@@ -168,7 +194,26 @@ async function recoverFile(
     result.discardedBytes += size;
     return;
   }
-  const dir = await dirs.ensure(prefix === '' ? parsed.hourDir : path.join(prefix, parsed.hourDir));
+  if (publish !== undefined) {
+    // Conditional create: a chunk uploaded before the kill (not yet deleted) is not created twice.
+    let to: string;
+    try {
+      to = await publish(file, parsed.hourDir, parsed.finalName);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a peer got it first
+      throw err;
+    }
+    await fsp.rm(file, { force: true });
+    await fsyncDir(path.dirname(file)).catch((err) => {
+      if (!gone(err)) throw err;
+    });
+    result.recovered++;
+    result.rows += salvage.rows;
+    result.discardedBytes += size - salvage.keepBytes;
+    result.published.push(to);
+    return;
+  }
+  const dir = await dirs.ensure(parsed.hourDir);
   const to = path.join(dir, parsed.finalName);
   // A copy+delete rename (blobfuse) can die between the two: the published copy is complete.
   if (await fsp.stat(to).catch(() => null)) {
@@ -187,6 +232,12 @@ async function recoverFile(
   result.rows += salvage.rows;
   result.discardedBytes += size - salvage.keepBytes;
   result.published.push(to);
+}
+
+/** ENOENT, raw or as an OutputError's cause: a racing peer removed it. */
+function gone(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.code === 'ENOENT' || e.cause?.code === 'ENOENT';
 }
 
 async function scanPlain(fh: fsp.FileHandle, size: number): Promise<Salvage> {

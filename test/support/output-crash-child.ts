@@ -1,12 +1,12 @@
 // Child process for the crash-recovery test: appends rows, reports after each flush() how many
 // rows are durable ("durable N" on stdout), then keeps appending without flushing until the
 // parent kills it with SIGKILL.
-// argv: outputDir enricherId compression(none|gzip|zstd)
+// argv: outputDir enricherId compression(none|gzip|zstd) [outputUrl (az:// or s3://; credentials from env) [maxRows]]
 import { ChunkWriter } from '../../enricher/output/chunk-writer';
 import type { Compression } from '../../enricher/output/compression';
 import { row } from './output-rows';
 
-const [outputDir, enricherId, compression] = process.argv.slice(2);
+const [outputDir, enricherId, compression, outputUrl, maxRows] = process.argv.slice(2);
 const FLUSHED_ROUNDS = 5;
 const ROWS_PER_ROUND = 300;
 
@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     enricherId: enricherId!,
     compression: compression as Compression,
     blockBytes: 16 * 1024,
-    maxRows: 1_000_000_000,
+    maxRows: maxRows === undefined ? 1_000_000_000 : Number(maxRows),
+    ...(outputUrl ? { outputUrl } : {}),
   });
   let i = 0;
   const burst = (n: number): boolean => {

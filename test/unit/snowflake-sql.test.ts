@@ -368,7 +368,11 @@ function writtenNames(): { name: string; compression: string }[] {
 function neverLoaded(): string[] {
   const out: string[] = [];
   for (const prefix of PREFIXES) {
-    out.push(`${prefix}${PARTIAL_DIR}/enricher-0/${LOCK_FILE}`);
+    // owner.lock (mount), owner.json (az:// heartbeat record, enricher/output/object-url.ts).
+    out.push(
+      `${prefix}${PARTIAL_DIR}/enricher-0/${LOCK_FILE}`,
+      `${prefix}${PARTIAL_DIR}/enricher-0/owner.json`,
+    );
     for (const { name } of writtenNames()) {
       const base = name.slice(name.lastIndexOf('/') + 1);
       out.push(`${prefix}${PARTIAL_DIR}/enricher-0/${base}${PARTIAL_SUFFIX}`, `${name}.tmp`);

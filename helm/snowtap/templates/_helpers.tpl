@@ -152,6 +152,13 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
 {{- if $e.columns }}
 {{- $_ := set $cfg "columns" (join "," $e.columns) }}
 {{- end }}
+{{- if $e.output.url }}
+{{- $_ := set $cfg "output-url" $e.output.url }}
+{{- $_ := set $cfg "output-stale-after" $e.output.staleAfter }}
+{{- if not (kindIs "invalid" $e.output.ackInterval) }}
+{{- $_ := set $cfg "output-ack-interval" $e.output.ackInterval }}
+{{- end }}
+{{- end }}
 {{- if $e.policy.url }}
 {{- $_ := set $cfg "policy-url" $e.policy.url }}
 {{- $_ := set $cfg "policy-interval" $e.policy.interval }}
