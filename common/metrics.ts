@@ -17,10 +17,7 @@ export function scrapedCounter(
   read: () => Samples,
 ): void {
   new Counter({
-    name,
-    help,
-    labelNames: [...labelNames],
-    registers: [registry],
+    ...config(registry, name, help, labelNames),
     collect() {
       this.reset();
       for (const [labels, v] of read()) this.inc(labels, v);
@@ -30,22 +27,19 @@ export function scrapedCounter(
 
 /** A gauge whose value is read on scrape; label sets absent from a read disappear. */
 export function scrapedGauge(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly string[],
-  read: () => Samples,
+  ...[registry, name, help, labelNames, read]: Parameters<typeof scrapedCounter>
 ): void {
   new Gauge({
-    name,
-    help,
-    labelNames: [...labelNames],
-    registers: [registry],
+    ...config(registry, name, help, labelNames),
     collect() {
       this.reset();
       for (const [labels, v] of read()) this.set(labels, v);
     },
   });
+}
+
+function config(registry: Registry, name: string, help: string, labelNames: readonly string[]) {
+  return { name, help, labelNames: [...labelNames], registers: [registry] };
 }
 
 const NONE: Samples = [];
