@@ -62,9 +62,3 @@ export function byLabel(
   for (const [k, v] of entries) out.push([{ ...extra, [label]: k }, v]);
   return out;
 }
-
-/** Increments `key` of a count table (a Map or a plain record), creating it at 0. */
-export function bump(counts: Map<string, number> | Record<string, number>, key: string, n = 1): void {
-  if (counts instanceof Map) counts.set(key, (counts.get(key) ?? 0) + n);
-  else counts[key] = (counts[key] ?? 0) + n;
-}
