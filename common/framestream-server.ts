@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { bump } from './counts';
 import { allowed, RefusalLog, type RefuseReason } from './framestream-admission';
 import {
   type CloseReason,
@@ -37,7 +38,6 @@ import {
   resolveServerOptions,
   TCP_KEEPALIVE_MS,
 } from './framestream-listen';
-import { bump } from './metrics';
 
 export {
   DEFAULT_CLOSE_GRACE_MS,

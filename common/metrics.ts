@@ -17,10 +17,7 @@ export function scrapedCounter(
   read: () => Samples,
 ): void {
   new Counter({
-    name,
-    help,
-    labelNames: [...labelNames],
-    registers: [registry],
+    ...config(registry, name, help, labelNames),
     collect() {
       this.reset();
       for (const [labels, v] of read()) this.inc(labels, v);
@@ -30,22 +27,19 @@ export function scrapedCounter(
 
 /** A gauge whose value is read on scrape; label sets absent from a read disappear. */
 export function scrapedGauge(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly string[],
-  read: () => Samples,
+  ...[registry, name, help, labelNames, read]: Parameters<typeof scrapedCounter>
 ): void {
   new Gauge({
-    name,
-    help,
-    labelNames: [...labelNames],
-    registers: [registry],
+    ...config(registry, name, help, labelNames),
     collect() {
       this.reset();
       for (const [labels, v] of read()) this.set(labels, v);
     },
   });
+}
+
+function config(registry: Registry, name: string, help: string, labelNames: readonly string[]) {
+  return { name, help, labelNames: [...labelNames], registers: [registry] };
 }
 
 const NONE: Samples = [];
@@ -67,10 +61,4 @@ export function byLabel(
   const entries = map instanceof Map ? map.entries() : Object.entries(map);
   for (const [k, v] of entries) out.push([{ ...extra, [label]: k }, v]);
   return out;
-}
-
-/** Increments `key` of a count table (a Map or a plain record), creating it at 0. */
-export function bump(counts: Map<string, number> | Record<string, number>, key: string, n = 1): void {
-  if (counts instanceof Map) counts.set(key, (counts.get(key) ?? 0) + n);
-  else counts[key] = (counts[key] ?? 0) + n;
 }

@@ -8,8 +8,8 @@
 // (an enricher that welcomes and then drops us must not get a reconnect storm).
 
 import { backOff } from 'exponential-backoff';
+import { bump } from '../../common/counts';
 import type { Logger } from '../../common/log';
-import { bump } from '../../common/metrics';
 import { isLinkProtocolError, isTransientReject } from '../../proto/link';
 import { AgentError, AgentErrorCode, RejectedError } from '../errors';
 import type { Endpoint } from '../options';

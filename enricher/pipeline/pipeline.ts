@@ -1,6 +1,6 @@
 // RecordPipeline: dnstap frame -> decoded fields -> DNS message -> policy lookups -> CSV row
 // -> sink. One instance per output writer; everything it touches per record is reused.
-import { bump } from '../../common/metrics';
+import { bump } from '../../common/counts';
 import { DnsView, tryParseDnsMessage } from '../../proto/dns/index';
 import {
   ABSENT,

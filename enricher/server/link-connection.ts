@@ -8,8 +8,8 @@
 // this connection holds too many unacknowledged bytes, and TCP pushes back on the agent.
 
 import type { Socket } from 'node:net';
+import { bump } from '../../common/counts';
 import { spreadDeadline } from '../../common/framestream-admission';
-import { bump } from '../../common/metrics';
 import type { EnricherHandshake } from '../../proto/link/index';
 import {
   Accepts,

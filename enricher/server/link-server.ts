@@ -12,9 +12,9 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import { bump } from '../../common/counts';
 import { RefusalLog } from '../../common/framestream-admission';
 import { listen } from '../../common/listen';
-import { bump } from '../../common/metrics';
 import { EnricherHandshake, RejectCode } from '../../proto/link/index';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
 import {

@@ -105,12 +105,6 @@ export class FrameDecoder extends ChunkDecoder {
     if (off < n) this.keep(src, off, n, base);
   }
 
-  protected countIn(n: number): number {
-    const base = this.stats.bytesIn;
-    this.stats.bytesIn += n;
-    return base;
-  }
-
   protected truncation(): FramestreamError | null {
     if (this.skip > 0) {
       return new FramestreamError(

@@ -63,8 +63,10 @@ export abstract class ChunkDecoder {
     const src = Buffer.isBuffer(chunk)
       ? chunk
       : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const base = this.stats.bytesIn;
+    this.stats.bytesIn += src.length;
     try {
-      this.decode(src, this.countIn(src.length));
+      this.decode(src, base);
     } catch (err) {
       this.failure = err;
       throw err;
@@ -89,8 +91,8 @@ export abstract class ChunkDecoder {
   /** Decodes src (whole), whose first byte is at stream offset `base`. */
   protected abstract decode(src: Buffer, base: number): void;
 
-  /** Adds `n` bytes to the input count; returns the stream offset of the first of them. */
-  protected abstract countIn(n: number): number;
+  /** The decoder's counters; `bytesIn` (the stream offset of the next chunk) is counted here. */
+  abstract readonly stats: { bytesIn: number };
 
   /** The error for input that ended inside a frame, or null when nothing is pending. */
   protected abstract truncation(): Error | null;

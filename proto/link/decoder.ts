@@ -105,12 +105,6 @@ export class LinkFrameDecoder extends ChunkDecoder {
     if (off < n) this.keep(src, off, n, base);
   }
 
-  protected countIn(n: number): number {
-    const base = this.stats.bytesIn;
-    this.stats.bytesIn += n;
-    return base;
-  }
-
   protected truncation(): LinkProtocolError | null {
     if (this.held === 0) return null;
     const what = this.held < FRAME_HEADER_SIZE ? 'header' : `${readU32(this.buf, 0)}-byte frame`;

@@ -1,8 +1,9 @@
-// common/metrics: counters and gauges read from plain numbers on scrape, and `bump`.
+// common/metrics (counters and gauges read from plain numbers on scrape) and common/counts (bump).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { bump, byLabel, one, type Samples, scrapedCounter, scrapedGauge } from '../../common/metrics';
+import { bump } from '../../common/counts';
+import { byLabel, one, type Samples, scrapedCounter, scrapedGauge } from '../../common/metrics';
 
 async function text(reg: Registry): Promise<string[]> {
   return (await reg.metrics()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));

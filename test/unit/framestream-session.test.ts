@@ -124,7 +124,7 @@ test('a failed session keeps failing with the same error', () => {
   assert.throws(() => new ReaderSession({ mode: 'udp' as 'file' }), { code: 'FSTRM_INVALID_ARGUMENT' });
 });
 
-test('writer: READY, ACCEPT -> START, STOP, FINISH; wrong answers are refused', () => {
+test('writer, bidirectional: READY, ACCEPT -> START, STOP, FINISH', () => {
   const w = new WriterSession();
   assert.deepEqual(w.open(), B.ready(B.CT_DNSTAP));
   assert.equal(w.streaming, false);
@@ -134,22 +134,32 @@ test('writer: READY, ACCEPT -> START, STOP, FINISH; wrong answers are refused', 
   assert.equal(w.state, 'awaiting-finish');
   assert.equal(w.onControl({ type: B.FINISH, contentTypes: [] }), null);
   assert.equal(w.state, 'finished');
+});
 
+test('writer, unidirectional: START at once, finished after STOP', () => {
   const uni = new WriterSession({ bidirectional: false });
   assert.deepEqual(uni.open(), B.start());
   assert.deepEqual(uni.stop(), B.stop());
   assert.equal(uni.state, 'finished');
+});
 
+test('writer: an ACCEPT without our content type is refused', () => {
   const mismatch = new WriterSession();
   mismatch.open();
   assert.throws(() => mismatch.onControl({ type: B.ACCEPT, contentTypes: ['json'] }), {
     code: 'FSTRM_CONTENT_TYPE_MISMATCH',
   });
+});
+
+test('writer: FINISH before ACCEPT is refused', () => {
   const early = new WriterSession();
   early.open();
   assert.throws(() => early.onControl({ type: B.FINISH, contentTypes: [] }), {
     code: 'FSTRM_UNEXPECTED_CONTROL',
   });
+});
+
+test('writer: stop() before open() is refused', () => {
   assert.throws(() => new WriterSession().stop(), { code: 'FSTRM_INVALID_STATE' });
 });
 

@@ -17,7 +17,7 @@ class ToyError extends Error {
 }
 
 class ToyDecoder extends ChunkDecoder {
-  bytesIn = 0;
+  readonly stats = { bytesIn: 0 };
   constructor(
     readonly onFrame: (body: string, offset: number) => void,
     sizes = { initial: 4, max: 64, shrinkAbove: 16 },
@@ -31,10 +31,6 @@ class ToyDecoder extends ChunkDecoder {
   }
   get capacity(): number {
     return this.buf.length;
-  }
-  protected countIn(n: number): number {
-    this.bytesIn += n;
-    return this.bytesIn - n;
   }
   protected truncation(): Error | null {
     return this.held === 0 ? null : new ToyError('TRUNCATED', `${this.held} bytes at ${this.heldStart}`);

@@ -225,22 +225,39 @@ test('append refuses a record that would pass maxFrameBytes; exactly the limit f
   );
 });
 
-test('finish returns an owned copy; the encoder can be reused; misuse is typed', () => {
+test('append() and finish() before begin() are refused', () => {
   const enc = new BatchEncoder();
   assert.throws(() => enc.append(Buffer.from('a')), { code: 'LINK_INVALID_STATE' });
   assert.throws(() => enc.finish(), { code: 'LINK_INVALID_STATE' });
+});
+
+test('finish returns an owned copy; the encoder can be reused', () => {
+  const enc = new BatchEncoder();
   const a = encode({ seq: 1, records: ['first'] }, enc);
   const b = encode({ seq: 2, records: ['second!'] }, enc);
   assert.deepEqual(viewOf(a.subarray(5)).records, [Buffer.from('first').toString('hex')]);
   assert.deepEqual(viewOf(b.subarray(5)).records, [Buffer.from('second!').toString('hex')]);
+});
+
+test('append takes a range of a Buffer or a plain Uint8Array', () => {
+  const enc = new BatchEncoder();
   enc.begin(3, '', 0);
   const src = Buffer.from('0123456789');
   enc.append(src, 2, 5);
   enc.append(new Uint8Array([7, 8, 9]), 1); // a plain Uint8Array, not a Buffer
   assert.deepEqual(viewOf(enc.finish().subarray(5)).records, ['323334', '0809']);
+});
+
+test('append refuses a range outside the source', () => {
+  const enc = new BatchEncoder();
+  const src = Buffer.from('0123456789');
   enc.begin(4, '', 0);
   assert.throws(() => enc.append(src, 5, 11), { code: 'LINK_INVALID_ARGUMENT' });
   assert.throws(() => enc.append(src, 5, 4), { code: 'LINK_INVALID_ARGUMENT' });
+});
+
+test('begin refuses a bad seq, incarnation or sample rate', () => {
+  const enc = new BatchEncoder();
   for (const [seq, inc, rate] of [
     [0, '', 0],
     [2 ** 53, '', 0],
@@ -256,6 +273,9 @@ test('finish returns an owned copy; the encoder can be reused; misuse is typed',
       `${seq} ${inc} ${rate}`,
     );
   }
+});
+
+test('the constructor refuses an out-of-range maxFrameBytes and unknown options', () => {
   assert.throws(() => new BatchEncoder({ maxFrameBytes: MAX_LINK_FRAME + 1 }), {
     code: 'LINK_INVALID_ARGUMENT',
   });
