@@ -27,7 +27,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { outputOptions, rowOptions } from './shared';
+import { aggregatesOption, outputOptions, rowOptions } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
 import { tokenFromFile } from './token';
 
@@ -184,6 +184,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
     id,
     output: outputOptions(o),
     rows: rowOptions(o),
+    aggregates: aggregatesOption(o),
     listen: hp('listen')!,
     dnstapListen: hp('dnstap-listen'),
     dnstapInput: dnstapInputFrom(o),

@@ -9,6 +9,8 @@ import type { DnstapListenerTuning } from '../common/framestream-listen';
 import { FrameStreamServer } from '../common/framestream-server';
 import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
+import type { AggregatesConfig } from './aggregates/options';
+import { AckGate, AggregateService, replayInto } from './aggregates/service';
 import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
 import {
@@ -65,6 +67,8 @@ export interface EnricherOptions {
   policy?: Omit<PolicyPollerOptions, 'log'> | null;
   /** Privacy and column selection (--mask-client-*, --drop-ecs, --pseudonymize-clients, --columns). */
   rows?: RowOptions;
+  /** Hourly aggregates (--aggregates hourly, --rows off); null/absent = off. */
+  aggregates?: AggregatesConfig | null;
   /** How often the pseudonym key file is re-read (default KEY_RELOAD_INTERVAL_MS). */
   keyReloadMs?: number;
   maxDataFrameSize?: number;
@@ -103,6 +107,7 @@ export class Enricher {
   link: LinkServer | null = null;
   writer: ChunkWriter | null = null;
   pipeline: RecordPipeline | null = null;
+  aggregates: AggregateService | null = null;
   poller: PolicyPoller | null = null;
   private dnstap: { server: FrameStreamServer; input: DnstapInput } | null = null;
   private ops: OpsServer | null = null;
@@ -209,8 +214,31 @@ export class Enricher {
     });
     this.writer = writer;
     const poller = this.poller;
-    const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null, o.rows);
+    const policy = () => poller?.current ?? null;
+    const agg = o.aggregates ?? null;
+    const pipeline = new RecordPipeline(agg?.rows === false ? null : writer, o.id, policy, o.rows);
     this.pipeline = pipeline;
+    let aggregates: AggregateService | null = null;
+    if (agg !== null) {
+      // The journal replays through a pipeline of its own that writes no rows (they are durable already).
+      const out = checkChunkWriterOptions({ ...o.output, enricherId: o.id });
+      aggregates = new AggregateService({
+        outputDir: out.outputDir,
+        enricherId: o.id,
+        key: agg.key,
+        graceMs: agg.graceMs,
+        compression: out.compression,
+        gzipLevel: out.gzipLevel,
+        zstdLevel: out.zstdLevel,
+        journal: true,
+        log: this.log,
+      });
+      pipeline.observer = aggregates.aggregator;
+      const replay = new RecordPipeline(null, o.id, policy, o.rows);
+      replay.observer = aggregates.aggregator;
+      aggregates.open((b) => replayInto(replay, b));
+      this.aggregates = aggregates;
+    }
     this.link = new LinkServer({
       ...o.link,
       ...o.listen,
@@ -218,7 +246,9 @@ export class Enricher {
       port: this.linkPort ?? o.listen.port,
       enricherId: o.id,
       pipeline,
-      output: writer,
+      // With aggregates an ack also waits for the journal (durable counts, kill -9).
+      output: aggregates === null ? writer : new AckGate(writer, aggregates),
+      ...(aggregates === null ? {} : { onBatch: (b) => aggregates.onBatch(b) }),
       log: this.log,
       authToken: o.authToken ?? null,
       tls: o.tls ?? null,
@@ -301,6 +331,11 @@ export class Enricher {
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.poller?.stop();
     await Promise.all([this.link?.close(), this.dnstap?.server.close(0)]);
+    try {
+      await this.aggregates?.close();
+    } catch (err) {
+      this.fail(err as Error);
+    }
     if (this.writer !== null) {
       try {
         await this.writer.close();
@@ -367,6 +402,9 @@ export class Enricher {
 
   private async closeOutput(): Promise<void> {
     await Promise.all([this.link?.close(), this.dnstap?.server.close(0)]);
+    // Published again after the retry, from the journal.
+    this.aggregates?.abandon();
+    this.aggregates = null;
     try {
       await this.writer?.close();
     } catch {

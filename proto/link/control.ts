@@ -26,6 +26,8 @@ export interface Hello {
   contentType: string;
   authToken: Buffer;
   software: string;
+  /** The agent sets Batch.resent on possible re-sends; absent/false = an older agent (unknown). */
+  marksResends?: boolean;
 }
 
 export interface Welcome {
