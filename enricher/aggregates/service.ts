@@ -153,7 +153,8 @@ export class AggregateService {
       ...this.aggregator.takeClosed(this.now(), this.o.graceMs),
     ];
     this.journal = new Journal(this.journalFile);
-    this.emitSync(rows);
+    // Compacted even with nothing to publish: the replayed state moves into a fresh segment.
+    this.emitSync(rows, true);
     this.timer = setInterval(() => void this.tick(), AGGREGATES_TICK_MS);
     this.timer.unref();
   }
@@ -209,9 +210,9 @@ export class AggregateService {
   }
 
   /** Writes, syncs and publishes one file per hour in `rows`, compacting the journal (journal.ts). */
-  private emitSync(rows: AggregateRow[]): void {
+  private emitSync(rows: AggregateRow[], compact = false): void {
     this.stats.overflowRecords = this.aggregator.overflowRecords;
-    if (rows.length === 0) return;
+    if (rows.length === 0 && !compact) return;
     const byHour = new Map<number, AggregateRow[]>();
     for (const r of rows) {
       const list = byHour.get(r.hourStartMs) ?? [];
@@ -221,7 +222,8 @@ export class AggregateService {
     const hours = [...byHour.keys()];
     const j = this.journal;
     try {
-      if (j !== null) j.appendSync(entry(KIND_EMITTING, Buffer.from(JSON.stringify({ hours }))));
+      if (j !== null && hours.length > 0)
+        j.appendSync(entry(KIND_EMITTING, Buffer.from(JSON.stringify({ hours }))));
       fs.mkdirSync(this.partialDir, { recursive: true });
       const files: { tmp: string; final: string; rows: number }[] = [];
       const emissionId = `${this.o.enricherId}-${this.epoch}`;
@@ -257,6 +259,7 @@ export class AggregateService {
         this.stats.journalSyncs = j.syncs;
       } else publish();
       this.epoch = next;
+      if (rows.length === 0) return;
       this.stats.emissions++;
       this.o.log?.info(
         { hours: hours.map((h) => new Date(h).toISOString()), rows: rows.length },
