@@ -8,6 +8,8 @@
 //   node dist/loadtest/bench-convert.js [--frames N] [--runs K] [--quick] [--json FILE]
 //        [--compression none,gzip,zstd] [--no-split]
 //        [--mask-client-ipv4 BITS] [--mask-client-ipv6 BITS] [--drop-ecs] [--pseudonymize-clients KEYFILE]
+//        [--aggregates] [--rows-off]
+// --aggregates: hourly aggregates as well (issue 9 step 3); --rows-off: aggregates only (--rows off).
 // --compression: the codecs to run (default none,gzip; zstd needs Node >= 22.15); the runs
 // alternate between them (paired) so that a busy neighbour hurts each codec alike.
 //
@@ -18,6 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../common/log';
+import type { AggregatesConfig } from '../enricher/aggregates/options';
 import { convertFiles } from '../enricher/convert';
 import { ChunkWriter, COMPRESSIONS, type Compression, zstdAvailable } from '../enricher/output/index';
 import { RecordPipeline, type RowOptions, type RowSink } from '../enricher/pipeline/pipeline';
@@ -68,6 +71,12 @@ const ROWS: RowOptions = {
     ? { pseudonymizer: Pseudonymizer.fromFile(args[args.indexOf('--pseudonymize-clients') + 1]!) }
     : {}),
 };
+
+// Hourly aggregates under test (issue 9 step 3): --aggregates, --rows-off.
+const AGGREGATES: AggregatesConfig | null =
+  args.includes('--aggregates') || args.includes('--rows-off')
+    ? { mode: 'hourly', rows: !args.includes('--rows-off'), graceMs: 0, key: Buffer.alloc(32, 7) }
+    : null;
 
 function pinToOneCore(): void {
   if (process.env.SNOWTAP_BENCH_PINNED === '1') return;
@@ -120,7 +129,8 @@ async function main(): Promise<void> {
     const policy = await benchPolicy();
     console.log(
       `capture: ${cap.frames} frames, ${(cap.bytes / 1e6).toFixed(1)} MB (unbound bulk fixture x${Math.round(cap.frames / 13002)}); ` +
-        `policy: ${policy.domainCount} domains, ${policy.networkCount} networks; cpu pinning: ${process.env.SNOWTAP_BENCH_PINNED}`,
+        `policy: ${policy.domainCount} domains, ${policy.networkCount} networks; cpu pinning: ${process.env.SNOWTAP_BENCH_PINNED}` +
+        (AGGREGATES === null ? '' : `; aggregates hourly, rows ${AGGREGATES.rows ? 'on' : 'off'}`),
     );
     const results: Record<string, unknown> = {
       frames: cap.frames,
@@ -153,13 +163,16 @@ async function main(): Promise<void> {
           },
           policy,
           rows: ROWS,
+          aggregates: AGGREGATES,
           log: silentLogger(),
           onCommit: (c) => {
             csv += c.bytes;
             file += c.compressedBytes;
           },
         });
-        if (s.rows !== cap.frames) throw new Error(`expected ${cap.frames} rows, got ${s.rows}`);
+        const want = AGGREGATES?.rows === false ? 0 : cap.frames;
+        if (s.rows !== want) throw new Error(`expected ${want} rows, got ${s.rows}`);
+        if (AGGREGATES !== null && s.aggregateFiles === 0) throw new Error('no aggregate file written');
         secs.get(compression)!.push(s.seconds);
         const cpu = process.cpuUsage(cpu0);
         cpus.get(compression)!.push((cpu.user + cpu.system) / 1e6);
