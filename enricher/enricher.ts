@@ -236,7 +236,10 @@ export class Enricher {
       pipeline.observer = aggregates.aggregator;
       const replay = new RecordPipeline(null, o.id, policy, o.rows);
       replay.observer = aggregates.aggregator;
-      aggregates.open((b) => replayInto(replay, b));
+      await aggregates.open((b, into) => {
+        replay.observer = into;
+        replayInto(replay, b);
+      });
       this.aggregates = aggregates;
     }
     this.link = new LinkServer({

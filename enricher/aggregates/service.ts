@@ -20,7 +20,8 @@ import {
   zstdAvailable,
   zstdUnavailableError,
 } from '../output/compression';
-import { hourDirOf, PARTIAL_DIR } from '../output/layout';
+import { enricherIdProblem, hourDirOf, lastSignOfLife, PARTIAL_DIR } from '../output/layout';
+import { DEFAULT_STALE_AFTER_MS } from '../output/recovery';
 import type { DurableRowSink, RecordPipeline } from '../pipeline/pipeline';
 import type { LinkBatch } from '../server/options';
 import { RowSources } from '../server/row-sources';
@@ -43,6 +44,14 @@ export const AGGREGATES_DIR = 'aggregates';
 export const AGG_FILE_PREFIX = 'snowtap_agg-';
 /** How often open hours are checked for closing. */
 export const AGGREGATES_TICK_MS = 5_000;
+/** Journals of dead peers moved into our directory (claimOrphans). */
+export const ADOPTED_PREFIX = 'adopted-';
+
+interface PendingFile {
+  tmp: string;
+  final: string;
+  rows: number;
+}
 
 export interface AggregateServiceOptions {
   outputDir: string;
@@ -65,6 +74,7 @@ export interface AggregateStats {
   filesPublished: number;
   rowsPublished: number;
   replayedBatches: number;
+  adoptedJournals: number;
   tornBytes: number;
   journalSyncs: number;
   overflowRecords: number;
@@ -95,6 +105,7 @@ export class AggregateService {
     filesPublished: 0,
     rowsPublished: 0,
     replayedBatches: 0,
+    adoptedJournals: 0,
     tornBytes: 0,
     journalSyncs: 0,
     overflowRecords: 0,
@@ -108,6 +119,8 @@ export class AggregateService {
   private chain: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Adopted journals merged into the state: listed in the next snapshot, deleted after it. */
+  private readonly adopting: string[] = [];
 
   constructor(private readonly o: AggregateServiceOptions) {
     this.now = o.now ?? Date.now;
@@ -123,21 +136,27 @@ export class AggregateService {
 
   /**
    * Opens the journal: replays a predecessor's (snapshot, then its batches through `replay`),
-   * publishes again what it was publishing when it died, then the hours closed since, and
-   * starts a fresh segment. `replay` feeds a journaled batch's records to this.aggregator.
+   * publishes again what it was publishing when it died, merges the journals of dead peers
+   * (adopt()), publishes the hours closed since, and starts a fresh segment. `replay` feeds a
+   * journaled batch's records to `into`.
    */
-  open(replay: (b: JournalBatch) => void): void {
+  async open(
+    replay: (b: JournalBatch, into: Aggregator) => void,
+    staleAfterMs = DEFAULT_STALE_AFTER_MS,
+  ): Promise<void> {
     if (!this.o.journal) return;
     fs.mkdirSync(this.partialDir, { recursive: true });
     const old = readJournal(this.journalFile);
+    let merged: string[] = [];
     if (old !== null) {
       if (old.snapshot !== null) {
         this.epoch = old.snapshot.epoch;
         this.aggregator.restore(old.snapshot.state as Record<string, GroupState[]>);
+        merged = (old.snapshot as { adopted?: string[] }).adopted ?? [];
       }
       for (const b of old.batches) {
         this.aggregator.batchResent = b.resent;
-        replay(b);
+        replay(b, this.aggregator);
         this.stats.replayedBatches++;
       }
       this.aggregator.batchResent = false;
@@ -148,15 +167,86 @@ export class AggregateService {
       );
     }
     // Same epoch as the predecessor: files it may have published come out with the same names and ids.
-    const rows = [
-      ...(old?.emitting ? this.aggregator.takeHours(old.emitting) : []),
-      ...this.aggregator.takeClosed(this.now(), this.o.graceMs),
-    ];
+    const rows = old?.emitting ? this.aggregator.takeHours(old.emitting) : [];
+    await this.claimOrphans(staleAfterMs);
+    this.adopt(replay, new Set(merged));
+    rows.push(...this.aggregator.takeClosed(this.now(), this.o.graceMs));
     this.journal = new Journal(this.journalFile);
     // Compacted even with nothing to publish: the replayed state moves into a fresh segment.
     this.emitSync(rows, true);
+    for (const name of this.adopting.splice(0)) fs.rmSync(path.join(this.partialDir, name), { force: true });
     this.timer = setInterval(() => void this.tick(), AGGREGATES_TICK_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Moves the journal of every peer whose _partial/<id>/ shows no sign of life for
+   * staleAfterMs (the rule partial chunks are recovered by) into our directory as
+   * adopted-<id>.<random>.journal. A Deployment's replacement pod has a new name, so without
+   * this the acknowledged counts of a killed pod would wait for an id that never returns. The
+   * rename is atomic: of two pods claiming one journal, one gets it.
+   */
+  private async claimOrphans(staleAfterMs: number): Promise<void> {
+    const root = path.dirname(this.partialDir);
+    let names: string[];
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      return;
+    }
+    for (const peer of names) {
+      if (peer === this.o.enricherId || enricherIdProblem(peer) !== null) continue;
+      const file = path.join(root, peer, JOURNAL_FILE);
+      if (!fs.existsSync(file)) continue;
+      if (this.now() - (await lastSignOfLife(path.join(root, peer))) < staleAfterMs) continue;
+      const to = path.join(
+        this.partialDir,
+        `${ADOPTED_PREFIX}${peer}.${randomBytes(4).toString('hex')}.journal`,
+      );
+      try {
+        fs.renameSync(file, to);
+        this.o.log?.info({ peer, file: to }, 'aggregates: adopted the journal of a dead peer');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // a peer got it first
+      }
+    }
+    fsyncDirSync(this.partialDir);
+  }
+
+  /**
+   * Merges every adopted journal in our directory into this.aggregator (its EMITTING hours
+   * published again under the dead peer's id and epoch first, so the view keeps one copy).
+   * Adopted files already merged into our snapshot (`merged`) are only deleted. The merged
+   * ones are listed in the next snapshot and deleted after it.
+   */
+  private adopt(replay: (b: JournalBatch, into: Aggregator) => void, merged: ReadonlySet<string>): void {
+    const names = fs
+      .readdirSync(this.partialDir)
+      .filter((n) => n.startsWith(ADOPTED_PREFIX))
+      .sort();
+    for (const name of names) {
+      const file = path.join(this.partialDir, name);
+      if (merged.has(name)) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      const j = readJournal(file);
+      if (j === null) continue;
+      const peer = name.slice(ADOPTED_PREFIX.length).replace(/\.[0-9a-f]+\.journal$/, '');
+      const temp = new Aggregator(new KeyedClientHash(this.o.key), this.now);
+      if (j.snapshot !== null) temp.restore(j.snapshot.state as Record<string, GroupState[]>);
+      for (const b of j.batches) {
+        temp.batchResent = b.resent;
+        replay(b, temp);
+        this.stats.replayedBatches++;
+      }
+      if (j.emitting !== null && j.snapshot !== null) {
+        this.publish(this.writeFiles(temp.takeHours(j.emitting), peer, j.snapshot.epoch));
+      }
+      this.aggregator.restore(temp.snapshot());
+      this.adopting.push(name);
+      this.stats.adoptedJournals++;
+    }
   }
 
   /** The link's onBatch: the re-send mark, and the batch into the journal. */
@@ -183,7 +273,12 @@ export class AggregateService {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
     await this.serial(() => this.aggregator.takeAll());
-    this.journal?.close();
+    if (this.journal !== null) {
+      this.journal.close();
+      // Everything is published and nothing is open: no journal for a restart or a peer to replay.
+      fs.rmSync(this.journalFile, { force: true });
+      fsyncDirSync(this.partialDir);
+    }
     this.journal = null;
   }
 
@@ -209,55 +304,59 @@ export class AggregateService {
     return this.chain;
   }
 
-  /** Writes, syncs and publishes one file per hour in `rows`, compacting the journal (journal.ts). */
-  private emitSync(rows: AggregateRow[], compact = false): void {
-    this.stats.overflowRecords = this.aggregator.overflowRecords;
-    if (rows.length === 0 && !compact) return;
+  /** Writes and syncs one file per hour of `rows` in _partial/<our id>/; publish() renames them into place. */
+  private writeFiles(rows: readonly AggregateRow[], enricherId: string, epoch: string): PendingFile[] {
     const byHour = new Map<number, AggregateRow[]>();
     for (const r of rows) {
       const list = byHour.get(r.hourStartMs) ?? [];
       list.push(r);
       byHour.set(r.hourStartMs, list);
     }
-    const hours = [...byHour.keys()];
+    fs.mkdirSync(this.partialDir, { recursive: true });
+    const files: PendingFile[] = [];
+    const emissionId = `${enricherId}-${epoch}`;
+    for (const [h, list] of byHour) {
+      const name = aggregateFileName(enricherId, epoch, h, this.compression);
+      const csv = Buffer.from(aggregateCsv(list, emissionId, enricherId, this.aggregator.keyId), 'utf8');
+      const tmp = path.join(this.partialDir, `${name}.agg-tmp`);
+      writeSynced(tmp, this.compress(csv));
+      files.push({
+        tmp,
+        final: path.join(this.o.outputDir, AGGREGATES_DIR, hourDirOf(h), name),
+        rows: list.length,
+      });
+    }
+    return files;
+  }
+
+  private publish(files: readonly PendingFile[]): void {
+    for (const f of files) {
+      fs.mkdirSync(path.dirname(f.final), { recursive: true });
+      fs.renameSync(f.tmp, f.final);
+      fsyncDirSync(path.dirname(f.final));
+      this.published.push(f.final);
+      this.stats.filesPublished++;
+      this.stats.rowsPublished += f.rows;
+      this.o.onPublish?.(f.final, f.rows);
+    }
+  }
+
+  /** Writes, syncs and publishes one file per hour in `rows`, compacting the journal (journal.ts). */
+  private emitSync(rows: AggregateRow[], compact = false): void {
+    this.stats.overflowRecords = this.aggregator.overflowRecords;
+    if (rows.length === 0 && !compact) return;
+    const hours = [...new Set(rows.map((r) => r.hourStartMs))];
     const j = this.journal;
     try {
       if (j !== null && hours.length > 0)
         j.appendSync(entry(KIND_EMITTING, Buffer.from(JSON.stringify({ hours }))));
-      fs.mkdirSync(this.partialDir, { recursive: true });
-      const files: { tmp: string; final: string; rows: number }[] = [];
-      const emissionId = `${this.o.enricherId}-${this.epoch}`;
-      for (const [h, list] of byHour) {
-        const name = aggregateFileName(this.o.enricherId, this.epoch, h, this.compression);
-        const csv = Buffer.from(
-          aggregateCsv(list, emissionId, this.o.enricherId, this.aggregator.keyId),
-          'utf8',
-        );
-        const tmp = path.join(this.partialDir, `${name}.agg-tmp`);
-        writeSynced(tmp, this.compress(csv));
-        files.push({
-          tmp,
-          final: path.join(this.o.outputDir, AGGREGATES_DIR, hourDirOf(h), name),
-          rows: list.length,
-        });
-      }
-      const publish = () => {
-        for (const f of files) {
-          fs.mkdirSync(path.dirname(f.final), { recursive: true });
-          fs.renameSync(f.tmp, f.final);
-          fsyncDirSync(path.dirname(f.final));
-          this.published.push(f.final);
-          this.stats.filesPublished++;
-          this.stats.rowsPublished += f.rows;
-          this.o.onPublish?.(f.final, f.rows);
-        }
-      };
+      const files = this.writeFiles(rows, this.o.enricherId, this.epoch);
       const next = newEpoch();
       if (j !== null) {
-        const snap = { epoch: next, state: this.aggregator.snapshot() };
-        j.compactSync(entry(KIND_SNAPSHOT, Buffer.from(JSON.stringify(snap))), publish);
+        const snap = { epoch: next, state: this.aggregator.snapshot(), adopted: this.adopting };
+        j.compactSync(entry(KIND_SNAPSHOT, Buffer.from(JSON.stringify(snap))), () => this.publish(files));
         this.stats.journalSyncs = j.syncs;
-      } else publish();
+      } else this.publish(files);
       this.epoch = next;
       if (rows.length === 0) return;
       this.stats.emissions++;

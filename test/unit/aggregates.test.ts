@@ -437,14 +437,17 @@ function batches(frames: readonly Buffer[], per: number): Buffer[] {
 }
 
 /** One enricher "pod": pipeline (+ rows or not), aggregates with journal, fed like LinkConnection. */
-function pod(dir: string, id: string, pol: Policy, rows: boolean) {
+async function pod(dir: string, id: string, pol: Policy, rows: boolean, staleAfterMs?: number) {
   const sink = new MemorySink();
   const svc = service(dir, id, true);
   const pipeline = new RecordPipeline(rows ? sink : null, id, () => pol);
   pipeline.observer = svc.aggregator;
   const replay = new RecordPipeline(null, id, () => pol);
   replay.observer = svc.aggregator;
-  svc.open((b) => replayInto(replay, b));
+  await svc.open((b, into) => {
+    replay.observer = into;
+    replayInto(replay, b);
+  }, staleAfterMs);
   const gate = new AckGate(sink, svc);
   const view = new BatchView();
   return {
@@ -513,16 +516,16 @@ for (const rowsOn of [true, false]) {
     // Pod A takes batches 1-40 (all journaled = acknowledged), then dies (kill -9: no close,
     // nothing published). Batches 31-40 lost their acks: the agent re-sends them to pod B,
     // marked, together with 41-60. Pod A restarts with the same id and replays its journal.
-    const a = pod(dir, 'enricher-a', pol, rowsOn);
+    const a = await pod(dir, 'enricher-a', pol, rowsOn);
     for (const f of frames.slice(0, 40)) await a.send(f);
     const aRows = [...a.sink.rows];
     a.svc.abandon();
     assert.equal(a.svc.published.length, 0);
-    const b = pod(dir, 'enricher-b', pol, rowsOn);
+    const b = await pod(dir, 'enricher-b', pol, rowsOn);
     for (const f of frames.slice(30, 40)) await b.send(markResent(f));
     for (const f of frames.slice(40)) await b.send(f);
     await b.svc.close();
-    const a2 = pod(dir, 'enricher-a', pol, rowsOn);
+    const a2 = await pod(dir, 'enricher-a', pol, rowsOn);
     assert.equal(a2.svc.stats.replayedBatches, 40);
     await a2.svc.close();
     const rows = readAggregateFiles([...a2.svc.published, ...b.svc.published]);
@@ -545,10 +548,57 @@ for (const rowsOn of [true, false]) {
   });
 }
 
+test('a pod that never returns under its id: a peer adopts its journal once, nothing lost or doubled', async () => {
+  const pol = await policy();
+  const frames = batches(fixture(1000, 6), 100);
+  const dir = path.join(tmpRoot, 'adopt');
+  const a = await pod(dir, 'enricher-dead', pol, false);
+  for (const f of frames.slice(0, 6)) await a.send(f);
+  a.svc.abandon();
+  // A live peer (fresh files) is left alone; a stale one is adopted.
+  const b = await pod(dir, 'enricher-b', pol, false);
+  assert.equal(b.svc.stats.adoptedJournals, 0);
+  for (const f of frames.slice(6)) await b.send(f);
+  b.svc.abandon();
+  const c = await pod(dir, 'enricher-c', pol, false, 0);
+  assert.equal(c.svc.stats.adoptedJournals, 2, 'both dead journals (a, b) adopted');
+  await c.svc.close();
+  const again = await pod(dir, 'enricher-d', pol, false, 0);
+  assert.equal(
+    again.svc.stats.adoptedJournals,
+    0,
+    'nothing left to adopt (a clean close removes the journal)',
+  );
+  await again.svc.close();
+  const got = totals(readAggregateFiles([...c.svc.published, ...again.svc.published]));
+  const ref = new MemorySink();
+  const p = new RecordPipeline(ref, 'x', () => pol);
+  const view = new BatchView();
+  for (const f of frames) {
+    view.parse(f, 5, f.length);
+    while (view.nextRecord())
+      p.process(
+        view.buf,
+        view.recordStart,
+        view.recordEnd,
+        new RowSource('s', ''),
+        view.seq,
+        view.recordIndex,
+      );
+  }
+  const e = exactTotals(ref.rows);
+  assert.equal(got.queries, e.queries);
+  assert.equal(got.responses, e.responses);
+  assert.equal(
+    fs.readdirSync(path.join(dir, '_partial', 'enricher-c')).filter((n) => n.startsWith('adopted-')).length,
+    0,
+  );
+});
+
 test('an old agent (no marks_resends): every batch counts in resent_records', async () => {
   const pol = await policy();
   const frames = batches(fixture(200, 3), 50);
-  const p = pod(path.join(tmpRoot, 'old-agent'), 'enricher-0', pol, true);
+  const p = await pod(path.join(tmpRoot, 'old-agent'), 'enricher-0', pol, true);
   for (const f of frames) await p.send(f, false);
   await p.svc.close();
   const t = totals(readAggregateFiles(p.svc.published));
@@ -559,7 +609,7 @@ test('journal: a torn tail is ignored; an EMITTING entry is published again unde
   const pol = await policy();
   const dir = path.join(tmpRoot, 'emitting');
   const frames = batches(fixture(300, 4), 100);
-  const a = pod(dir, 'enricher-0', pol, false);
+  const a = await pod(dir, 'enricher-0', pol, false);
   for (const f of frames) await a.send(f);
   a.svc.abandon();
   const file = path.join(dir, '_partial', 'enricher-0', JOURNAL_FILE);
@@ -570,7 +620,7 @@ test('journal: a torn tail is ignored; an EMITTING entry is published again unde
   // As if the process died between publishing hour T0 and swapping the journal.
   fs.appendFileSync(file, entry(KIND_EMITTING, Buffer.from(JSON.stringify({ hours: [hour] }))));
   fs.appendFileSync(file, Buffer.from([0, 0, 1, 0, 2, 9, 9])); // torn
-  const b = pod(dir, 'enricher-0', pol, false);
+  const b = await pod(dir, 'enricher-0', pol, false);
   assert.equal(b.svc.stats.tornBytes, 7);
   // Both fixture hours are long closed: the EMITTING hour and the other one go out at open, in
   // the dead segment's epoch (so the EMITTING hour's file has the name it had before the crash).
@@ -602,10 +652,8 @@ test('journal: a torn tail is ignored; an EMITTING entry is published again unde
   }
   const e = exactTotals(exact.rows);
   assert.equal(all.queries + all.responses, e.queries + e.responses);
-  // Compacted at close: only a snapshot remains.
-  const after = readJournal(file)!;
-  assert.equal(after.batches.length, 0);
-  assert.deepEqual(after.snapshot!.state, {});
+  // Everything published at close: the journal is gone.
+  assert.equal(readJournal(file), null);
 });
 
 // ---- the shipped SQL: UDFs and the view ------------------------------------------------------
