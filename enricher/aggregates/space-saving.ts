@@ -6,7 +6,7 @@
 //     top_qnames_bound), and the smallest counter is <= N / m.
 // So every name whose true count exceeds `bound` is listed. A min-heap keeps the smallest
 // counter at the root; names are compared by a 32-bit hash and then byte by byte, and copied
-// into one slab per summary, so counting a record allocates nothing.
+// into one slab per summary; a small hash -> slot map finds a name without scanning the slots.
 
 export const TOPK_SLOTS = 64;
 /** Longer presentation-form names (rare: escaped binary labels) are not candidates; counted. */
@@ -24,6 +24,10 @@ export class SpaceSaving {
   used = 0;
   /** Weight of names too long to be candidates (they are in no bound). */
   skipped = 0;
+  /** hash -> slot, for the names in the summary. */
+  private readonly index = new Map<number, number>();
+  /** A hash was shared by two names: lookups fall back to a scan. */
+  private collided = false;
   /** A lower limit of `bound` (after a merge: the sum of the merged summaries' bounds). */
   floor = 0;
 
@@ -39,17 +43,11 @@ export class SpaceSaving {
     }
     let h = 0x811c9dc5;
     for (let i = 0; i < len; i++) h = Math.imul(h ^ name[i]!, 0x01000193);
-    const slab = this.slab;
-    for (let s = 0; s < this.used; s++) {
-      if (this.hashes[s] !== h || this.lens[s] !== len) continue;
-      const base = s * TOPK_MAX_NAME_BYTES;
-      let same = true;
-      for (let i = 0; i < len && same; i++) same = slab[base + i] === name[i];
-      if (same) {
-        this.counts[s]! += w;
-        this.down(this.pos[s]!);
-        return;
-      }
+    const hit = this.find(h, name, len);
+    if (hit >= 0) {
+      this.counts[hit]! += w;
+      this.down(this.pos[hit]!);
+      return;
     }
     let s: number;
     let base: number;
@@ -66,11 +64,33 @@ export class SpaceSaving {
       this.counts[s] = min + w;
       this.errors[s] = min;
       this.down(0);
+      if (this.index.get(this.hashes[s]!) === s) this.index.delete(this.hashes[s]!);
     }
+    if (this.index.has(h)) this.collided = true;
+    else this.index.set(h, s);
+    const slab = this.slab;
     base = s * TOPK_MAX_NAME_BYTES;
     for (let i = 0; i < len; i++) slab[base + i] = name[i]!;
     this.lens[s] = len;
     this.hashes[s] = h;
+  }
+
+  /** The slot holding name[0, len) (hash h), or -1. */
+  private find(h: number, name: Uint8Array, len: number): number {
+    const s0 = this.index.get(h);
+    if (s0 !== undefined && this.same(s0, h, name, len)) return s0;
+    if (!this.collided) return -1;
+    // Two names with one 32-bit hash were seen (rare): the index may miss one of them.
+    for (let s = 0; s < this.used; s++) if (this.same(s, h, name, len)) return s;
+    return -1;
+  }
+
+  private same(s: number, h: number, name: Uint8Array, len: number): boolean {
+    if (this.hashes[s] !== h || this.lens[s] !== len) return false;
+    const slab = this.slab;
+    const base = s * TOPK_MAX_NAME_BYTES;
+    for (let i = 0; i < len; i++) if (slab[base + i] !== name[i]) return false;
+    return true;
   }
 
   /** Upper bound of the true count of any name not listed: the smallest counter once full, else 0. */
