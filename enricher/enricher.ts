@@ -143,6 +143,7 @@ export class Enricher {
       ready: () => this.readiness().ready,
       output: () => ({ suspended: this.suspended !== null, failures: this.outputFailures }),
       draining: () => this.state === 'draining',
+      aggregates: () => this.aggregates?.stats ?? null,
       id: o.id,
     });
   }

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FrameStreamServerStats } from '../common/framestream-server';
 import { createRegistry } from '../common/ops-server';
+import type { AggregateStats } from './aggregates/service';
 import type { ChunkWriterStats } from './output/index';
 import type { PipelineCounters } from './pipeline/pipeline';
 import type { Policy } from './policy/index';
@@ -24,6 +25,8 @@ export interface EnricherMetricSources {
   /** Output failures by code, and whether acknowledgements are withheld because of one now. */
   output?: () => { suspended: boolean; failures: Map<string, number> };
   draining: () => boolean;
+  /** Hourly aggregates (--aggregates hourly); absent/null when off. */
+  aggregates?: () => AggregateStats | null;
   /** The enricher id (the pod name in Kubernetes): the info metric's label, for scoping queries. */
   id?: string;
 }
@@ -298,6 +301,27 @@ export class EnricherMetrics {
       () => byLabel(s.output?.().failures, 'code'),
     );
     gauge(r, 'draining', '1 while shutting down', [], () => one(s.draining() ? 1 : 0));
+    const agg = () => s.aggregates?.() ?? null;
+    counter(r, 'aggregate_files_published_total', 'Hourly aggregate files published', [], () =>
+      one(agg()?.filesPublished),
+    );
+    counter(r, 'aggregate_rows_published_total', 'Rows in the published hourly aggregate files', [], () =>
+      one(agg()?.rowsPublished),
+    );
+    counter(
+      r,
+      'aggregate_overflow_records_total',
+      "Records counted in an hour's (overflow) group: more (tenant, network) pairs than the per-hour bound",
+      [],
+      () => one(agg()?.overflowRecords),
+    );
+    counter(
+      r,
+      'aggregate_journal_replayed_batches_total',
+      'Batches replayed from aggregates journals at start (own after a crash, or adopted from dead peers)',
+      [],
+      () => one(agg()?.replayedBatches),
+    );
   }
 
   private policyMetrics(r: Registry, pol: EnricherMetricSources['policy']): void {

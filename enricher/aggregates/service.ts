@@ -25,7 +25,7 @@ import { DEFAULT_STALE_AFTER_MS } from '../output/recovery';
 import type { DurableRowSink, RecordPipeline } from '../pipeline/pipeline';
 import type { LinkBatch } from '../server/options';
 import { RowSources } from '../server/row-sources';
-import { type AggregateRow, Aggregator, type GroupState, stateOf } from './aggregator';
+import { type AggregateRow, Aggregator, type GroupState, HOUR_MS, stateOf } from './aggregator';
 import { aggregateCsv } from './csv';
 import { KeyedClientHash } from './hll';
 import {
@@ -264,6 +264,10 @@ export class AggregateService {
 
   /** Publishes the hours closed by now (plus the grace). */
   tick(): Promise<void> {
+    this.stats.overflowRecords = this.aggregator.overflowRecords;
+    const due = this.now() - HOUR_MS - this.o.graceMs;
+    // Pausing the journal costs the acks a little latency: only when an hour is due.
+    if (!this.aggregator.openHours.some((h) => h <= due)) return this.chain;
     return this.serial(() => this.aggregator.takeClosed(this.now(), this.o.graceMs));
   }
 
