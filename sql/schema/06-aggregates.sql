@@ -149,6 +149,46 @@ var raw = (0.7213 / (1 + 1.079 / m)) * m * m / sum;
 return raw <= 2.5 * m && zeros > 0 ? m * Math.log(m / zeros) : raw;
 $$;
 
+-- SNOWTAP_TOPK_MERGE: merges Space-Saving summaries (top_qnames) with their bounds
+-- (top_qnames_bound), e.g. across pods and hours:
+--   SELECT SNOWTAP_TOPK_MERGE(ARRAY_AGG(top_qnames), ARRAY_AGG(top_qnames_bound))
+--   FROM SNOWTAP_AGGREGATES_RAW WHERE tenant = 'x' AND hour_start >= '2026-01-01';
+-- (run it on deduplicated rows: a duplicate file would count twice). For each name, a summary
+-- that does not list it contributes its bound to both count and error, so the true total lies
+-- in [count - error, count]; a name in no result has a total <= "bound". Returns
+-- {"top": [[qname, count, error], ...] (64 by count), "bound": n}.
+CREATE OR REPLACE FUNCTION SNOWTAP_TOPK_MERGE(SUMMARIES ARRAY, BOUNDS ARRAY)
+  RETURNS VARIANT
+  LANGUAGE JAVASCRIPT
+  IMMUTABLE
+AS $$
+var names = Object.create(null);
+var lists = [];
+var total = 0;
+for (var k = 0; k < SUMMARIES.length; k++) {
+  var list = SUMMARIES[k] === null || SUMMARIES[k] === undefined ? [] : JSON.parse(SUMMARIES[k]);
+  var b = Number(BOUNDS[k] || 0);
+  lists.push(list);
+  total += b;
+  for (var i = 0; i < list.length; i++) names[list[i][0]] = true;
+}
+var out = [];
+for (var n in names) {
+  var c = 0;
+  var e = 0;
+  for (var j = 0; j < lists.length; j++) {
+    var found = null;
+    for (var q = 0; q < lists[j].length; q++) if (lists[j][q][0] === n) { found = lists[j][q]; break; }
+    var bj = Number(BOUNDS[j] || 0);
+    if (found === null) { c += bj; e += bj; } else { c += found[1]; e += found[2]; }
+  }
+  out.push([n, c, e]);
+}
+out.sort(function (x, y) { return y[1] - x[1] || (x[0] < y[0] ? -1 : 1); });
+var cut = out.length > 64 ? out[64][1] : 0;
+return { top: out.slice(0, 64), bound: Math.max(total, cut) };
+$$;
+
 -- SNOWTAP_AGGREGATES: one row per hour x tenant x network (x sketch key). A file loaded twice
 -- (a re-published emission after a crash, a REFRESH) has rows with equal (emission_id,
 -- hour_start, tenant, network): one copy is kept. Rows of different pods and emissions (late
@@ -213,3 +253,4 @@ GROUP BY hour_start, tenant, network, clients_key_id;
 GRANT SELECT ON VIEW SNOWTAP_AGGREGATES TO ROLE SNOWTAP_READER;
 GRANT USAGE ON FUNCTION SNOWTAP_HLL_MERGE(ARRAY) TO ROLE SNOWTAP_READER;
 GRANT USAGE ON FUNCTION SNOWTAP_HLL_ESTIMATE(VARCHAR) TO ROLE SNOWTAP_READER;
+GRANT USAGE ON FUNCTION SNOWTAP_TOPK_MERGE(ARRAY, ARRAY) TO ROLE SNOWTAP_READER;

@@ -691,6 +691,49 @@ describe('sketch functions and the SNOWTAP_AGGREGATES view', () => {
     assert.throws(() => jsMerge(['abc']), /registers/);
   });
 
+  test('SNOWTAP_TOPK_MERGE (JavaScript UDF): two pods summaries merged stay within the bound', async () => {
+    const st = findStatement(ALL, /^CREATE OR REPLACE FUNCTION SNOWTAP_TOPK_MERGE\b/i);
+    assert.equal(st.length, 1);
+    const jsTopk = new Function('SUMMARIES', 'BOUNDS', dollarBody(st[0]!.text)) as (
+      s: (string | null)[],
+      b: number[],
+    ) => { top: [string, number, number][]; bound: number };
+    const pol = await policy();
+    const frames = fixture(6000, 8);
+    const rows: Record<string, string>[] = [];
+    const all = new MemorySink();
+    for (const [k, id] of ['enricher-0', 'enricher-1'].entries()) {
+      const svc = service(path.join(tmpRoot, 'topk'), id, false);
+      const p = new RecordPipeline(all, id, () => pol);
+      p.observer = svc.aggregator;
+      frames.forEach((f, i) => {
+        if (i % 2 === k) p.process(f, 0, f.length, new RowSource(`f${k}`, ''), 1, i);
+      });
+      await svc.close();
+      rows.push(...readAggregateFiles(svc.published));
+    }
+    // Every hour and tenant of tenant-a, both pods: one merged summary.
+    const mine = rows.filter((r) => r.tenant === 'tenant-a');
+    const merged = jsTopk(
+      mine.map((r) => r.top_qnames!),
+      mine.map((r) => Number(r.top_qnames_bound)),
+    );
+    const truth = new Map<string, number>();
+    for (const [key, e] of exactFromRows(all.rows)) {
+      if (!key.endsWith('|tenant-a')) continue;
+      for (const [n, c] of e.qnames) truth.set(n, (truth.get(n) ?? 0) + c);
+    }
+    const listed = new Set(merged.top.map(([n]) => n));
+    assert.equal(merged.top.length, TOPK_SLOTS);
+    for (const [n, c, e] of merged.top) {
+      const t = truth.get(n) ?? 0;
+      assert.ok(t <= c && t >= c - e, `${n}: ${t} not in [${c - e}, ${c}]`);
+    }
+    for (const [n, t] of truth)
+      if (!listed.has(n)) assert.ok(t <= merged.bound, `${n}: ${t} > ${merged.bound}`);
+    assert.deepEqual(jsTopk([null], [0]), { top: [], bound: 0 });
+  });
+
   test('two pods and a duplicated file through the view in DuckDB: exact totals, merged clients', async () => {
     const pol = await policy();
     const frames = fixture(4000, 5);
