@@ -64,6 +64,8 @@ export interface OutBatch {
   loading: boolean;
   /** Times written to a connection; > 1 means re-sent. */
   sends: number;
+  /** Read back from a spool an earlier agent process wrote: it may have been sent before. */
+  replayed: boolean;
   /** performance.now() of the last send, for the ack latency. */
   sentAt: number;
 }
@@ -131,6 +133,7 @@ export class BatchBuffer {
     for (const f of files) {
       const b = this.make(null, f.seq, f.incarnation, f.records, f.bytes);
       b.file = f.name;
+      b.replayed = true;
       b.where = Where.DISK;
       this.disk.push(b);
     }
@@ -284,6 +287,7 @@ export class BatchBuffer {
       writing: false,
       loading: false,
       sends: 0,
+      replayed: false,
       sentAt: 0,
     };
   }

@@ -3,7 +3,7 @@ import { createLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
 import { loadPolicyFile } from '../enricher/policy/index';
 import { formatHelp, logSettings, parseCommand, UsageError } from './options';
-import { outputOptions, partitionOptions, rowOptions } from './shared';
+import { aggregatesOption, outputOptions, partitionOptions, rowOptions } from './shared';
 import { CONVERT_OPTIONS } from './specs';
 
 export const CONVERT_HELP = formatHelp(
@@ -33,6 +33,7 @@ export async function convertMain(argv: readonly string[]): Promise<number> {
     partition: partitionOptions(o),
     policy,
     rows: rowOptions(o),
+    aggregates: aggregatesOption(o),
     maxDataFrameSize: Number(o['max-frame-size']),
     log,
     progress: process.stderr,
@@ -41,7 +42,9 @@ export async function convertMain(argv: readonly string[]): Promise<number> {
   process.stdout.write(
     `converted ${s.files} file(s): ${s.frames} frames, ${s.rows} rows, ${s.chunks} chunk(s), ` +
       `${s.dropped} dropped, ${s.dnsErrors} DNS parse errors, ${s.oversize} oversize frames skipped, ` +
-      `${s.failedFiles} file error(s), ${s.seconds.toFixed(2)} s, ${rate} records/s -> ${o['output-dir']}\n`,
+      `${s.failedFiles} file error(s), ${s.seconds.toFixed(2)} s, ${rate} records/s -> ${o['output-dir']}` +
+      (s.aggregateFiles > 0 ? `; ${s.aggregateFiles} aggregate file(s)` : '') +
+      '\n',
   );
   return s.failedFiles > 0 ? 1 : 0;
 }

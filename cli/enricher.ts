@@ -28,7 +28,7 @@ import {
   parseHostPort,
   UsageError,
 } from './options';
-import { outputOptions, partitionOptions, rowOptions } from './shared';
+import { aggregatesOption, outputOptions, partitionOptions, rowOptions } from './shared';
 import { OUTPUT_OPTIONS } from './specs';
 import { checkTlsFiles, SECRET_RELOAD_OPTION, secretReloadMs, tokenFromFile } from './token';
 
@@ -207,6 +207,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
     output: outputOptions(o),
     partition: partitionOptions(o),
     rows: rowOptions(o),
+    aggregates: aggregatesOption(o),
     listen: hp('listen')!,
     dnstapListen: hp('dnstap-listen'),
     dnstapInput: dnstapInputFrom(o),

@@ -1,6 +1,7 @@
 // Option-to-config mapping shared by the subcommands that write chunks (enricher, convert).
 // The agent never imports this file (it would load the CSV writer and the row pipeline):
 // what it shares with the enricher lives in ./token.
+import { type AggregateMode, type AggregatesConfig, aggregatesKey } from '../enricher/aggregates/options';
 import { type Compression, ZSTD_MIN_NODE, zstdAvailable } from '../enricher/output/compression';
 import { headerBytesFor, parseColumnList } from '../enricher/output/csv';
 import {
@@ -92,4 +93,29 @@ export function compressionOption(o: OptionValues): Compression {
     );
   }
   return resolved;
+}
+
+/** --aggregates, --rows, --aggregates-grace, --aggregates-key; null when aggregates are off. */
+export function aggregatesOption(o: OptionValues): AggregatesConfig | null {
+  const mode = String(o.aggregates ?? 'off') as AggregateMode;
+  const rows = String(o.rows ?? 'on') !== 'off';
+  if (mode === 'off') {
+    if (!rows) throw new UsageError('--rows off needs --aggregates hourly: nothing would be written');
+    if (o['aggregates-key'] !== undefined) throw new UsageError('--aggregates-key needs --aggregates hourly');
+    return null;
+  }
+  if (o['output-url'] !== undefined)
+    throw new UsageError(
+      '--aggregates hourly with --output-url is not supported yet: aggregate files are written to --output-dir only (use a mounted directory)',
+    );
+  let key: Buffer;
+  try {
+    key = aggregatesKey(
+      o['aggregates-key'] === undefined ? undefined : String(o['aggregates-key']),
+      String(o['output-dir']),
+    );
+  } catch (err) {
+    throw new UsageError(`--${(err as Error).message}`);
+  }
+  return { mode, rows, graceMs: Math.round(Number(o['aggregates-grace']) * 1000), key };
 }

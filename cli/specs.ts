@@ -2,6 +2,12 @@
 // subcommand's own options live next to it. Names are part of the contract; defaults and
 // ranges come from the library that owns them.
 import { hostname } from 'node:os';
+import {
+  AGGREGATE_MODES,
+  AGGREGATES_DEFAULTS,
+  AGGREGATES_RANGES,
+  ROWS_MODES,
+} from '../enricher/aggregates/options';
 import { COMPRESSIONS } from '../enricher/output/compression';
 import {
   AZ_ACK_INTERVAL_MS,
@@ -45,6 +51,37 @@ export const ROW_OPTIONS: readonly OptionSpec[] = [
     kind: 'list',
     arg: 'LIST',
     help: 'write only these columns (comma-separated, schema order, record_id included); default all',
+  },
+];
+
+/** Hourly aggregates (issue 9 step 3): a second output beside the rows, or instead of them. */
+export const AGGREGATE_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'aggregates',
+    kind: 'enum',
+    values: AGGREGATE_MODES,
+    default: AGGREGATES_DEFAULTS.mode,
+    help: 'hourly: also write per hour x tenant x network aggregates under aggregates/YYYY/MM/DD/HH/ (off: none)',
+  },
+  {
+    name: 'rows',
+    kind: 'enum',
+    values: ROWS_MODES,
+    default: AGGREGATES_DEFAULTS.rows,
+    help: 'off: write no row chunks, only aggregates (needs --aggregates hourly)',
+  },
+  {
+    name: 'aggregates-grace',
+    kind: 'number',
+    ...libraryNumber(AGGREGATES_DEFAULTS.graceMs, AGGREGATES_RANGES.graceMs, 1000),
+    arg: 'SECONDS',
+    help: 'publish an hour this long after it ended (late records still count in it)',
+  },
+  {
+    name: 'aggregates-key',
+    kind: 'string',
+    arg: 'KEYFILE',
+    help: 'key of the unique-client sketch hash (>= 16 bytes, same on every pod); default: generated once in <output-dir>/_partial/aggregates.key',
   },
 ];
 
@@ -147,6 +184,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     help: 'enricher id written to every row and chunk name (the pod name)',
   },
   ...ROW_OPTIONS,
+  ...AGGREGATE_OPTIONS,
 ];
 
 export const CONVERT_OPTIONS: readonly OptionSpec[] = [...OUTPUT_OPTIONS];

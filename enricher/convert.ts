@@ -15,9 +15,12 @@ import { basename } from 'node:path';
 import type { Logger } from '../common/log';
 import { ProgressBar } from '../common/progress';
 import { FramestreamError, readFrameStreamFile } from '../proto/framestream/index';
+import type { AggregatesConfig } from './aggregates/options';
+import { AggregateService } from './aggregates/service';
 import {
   type ChunkWriterOptions,
   type CommitInfo,
+  checkChunkWriterOptions,
   createOutputWriter,
   type PartitionOptions,
 } from './output/index';
@@ -40,6 +43,8 @@ export interface ConvertOptions {
   policy: Policy | null;
   /** Privacy and column selection (--mask-client-*, --drop-ecs, --columns). */
   rows?: RowOptions;
+  /** Hourly aggregates (--aggregates hourly, --rows off); written when the run ends. */
+  aggregates?: AggregatesConfig | null;
   maxDataFrameSize?: number;
   log: Logger;
   /** Told about every committed chunk (sizes: benchmarks). */
@@ -60,6 +65,8 @@ export interface ConvertSummary {
   bytes: number;
   seconds: number;
   chunkPaths: string[];
+  aggregateFiles: number;
+  aggregatePaths: string[];
 }
 
 /** Stable id for a capture file: converting the same bytes again gives the same record_ids. */
@@ -89,7 +96,31 @@ export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary
     },
     opts.partition,
   );
-  const pipeline = new RecordPipeline(writer, opts.output.enricherId, () => opts.policy, opts.rows);
+  const agg = opts.aggregates ?? null;
+  const pipeline = new RecordPipeline(
+    agg?.rows === false ? null : writer,
+    opts.output.enricherId,
+    () => opts.policy,
+    opts.rows,
+  );
+  let aggregates: AggregateService | null = null;
+  if (agg !== null) {
+    // No journal: a convert that dies is run again (the rows' ids are stable; aggregates are
+    // written only at the end, so a failed run leaves none).
+    const out = checkChunkWriterOptions(opts.output);
+    aggregates = new AggregateService({
+      outputDir: out.outputDir,
+      enricherId: out.enricherId,
+      key: agg.key,
+      graceMs: agg.graceMs,
+      compression: out.compression,
+      gzipLevel: out.gzipLevel,
+      zstdLevel: out.zstdLevel,
+      journal: false,
+      log: opts.log,
+    });
+    pipeline.observer = aggregates.aggregator;
+  }
   let totalBytes = 0;
   for (const f of opts.files) totalBytes += (await stat(f)).size;
   const bar = new ProgressBar(totalBytes, opts.progress ?? process.stderr, 'convert ');
@@ -105,6 +136,8 @@ export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary
     bytes: 0,
     seconds: 0,
     chunkPaths,
+    aggregateFiles: 0,
+    aggregatePaths: [],
   };
   let doneBytes = 0;
   const ageTimer = setInterval(() => writer.tick(), 1000);
@@ -141,6 +174,11 @@ export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary
       }
     }
     await writer.close();
+    if (aggregates !== null) {
+      await aggregates.close();
+      summary.aggregatePaths = aggregates.published;
+      summary.aggregateFiles = aggregates.published.length;
+    }
   } finally {
     clearInterval(ageTimer);
     bar.finish();
@@ -149,7 +187,7 @@ export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary
   summary.frames = c.frames;
   summary.rows = c.rows;
   summary.chunks = chunkPaths.length;
-  summary.dropped = c.frames - c.rows;
+  summary.dropped = c.frames - c.rows - c.aggregatedOnly;
   for (const n of c.dnsErrors.values()) summary.dnsErrors += n;
   summary.bytes = doneBytes;
   summary.seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -17,6 +17,8 @@ import {
   type TlsMaterial,
   tokenFromBytes,
 } from '../common/secret-files';
+import type { AggregatesConfig } from './aggregates/options';
+import { AckGate, AggregateService, replayInto } from './aggregates/service';
 import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
 import {
@@ -92,6 +94,8 @@ export interface EnricherOptions {
   secretFiles?: SecretFilePaths;
   /** How often secret files (those above and the pseudonym key) are re-read; default 10 s. */
   secretReloadMs?: number;
+  /** Hourly aggregates (--aggregates hourly, --rows off); null/absent = off. */
+  aggregates?: AggregatesConfig | null;
   maxDataFrameSize?: number;
   /** How long agents get to finish their in-flight batches on stop(). */
   drainTimeoutMs?: number;
@@ -140,6 +144,7 @@ export class Enricher {
   link: LinkServer | null = null;
   writer: ChunkWriter | PartitionedWriter | null = null;
   pipeline: RecordPipeline | null = null;
+  aggregates: AggregateService | null = null;
   poller: PolicyPoller | null = null;
   private dnstap: { server: FrameStreamServer; input: DnstapInput } | null = null;
   private ops: OpsServer | null = null;
@@ -184,6 +189,7 @@ export class Enricher {
       output: () => ({ suspended: this.suspended !== null, failures: this.outputFailures }),
       draining: () => this.state === 'draining',
       secrets: () => this.secrets,
+      aggregates: () => this.aggregates?.stats ?? null,
       id: o.id,
     });
   }
@@ -279,8 +285,34 @@ export class Enricher {
     );
     this.writer = writer;
     const poller = this.poller;
-    const pipeline = new RecordPipeline(writer, o.id, () => poller?.current ?? null, o.rows);
+    const policy = () => poller?.current ?? null;
+    const agg = o.aggregates ?? null;
+    const pipeline = new RecordPipeline(agg?.rows === false ? null : writer, o.id, policy, o.rows);
     this.pipeline = pipeline;
+    let aggregates: AggregateService | null = null;
+    if (agg !== null) {
+      // The journal replays through a pipeline of its own that writes no rows (they are durable already).
+      const out = checkChunkWriterOptions({ ...o.output, enricherId: o.id });
+      aggregates = new AggregateService({
+        outputDir: out.outputDir,
+        enricherId: o.id,
+        key: agg.key,
+        graceMs: agg.graceMs,
+        compression: out.compression,
+        gzipLevel: out.gzipLevel,
+        zstdLevel: out.zstdLevel,
+        journal: true,
+        log: this.log,
+      });
+      pipeline.observer = aggregates.aggregator;
+      const replay = new RecordPipeline(null, o.id, policy, o.rows);
+      replay.observer = aggregates.aggregator;
+      await aggregates.open((b, into) => {
+        replay.observer = into;
+        replayInto(replay, b);
+      });
+      this.aggregates = aggregates;
+    }
     this.link = new LinkServer({
       ...o.link,
       ...o.listen,
@@ -288,7 +320,9 @@ export class Enricher {
       port: this.linkPort ?? o.listen.port,
       enricherId: o.id,
       pipeline,
-      output: writer,
+      // With aggregates an ack also waits for the journal (durable counts, kill -9).
+      output: aggregates === null ? writer : new AckGate(writer, aggregates),
+      ...(aggregates === null ? {} : { onBatch: (b) => aggregates.onBatch(b) }),
       log: this.log,
       authToken: o.authToken ?? null,
       tls: o.tls ?? null,
@@ -372,6 +406,11 @@ export class Enricher {
     for (const w of this.secrets.splice(0)) w.stop();
     this.poller?.stop();
     await Promise.all([this.link?.close(), this.dnstap?.server.close(0)]);
+    try {
+      await this.aggregates?.close();
+    } catch (err) {
+      this.fail(err as Error);
+    }
     if (this.writer !== null) {
       try {
         await this.writer.close();
@@ -438,6 +477,9 @@ export class Enricher {
 
   private async closeOutput(): Promise<void> {
     await Promise.all([this.link?.close(), this.dnstap?.server.close(0)]);
+    // Published again after the retry, from the journal.
+    this.aggregates?.abandon();
+    this.aggregates = null;
     try {
       await this.writer?.close();
     } catch {

@@ -9,6 +9,7 @@ import type { FrameStreamServerStats } from '../common/framestream-server';
 import { byLabel, type Labels, one, type Samples, scrapedCounter, scrapedGauge } from '../common/metrics';
 import { createRegistry } from '../common/ops-server';
 import { type SecretWatch, secretCounts } from '../common/secret-files';
+import type { AggregateStats } from './aggregates/service';
 import type { ChunkWriterStats, PartitionStats } from './output/index';
 import type { PipelineCounters } from './pipeline/pipeline';
 import type { Policy } from './policy/index';
@@ -30,6 +31,8 @@ export interface EnricherMetricSources {
   /** Secret files re-read while running (common/secret-files.ts). */
   secrets?: () => readonly SecretWatch<unknown>[];
   draining: () => boolean;
+  /** Hourly aggregates (--aggregates hourly); absent/null when off. */
+  aggregates?: () => AggregateStats | null;
   /** The enricher id (the pod name in Kubernetes): the info metric's label, for scoping queries. */
   id?: string;
 }
@@ -298,6 +301,27 @@ export class EnricherMetrics {
       'Secret file updates refused (expired certificate, key mismatch) or unreadable, by secret',
       ['secret'],
       () => byLabel(s.secrets ? secretCounts(s.secrets()).failures : undefined, 'secret'),
+    );
+    const agg = () => s.aggregates?.() ?? null;
+    counter(r, 'aggregate_files_published_total', 'Hourly aggregate files published', [], () =>
+      one(agg()?.filesPublished),
+    );
+    counter(r, 'aggregate_rows_published_total', 'Rows in the published hourly aggregate files', [], () =>
+      one(agg()?.rowsPublished),
+    );
+    counter(
+      r,
+      'aggregate_overflow_records_total',
+      "Records counted in an hour's (overflow) group: more (tenant, network) pairs than the per-hour bound",
+      [],
+      () => one(agg()?.overflowRecords),
+    );
+    counter(
+      r,
+      'aggregate_journal_replayed_batches_total',
+      'Batches replayed from aggregates journals at start (own after a crash, or adopted from dead peers)',
+      [],
+      () => one(agg()?.replayedBatches),
     );
   }
 

@@ -12,6 +12,8 @@
 // --tenants N: the capture's client addresses are rewritten to N tenants' networks (runs of K
 // records per client, default 1: every record may switch tenant), and each codec runs twice
 // per round, paired: one tree, then --partition-by tenant (bound M, default max(64, N)).
+//        [--aggregates] [--rows-off]
+// --aggregates: hourly aggregates as well (issue 9 step 3); --rows-off: aggregates only (--rows off).
 // --compression: the codecs to run (default none,gzip; zstd needs Node >= 22.15); the runs
 // alternate between them (paired) so that a busy neighbour hurts each codec alike.
 //
@@ -22,6 +24,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../common/log';
+import type { AggregatesConfig } from '../enricher/aggregates/options';
 import { convertFiles } from '../enricher/convert';
 import {
   ChunkWriter,
@@ -89,6 +92,12 @@ const ROWS: RowOptions = {
     ? { pseudonymizer: Pseudonymizer.fromFile(args[args.indexOf('--pseudonymize-clients') + 1]!) }
     : {}),
 };
+
+// Hourly aggregates under test (issue 9 step 3): --aggregates, --rows-off.
+const AGGREGATES: AggregatesConfig | null =
+  args.includes('--aggregates') || args.includes('--rows-off')
+    ? { mode: 'hourly', rows: !args.includes('--rows-off'), graceMs: 0, key: Buffer.alloc(32, 7) }
+    : null;
 
 function pinToOneCore(): void {
   if (process.env.SNOWTAP_BENCH_PINNED === '1') return;
@@ -187,7 +196,8 @@ async function main(): Promise<void> {
     const policy = await benchPolicy();
     console.log(
       `capture: ${cap.frames} frames, ${(cap.bytes / 1e6).toFixed(1)} MB (unbound bulk fixture x${Math.round(cap.frames / 13002)}); ` +
-        `policy: ${policy.domainCount} domains, ${policy.networkCount} networks; cpu pinning: ${process.env.SNOWTAP_BENCH_PINNED}`,
+        `policy: ${policy.domainCount} domains, ${policy.networkCount} networks; cpu pinning: ${process.env.SNOWTAP_BENCH_PINNED}` +
+        (AGGREGATES === null ? '' : `; aggregates hourly, rows ${AGGREGATES.rows ? 'on' : 'off'}`),
     );
     const results: Record<string, unknown> = {
       frames: cap.frames,
@@ -226,13 +236,16 @@ async function main(): Promise<void> {
           ...(partition ? { partition } : {}),
           policy,
           rows: ROWS,
+          aggregates: AGGREGATES,
           log: silentLogger(),
           onCommit: (c) => {
             csv += c.bytes;
             file += c.compressedBytes;
           },
         });
-        if (s.rows !== cap.frames) throw new Error(`expected ${cap.frames} rows, got ${s.rows}`);
+        const want = AGGREGATES?.rows === false ? 0 : cap.frames;
+        if (s.rows !== want) throw new Error(`expected ${want} rows, got ${s.rows}`);
+        if (AGGREGATES !== null && s.aggregateFiles === 0) throw new Error('no aggregate file written');
         secs.get(key)!.push(s.seconds);
         const cpu = process.cpuUsage(cpu0);
         cpus.get(key)!.push((cpu.user + cpu.system) / 1e6);

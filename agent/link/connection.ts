@@ -20,6 +20,7 @@ import {
   MAX_CONTROL_BODY,
   MessageType,
   type MessageTypeCode,
+  markResent,
   rejectCodeName,
 } from '../../proto/link';
 import type { OutBatch } from '../buffer';
@@ -163,7 +164,9 @@ export class LinkConnection implements LinkConn {
     this.window.set(b.seq, b);
     b.sends++;
     b.sentAt = performance.now();
-    this.write(b.frame!);
+    // A batch that may have reached an enricher before says so (LINK.md "Re-sends"): the
+    // enricher's hourly aggregates count it in resent_records.
+    this.write(b.sends > 1 || b.replayed ? markResent(b.frame!) : b.frame!);
   }
 
   /**

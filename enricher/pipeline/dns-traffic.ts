@@ -60,8 +60,10 @@ function indexTable(labels: readonly string[], size: number, nameOf: (n: number)
   return t;
 }
 
-const RCODE_INDEX = indexTable(RCODE_LABELS, 4096, (n) => RCODES_TABLE.name(n));
-const QTYPE_INDEX = indexTable(QTYPE_LABELS, 65536, (n) => QTYPES.name(n));
+/** RCODE_LABELS index of every rcode (aggregates use the same label sets). */
+export const RCODE_INDEX = indexTable(RCODE_LABELS, 4096, (n) => RCODES_TABLE.name(n));
+/** QTYPE_LABELS index of every qtype. */
+export const QTYPE_INDEX = indexTable(QTYPE_LABELS, 65536, (n) => QTYPES.name(n));
 const TYPE_COUNT = MESSAGE_TYPE_LABELS.length;
 
 export class DnsTrafficCounters {

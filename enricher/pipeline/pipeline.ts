@@ -10,7 +10,7 @@ import {
   isResponseType,
 } from '../../proto/dnstap/index';
 import { COLUMNS, type ColumnName } from '../output/csv';
-import type { Policy } from '../policy/index';
+import type { NetworkRule, Policy } from '../policy/index';
 import { TruncatedCounters } from './dns-columns';
 import { DnsTrafficCounters } from './dns-traffic';
 import {
@@ -50,6 +50,15 @@ export interface DurableRowSink extends RowSink {
   flush(): Promise<void>;
 }
 
+/**
+ * Sees every record after the policy lookups (hourly aggregates, enricher/aggregates/): the
+ * decoded frame, the chosen DNS message (headerOk: its 12-byte header was read), the network
+ * rule the client address matched, and the batch's source (sample rate). Must not keep views.
+ */
+export interface RecordObserver {
+  observe(v: DnstapView, d: DnsView, headerOk: boolean, network: NetworkRule | null, src: RowSource): void;
+}
+
 /** Plain counters, read by the metrics collector on scrape (no prom-client calls per record). */
 export class PipelineCounters {
   frames = 0;
@@ -68,6 +77,8 @@ export class PipelineCounters {
   readonly outOfRange = new OutOfRangeCounters();
   /** Fields cut to their bound (identity, answers, dnstap policy texts, query_zone), by column. */
   readonly truncated = new TruncatedCounters();
+  /** Records taken with --rows off: counted in the aggregates, no row written. */
+  aggregatedOnly = 0;
   /** Responses by rcode, queries by message type and qtype class (bounded labels). */
   readonly traffic = new DnsTrafficCounters();
 }
@@ -88,16 +99,19 @@ export class RecordPipeline {
   private readonly scratch: Buffer | null = null;
   /** The sink wants each row's tenant (--partition-by tenant). */
   private readonly partitioned: boolean;
+  /** Hourly aggregates; null when off. */
+  observer: RecordObserver | null = null;
 
   constructor(
-    private readonly sink: RowSink,
+    /** null: no rows are written (--rows off); records still reach the observer. */
+    private readonly sink: RowSink | null,
     enricherId: string,
     /** Returns the policy in force; read once per record so a swap takes effect at once. */
     private readonly policy: () => Policy | null,
     options: RowOptions = {},
   ) {
     this.encoder = new RowEncoder(enricherId, this.counters.outOfRange, this.counters.truncated, options);
-    this.partitioned = typeof sink.selectTenant === 'function';
+    this.partitioned = typeof sink?.selectTenant === 'function';
     if (options.columns !== undefined && options.columns.length < COLUMNS.length) {
       this.keep = new Uint8Array(COLUMNS.length);
       for (const c of options.columns) this.keep[COLUMNS.indexOf(c)] = 1;
@@ -165,7 +179,12 @@ export class RecordPipeline {
       policy !== null && v.queryAddressOff !== ABSENT
         ? policy.lookupNetwork(buf, v.queryAddressOff, v.queryAddressLen)
         : null;
+    if (this.observer !== null) this.observer.observe(v, dv, dns.headerOk, network, src);
     const sink = this.sink;
+    if (sink === null) {
+      c.aggregatedOnly++;
+      return true;
+    }
     if (this.partitioned) sink.selectTenant!(network === null ? null : network.tenant);
     const at = sink.beginRow(MAX_ROW_BYTES);
     let rowEnd: number;

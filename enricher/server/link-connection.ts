@@ -61,6 +61,8 @@ export class LinkConnection {
   readonly openedAt = Date.now();
   agentId = '';
   incarnation = '';
+  /** The Hello's marks_resends. */
+  marksResends = false;
   batches = 0;
   records = 0;
   reason: LinkCloseReason | null = null;
@@ -255,6 +257,7 @@ export class LinkConnection {
       return;
     }
     this.incarnation = hello.incarnation;
+    this.marksResends = hello.marksResends === true;
     this.sources = new RowSources(hello.agentId, hello.incarnation);
     this.state = OPEN;
     this.decoder.accept(Accepts.ENRICHER_OPEN);
@@ -277,6 +280,18 @@ export class LinkConnection {
     const src = this.sources!.of(view);
     const seq = view.seq;
     const pipeline = this.ctx.o.pipeline;
+    const onBatch = this.ctx.o.onBatch;
+    if (onBatch !== undefined) {
+      onBatch({
+        agentId: this.agentId,
+        incarnation: this.incarnation,
+        marksResends: this.marksResends,
+        view,
+        buf,
+        start,
+        end,
+      });
+    }
     let dropped = 0;
     while (view.nextRecord()) {
       if (!pipeline.process(view.buf, view.recordStart, view.recordEnd, src, seq, view.recordIndex))

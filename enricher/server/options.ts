@@ -3,6 +3,7 @@
 
 import type { Logger } from '../../common/log';
 import { CodedError, checkInt } from '../../proto/kit/index';
+import type { BatchView } from '../../proto/link/index';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_KEEPALIVE_INTERVAL_MS,
@@ -54,6 +55,24 @@ export interface LinkServerOptions {
   maxUnackedBytes?: number;
   /** Called once per acknowledged batch with the time from its arrival to its Ack. */
   onAckLatency?: (seconds: number) => void;
+  /**
+   * Called with every valid Batch before its records go through the pipeline (hourly
+   * aggregates: the re-send mark, the journal). `view` is parsed; buf[start, end) is its body.
+   */
+  onBatch?: (batch: LinkBatch) => void;
+}
+
+/** A received Batch as onBatch sees it; valid only during the call. */
+export interface LinkBatch {
+  agentId: string;
+  /** The Hello's incarnation (the Batch's own, when set, is in `view`). */
+  incarnation: string;
+  /** The agent's Hello said it marks re-sends (Batch.resent); false = an older agent: unknown. */
+  marksResends: boolean;
+  view: BatchView;
+  buf: Buffer;
+  start: number;
+  end: number;
 }
 
 export const LINK_SERVER_DEFAULTS = {
@@ -86,9 +105,9 @@ export const LINK_SERVER_LIMITS = {
 } as const;
 
 export type ResolvedLinkServerOptions = Required<
-  Omit<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency'>
+  Omit<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency' | 'onBatch'>
 > &
-  Pick<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency'>;
+  Pick<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency' | 'onBatch'>;
 
 const KEYS = new Set([
   'host',
@@ -101,6 +120,7 @@ const KEYS = new Set([
   'tls',
   ...Object.keys(LINK_SERVER_DEFAULTS),
   'onAckLatency',
+  'onBatch',
 ]);
 
 export class LinkServerOptionError extends CodedError<'LINK_SERVER_INVALID_OPTION'> {

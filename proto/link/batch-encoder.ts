@@ -16,6 +16,7 @@ import {
   MAX_LINK_FRAME,
   MAX_SEQ,
   MessageType,
+  RESENT_MARK_BYTES,
 } from './constants';
 import { invalidArgument, LinkErrorCode, LinkProtocolError } from './errors';
 
@@ -125,7 +126,8 @@ export class BatchEncoder {
     }
     let p = this.pos;
     const need = p + 1 + (len < 0x80 ? 1 : len < 0x4000 ? 2 : varintSize(len)) + len;
-    if (need - LENGTH_SIZE > this.maxFrame) return false;
+    // Room for the resent mark an agent appends when it sends this frame again.
+    if (need - LENGTH_SIZE > this.maxFrame - RESENT_MARK_BYTES) return false;
     if (need > this.buf.length) this.grow(need);
     const buf = this.buf;
     buf[p++] = BatchTag.RECORD;
@@ -165,4 +167,20 @@ export class BatchEncoder {
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
+}
+
+/**
+ * A copy of the Batch link frame `frame` with `resent = true` appended (protobuf fields may come
+ * in any order; a receiver reading the field twice keeps the last). The agent sends this instead
+ * of the stored frame when the batch may have reached an enricher before (LINK.md "Re-sends").
+ * Call it on the stored (unmarked) frame each time.
+ */
+export function markResent(frame: Buffer): Buffer {
+  const n = frame.length;
+  const out = Buffer.allocUnsafe(n + RESENT_MARK_BYTES);
+  frame.copy(out, 0, 0, n);
+  out[n] = BatchTag.RESENT;
+  out[n + 1] = 1;
+  out.writeUInt32BE(n + RESENT_MARK_BYTES - LENGTH_SIZE, 0);
+  return out;
 }

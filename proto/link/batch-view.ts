@@ -30,6 +30,8 @@ export class BatchView {
   incarnationStart = 0;
   incarnationEnd = 0;
   recordCount = 0;
+  /** Batch.resent (field 5): the agent says this batch may have been received before. */
+  resent = false;
   /** After nextRecord() returned true: the record is buf[recordStart, recordEnd). */
   recordStart = 0;
   recordEnd = 0;
@@ -63,6 +65,7 @@ export class BatchView {
     this.sampleRate = 0;
     this.incarnationStart = this.incarnationEnd = start;
     this.recordCount = 0;
+    this.resent = false;
     this.firstRecord = end;
     this.recordIndex = -1;
     let p = start;
@@ -91,16 +94,17 @@ export class BatchView {
           this.incarnationEnd = p + len;
         }
         p += len;
-      } else if (tag === BatchTag.SEQ || tag === BatchTag.SAMPLE_RATE) {
+      } else if (tag === BatchTag.SEQ || tag === BatchTag.SAMPLE_RATE || tag === BatchTag.RESENT) {
         const v = readVarint(buf, p, end);
         if (v < 0) throw bad('truncated or oversized varint', at);
         p = VARINT.next;
         if (tag === BatchTag.SEQ) this.seq = v;
+        else if (tag === BatchTag.RESENT) this.resent = v !== 0;
         else if (v > 0xffffffff) throw bad(`sample_rate ${v} exceeds 2^32-1`, at);
         else this.sampleRate = v;
       } else {
         const field = Math.floor(tag / 8);
-        if (field >= 1 && field <= 4) throw bad(`field ${field} with wire type ${tag & 7}`, at);
+        if (field >= 1 && field <= 5) throw bad(`field ${field} with wire type ${tag & 7}`, at);
         p = skipField(buf, p, end, tag);
         if (p < 0) throw bad(`unknown field ${field} (wire type ${tag & 7}) is malformed`, at);
       }

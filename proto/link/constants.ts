@@ -126,7 +126,11 @@ export const BatchTag = {
   INCARNATION: 0x12, // field 2, length-delimited
   SAMPLE_RATE: 0x18, // field 3, varint
   RECORD: 0x22, // field 4, length-delimited
+  RESENT: 0x28, // field 5, varint (bool)
 } as const;
+
+/** Bytes markResent() appends to a Batch frame; BatchEncoder keeps this much room below the frame limit. */
+export const RESENT_MARK_BYTES = 2;
 
 /** Largest seq / nonce: JavaScript numbers are exact up to here; larger ones are refused. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;

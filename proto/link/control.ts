@@ -26,6 +26,8 @@ export interface Hello {
   contentType: string;
   authToken: Buffer;
   software: string;
+  /** The agent sets Batch.resent on possible re-sends; absent/false = an older agent (unknown). */
+  marksResends?: boolean;
 }
 
 export interface Welcome {
@@ -102,6 +104,7 @@ function checkValue(msgName: string, field: string, pbType: string, v: unknown):
     want = 'a uint64 up to 2^53-1';
   } else if (pbType === 'string') ok = typeof v === 'string';
   else if (pbType === 'bytes') ok = v instanceof Uint8Array;
+  else if (pbType === 'bool') ok = typeof v === 'boolean';
   else {
     // An enum (Reject.Code): open in proto3, so any non-negative int32 is a valid value.
     ok = Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0x7fffffff;

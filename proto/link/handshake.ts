@@ -206,6 +206,7 @@ export function makeHello(s: AgentHandshakeSettings): Hello {
     contentType: s.contentType ?? DNSTAP_CONTENT_TYPE,
     authToken: token,
     software: s.software ?? 'snowtap',
+    marksResends: true,
   };
 }
 

@@ -2,7 +2,7 @@
 // control messages, the handshake, limits and errors. Spec: LINK.md next to this file.
 // Tests may import the individual modules directly.
 
-export { BatchEncoder, type BatchEncoderOptions } from './batch-encoder';
+export { BatchEncoder, type BatchEncoderOptions, markResent } from './batch-encoder';
 export { BatchView, decodeBatch, type RecordHandler, recordIdPrefix } from './batch-view';
 export {
   Accepts,
@@ -24,6 +24,7 @@ export {
   type MessageTypeCode,
   messageTypeName,
   PROTOCOL_VERSION,
+  RESENT_MARK_BYTES,
   RejectCode,
   rejectCodeName,
   typeMask,

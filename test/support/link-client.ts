@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { BatchEncoder } from '../../proto/link/batch-encoder';
+import { BatchEncoder, markResent } from '../../proto/link/batch-encoder';
 import { Accepts, MessageType } from '../../proto/link/constants';
 import { decodeControl, encodeControl, type Reject, type Welcome } from '../../proto/link/control';
 import { LinkFrameDecoder } from '../../proto/link/decoder';
@@ -114,11 +114,11 @@ export class TestAgent {
   sendBatch(
     seq: number,
     records: Buffer[],
-    opts: { incarnation?: string; sampleRate?: number } = {},
+    opts: { incarnation?: string; sampleRate?: number; resent?: boolean } = {},
   ): number {
     this.encoder.begin(seq, opts.incarnation ?? '', opts.sampleRate ?? 0);
     for (const r of records) if (!this.encoder.append(r)) throw new Error('record does not fit a batch');
-    const frame = this.encoder.finish();
+    const frame = opts.resent === true ? markResent(this.encoder.finish()) : this.encoder.finish();
     this.send(frame);
     return frame.length;
   }

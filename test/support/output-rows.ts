@@ -111,7 +111,7 @@ export function listFiles(dir: string): string[] {
 }
 
 export function finalFiles(dir: string): string[] {
-  return listFiles(dir).filter((f) => !f.startsWith('_partial'));
+  return listFiles(dir).filter((f) => !f.startsWith('_partial') && !f.startsWith('aggregates/'));
 }
 
 /** The read_csv column spec built from COLUMN_TYPES, as the shipped SQL would. */

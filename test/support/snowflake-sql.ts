@@ -17,8 +17,8 @@ function stripComments(sql: string): string {
   let out = '';
   for (let i = 0; i < sql.length; i++) {
     const c = sql[i]!;
-    if (c === "'") {
-      const end = stringEnd(sql, i);
+    if (c === "'" || (c === '$' && sql[i + 1] === '$')) {
+      const end = c === "'" ? stringEnd(sql, i) : dollarEnd(sql, i);
       out += sql.slice(i, end);
       i = end - 1;
     } else if (c === '-' && sql[i + 1] === '-') {
@@ -39,6 +39,20 @@ function stringEnd(sql: string, start: number): number {
     }
   }
   throw new Error(`unterminated string literal at ${start}`);
+}
+
+/** Index after the $$...$$ block (a function body) that opens at `start`. */
+function dollarEnd(sql: string, start: number): number {
+  const end = sql.indexOf('$$', start + 2);
+  if (end < 0) throw new Error(`unterminated $$ block at ${start}`);
+  return end + 2;
+}
+
+/** The body of the $$...$$ block of a statement (a JavaScript UDF). */
+export function dollarBody(text: string): string {
+  const start = text.indexOf('$$');
+  if (start < 0) throw new Error('no $$ block');
+  return text.slice(start + 2, dollarEnd(text, start) - 2);
 }
 
 /**
@@ -79,6 +93,7 @@ export function readSqlTree(dir: string): SqlStatement[] {
     let start = 0;
     for (let i = 0; i < sql.length; i++) {
       if (sql[i] === "'") i = stringEnd(sql, i) - 1;
+      else if (sql[i] === '$' && sql[i + 1] === '$') i = dollarEnd(sql, i) - 1;
       else if (sql[i] === ';') {
         const text = sql.slice(start, i).trim();
         if (text !== '') out.push({ file, text });

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { BatchEncoder } from '../../proto/link/batch-encoder';
+import { BatchEncoder, markResent } from '../../proto/link/batch-encoder';
 import { BatchView, decodeBatch, recordIdPrefix } from '../../proto/link/batch-view';
-import { MAX_CONTROL_BODY, MAX_LINK_FRAME } from '../../proto/link/constants';
+import { MAX_CONTROL_BODY, MAX_LINK_FRAME, RESENT_MARK_BYTES } from '../../proto/link/constants';
 import { LinkFrameDecoder } from '../../proto/link/decoder';
 import { LinkProtocolError } from '../../proto/link/errors';
 import { BatchType } from '../../proto/link/schema';
@@ -202,20 +202,23 @@ test('append refuses a record that would pass maxFrameBytes; exactly the limit f
   const max = MAX_CONTROL_BODY + 1000;
   const enc = new BatchEncoder({ maxFrameBytes: max, initialCapacity: 1024 });
   enc.begin(1, '', 0);
-  // Frame length N = 1 type + 2 seq + (1 tag + 3 length + n) = max.
-  const fits = max - 7;
+  // Frame length N = 1 type + 2 seq + (1 tag + 3 length + n) = max - 2 (room for the resent mark).
+  const fits = max - RESENT_MARK_BYTES - 7;
   assert.equal(enc.append(Buffer.alloc(fits + 1)), false);
   assert.equal(enc.recordCount, 0);
   assert.equal(enc.append(Buffer.alloc(fits)), true);
-  assert.equal(enc.frameSize, max + 4);
+  assert.equal(enc.frameSize, max - RESENT_MARK_BYTES + 4);
   assert.equal(enc.append(Buffer.alloc(0)), false);
   const frame = enc.finish();
-  assert.equal(frame.readUInt32BE(0), max);
+  assert.equal(frame.readUInt32BE(0), max - RESENT_MARK_BYTES);
+  // Marked as a re-send it is exactly the limit, still accepted.
+  assert.equal(markResent(frame).readUInt32BE(0), max);
   assert.equal(new BatchEncoder().maxFrameBytes, MAX_LINK_FRAME);
   // Lowering the limit applies to the next append.
   enc.begin(2, '', 0);
   enc.maxFrameBytes = 200;
   assert.equal(enc.append(Buffer.alloc(200)), false);
+  assert.equal(enc.append(Buffer.alloc(194)), false); // 200 bytes: no room for the mark
   assert.equal(enc.append(Buffer.alloc(150)), true);
   assert.throws(
     () => {
@@ -341,4 +344,33 @@ test('a view is reusable and record ids have the documented shape', () => {
   assert.equal(view.nextRecord(), false);
   assert.throws(() => view.parse(one, 0, one.length + 1), { code: 'LINK_INVALID_ARGUMENT' });
   assert.equal(recordIdPrefix('resolver-7f9c', 'i1', 5) + 1, 'resolver-7f9c/i1/5/1');
+});
+
+test('markResent appends resent = true: protobufjs reads it, BatchView reports it, records unchanged', () => {
+  const frame = encode({ seq: 7, incarnation: 'inc-1', sampleRate: 3, records: ['a', 'bc', ''] });
+  const view = new BatchView().parse(frame, 5, frame.length);
+  assert.equal(view.resent, false);
+  const marked = markResent(frame);
+  assert.equal(marked.readUInt32BE(0), marked.length - 4);
+  assert.deepEqual(marked.subarray(0, frame.length).subarray(4), frame.subarray(4));
+  const again = new BatchView().parse(marked, 5, marked.length);
+  assert.equal(again.resent, true);
+  assert.equal(again.seq, 7);
+  assert.equal(again.sampleRate, 3);
+  const records: string[] = [];
+  again.forEachRecord((b, s, e) => records.push(b.toString('utf8', s, e)));
+  assert.deepEqual(records, ['a', 'bc', '']);
+  const pb = BatchType.decode(marked.subarray(5)) as unknown as { resent: boolean; seq: unknown };
+  assert.equal(pb.resent, true);
+  // Written by protobufjs with resent true (field 5 after the records): the same bytes.
+  const ref = BatchType.encode({
+    seq: 7,
+    incarnation: 'inc-1',
+    sampleRate: 3,
+    records: ['a', 'bc', ''].map((r) => Buffer.from(r)),
+    resent: true,
+  }).finish();
+  assert.deepEqual(marked.subarray(5), Buffer.from(ref));
+  // The original frame is not modified.
+  assert.equal(new BatchView().parse(frame, 5, frame.length).resent, false);
 });

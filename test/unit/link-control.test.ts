@@ -90,6 +90,7 @@ test('an empty body decodes to all-zero defaults for every type', () => {
       if (f.repeated) assert.deepEqual(v, []);
       else if (f.type === 'string') assert.equal(v, '');
       else if (f.type === 'bytes') assert.ok(Buffer.isBuffer(v) && v.length === 0);
+      else if (f.type === 'bool') assert.equal(v, false, `${f.name}`);
       else assert.equal(v, 0, `${f.name}`);
     }
   }

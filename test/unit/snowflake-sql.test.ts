@@ -11,7 +11,10 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { COMPRESSION_SUFFIX } from '../../enricher/output/compression';
+import { JOURNAL_FILE } from '../../enricher/aggregates/journal';
+import { GENERATED_KEY_FILE } from '../../enricher/aggregates/options';
+import { AGGREGATES_DIR, aggregateFileName } from '../../enricher/aggregates/service';
+import { COMPRESSION_SUFFIX, type Compression } from '../../enricher/output/compression';
 import { COLUMN_COUNT, COLUMN_TYPES, COLUMNS } from '../../enricher/output/csv';
 import {
   chunkFileName,
@@ -166,7 +169,9 @@ describe('(a) the table, the pipe and the writer agree', () => {
     );
     assert.match(TABLE.columns[0]!.type, /^VARCHAR$/);
     assert.ok(
-      /^CREATE TRANSIENT TABLE/i.test(one(/^CREATE (TRANSIENT )?TABLE/i).text),
+      /^CREATE TRANSIENT TABLE/i.test(
+        one(/^CREATE (TRANSIENT )?TABLE (IF NOT EXISTS )?DNS_QUERIES_RAW\b/i).text,
+      ),
       'transient raw table',
     );
     assert.ok(
@@ -212,7 +217,7 @@ describe('(c) table + de-duplicating view in DuckDB', () => {
     });
     try {
       const conn = await db.connect();
-      await conn.run(toDuckDb(one(/^CREATE (TRANSIENT )?TABLE/i).text));
+      await conn.run(toDuckDb(one(/^CREATE (TRANSIENT )?TABLE (IF NOT EXISTS )?DNS_QUERIES_RAW\b/i).text));
       await conn.run(toDuckDb(one(/^CREATE (OR REPLACE )?VIEW DNS_QUERIES\b/i).text));
       // Chunk 2 re-delivers records 10..19 (a lost ack), chunk 3 is chunk 1 again under another
       // name (a successor enricher committing a peer's partial), chunk 4 is new.
@@ -364,6 +369,21 @@ function writtenNames(): { name: string; compression: string }[] {
   return out;
 }
 
+/** Hourly aggregate files (--aggregates hourly): their own prefix, name and pipe. */
+function aggregateNames(): string[] {
+  const out: string[] = [];
+  for (const c of Object.keys(COMPRESSION_SUFFIX) as Compression[])
+    for (const prefix of PREFIXES)
+      for (const id of ENRICHER_IDS)
+        for (const t of TIMES) {
+          const h = Math.floor(t / 3_600_000) * 3_600_000;
+          out.push(
+            `${prefix}${AGGREGATES_DIR}/${hourDirOf(h)}/${aggregateFileName(id, '0123456789ab', h, c)}`,
+          );
+        }
+  return out;
+}
+
 /** Things that live in the container and must never load. */
 function neverLoaded(): string[] {
   const out: string[] = [];
@@ -379,6 +399,15 @@ function neverLoaded(): string[] {
       // --partition-by tenant: partial chunks in the tenant sub-directories of the partial directory.
       for (const part of PARTITIONS.slice(1, 4))
         out.push(`${prefix}${PARTIAL_DIR}/enricher-0/${part}${base}${PARTIAL_SUFFIX}`);
+    }
+    // The aggregates' journal, key and files being written.
+    out.push(
+      `${prefix}${PARTIAL_DIR}/enricher-0/${JOURNAL_FILE}`,
+      `${prefix}${PARTIAL_DIR}/${GENERATED_KEY_FILE}`,
+    );
+    for (const name of aggregateNames()) {
+      const base = name.slice(name.lastIndexOf('/') + 1);
+      out.push(`${prefix}${PARTIAL_DIR}/enricher-0/${base}.agg-tmp`);
     }
   }
   out.push('README.md', '2026/01/01/00/other-file.csv', 'snowtap-x.csv');
@@ -403,6 +432,16 @@ describe('every file an enricher can write matches exactly one pipe', () => {
       const { rows, rejected } = loadThroughPipe(data, name, { pipe: matching[0]! });
       assert.deepEqual(rejected, []);
       assert.equal(rows.length, 3);
+    }
+  });
+
+  test('each aggregate file name matches exactly one PATTERN: the aggregates pipe into its table', () => {
+    const names = aggregateNames();
+    assert.ok(names.length >= 27);
+    for (const name of names) {
+      const matching = PIPES.filter((p) => patternMatches(p.pattern, STAGE_PATH, name));
+      assert.equal(matching.length, 1, `${name}: ${matching.map((p) => p.name).join(', ')}`);
+      assert.equal(matching[0]!.table, 'SNOWTAP_AGGREGATES_RAW', name);
     }
   });
 

@@ -159,6 +159,14 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
 {{- $_ := set $cfg "output-ack-interval" $e.output.ackInterval }}
 {{- end }}
 {{- end }}
+{{- if eq $e.aggregates.mode "hourly" }}
+{{- $_ := set $cfg "aggregates" "hourly" }}
+{{- $_ := set $cfg "rows" $e.aggregates.rows }}
+{{- $_ := set $cfg "aggregates-grace" $e.aggregates.grace }}
+{{- if $e.aggregates.key.existingSecret }}
+{{- $_ := set $cfg "aggregates-key" (printf "/etc/snowtap/aggregates/%s" $e.aggregates.key.key) }}
+{{- end }}
+{{- end }}
 {{- if $e.policy.url }}
 {{- $_ := set $cfg "policy-url" $e.policy.url }}
 {{- $_ := set $cfg "policy-interval" $e.policy.interval }}

@@ -1,0 +1,37 @@
+-- DuckDB forms of the sketch functions of sql/schema/06-aggregates.sql (DuckDB runs no
+-- JavaScript UDFs): the same names and results as SQL macros, so that the SNOWTAP_AGGREGATES
+-- view runs unchanged in DuckDB (test/unit/aggregates.test.ts), and for local analysis of
+-- aggregate files with DuckDB. A sketch is 4096 characters, register i is ASCII(char) - 48.
+-- Macros are expanded in place: an argument is bound once by passing it through a one-element
+-- list and a lambda ([x] -> ...), else nested calls would re-evaluate it for every register.
+
+CREATE OR REPLACE MACRO SNOWTAP_HLL_MERGE(sketches) AS (
+  list_transform(
+    [list_filter(sketches, s -> s IS NOT NULL)],
+    ss -> CASE
+      WHEN len(ss) = 0 THEN NULL
+      ELSE array_to_string(
+        list_transform(range(4096), i -> chr(list_max(list_transform(ss, s -> ascii(substr(s, i + 1, 1)))))),
+        ''
+      )
+    END
+  )[1]
+);
+
+CREATE OR REPLACE MACRO SNOWTAP_HLL_REGISTERS_ESTIMATE(r) AS (
+  list_transform(
+    [[(0.7213 / (1 + 1.079 / 4096)) * 4096 * 4096 / list_sum(list_transform(r, x -> pow(2.0, -x))),
+      len(list_filter(r, x -> x = 0))]],
+    v -> CASE WHEN v[1] <= 2.5 * 4096 AND v[2] > 0 THEN 4096 * ln(4096 / v[2]) ELSE v[1] END
+  )[1]
+);
+
+CREATE OR REPLACE MACRO SNOWTAP_HLL_ESTIMATE(sketch) AS (
+  list_transform(
+    [sketch],
+    sk -> CASE
+      WHEN sk IS NULL THEN NULL
+      ELSE SNOWTAP_HLL_REGISTERS_ESTIMATE(list_transform(range(4096), i -> ascii(substr(sk, i + 1, 1)) - 48))
+    END
+  )[1]
+);
