@@ -45,6 +45,8 @@ type LinkTuning = Partial<
     | 'maxInFlightBatches'
     | 'maxFrameBytes'
     | 'maxUnackedBytes'
+    | 'overload'
+    | 'utilisation'
   >
 >;
 
@@ -139,6 +141,7 @@ export class Enricher {
       output: () => ({ suspended: this.suspended !== null, failures: this.outputFailures }),
       draining: () => this.state === 'draining',
       id: o.id,
+      overload: () => this.link?.overload ?? null,
     });
   }
 

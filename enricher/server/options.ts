@@ -11,6 +11,7 @@ import {
 } from '../../proto/link/index';
 import type { DurableRowSink } from '../pipeline/pipeline';
 import type { RowSource } from '../pipeline/row-encoder';
+import type { OverloadOptions } from './overload';
 
 /** What a connection feeds each record to: RecordPipeline.process. */
 export interface RecordProcessor {
@@ -53,6 +54,13 @@ export interface LinkServerOptions {
   maxUnackedBytes?: number;
   /** Called once per acknowledged batch with the time from its arrival to its Ack. */
   onAckLatency?: (seconds: number) => void;
+  /** Drain on overload (overload.ts); defaults OVERLOAD_DEFAULTS. */
+  overload?: Partial<OverloadOptions>;
+  /**
+   * The event loop's utilisation since the previous call (0..1); default node:perf_hooks ELU.
+   * Tests replace it to make one enricher of several in one process look saturated.
+   */
+  utilisation?: () => number;
 }
 
 export const LINK_SERVER_DEFAULTS = {
@@ -84,10 +92,9 @@ export const LINK_SERVER_LIMITS = {
   maxUnackedBytes: { min: 1, max: Number.MAX_SAFE_INTEGER },
 } as const;
 
-export type ResolvedLinkServerOptions = Required<
-  Omit<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency'>
-> &
-  Pick<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency'>;
+type Optional = 'authToken' | 'tls' | 'onAckLatency' | 'overload' | 'utilisation';
+export type ResolvedLinkServerOptions = Required<Omit<LinkServerOptions, Optional>> &
+  Pick<LinkServerOptions, Optional>;
 
 const KEYS = new Set([
   'host',
@@ -100,6 +107,8 @@ const KEYS = new Set([
   'tls',
   ...Object.keys(LINK_SERVER_DEFAULTS),
   'onAckLatency',
+  'overload',
+  'utilisation',
 ]);
 
 export class LinkServerOptionError extends Error {
