@@ -130,19 +130,24 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     default: OVERLOAD_DEFAULTS.enabled,
     help: 'when saturated, ask some agents to move to another pod (link Drain, reason overload); --no-overload-drain only reports the state',
   },
-  s('overload-high', 'FRACTION', 'event-loop utilisation at or above which a second counts as saturated', {
-    kind: 'number',
-    ...overload('high'),
-  }),
-  s('overload-low', 'FRACTION', 'event-loop utilisation below which a second counts as relieved', {
+  s(
+    'overload-high',
+    'FRACTION',
+    'mean event-loop utilisation over --overload-enter at or above which the pod is overloaded',
+    {
+      kind: 'number',
+      ...overload('high'),
+    },
+  ),
+  s('overload-low', 'FRACTION', 'mean utilisation over --overload-leave below which it no longer is', {
     kind: 'number',
     ...overload('low'),
   }),
-  s('overload-enter', 'SECONDS', 'saturated this long in a row: overloaded', {
+  s('overload-enter', 'SECONDS', 'window of the entering mean', {
     kind: 'number',
     ...overload('enterMs', 1000),
   }),
-  s('overload-leave', 'SECONDS', 'relieved this long in a row: no longer overloaded', {
+  s('overload-leave', 'SECONDS', 'window of the leaving mean', {
     kind: 'number',
     ...overload('leaveMs', 1000),
   }),

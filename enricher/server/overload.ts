@@ -6,8 +6,10 @@
 // utilisation since the previous tick (node:perf_hooks ELU; under a CPU limit a saturated pod
 // sits at ~1) and the connections carrying traffic; tick() answers which ones to drain.
 //
-// Hysteresis: OVERLOADED after `enterMs` with every tick at or above `high`; back to NORMAL
-// after `leaveMs` with every tick below `low`. Rate limit: while overloaded, one drain round
+// Hysteresis: OVERLOADED once the utilisation averaged over the last `enterMs` is at or above
+// `high`; back to NORMAL once its mean over the last `leaveMs` is below `low` (a mean, not every
+// tick: a saturated pod under a CFS quota reads 0.8-0.95 from second to second). After a change
+// the next one needs a whole window of its own. Rate limit: while overloaded, one drain round
 // every `intervalMs`, each draining at most ceil(`fraction` x carrying connections), never an
 // agent asked within `cooldownMs` (by agent id: a drained agent's next connection is a new
 // one). So a fleet that is saturated everywhere moves a bounded trickle of agents, never all
@@ -16,8 +18,8 @@
 /** Defaults and ranges (the CLI takes them from here; seconds there, milliseconds here). */
 export const OVERLOAD_DEFAULTS = {
   enabled: true,
-  high: 0.9,
-  low: 0.75,
+  high: 0.85,
+  low: 0.7,
   enterMs: 10_000,
   leaveMs: 10_000,
   fraction: 0.25,
@@ -38,9 +40,9 @@ export const OVERLOAD_LIMITS = {
 export interface OverloadOptions {
   /** false: the state and its metrics are kept, no agent is asked to move. */
   enabled: boolean;
-  /** Event-loop utilisation at or above which a tick counts as saturated. */
+  /** Mean event-loop utilisation over enterMs at or above which the pod is overloaded. */
   high: number;
-  /** Utilisation below which a tick counts as relieved. */
+  /** Mean utilisation over leaveMs below which it no longer is. */
   low: number;
   enterMs: number;
   leaveMs: number;
@@ -90,8 +92,8 @@ export class OverloadController {
   utilisation = 0;
   private readonly o: OverloadOptions;
   private lastTick: number | null = null;
-  /** Since when every tick was on the other side of the threshold (null: not now). */
-  private crossingSince: number | null = null;
+  /** Recent ticks: when, the interval each measured, its utilisation. */
+  private readonly window: { at: number; dt: number; u: number }[] = [];
   private nextRoundAt = 0;
   /** agent id -> when it was last asked to move. */
   private readonly asked = new Map<string, number>();
@@ -114,18 +116,19 @@ export class OverloadController {
     this.lastTick = now;
     this.utilisation = utilisation;
     if (this.state === 'overloaded') this.overloadedMs += dt;
-    const crossing = this.state === 'normal' ? utilisation >= o.high : utilisation < o.low;
-    if (!crossing) this.crossingSince = null;
-    else {
-      // The first crossing tick counts for the interval it measured.
-      this.crossingSince ??= now - dt;
-      if (now - this.crossingSince >= (this.state === 'normal' ? o.enterMs : o.leaveMs)) {
-        this.state = this.state === 'normal' ? 'overloaded' : 'normal';
-        this.crossingSince = null;
-        if (this.state === 'overloaded') {
-          this.episodes++;
-          this.nextRoundAt = now;
-        }
+    if (dt > 0) this.window.push({ at: now, dt, u: utilisation });
+    const keep = Math.max(o.enterMs, o.leaveMs);
+    while (this.window.length > 0 && now - this.window[0]!.at + this.window[0]!.dt > keep + 1)
+      this.window.shift();
+    const span = this.state === 'normal' ? o.enterMs : o.leaveMs;
+    const mean = this.meanOver(now, span);
+    if (mean !== null && (this.state === 'normal' ? mean >= o.high : mean < o.low)) {
+      this.state = this.state === 'normal' ? 'overloaded' : 'normal';
+      // The next decision needs a whole window of its own.
+      this.window.length = 0;
+      if (this.state === 'overloaded') {
+        this.episodes++;
+        this.nextRoundAt = now;
       }
     }
     for (const [id, at] of this.asked) if (now - at >= o.cooldownMs) this.asked.delete(id);
@@ -145,5 +148,18 @@ export class OverloadController {
     }
     this.drainsRequested += chosen.length;
     return chosen;
+  }
+
+  /** Time-weighted mean utilisation over the last `span` ms; null until ticks cover it. */
+  private meanOver(now: number, span: number): number | null {
+    let covered = 0;
+    let sum = 0;
+    for (let i = this.window.length - 1; i >= 0 && covered < span; i--) {
+      const w = this.window[i]!;
+      if (now - w.at >= span) break;
+      covered += w.dt;
+      sum += w.u * w.dt;
+    }
+    return covered >= span - 1 ? sum / covered : null;
   }
 }

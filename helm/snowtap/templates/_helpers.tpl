@@ -141,6 +141,14 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
   "mask-client-ipv4" (int $e.privacy.maskClientIpv4)
   "mask-client-ipv6" (int $e.privacy.maskClientIpv6)
   "drop-ecs" $e.privacy.dropEcs
+  "overload-drain" $e.overloadDrain.enabled
+  "overload-high" $e.overloadDrain.high
+  "overload-low" $e.overloadDrain.low
+  "overload-enter" $e.overloadDrain.enterSeconds
+  "overload-leave" $e.overloadDrain.leaveSeconds
+  "overload-drain-fraction" $e.overloadDrain.fraction
+  "overload-drain-interval" $e.overloadDrain.intervalSeconds
+  "overload-drain-cooldown" $e.overloadDrain.cooldownSeconds
 }}
 {{- if $e.privacy.pseudonymize.existingSecret }}
 {{- $_ := set $cfg "pseudonymize-clients" (printf "/etc/snowtap/pseudonym/%s" $e.privacy.pseudonymize.key) }}
