@@ -169,6 +169,12 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     ...overload('cooldownMs', 1000),
   }),
   s(
+    'overload-cpu-limit',
+    'MILLICORES',
+    "the pod's CPU limit (Downward API limits.cpu, divisor 1m): overloaded also counts CPU used / limit, since a throttled event loop reads idle; 0 = unknown",
+    { kind: 'int', ...overload('cpuLimitMillicores') },
+  ),
+  s(
     'output-retry',
     'SECONDS',
     'after an output failure (disk full, read-only, EIO): close the link, withhold acks and reopen the output this often (0 = exit 1)',
@@ -229,6 +235,7 @@ function overloadConfig(o: OptionValues): NonNullable<EnricherOptions['link']>['
     fraction: Number(o['overload-drain-fraction']),
     intervalMs: ms('overload-drain-interval'),
     cooldownMs: ms('overload-drain-cooldown'),
+    cpuLimitMillicores: Number(o['overload-cpu-limit']),
   };
 }
 

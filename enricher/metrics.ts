@@ -250,6 +250,13 @@ export class EnricherMetrics {
       [],
       () => one(ov() ? (ov()!.state === 'overloaded' ? 1 : 0) : null),
     );
+    gauge(
+      r,
+      'overload_utilisation',
+      'What drain on overload measured over the last second: event-loop utilisation, or CPU used / --overload-cpu-limit when larger',
+      [],
+      () => one(ov()?.utilisation),
+    );
     counter(r, 'overload_seconds_total', 'Time spent overloaded', [], () =>
       one(ov() ? ov()!.overloadedMs / 1000 : null),
     );

@@ -223,6 +223,9 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
       '--compression',
       'gzip',
       o.overloadDrain ? '--overload-drain' : '--no-overload-drain',
+      // What the chart's Downward API env (limits.cpu, divisor 1m) tells a pod.
+      '--overload-cpu-limit',
+      String(Math.round(o.cpuLimit * 1000)),
     ],
   });
 

@@ -67,6 +67,7 @@ export class LinkServer implements LinkConnectionContext {
   private sweep: NodeJS.Timeout | null = null;
   private overloadTimer: NodeJS.Timeout | null = null;
   private elu: EventLoopUtilization = performance.eventLoopUtilization();
+  private cpuAt = { wall: performance.now(), ...process.cpuUsage() };
   private allClosed: (() => void) | null = null;
 
   constructor(options: LinkServerOptions) {
@@ -135,6 +136,7 @@ export class LinkServer implements LinkConnectionContext {
     }, SWEEP_MS);
     this.sweep.unref();
     this.elu = performance.eventLoopUtilization();
+    this.cpuAt = { wall: performance.now(), ...process.cpuUsage() };
     this.overloadTimer = setInterval(() => this.overloadTick(), OVERLOAD_TICK_MS);
     this.overloadTimer.unref();
     const addr = this.server.address() as net.AddressInfo;
@@ -192,6 +194,14 @@ export class LinkServer implements LinkConnectionContext {
       const now = performance.eventLoopUtilization();
       utilisation = performance.eventLoopUtilization(now, this.elu).utilization;
       this.elu = now;
+      const wall = performance.now();
+      const cpu = process.cpuUsage();
+      const limit = this.overload.options.cpuLimitMillicores / 1000;
+      if (limit > 0 && wall > this.cpuAt.wall) {
+        const used = (cpu.user + cpu.system - this.cpuAt.user - this.cpuAt.system) / 1000;
+        utilisation = Math.max(utilisation, Math.min(1, used / (wall - this.cpuAt.wall) / limit));
+      }
+      this.cpuAt = { wall, user: cpu.user, system: cpu.system };
     }
     const carrying: (OverloadCandidate & { conn: LinkConnection })[] = [];
     for (const c of this.admitted) {

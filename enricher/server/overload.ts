@@ -25,6 +25,7 @@ export const OVERLOAD_DEFAULTS = {
   fraction: 0.25,
   intervalMs: 5_000,
   cooldownMs: 60_000,
+  cpuLimitMillicores: 0,
 } as const;
 
 export const OVERLOAD_LIMITS = {
@@ -35,6 +36,7 @@ export const OVERLOAD_LIMITS = {
   fraction: { min: 0.01, max: 1 },
   intervalMs: { min: 1000, max: 3_600_000 },
   cooldownMs: { min: 0, max: 86_400_000 },
+  cpuLimitMillicores: { min: 0, max: 10_000_000 },
 } as const;
 
 export interface OverloadOptions {
@@ -50,6 +52,13 @@ export interface OverloadOptions {
   fraction: number;
   intervalMs: number;
   cooldownMs: number;
+  /**
+   * The pod's CPU limit (Kubernetes: the Downward API's limits.cpu in millicores); 0 = none
+   * known. Under a CFS quota a saturated process waits throttled, often inside epoll, so its
+   * event loop reads only 0.5-0.8 busy: the link server then takes the larger of the
+   * utilisation and CPU-seconds used per second / this limit.
+   */
+  cpuLimitMillicores: number;
 }
 
 /** A connection that may be asked to move: an agent past its handshake that sent batches lately. */
