@@ -181,9 +181,9 @@ export class Stripe implements ConnectionEvents {
   /**
    * A Drain (SIGTERM or overload) is taken like a switch: the connection carries no new
    * batches and retires once its window is acknowledged; the standby, already handshaken,
-   * carries on at once (make-before-break). When the standby is on the same enricher (or
-   * there is none) the next new connection takes over, and one that lands on the enricher
-   * that asked us to move is dialed again (bounded, as a stripe collision).
+   * carries on at once (make-before-break) until the next new connection takes over; one
+   * that lands on the enricher that asked us to move is dialed again (bounded, as a stripe
+   * collision).
    */
   onDrain(conn: LinkConn, deadlineMs: number, reason: string): void {
     this.o.host.onDrain();
@@ -193,14 +193,14 @@ export class Stripe implements ConnectionEvents {
     );
     const from = conn.agreed?.enricherId ?? '';
     if (conn === this.active) {
+      // The standby was placed before the last scale-up, if any: it only bridges until the
+      // next new connection (kube-proxy's pick over today's pods) takes the traffic.
       const next = this.standby;
       this.active = next;
       this.standby = null;
-      if (next === null || (from !== '' && next.agreed?.enricherId === from)) {
-        if (next !== null) this.switchPending = true;
-        this.avoid = from === '' ? null : from;
-        this.redials = 0;
-      }
+      if (next !== null) this.switchPending = true;
+      this.avoid = from === '' ? null : from;
+      this.redials = 0;
     } else if (conn === this.standby) {
       this.standby = null;
     }
