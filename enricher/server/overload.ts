@@ -127,8 +127,8 @@ export class OverloadController {
     if (this.state === 'overloaded') this.overloadedMs += dt;
     if (dt > 0) this.window.push({ at: now, dt, u: utilisation });
     const keep = Math.max(o.enterMs, o.leaveMs);
-    while (this.window.length > 0 && now - this.window[0]!.at + this.window[0]!.dt > keep + 1)
-      this.window.shift();
+    // Drop ticks that ended a whole window ago (their start may be older: ticks come late under load).
+    while (this.window.length > 0 && now - this.window[0]!.at >= keep) this.window.shift();
     const span = this.state === 'normal' ? o.enterMs : o.leaveMs;
     const mean = this.meanOver(now, span);
     if (mean !== null && (this.state === 'normal' ? mean >= o.high : mean < o.low)) {

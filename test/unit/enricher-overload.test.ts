@@ -91,6 +91,16 @@ test('overload: left once the mean over leaveMs falls below low (hysteresis); be
   assert.equal(c.state, 'normal');
 });
 
+test('overload: late ticks (a loaded node fires the 1 s timer every 1.3 s) still fill the window', () => {
+  // Regression: ticks were dropped once their start left the window, so with 1.3 s ticks the
+  // covered time never reached enterMs and a pod at utilisation 1 never counted as overloaded.
+  const c = new OverloadController({ ...OPTS, enterMs: 10_000 });
+  c.tick(0, 1, []);
+  let t = 0;
+  for (let i = 0; i < 9; i++) c.tick((t += 1300), 1, conns(4));
+  assert.equal(c.state, 'overloaded', `after ${t} ms at 1`);
+});
+
 test('overload: an oscillating load (5 s hot, 5 s cool between low and high) is one episode, not many', () => {
   const c = new OverloadController({ ...OPTS, cooldownMs: 0 });
   c.tick(0, 1, []);
