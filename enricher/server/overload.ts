@@ -24,7 +24,9 @@ export const OVERLOAD_DEFAULTS = {
   leaveMs: 10_000,
   fraction: 0.25,
   intervalMs: 5_000,
-  cooldownMs: 60_000,
+  // Short enough that agents asked while every pod was saturated (before a scale-up lands) can
+  // be asked again soon after it does; long enough that no agent is bounced from pod to pod.
+  cooldownMs: 20_000,
   cpuLimitMillicores: 0,
 } as const;
 
