@@ -15,7 +15,12 @@ import {
 } from '../enricher/enricher';
 import { enricherIdProblem } from '../enricher/output/layout';
 import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
-import { LINK_SERVER_DEFAULTS, LINK_SERVER_LIMITS } from '../enricher/server/index';
+import {
+  LINK_SERVER_DEFAULTS,
+  LINK_SERVER_LIMITS,
+  OVERLOAD_DEFAULTS,
+  OVERLOAD_LIMITS,
+} from '../enricher/server/index';
 import { isValidId, MAX_AGENT_ID_LENGTH } from '../proto/link/index';
 import { DNSTAP_INPUT_OPTIONS, dnstapInputFrom } from './dnstap-input';
 import {
@@ -41,6 +46,10 @@ const DEFAULT_POLICY_START_TIMEOUT_S = 120;
 /** The link server's default and range of `field`; scale 1000 shows milliseconds as seconds. */
 const link = (field: keyof typeof LINK_SERVER_LIMITS, scale = 1) =>
   libraryNumber(LINK_SERVER_DEFAULTS[field], LINK_SERVER_LIMITS[field], scale);
+
+/** Drain on overload's default and range of `field` (enricher/server/overload.ts). */
+const overload = (field: keyof typeof OVERLOAD_LIMITS, scale = 1) =>
+  libraryNumber(OVERLOAD_DEFAULTS[field], OVERLOAD_LIMITS[field], scale);
 
 const s = (name: string, arg: string, help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({
   name,
@@ -117,6 +126,56 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     default: DEFAULT_DRAIN_TIMEOUT_MS / 1000,
     min: 0,
   }),
+  {
+    name: 'overload-drain',
+    kind: 'bool',
+    default: OVERLOAD_DEFAULTS.enabled,
+    help: 'when saturated, ask some agents to move to another pod (link Drain, reason overload); --no-overload-drain only reports the state',
+  },
+  s(
+    'overload-high',
+    'FRACTION',
+    'mean event-loop utilisation over --overload-enter at or above which the pod is overloaded',
+    {
+      kind: 'number',
+      ...overload('high'),
+    },
+  ),
+  s('overload-low', 'FRACTION', 'mean utilisation over --overload-leave below which it no longer is', {
+    kind: 'number',
+    ...overload('low'),
+  }),
+  s('overload-enter', 'SECONDS', 'window of the entering mean', {
+    kind: 'number',
+    ...overload('enterMs', 1000),
+  }),
+  s('overload-leave', 'SECONDS', 'window of the leaving mean', {
+    kind: 'number',
+    ...overload('leaveMs', 1000),
+  }),
+  s(
+    'overload-drain-fraction',
+    'FRACTION',
+    'share of the connections carrying traffic asked to move per round',
+    {
+      kind: 'number',
+      ...overload('fraction'),
+    },
+  ),
+  s('overload-drain-interval', 'SECONDS', 'while overloaded: one drain round this often', {
+    kind: 'number',
+    ...overload('intervalMs', 1000),
+  }),
+  s('overload-drain-cooldown', 'SECONDS', 'an agent asked to move is not asked again for this long', {
+    kind: 'number',
+    ...overload('cooldownMs', 1000),
+  }),
+  s(
+    'overload-cpu-limit',
+    'MILLICORES',
+    "the pod's CPU limit (Downward API limits.cpu, divisor 1m): overloaded also counts CPU used / limit, since a throttled event loop reads idle; 0 = unknown",
+    { kind: 'int', ...overload('cpuLimitMillicores') },
+  ),
   s(
     'output-retry',
     'SECONDS',
@@ -184,6 +243,24 @@ function secretFiles(o: OptionValues): SecretFilePaths {
   return files;
 }
 
+function overloadConfig(o: OptionValues): NonNullable<EnricherOptions['link']>['overload'] {
+  const ms = (name: string) => Math.round(Number(o[name]) * 1000);
+  const high = Number(o['overload-high']);
+  const low = Number(o['overload-low']);
+  if (low > high) throw new UsageError(`--overload-low (${low}) must not exceed --overload-high (${high})`);
+  return {
+    enabled: Boolean(o['overload-drain']),
+    high,
+    low,
+    enterMs: ms('overload-enter'),
+    leaveMs: ms('overload-leave'),
+    fraction: Number(o['overload-drain-fraction']),
+    intervalMs: ms('overload-drain-interval'),
+    cooldownMs: ms('overload-drain-cooldown'),
+    cpuLimitMillicores: Number(o['overload-cpu-limit']),
+  };
+}
+
 /** Options -> EnricherOptions; throws UsageError naming the problem. */
 export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): EnricherOptions {
   const id = String(o.id);
@@ -218,6 +295,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
       handshakeTimeoutMs: Math.round(Number(o['handshake-timeout']) * 1000),
       keepaliveIntervalMs: Math.round(keepalive * 1000),
       maxInFlightBatches: Number(o['max-in-flight-batches']),
+      overload: overloadConfig(o),
     },
     authToken: authToken(o),
     tls: tlsOptions(o),

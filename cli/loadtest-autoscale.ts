@@ -76,6 +76,17 @@ export const AUTOSCALE_OPTIONS: readonly OptionSpec[] = [
   num('calibrate-rate', D.calibrateRate, 'records/s offered to the pod being measured', 1, 'RECORDS_PER_S'),
   num('scrape-interval', undefined, "override the chart's scrape interval", 1),
   num('sync-period', D.syncPeriod, 'HPA sync period', 1),
+  {
+    name: 'overload-drain',
+    kind: 'bool',
+    default: D.overloadDrain,
+    help: "enricher pods' --overload-drain (--no-overload-drain: off, for an on/off comparison)",
+  },
+  num(
+    'sigterm-lead',
+    undefined,
+    "scale-down: SIGTERM this many seconds BEFORE the rules drop the pod (default: the chart's order, rules first, SIGTERM after preStop)",
+  ),
   num('settle-timeout', D.settleTimeout, 'wait this long for agents to be fully acknowledged at the end', 1),
   {
     name: 'set',
@@ -139,12 +150,20 @@ export async function autoscaleMain(argv: readonly string[]): Promise<number> {
     scrapeInterval: o['scrape-interval'] === undefined ? undefined : Number(o['scrape-interval']),
     syncPeriod: Number(o['sync-period']),
     settleTimeout: Number(o['settle-timeout']),
+    overloadDrain: Boolean(o['overload-drain']),
+    sigtermLead: o['sigterm-lead'] === undefined ? null : Number(o['sigterm-lead']),
     keep: Boolean(o.keep),
     progress: (line) => process.stderr.write(`${line}\n`),
   };
   const n = Number(o.repeat);
-  const runs: { ok: boolean; scaleUp: number | null; bound: number; share: number | null; lost: number }[] =
-    [];
+  const runs: {
+    ok: boolean;
+    scaleUp: number | null;
+    bound: number;
+    share: number | null;
+    spread: number | null;
+    lost: number;
+  }[] = [];
   for (let k = 1; k <= n; k++) {
     const facts = await runAutoscale(opts);
     const result = evaluateAutoscale(facts);
@@ -154,6 +173,7 @@ export async function autoscaleMain(argv: readonly string[]): Promise<number> {
       scaleUp: g.scaleUpSeconds,
       bound: g.bound.total,
       share: g.medianShareRatio,
+      spread: g.spreadSeconds,
       lost: g.lost,
     });
     const tag = n > 1 ? ` (run ${k}/${n})` : '';
@@ -166,11 +186,11 @@ export async function autoscaleMain(argv: readonly string[]): Promise<number> {
   }
   if (n > 1) {
     process.stdout.write(
-      `\n== ${n} runs (${opts.mode} / ${opts.scrapePath})\n  run  scale-up  bound   new-pod share/fair  lost\n`,
+      `\n== ${n} runs (${opts.mode} / ${opts.scrapePath}, drain on overload ${opts.overloadDrain ? 'on' : 'off'})\n  run  scale-up  bound   new-pod share/fair  lost  ready->spread\n`,
     );
     runs.forEach((r, i) => {
       process.stdout.write(
-        `  ${String(i + 1).padStart(3)}  ${String(r.scaleUp ?? 'never').padStart(6)} s  ${String(r.bound).padStart(4)} s  ${r.share === null ? '     n/a' : `${Math.round(r.share * 100)} %`.padStart(8)}            ${r.lost}\n`,
+        `  ${String(i + 1).padStart(3)}  ${String(r.scaleUp ?? 'never').padStart(6)} s  ${String(r.bound).padStart(4)} s  ${r.share === null ? '     n/a' : `${Math.round(r.share * 100)} %`.padStart(8)}            ${r.lost}  ${r.spread ?? 'never'} s\n`,
       );
     });
     const shares = runs

@@ -65,6 +65,8 @@ type LinkTuning = Partial<
     | 'maxInFlightBatches'
     | 'maxFrameBytes'
     | 'maxUnackedBytes'
+    | 'overload'
+    | 'utilisation'
   >
 >;
 
@@ -191,6 +193,7 @@ export class Enricher {
       secrets: () => this.secrets,
       aggregates: () => this.aggregates?.stats ?? null,
       id: o.id,
+      overload: () => this.link?.overload ?? null,
     });
   }
 

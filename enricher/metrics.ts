@@ -14,7 +14,7 @@ import type { ChunkWriterStats, PartitionStats } from './output/index';
 import type { PipelineCounters } from './pipeline/pipeline';
 import type { Policy } from './policy/index';
 import type { PolicyPollerStats } from './policy/poller';
-import type { DnstapInputStats, LinkServerStats } from './server/index';
+import type { DnstapInputStats, LinkServerStats, OverloadController } from './server/index';
 
 /** Where the numbers come from; getters return null for parts not configured (yet). */
 export interface EnricherMetricSources {
@@ -35,6 +35,8 @@ export interface EnricherMetricSources {
   aggregates?: () => AggregateStats | null;
   /** The enricher id (the pod name in Kubernetes): the info metric's label, for scoping queries. */
   id?: string;
+  /** Drain on overload (the link server's controller). */
+  overload?: () => OverloadController | null;
 }
 
 export const ACK_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -201,7 +203,34 @@ export class EnricherMetrics {
       ['code'],
       () => byLabel(link()?.protocolErrors, 'code'),
     );
-    counter(r, 'link_drains_sent_total', 'Drain messages sent to agents', [], () => one(link()?.drainsSent));
+    counter(
+      r,
+      'link_drains_sent_total',
+      'Drain messages sent to agents, by reason (shutdown: SIGTERM; overload: drain on overload)',
+      ['reason'],
+      () => byLabel(link()?.drainsByReason, 'reason'),
+    );
+    const ov = () => s.overload?.() ?? null;
+    gauge(
+      r,
+      'overload',
+      '1 while the enricher counts as overloaded (event-loop utilisation above --overload-high for --overload-enter)',
+      [],
+      () => one(ov() ? (ov()!.state === 'overloaded' ? 1 : 0) : null),
+    );
+    gauge(
+      r,
+      'overload_utilisation',
+      'What drain on overload measured over the last second: event-loop utilisation, or CPU used / --overload-cpu-limit when larger',
+      [],
+      () => one(ov()?.utilisation),
+    );
+    counter(r, 'overload_seconds_total', 'Time spent overloaded', [], () =>
+      one(ov() ? ov()!.overloadedMs / 1000 : null),
+    );
+    counter(r, 'overload_episodes_total', 'Times the enricher became overloaded', [], () =>
+      one(ov()?.episodes),
+    );
     counter(r, 'link_pauses_total', 'Times a link connection stopped being read (backpressure)', [], () =>
       one(link()?.pauses),
     );

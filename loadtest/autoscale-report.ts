@@ -14,6 +14,8 @@ export interface PodRecord {
   readyAt: number | null;
   terminatingAt: number | null;
   sigtermAt: number | null;
+  /** --sigterm-lead: when the rules dropped the pod, after its SIGTERM. */
+  rulesChangedAt?: number;
   exitedAt: number | null;
   exit: number | string | null;
 }
@@ -41,6 +43,10 @@ export interface Sample {
   t: number;
   /** records_received_total{input="link"} per live pod. */
   enricher: Record<string, number>;
+  /** snowtap_enricher_overload per live pod (1 = overloaded). */
+  overloaded?: Record<string, number>;
+  /** Overload drains sent so far, all pods. */
+  overloadDrains?: number;
   backlogBytes: number;
   dropped: number;
   resentBatches: number;
@@ -115,6 +121,14 @@ export interface AutoscaleFigures {
   nearZeroBytes: number;
   newPods: NewPodShare[];
   medianShareRatio: number | null;
+  /**
+   * "New pods ready" -> "load spread": from the first sample with the needed pods ready to the
+   * first from which the pods added since the step hold >= 70 % of their fair share over 3 s.
+   */
+  spreadSeconds: number | null;
+  /** Overload drains the pods sent over the run, and pod-seconds spent overloaded after the step. */
+  overloadDrains: number;
+  overloadedPodSeconds: number;
   drains: { name: string; sigtermToExit: number | null; exit: number | string | null }[];
   lost: number;
   duplicates: number;
@@ -232,6 +246,11 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
     });
   }
   const medianShareRatio = median(newPods.map((p) => p.ratio).filter((x): x is number => x !== null));
+  const spreadSeconds = timeToSpread(f, rates, reached?.t ?? null);
+  const overloadDrains = Math.max(0, ...f.samples.map((s) => s.overloadDrains ?? 0));
+  const overloadedPodSeconds = f.samples
+    .filter((s) => s.t >= f.stepAt && s.t <= f.stepDownAt)
+    .reduce((n, s) => n + Object.values(s.overloaded ?? {}).reduce((a, b) => a + b, 0), 0);
   const drains = f.pods
     .filter((p) => p.terminatingAt !== null)
     .map((p) => ({
@@ -311,6 +330,9 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
       nearZeroBytes,
       newPods,
       medianShareRatio,
+      spreadSeconds,
+      overloadDrains,
+      overloadedPodSeconds,
       drains,
       lost,
       duplicates: f.audit.duplicates,
@@ -318,6 +340,38 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
       dropped,
     },
   };
+}
+
+/** Share over this many seconds of rate samples counts as "spread" at SPREAD_SHARE of fair. */
+export const SPREAD_WINDOW_SECONDS = 3;
+export const SPREAD_SHARE = 0.7;
+
+/** See AutoscaleFigures.spreadSeconds; null when the needed pods were never ready or never spread. */
+export function timeToSpread(
+  f: AutoscaleFacts,
+  rates: readonly { t: number; rates: Record<string, number> }[],
+  readyAt: number | null,
+): number | null {
+  if (readyAt === null) return null;
+  const added = f.pods.filter((p) => p.readyAt !== null && p.readyAt >= f.stepAt);
+  for (const row of rates) {
+    if (row.t < readyAt || row.t > f.stepDownAt) continue;
+    const win = rates.filter((r) => r.t > row.t - SPREAD_WINDOW_SECONDS && r.t <= row.t);
+    let mine = 0;
+    let all = 0;
+    let fair = 0;
+    for (const r of win) {
+      const ready = f.replicaSamples.find((s) => s.t >= r.t)?.ready ?? 1;
+      const live = added.filter(
+        (p) => p.readyAt! <= r.t && (p.terminatingAt === null || p.terminatingAt > r.t),
+      );
+      for (const p of live) mine += r.rates[p.name] ?? 0;
+      all += Object.values(r.rates).reduce((a, b) => a + b, 0);
+      fair += live.length / ready;
+    }
+    if (all > 0 && fair > 0 && mine / all >= (SPREAD_SHARE * fair) / win.length) return r1(row.t - readyAt);
+  }
+  return null;
 }
 
 /** The printed summary: figures and checks as aligned text. */
@@ -368,6 +422,17 @@ export function summaryRows(f: AutoscaleFacts, r: AutoscaleResult): [string, str
       'median new-pod share / fair',
       g.medianShareRatio === null ? 'n/a' : `${Math.round(g.medianShareRatio * 100)} %`,
     ],
+    [
+      'needed pods ready -> load spread (added pods >= 70 % of fair over 3 s)',
+      `${g.spreadSeconds ?? 'never'} s`,
+    ],
+    [
+      `drain on overload (${o.overloadDrain === false ? 'off' : 'on'}): drains; pod-s overloaded in the hold`,
+      `${g.overloadDrains}; ${g.overloadedPodSeconds}`,
+    ],
+    ...(o.sigtermLead === null || o.sigtermLead === undefined
+      ? []
+      : ([['scale-down order', `SIGTERM ${o.sigtermLead} s before the rules change`]] as [string, string][])),
     ...g.drains.map((d): [string, string] => [
       `  drain ${d.name.slice(-5)}`,
       `exit ${d.exit}, ${d.sigtermToExit ?? '?'} s after SIGTERM`,

@@ -63,6 +63,14 @@ export interface AutoscaleOptions {
   /** HPA sync period (kube-controller-manager default 15 s). */
   syncPeriod: number;
   settleTimeout: number;
+  /** Enricher pods' --overload-drain (drain on overload on or off). */
+  overloadDrain: boolean;
+  /**
+   * Scale-down order. null: the chart's (the pod leaves the endpoints, SIGTERM after the
+   * preStop sleep). A number: SIGTERM arrives this many seconds BEFORE the rules change
+   * (a kube-proxy that lags; issue 7 step 3 asks for 0, 2 and 5).
+   */
+  sigtermLead: number | null;
   workDir?: string;
   keep?: boolean;
   progress?: (line: string) => void;
@@ -85,6 +93,8 @@ export const AUTOSCALE_DEFAULTS = {
   calibrateRate: 60_000,
   syncPeriod: 15,
   settleTimeout: 120,
+  overloadDrain: true,
+  sigtermLead: null,
 } as const;
 
 const LINK_PORT = 7400;
@@ -212,6 +222,10 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
       '5',
       '--compression',
       'gzip',
+      o.overloadDrain ? '--overload-drain' : '--no-overload-drain',
+      // What the chart's Downward API env (limits.cpu, divisor 1m) tells a pod.
+      '--overload-cpu-limit',
+      String(Math.round(o.cpuLimit * 1000)),
     ],
   });
 
@@ -375,19 +389,30 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
       const pod = r.pod!;
       r.rec.terminatingAt = now();
       pod.terminatingAt = Date.now();
-      event(`${r.rec.name} terminating: out of the endpoints, SIGTERM in ${chart.preStopSleepSeconds} s`);
-      const rules = bed.removeFromEndpoints(pod);
-      await sleep(chart.preStopSleepSeconds * 1000);
-      await rules;
-      r.rec.sigtermAt = now();
-      const exit = await pod.proc.stop(
-        'SIGTERM',
-        (chart.terminationGracePeriodSeconds - chart.preStopSleepSeconds) * 1000,
-      );
+      const grace = (chart.terminationGracePeriodSeconds - chart.preStopSleepSeconds) * 1000;
+      let stopped: ReturnType<typeof pod.proc.stop>;
+      if (o.sigtermLead === null) {
+        event(`${r.rec.name} terminating: out of the endpoints, SIGTERM in ${chart.preStopSleepSeconds} s`);
+        const rules = bed.removeFromEndpoints(pod);
+        await sleep(chart.preStopSleepSeconds * 1000);
+        await rules;
+        r.rec.sigtermAt = now();
+        stopped = pod.proc.stop('SIGTERM', grace);
+      } else {
+        // SIGTERM first (no preStop sleep), the rules change sigtermLead s later: meanwhile new
+        // connections still reach the draining pod, which refuses them.
+        event(`${r.rec.name} terminating: SIGTERM now, out of the endpoints in ${o.sigtermLead} s`);
+        r.rec.sigtermAt = now();
+        stopped = pod.proc.stop('SIGTERM', grace);
+        await sleep(o.sigtermLead * 1000);
+        await bed.removeFromEndpoints(pod);
+        r.rec.rulesChangedAt = now();
+      }
+      const exit = await stopped;
       r.rec.exitedAt = now();
       r.rec.exit = exit.code ?? exit.signal;
       event(
-        `${r.rec.name} exited (${r.rec.exit}) ${(r.rec.exitedAt - r.rec.sigtermAt).toFixed(1)} s after SIGTERM`,
+        `${r.rec.name} exited (${r.rec.exit}) ${(r.rec.exitedAt - r.rec.sigtermAt!).toFixed(1)} s after SIGTERM`,
       );
     };
     const active = () => replicas.filter((r) => r.rec.terminatingAt === null && r.rec.exit === null);
@@ -427,8 +452,11 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
     let offered = low;
     let running = true;
     let acking = true;
+    /** Per pod, its last-seen count of overload drains (a pod that exited keeps its count). */
+    const overloadDrains = new Map<string, number>();
     const sampler = (async () => {
       while (acking) {
+        const overloaded: Record<string, number> = {};
         const next = Math.ceil((performance.now() - t0) / SAMPLE_MS + 1e-6) * SAMPLE_MS;
         await sleep(next - (performance.now() - t0));
         const t = now();
@@ -436,8 +464,13 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
         for (const r of replicas) {
           if (r.pod === null || !r.pod.proc.running) continue;
           const m = await metricsOf(r.pod.address, ENRICHER_METRICS_PORT).catch(() => null);
-          if (m)
-            enricher[r.rec.name] = metricSum(m, 'snowtap_enricher_records_received_total', { input: 'link' });
+          if (!m) continue;
+          enricher[r.rec.name] = metricSum(m, 'snowtap_enricher_records_received_total', { input: 'link' });
+          overloadDrains.set(
+            r.rec.name,
+            metricSum(m, 'snowtap_enricher_link_drains_sent_total', { reason: 'overload' }),
+          );
+          overloaded[r.rec.name] = metricSum(m, 'snowtap_enricher_overload');
         }
         let backlog = 0;
         let dropped = 0;
@@ -458,6 +491,8 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
         samples.push({
           t,
           enricher,
+          overloaded,
+          overloadDrains: [...overloadDrains.values()].reduce((a, b) => a + b, 0),
           backlogBytes: backlog,
           dropped,
           resentBatches: resent,

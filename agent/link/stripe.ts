@@ -90,6 +90,8 @@ export class Stripe implements ConnectionEvents {
   /** Being removed (auto shrinks N): no new connections, the rest retire. */
   private leaving = false;
   private redials = 0;
+  /** The enricher that drained our active connection: the next carrier should be another. */
+  private avoid: string | null = null;
   private readonly log: Logger;
 
   constructor(private readonly o: StripeOptions) {
@@ -176,15 +178,29 @@ export class Stripe implements ConnectionEvents {
     this.o.host.onAck(this, conn, b);
   }
 
+  /**
+   * A Drain (SIGTERM or overload) is taken like a switch: the connection carries no new
+   * batches and retires once its window is acknowledged; the standby, already handshaken,
+   * carries on at once (make-before-break) until the next new connection takes over; one
+   * that lands on the enricher that asked us to move is dialed again (bounded, as a stripe
+   * collision).
+   */
   onDrain(conn: LinkConn, deadlineMs: number, reason: string): void {
     this.o.host.onDrain();
     this.log.info(
       { link: conn.id, deadlineMs, reason, unacked: conn.window.size },
       'enricher asked us to drain this connection',
     );
+    const from = conn.agreed?.enricherId ?? '';
     if (conn === this.active) {
-      this.active = this.standby;
+      // The standby was placed before the last scale-up, if any: it only bridges until the
+      // next new connection (kube-proxy's pick over today's pods) takes the traffic.
+      const next = this.standby;
+      this.active = next;
       this.standby = null;
+      if (next !== null) this.switchPending = true;
+      this.avoid = from === '' ? null : from;
+      this.redials = 0;
     } else if (conn === this.standby) {
       this.standby = null;
     }
@@ -239,7 +255,20 @@ export class Stripe implements ConnectionEvents {
         return;
       }
     }
+    if (willCarry && this.avoid !== null && enricherId === this.avoid) {
+      if (this.redials < MAX_COLLISION_REDIALS) {
+        this.redials++;
+        this.log.info(
+          { ...fields, redial: this.redials },
+          'landed on the enricher that drained us; re-dialing',
+        );
+        conn.close('enricher asked us to move');
+        this.ensure();
+        return;
+      }
+    }
     this.redials = 0;
+    if (willCarry) this.avoid = null;
     if (this.active === null) {
       this.active = conn;
       this.switchPending = false;

@@ -74,6 +74,7 @@ export class LinkConnection {
   private sources: RowSources | null = null;
   private pendingFlushes = 0;
   private unackedBytes = 0;
+  private recentBytes = 0;
   private readonly acks = new AckBatcher((seqs, times) => this.sendAcks(seqs, times));
   private pauseBits = 0;
   private lastRecv = Date.now();
@@ -145,11 +146,24 @@ export class LinkConnection {
   }
 
   /** Sends Drain once; batches already in flight are still written and acknowledged. */
-  drain(reason: string, deadlineMs: number): void {
+  drain(reason: string, deadlineMs: number, cause: 'shutdown' | 'overload' = 'shutdown'): void {
     if (this.state !== OPEN || this.drainSent) return;
     this.drainSent = true;
     this.ctx.stats.drainsSent++;
+    bump(this.ctx.stats.drainsByReason, cause);
     this.send(encodeControl(MessageType.DRAIN, { reason, deadlineMs }));
+  }
+
+  /** Open and not yet drained: may still be asked to move. */
+  get drainable(): boolean {
+    return this.state === OPEN && !this.drainSent;
+  }
+
+  /** Batch bytes received since the previous call (drain on overload asks the heaviest first). */
+  takeRecentBytes(): number {
+    const n = this.recentBytes;
+    this.recentBytes = 0;
+    return n;
   }
 
   /** The drain deadline passed: read no more, send the acks still due, then Goodbye. */
@@ -305,6 +319,7 @@ export class LinkConnection {
     this.records += view.recordCount;
     const bytes = end - start;
     this.unackedBytes += bytes;
+    this.recentBytes += bytes;
     this.pendingFlushes++;
     this.ctx.o.output.flush().then(
       () => this.onDurable(seq, receivedAt, bytes),

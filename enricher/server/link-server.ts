@@ -11,6 +11,7 @@
 // timed out), and what they cost is bounded by the budgets.
 
 import net from 'node:net';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { bump } from '../../common/counts';
 import { RefusalLog } from '../../common/framestream-admission';
@@ -23,6 +24,7 @@ import {
   type ResolvedLinkServerOptions,
   resolveLinkServerOptions,
 } from './options';
+import { type OverloadCandidate, OverloadController } from './overload';
 import { LinkServerStats } from './stats';
 
 /** Connections beyond maxConnections still get a Reject; past this many more they are dropped unread. */
@@ -37,6 +39,12 @@ export const LISTEN_BACKLOG = 4096;
 const SWEEP_MS = 500;
 /** After the drain deadline: how long connections get to send their last acks before being cut. */
 export const FINAL_ACK_GRACE_MS = 2_000;
+/** How often drain on overload samples the event loop. */
+export const OVERLOAD_TICK_MS = 1_000;
+/** Advertised in an overload Drain: the agent's window here is acknowledged well within it. */
+export const OVERLOAD_DRAIN_DEADLINE_MS = 10_000;
+/** Drain.reason of an overload drain (LINK.md "Lifecycle" 6). */
+export const OVERLOAD_DRAIN_REASON = 'overload';
 
 export interface LinkListenResult {
   host: string;
@@ -47,6 +55,8 @@ export class LinkServer implements LinkConnectionContext {
   readonly stats = new LinkServerStats();
   readonly o: ResolvedLinkServerOptions;
   readonly handshake: EnricherHandshake;
+  /** Drain on overload: its state, counters and options (metrics read them). */
+  readonly overload: OverloadController;
   draining = false;
   private readonly server: net.Server;
   private readonly connections = new Set<LinkConnection>();
@@ -62,11 +72,15 @@ export class LinkServer implements LinkConnectionContext {
   private readonly refusals: RefusalLog;
   private nextId = 1;
   private sweep: NodeJS.Timeout | null = null;
+  private overloadTimer: NodeJS.Timeout | null = null;
+  private elu: EventLoopUtilization = performance.eventLoopUtilization();
+  private cpuAt = { wall: performance.now(), ...process.cpuUsage() };
   private allClosed: (() => void) | null = null;
 
   constructor(options: LinkServerOptions) {
     const o = resolveLinkServerOptions(options);
     this.o = o;
+    this.overload = new OverloadController(o.overload);
     this.handshake = new EnricherHandshake({
       enricherId: o.enricherId,
       authToken: o.authToken ?? null,
@@ -122,6 +136,10 @@ export class LinkServer implements LinkConnectionContext {
       for (const c of this.connections) c.tick(now);
     }, SWEEP_MS);
     this.sweep.unref();
+    this.elu = performance.eventLoopUtilization();
+    this.cpuAt = { wall: performance.now(), ...process.cpuUsage() };
+    this.overloadTimer = setInterval(() => this.overloadTick(), OVERLOAD_TICK_MS);
+    this.overloadTimer.unref();
     const addr = this.server.address() as net.AddressInfo;
     this.o.log.info(
       {
@@ -143,6 +161,7 @@ export class LinkServer implements LinkConnectionContext {
    */
   async drain(reason: string, deadlineMs: number): Promise<void> {
     this.draining = true;
+    this.stopOverload();
     this.server.close();
     // The agent must be done before our deadline, not at it.
     const advertised = Math.max(0, deadlineMs - 1000);
@@ -158,12 +177,58 @@ export class LinkServer implements LinkConnectionContext {
   /** Closes everything now: what was not acknowledged the agents re-send elsewhere. */
   async close(): Promise<void> {
     this.draining = true;
+    this.stopOverload();
     if (this.sweep !== null) clearInterval(this.sweep);
     this.sweep = null;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const [raw, c] of this.handshaking) if (c === null) raw.destroy();
     for (const c of this.connections) c.destroy('server-closing');
     await Promise.all([closed, this.closedWithin(FINAL_ACK_GRACE_MS)]);
+  }
+
+  /** One drain-on-overload observation: utilisation since the last tick, the connections carrying traffic. */
+  private overloadTick(): void {
+    if (this.draining) return;
+    let utilisation: number;
+    if (this.o.utilisation !== undefined) utilisation = this.o.utilisation();
+    else {
+      const now = performance.eventLoopUtilization();
+      utilisation = performance.eventLoopUtilization(now, this.elu).utilization;
+      this.elu = now;
+      const wall = performance.now();
+      const cpu = process.cpuUsage();
+      const limit = this.overload.options.cpuLimitMillicores / 1000;
+      if (limit > 0 && wall > this.cpuAt.wall) {
+        const used = (cpu.user + cpu.system - this.cpuAt.user - this.cpuAt.system) / 1000;
+        utilisation = Math.max(utilisation, Math.min(1, used / (wall - this.cpuAt.wall) / limit));
+      }
+      this.cpuAt = { wall, user: cpu.user, system: cpu.system };
+    }
+    const carrying: (OverloadCandidate & { conn: LinkConnection })[] = [];
+    for (const c of this.admitted) {
+      const recentBytes = c.takeRecentBytes();
+      if (recentBytes > 0 && c.drainable) carrying.push({ agentId: c.agentId, recentBytes, conn: c });
+    }
+    const was = this.overload.state;
+    const chosen = this.overload.tick(Date.now(), utilisation, carrying) as typeof carrying;
+    if (this.overload.state !== was) {
+      this.o.log.warn(
+        { state: this.overload.state, utilisation: +utilisation.toFixed(3), connections: carrying.length },
+        this.overload.state === 'overloaded' ? 'enricher overloaded' : 'enricher no longer overloaded',
+      );
+    }
+    for (const { conn } of chosen) conn.drain(OVERLOAD_DRAIN_REASON, OVERLOAD_DRAIN_DEADLINE_MS, 'overload');
+    if (chosen.length > 0) {
+      this.o.log.info(
+        { agents: chosen.map((c) => c.agentId), of: carrying.length, utilisation: +utilisation.toFixed(3) },
+        'overloaded: asked agents to move',
+      );
+    }
+  }
+
+  private stopOverload(): void {
+    if (this.overloadTimer !== null) clearInterval(this.overloadTimer);
+    this.overloadTimer = null;
   }
 
   onClose(conn: LinkConnection): void {

@@ -13,6 +13,7 @@ import {
 } from '../../proto/link/index';
 import type { DurableRowSink } from '../pipeline/pipeline';
 import type { RowSource } from '../pipeline/row-encoder';
+import type { OverloadOptions } from './overload';
 
 /** What a connection feeds each record to: RecordPipeline.process. */
 export interface RecordProcessor {
@@ -60,6 +61,13 @@ export interface LinkServerOptions {
    * aggregates: the re-send mark, the journal). `view` is parsed; buf[start, end) is its body.
    */
   onBatch?: (batch: LinkBatch) => void;
+  /** Drain on overload (overload.ts); defaults OVERLOAD_DEFAULTS. */
+  overload?: Partial<OverloadOptions>;
+  /**
+   * The event loop's utilisation since the previous call (0..1); default node:perf_hooks ELU.
+   * Tests replace it to make one enricher of several in one process look saturated.
+   */
+  utilisation?: () => number;
 }
 
 /** A received Batch as onBatch sees it; valid only during the call. */
@@ -104,10 +112,9 @@ export const LINK_SERVER_LIMITS = {
   maxUnackedBytes: { min: 1, max: Number.MAX_SAFE_INTEGER },
 } as const;
 
-export type ResolvedLinkServerOptions = Required<
-  Omit<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency' | 'onBatch'>
-> &
-  Pick<LinkServerOptions, 'authToken' | 'tls' | 'onAckLatency' | 'onBatch'>;
+type Optional = 'authToken' | 'tls' | 'onAckLatency' | 'onBatch' | 'overload' | 'utilisation';
+export type ResolvedLinkServerOptions = Required<Omit<LinkServerOptions, Optional>> &
+  Pick<LinkServerOptions, Optional>;
 
 const KEYS = new Set([
   'host',
@@ -121,6 +128,8 @@ const KEYS = new Set([
   ...Object.keys(LINK_SERVER_DEFAULTS),
   'onAckLatency',
   'onBatch',
+  'overload',
+  'utilisation',
 ]);
 
 export class LinkServerOptionError extends CodedError<'LINK_SERVER_INVALID_OPTION'> {

@@ -43,5 +43,7 @@ export class LinkServerStats {
   bytesIn = 0;
   bytesOut = 0;
   drainsSent = 0;
+  /** Drains sent by cause: `shutdown` (SIGTERM) or `overload` (overload.ts). */
+  readonly drainsByReason = new Map<string, number>();
   pingsSent = 0;
 }

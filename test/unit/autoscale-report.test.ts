@@ -188,3 +188,18 @@ test('durationSeconds reads Go durations as the chart writes them', () => {
   assert.equal(durationSeconds('1m30s'), 90);
   assert.throws(() => durationSeconds('2 minutes'), /not a duration/);
 });
+
+test('time to spread: from the needed pods ready to the first 3 s in which the added pods hold >= 70 % of fair', () => {
+  const f = facts();
+  assert.equal(evaluateAutoscale(f).figures.spreadSeconds, null, 'c at 60 % of fair throughout: never');
+  // c doubles to 100/s (its fair third) from t = 35 on: the 3 s pooled share reaches 0.25 >= 0.7 / 3 at t = 35.
+  let c = 0;
+  for (const s of f.samples) {
+    if (s.t < 30) continue;
+    s.enricher.c = c;
+    c += s.t >= 34 ? 100 : 50;
+  }
+  const g = evaluateAutoscale(f).figures;
+  assert.equal(g.spreadSeconds, 5, '3 pods ready at 30, spread at 35');
+  assert.equal(g.overloadDrains, 0);
+});

@@ -65,6 +65,15 @@ test('enricher values: documented defaults equal the enricher defaults', () => {
   assert.equal(e.partition.by, d('partition-by'), 'enricher.partition.by');
   assert.equal(e.partition.maxOpenTenants, d('max-open-tenants'), 'enricher.partition.maxOpenTenants');
   assert.equal(e.partition.tenantChunkRate, d('tenant-chunk-rate'), 'enricher.partition.tenantChunkRate');
+  const od = e.overloadDrain;
+  assert.equal(od.enabled, d('overload-drain'), 'enricher.overloadDrain.enabled');
+  assert.equal(od.high, d('overload-high'), 'enricher.overloadDrain.high');
+  assert.equal(od.low, d('overload-low'), 'enricher.overloadDrain.low');
+  assert.equal(od.enterSeconds, d('overload-enter'), 'enricher.overloadDrain.enterSeconds');
+  assert.equal(od.leaveSeconds, d('overload-leave'), 'enricher.overloadDrain.leaveSeconds');
+  assert.equal(od.fraction, d('overload-drain-fraction'), 'enricher.overloadDrain.fraction');
+  assert.equal(od.intervalSeconds, d('overload-drain-interval'), 'enricher.overloadDrain.intervalSeconds');
+  assert.equal(od.cooldownSeconds, d('overload-drain-cooldown'), 'enricher.overloadDrain.cooldownSeconds');
   // Not compared: outputDir is where the blob volume is mounted, not a tunable; gzip is left to
   // the --compression change (issue 5), which replaces the option.
   // 0 is the chart's "not set": the enricher's own default applies, nothing is restated.

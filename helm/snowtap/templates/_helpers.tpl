@@ -145,6 +145,14 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
   "partition-by" $e.partition.by
   "max-open-tenants" (int $e.partition.maxOpenTenants)
   "tenant-chunk-rate" $e.partition.tenantChunkRate
+  "overload-drain" $e.overloadDrain.enabled
+  "overload-high" $e.overloadDrain.high
+  "overload-low" $e.overloadDrain.low
+  "overload-enter" $e.overloadDrain.enterSeconds
+  "overload-leave" $e.overloadDrain.leaveSeconds
+  "overload-drain-fraction" $e.overloadDrain.fraction
+  "overload-drain-interval" $e.overloadDrain.intervalSeconds
+  "overload-drain-cooldown" $e.overloadDrain.cooldownSeconds
 }}
 {{- if $e.privacy.pseudonymize.existingSecret }}
 {{- $_ := set $cfg "pseudonymize-clients" (printf "/etc/snowtap/pseudonym/%s" $e.privacy.pseudonymize.key) }}
