@@ -6,7 +6,8 @@
 // server (their counters must match an in-process model, case by case). Branch coverage of
 // each parser's files comes from V8 (NODE_V8_COVERAGE on a child process running the cases).
 //
-//   node dist/loadtest/fuzz.js [--cases N] [--seed S] [--floor PCT] [--json]
+//   node dist/loadtest/fuzz.js [--cases N] [--seed S] [--targets framestream,link,dns,policy]
+//                              [--floor PCT] [--verbose] [--json]
 //
 // Exit 1 on any crash (an exception the parser does not document, an invariant broken, a
 // case over the per-case time bound), a socket mismatch, or coverage under the floor.
@@ -58,9 +59,13 @@ export interface TargetReport {
   socketMismatches: string[];
 }
 
+export const TARGETS = ['framestream', 'link', 'dns', 'policy'] as const;
+
 export interface FuzzOptions {
   cases: number;
   seed: number;
+  /** Default: all four. */
+  targets?: readonly string[];
 }
 
 function seeded(seed: number, target: string): Rand {
@@ -167,50 +172,59 @@ export async function runFuzz(o: FuzzOptions): Promise<TargetReport[]> {
   const share = socketShare(o.cases);
   const reports: TargetReport[] = [];
 
+  const want = (t: string) => o.targets === undefined || o.targets.includes(t);
   let t0 = performance.now();
   let run = new Runner('framestream');
-  run.run(o.cases - share.fstrm, seeded(o.seed, 'fstrm'), fstrmSeeds(), fstrmCase);
-  try {
-    run.addSocket(await fstrmOverSocket(seeded(o.seed, 'fstrm-socket'), share.fstrm, 200));
-  } catch (err) {
-    run.crash(err);
+  if (want('framestream')) {
+    run.run(o.cases - share.fstrm, seeded(o.seed, 'fstrm'), fstrmSeeds(), fstrmCase);
+    try {
+      run.addSocket(await fstrmOverSocket(seeded(o.seed, 'fstrm-socket'), share.fstrm, 200));
+    } catch (err) {
+      run.crash(err);
+    }
+    reports.push(run.finish(t0));
   }
-  reports.push(run.finish(t0));
 
-  t0 = performance.now();
-  run = new Runner('link');
-  const inLink = o.cases - share.link;
-  const enricherSeeds = linkEnricherSeeds();
-  run.run(Math.round(inLink * 0.7), seeded(o.seed, 'link-enricher'), enricherSeeds, linkEnricherCase);
-  run.run(inLink - Math.round(inLink * 0.7), seeded(o.seed, 'link-agent'), linkAgentSeeds(), linkAgentCase);
-  try {
-    run.addSocket(
-      await linkOverSocket(
-        seeded(o.seed, 'link-socket'),
-        share.link,
-        enricherSeeds,
-        HELLO_SETTINGS.authToken,
-      ),
-    );
-  } catch (err) {
-    run.crash(err);
+  if (want('link')) {
+    t0 = performance.now();
+    run = new Runner('link');
+    const inLink = o.cases - share.link;
+    const enricherSeeds = linkEnricherSeeds();
+    run.run(Math.round(inLink * 0.7), seeded(o.seed, 'link-enricher'), enricherSeeds, linkEnricherCase);
+    run.run(inLink - Math.round(inLink * 0.7), seeded(o.seed, 'link-agent'), linkAgentSeeds(), linkAgentCase);
+    try {
+      run.addSocket(
+        await linkOverSocket(
+          seeded(o.seed, 'link-socket'),
+          share.link,
+          enricherSeeds,
+          HELLO_SETTINGS.authToken,
+        ),
+      );
+    } catch (err) {
+      run.crash(err);
+    }
+    reports.push(run.finish(t0));
   }
-  reports.push(run.finish(t0));
 
-  t0 = performance.now();
-  run = new Runner('dns');
-  run.run(o.cases, seeded(o.seed, 'dns'), dnsSeeds(), dnsCase);
-  reports.push(run.finish(t0));
+  if (want('dns')) {
+    t0 = performance.now();
+    run = new Runner('dns');
+    run.run(o.cases, seeded(o.seed, 'dns'), dnsSeeds(), dnsCase);
+    reports.push(run.finish(t0));
+  }
 
-  t0 = performance.now();
-  run = new Runner('policy');
-  const pseeds = policySeeds();
-  const prand = seeded(o.seed, 'policy');
-  const inline = Math.max(10, Math.round(o.cases * 0.002));
-  run.run(o.cases - share.policyWorker - inline, prand, pseeds, policyCase);
-  await run.runAsync(inline, () => policyLoadCase(prand, pseeds, false));
-  await run.runAsync(share.policyWorker, () => policyLoadCase(prand, pseeds, true));
-  reports.push(run.finish(t0));
+  if (want('policy')) {
+    t0 = performance.now();
+    run = new Runner('policy');
+    const pseeds = policySeeds();
+    const prand = seeded(o.seed, 'policy');
+    const inline = Math.max(10, Math.round(o.cases * 0.002));
+    run.run(o.cases - share.policyWorker - inline, prand, pseeds, policyCase);
+    await run.runAsync(inline, () => policyLoadCase(prand, pseeds, false));
+    await run.runAsync(share.policyWorker, () => policyLoadCase(prand, pseeds, true));
+    reports.push(run.finish(t0));
+  }
   return reports;
 }
 
@@ -270,7 +284,18 @@ export async function fuzzWithCoverage(o: FuzzOptions, timeoutMs = 6 * 3600_000)
     await new Promise<void>((resolve, reject) => {
       const child = spawn(
         process.execPath,
-        [__filename, '--child', '--cases', String(o.cases), '--seed', String(o.seed), '--out', out],
+        [
+          __filename,
+          '--child',
+          '--cases',
+          String(o.cases),
+          '--seed',
+          String(o.seed),
+          '--targets',
+          (o.targets ?? TARGETS).join(','),
+          '--out',
+          out,
+        ],
         { env: { ...process.env, NODE_V8_COVERAGE: covDir }, stdio: ['ignore', 'inherit', 'inherit'] },
       );
       const timer = setTimeout(() => {
@@ -287,6 +312,7 @@ export async function fuzzWithCoverage(o: FuzzOptions, timeoutMs = 6 * 3600_000)
     const root = path.resolve(__dirname, '..');
     const coverage: FuzzResult['coverage'] = {};
     for (const [target, files] of Object.entries(COVERED_FILES)) {
+      if (!reports.some((t) => t.target === target)) continue;
       const held = branchCoverage(covDir, root, files, EXCLUDED_FUNCTIONS);
       const reported = branchCoverage(covDir, root, REPORTED_FILES[target] ?? []);
       coverage[target] = { percent: percent(held), files: held, reported };
@@ -354,6 +380,11 @@ function arg(name: string, fallback: string): string {
 async function main(): Promise<void> {
   const cases = Number(arg('--cases', '1000000'));
   const seed = Number(arg('--seed', '20261206'));
+  const targets = arg('--targets', TARGETS.join(',')).split(',');
+  for (const t of targets) {
+    if (!(TARGETS as readonly string[]).includes(t))
+      throw new Error(`--targets: unknown target ${t} (${TARGETS.join(', ')})`);
+  }
   if (process.argv.includes('--child')) {
     let uncaught = 0;
     process.on('uncaughtException', (err) => {
@@ -364,13 +395,13 @@ async function main(): Promise<void> {
       uncaught++;
       console.error('fuzz: unhandled rejection', err);
     });
-    const reports = await runFuzz({ cases, seed });
+    const reports = await runFuzz({ cases, seed, targets });
     writeFileSync(arg('--out', 'fuzz-report.json'), JSON.stringify(reports));
     process.exit(uncaught === 0 ? 0 : 3);
   }
   const floor = Number(arg('--floor', '90'));
   console.log(`fuzz: ${cases} cases per target, seed ${seed}, coverage floor ${floor}%`);
-  const result = await fuzzWithCoverage({ cases, seed });
+  const result = await fuzzWithCoverage({ cases, seed, targets });
   console.log(formatResult(result, process.argv.includes('--verbose')));
   if (process.argv.includes('--json')) console.log(JSON.stringify(result));
   const bad = failures(result, floor);
