@@ -1130,7 +1130,8 @@ export async function policyLoadCase(rand: Rand, seeds: Seed[], worker: boolean)
   let err: unknown = null;
   try {
     // transferBytes needs a Buffer that spans its whole ArrayBuffer, as an HTTP body does.
-    const own = Buffer.from(new Uint8Array(c.bytes));
+    const own = Buffer.alloc(c.bytes.length); // not from the pool: its own ArrayBuffer
+    c.bytes.copy(own);
     tables = await loadPolicyDocument(own, 'fuzz', {
       worker,
       maxDocumentBytes: c.maxDocumentBytes,
