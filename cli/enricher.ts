@@ -14,7 +14,7 @@ import {
   type TlsFilePaths,
 } from '../enricher/enricher';
 import { enricherIdProblem } from '../enricher/output/layout';
-import { POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
+import { POLICY_MAX_BYTES_RANGE, POLICY_POLL_DEFAULTS } from '../enricher/policy/poller';
 import {
   LINK_SERVER_DEFAULTS,
   LINK_SERVER_LIMITS,
@@ -77,6 +77,12 @@ export const ENRICHER_OPTIONS: readonly OptionSpec[] = [
     default: POLICY_POLL_DEFAULTS.timeoutMs / 1000,
     min: 0.1,
   }),
+  s(
+    'policy-max-bytes',
+    'N',
+    'largest policy document, fetched body and after gunzip (bounds the memory a policy load takes)',
+    { kind: 'int', default: POLICY_POLL_DEFAULTS.maxBodyBytes, ...POLICY_MAX_BYTES_RANGE },
+  ),
   s(
     'policy-start-timeout',
     'SECONDS',
@@ -309,6 +315,7 @@ export function enricherConfig(o: OptionValues, log: EnricherOptions['log']): En
             file,
             intervalMs: Number(o['policy-interval']) * 1000,
             timeoutMs: Number(o['policy-timeout']) * 1000,
+            maxBodyBytes: Number(o['policy-max-bytes']),
           },
     maxDataFrameSize: Number(o['max-frame-size']),
     drainTimeoutMs: Math.round(Number(o['drain-timeout']) * 1000),

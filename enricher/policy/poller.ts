@@ -4,18 +4,33 @@
 // Any failure (HTTP error, timeout, refused connection, oversized or invalid document) keeps
 // the last good policy; it is logged and counted by reason, and the next attempt comes sooner,
 // with exponential backoff capped at the interval.
+//
+// A policy server is trusted with the policy, not with the enricher's memory or time (issue
+// 10, test/e2e/policy-attacks.test.ts): one deadline covers connect, headers and body (a
+// 1 byte/s drip ends at timeoutMs); maxBodyBytes (--policy-max-bytes) bounds the body as it
+// arrives and, after gunzip, the document (a gzip bomb stops at the cap in the worker, never
+// expands in full); redirects are not followed (a policy URL that moved, or points at another
+// host, port or file:, is a configuration to fix, not to chase); a body that says it is HTML,
+// XML, an image... is refused before it is parsed.
 
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from '../../common/log';
+import { MAX_DOCUMENT_BYTES } from './document';
 import { PolicyError } from './errors';
 import { loadPolicyBytes, loadPolicyFile, type Policy } from './policy';
+
+/** Range of maxBodyBytes (--policy-max-bytes): JSON.parse takes at most MAX_DOCUMENT_BYTES. */
+export const POLICY_MAX_BYTES_RANGE = { min: 1024, max: MAX_DOCUMENT_BYTES } as const;
 
 export const POLICY_POLL_DEFAULTS = {
   intervalMs: 60_000,
   timeoutMs: 30_000,
-  /** Bound on a fetched body (compressed or not); the document's own limit applies after gunzip. */
+  /**
+   * Bound on a policy document: on the fetched body (compressed or not) as it arrives, and on
+   * the document after gunzip (--policy-max-bytes). A 1M-domain document is ~60 MB of JSON.
+   */
   maxBodyBytes: 256 * 1024 * 1024,
   /** First retry delay after a failure; doubles up to the interval. */
   minRetryMs: 1_000,
@@ -42,7 +57,32 @@ export type PolicyFailureReason =
   | 'invalid'
   | 'duplicate'
   | 'gzip'
-  | 'io';
+  | 'io'
+  | 'redirect'
+  | 'content_type';
+
+/**
+ * Content types a policy body may declare: JSON, gzip, generic bytes or text (object stores
+ * and plain web servers label a .json.gz in all of these ways). Absent is accepted too.
+ * Anything else (text/html from a login page or an error page, XML, images) is refused.
+ */
+export const POLICY_CONTENT_TYPES = [
+  'application/json',
+  'application/gzip',
+  'application/x-gzip',
+  'application/octet-stream',
+  'binary/octet-stream',
+  'text/plain',
+  'text/json',
+] as const;
+
+/** Null when `header` (a Content-Type value, or undefined) is acceptable, else the type refused. */
+export function refusedContentType(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const type = header.split(';')[0]!.trim().toLowerCase();
+  if (type === '' || type.endsWith('+json')) return null;
+  return (POLICY_CONTENT_TYPES as readonly string[]).includes(type) ? null : type;
+}
 
 export class PolicyPollerStats {
   attempts = 0;
@@ -94,7 +134,7 @@ export class PolicyPoller {
    */
   async start(): Promise<void> {
     if (this.options.file !== undefined) {
-      const policy = await loadPolicyFile(this.options.file);
+      const policy = await loadPolicyFile(this.options.file, { maxDocumentBytes: this.o.maxBodyBytes });
       this.fileSignature = await this.signature();
       this.swap(policy);
     } else {
@@ -193,15 +233,25 @@ export class PolicyPoller {
     if (etag !== undefined) headers['if-none-match'] = etag;
     const res = await httpGet(new URL(url), headers, this.o.timeoutMs, this.o.maxBodyBytes);
     if (res.status === 304 && this.current !== null) return null;
+    if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
+      throw new FetchFailure(
+        'redirect',
+        `HTTP ${res.status} redirect to ${JSON.stringify(res.location)} not followed: set --policy-url to the final URL`,
+      );
+    }
     if (res.status !== 200) throw new FetchFailure('http_status', `HTTP ${res.status} ${res.statusText}`);
     // The body is ours alone: the parser's worker thread may take it instead of a copy.
-    return loadPolicyBytes(res.body, { source: url, sourceEtag: res.etag }, { transferBytes: true });
+    return loadPolicyBytes(
+      res.body,
+      { source: url, sourceEtag: res.etag },
+      { transferBytes: true, maxDocumentBytes: this.o.maxBodyBytes },
+    );
   }
 
   private async readFileIfChanged(): Promise<Policy | null> {
     const sig = await this.signature();
     if (sig === this.fileSignature) return null;
-    const policy = await loadPolicyFile(this.options.file!);
+    const policy = await loadPolicyFile(this.options.file!, { maxDocumentBytes: this.o.maxBodyBytes });
     this.fileSignature = sig;
     return policy;
   }
@@ -221,6 +271,7 @@ interface HttpResult {
   status: number;
   statusText: string;
   etag: string | undefined;
+  location: string | undefined;
   body: Buffer;
 }
 
@@ -242,21 +293,35 @@ function httpGet(
         status,
         statusText: res.statusMessage ?? '',
         etag: res.headers.etag,
+        location: res.headers.location,
         body: Buffer.alloc(0),
       };
       if (status !== 200) {
-        res.resume();
-        res.on('end', () => done(null, result));
+        // Not read: an error page or a redirect body may be as large as it likes.
+        done(null, result);
+        req.destroy();
         return;
       }
       const declared = Number(res.headers['content-length'] ?? Number.NaN);
       if (declared > max)
-        return fail(new FetchFailure('too_large', `body of ${declared} bytes exceeds ${max}`));
+        return fail(
+          new FetchFailure('too_large', `body of ${declared} bytes exceeds ${max} (--policy-max-bytes)`),
+        );
+      const refused = refusedContentType(res.headers['content-type']);
+      if (refused !== null) {
+        return fail(
+          new FetchFailure(
+            'content_type',
+            `content type ${JSON.stringify(refused)} is not a policy document (expected JSON or gzip)`,
+          ),
+        );
+      }
       const chunks: Buffer[] = [];
       let total = 0;
       res.on('data', (chunk: Buffer) => {
         total += chunk.length;
-        if (total > max) fail(new FetchFailure('too_large', `body exceeds ${max} bytes`));
+        if (total > max)
+          fail(new FetchFailure('too_large', `body exceeds ${max} bytes (--policy-max-bytes)`));
         else chunks.push(chunk);
       });
       res.on('end', () => {

@@ -371,6 +371,8 @@ export class LinkConnection {
       this.decoder.end();
     } catch (err) {
       const code = isLinkProtocolError(err) ? err.code : 'unknown';
+      // Counted like any other bad input (the batches it cut are re-sent, never acked).
+      bump(this.ctx.stats.protocolErrors, code);
       this.ctx.o.log.warn({ ...this.describe(), code, err: (err as Error).message }, 'link input truncated');
     }
     this.onPeerDone();

@@ -60,6 +60,7 @@ test('enricher flags take their defaults from the link server, policy poller, ch
   assert.equal(e('max-in-flight-batches'), LINK_SERVER_DEFAULTS.maxInFlightBatches);
   assert.equal(e('policy-interval') * 1000, POLICY_POLL_DEFAULTS.intervalMs);
   assert.equal(e('policy-timeout') * 1000, POLICY_POLL_DEFAULTS.timeoutMs);
+  assert.equal(e('policy-max-bytes'), POLICY_POLL_DEFAULTS.maxBodyBytes);
   assert.equal(e('drain-timeout') * 1000, DEFAULT_DRAIN_TIMEOUT_MS);
   assert.equal(e('rotate-max-rows'), CHUNK_DEFAULTS.maxRows);
   assert.equal(e('rotate-max-bytes'), CHUNK_DEFAULTS.maxBytes);

@@ -178,10 +178,12 @@ serves the KEDA API; "hpa" when asked for or as the auto fallback; "none" otherw
 {{- if $e.policy.url }}
 {{- $_ := set $cfg "policy-url" $e.policy.url }}
 {{- $_ := set $cfg "policy-interval" $e.policy.interval }}
+{{- $_ := set $cfg "policy-max-bytes" (int64 $e.policy.maxBytes) }}
 {{- end }}
 {{- if $e.policy.configMap }}
 {{- $_ := set $cfg "policy-file" (printf "/etc/snowtap/policy/%s" $e.policy.configMapKey) }}
 {{- $_ := set $cfg "policy-interval" $e.policy.interval }}
+{{- $_ := set $cfg "policy-max-bytes" (int64 $e.policy.maxBytes) }}
 {{- end }}
 {{- if gt (int $e.maxConnections) 0 }}
 {{- $_ := set $cfg "max-connections" (int $e.maxConnections) }}
