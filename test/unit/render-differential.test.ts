@@ -2,11 +2,13 @@
 // and its `plain` hint that lets the row skip the CSV quoting scan) and the table-driven IPv4
 // text must write exactly the bytes of the plain versions they replaced (frozen in
 // test/support/answers-reference.ts), over every DNS message of the fixtures, over generated
-// answer sections of every kind, and over corrupted copies of the fixture messages.
+// answer sections of every kind, and over corrupted copies of the fixture messages; the
+// table-driven decimal digits (numbers, timestamps) against String().
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { quoteCsvFieldInPlace } from '../../enricher/output/csv';
+import { TimestampWriter, writeUint } from '../../enricher/pipeline/bytes';
 import { prng, randInt } from '../../loadtest/prng';
 import { DnsView, tryParseDnsMessage } from '../../proto/dns';
 import { ANSWERS_TEXT_MAX_BYTES, ANSWERS_TEXT_SLACK, AnswersWriter } from '../../proto/dns/answers';
@@ -172,4 +174,24 @@ test('IPv4 text: table-driven digits equal the reference and String() for every 
       assert.equal(a.toString('latin1', 3, endA), b.toString('latin1', 3, endB));
       assert.equal(a.toString('latin1', 3, endA), Array.from(addr, String).join('.'));
     }
+});
+
+test('digit pairs: writeUint equals String() at every length boundary and over 0..10^6', () => {
+  const buf = Buffer.alloc(32, 0x78);
+  const values: number[] = [];
+  for (let v = 0; v <= 1_000_000; v++) values.push(v);
+  for (let p = 10; p <= 1e15; p *= 10) values.push(p - 1, p, p + 1, 2 ** 31 - 1, 2 ** 31);
+  for (const v of values) assert.equal(buf.toString('latin1', 1, writeUint(buf, 1, v)), String(v));
+});
+
+test('digit pairs: TimestampWriter fractional digits equal the zero-padded nanoseconds', () => {
+  const w = new TimestampWriter();
+  const buf = Buffer.alloc(64);
+  const rand = prng(0x7157);
+  const values = [0, 1, 9, 10, 99, 100, 999_999_999, 100_000_000, 99_999_999, 123_456_789];
+  for (let i = 0; i < 20_000; i++) values.push(randInt(rand, 1_000_000_000));
+  for (const ns of values) {
+    const text = buf.toString('latin1', 0, w.write(buf, 0, 1_763_782_719, ns));
+    assert.equal(text, `2025-11-22T03:38:39.${String(ns).padStart(9, '0')}Z`);
+  }
 });
