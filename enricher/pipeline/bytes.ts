@@ -1,6 +1,13 @@
 // Byte-level writers for the CSV row encoder: numbers and timestamps written
 // straight into the row buffer, so a row is built without intermediate strings.
 
+/** "00".."99": DIGIT_PAIRS[2k], DIGIT_PAIRS[2k+1] are the digits of k. */
+const DIGIT_PAIRS = new Uint8Array(200);
+for (let k = 0; k < 100; k++) {
+  DIGIT_PAIRS[2 * k] = 48 + ((k / 10) | 0);
+  DIGIT_PAIRS[2 * k + 1] = 48 + (k % 10);
+}
+
 /** Writes a non-negative integer (< 2^53) in decimal; returns the new position. */
 export function writeUint(buf: Buffer, pos: number, n: number): number {
   if (n < 10) {
@@ -8,16 +15,38 @@ export function writeUint(buf: Buffer, pos: number, n: number): number {
     return pos + 1;
   }
   if (n > 0x7fffffff) return writeBigUint(buf, pos, n);
-  // Small integers: int32 arithmetic (`| 0`) is several times faster than Math.floor.
-  let len = 1;
-  for (let x = n; x >= 10; x = (x / 10) | 0) len++;
+  // Small integers: int32 arithmetic (`| 0`) is several times faster than Math.floor; the
+  // length by comparison, the digits two at a time from a table.
+  const len =
+    n < 100
+      ? 2
+      : n < 1000
+        ? 3
+        : n < 10_000
+          ? 4
+          : n < 100_000
+            ? 5
+            : n < 1_000_000
+              ? 6
+              : n < 10_000_000
+                ? 7
+                : n < 100_000_000
+                  ? 8
+                  : n < 1_000_000_000
+                    ? 9
+                    : 10;
   let end = pos + len;
-  while (n >= 10) {
-    const q = (n / 10) | 0;
-    buf[--end] = 48 + (n - q * 10);
+  while (n >= 100) {
+    const q = (n / 100) | 0;
+    const r = (n - q * 100) << 1;
+    buf[--end] = DIGIT_PAIRS[r + 1]!;
+    buf[--end] = DIGIT_PAIRS[r]!;
     n = q;
   }
-  buf[end - 1] = 48 + n;
+  if (n >= 10) {
+    buf[end - 1] = DIGIT_PAIRS[(n << 1) + 1]!;
+    buf[end - 2] = DIGIT_PAIRS[n << 1]!;
+  } else buf[end - 1] = 48 + n;
   return pos + len;
 }
 
@@ -84,11 +113,15 @@ export class TimestampWriter {
     for (let i = 0, n = this.prefixLen; i < n; i++) buf[pos + i] = pre[i]!;
     pos += this.prefixLen;
     if (nsec < 0 || nsec > 999_999_999) nsec = 0;
-    for (let i = 8; i >= 0; i--) {
-      const q = (nsec / 10) | 0;
-      buf[pos + i] = 48 + (nsec - q * 10);
+    // Nine digits: four pairs from the table, then the leading one.
+    for (let i = 7; i >= 1; i -= 2) {
+      const q = (nsec / 100) | 0;
+      const r = (nsec - q * 100) << 1;
+      buf[pos + i] = DIGIT_PAIRS[r]!;
+      buf[pos + i + 1] = DIGIT_PAIRS[r + 1]!;
       nsec = q;
     }
+    buf[pos] = 48 + nsec;
     buf[pos + 9] = 90; // 'Z'
     return pos + 10;
   }

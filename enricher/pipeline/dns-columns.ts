@@ -11,24 +11,31 @@ import {
   ANSWERS_TEXT_SLACK,
   AnswersWriter,
   Cursor,
-  flagsTextBytes,
-  opcodeBytes,
-  writeNameText,
+  flagsTextBytes as flagsTextBytesExport,
+  opcodeBytes as opcodeBytesExport,
+  writeNameText as writeNameTextExport,
 } from '../../proto/dns/index';
 import {
-  ABSENT,
+  ABSENT as ABSENTExport,
   type DnstapView,
   POLICY_ACTION_NAMES,
   POLICY_MATCH_NAMES,
   PolicyMatch,
 } from '../../proto/dnstap/index';
-import { writeIpText } from '../../proto/net/index';
+import { writeIpText as writeIpTextExport } from '../../proto/net/index';
 import { quoteCsvFieldInPlace, writeCsvField, writeCsvQuotedEmpty } from '../output/csv';
 import { escapeTextBytes } from '../output/text-escape';
 import { encodeNames, writeBytes, writeUint } from './bytes';
 import type { ClientMask } from './privacy';
 import type { Pseudonymizer } from './pseudonym';
 import type { DnsChoice } from './row-encoder';
+
+// Hot-path imports as module constants (CommonJS reads index.ts re-exports through getters).
+const ABSENT: number = ABSENTExport;
+const flagsTextBytes = flagsTextBytesExport;
+const opcodeBytes = opcodeBytesExport;
+const writeNameText = writeNameTextExport;
+const writeIpText = writeIpTextExport;
 
 /** Outside text in the appended columns is cut here (a producer could send 1 MiB). */
 export const OUTSIDE_TEXT_MAX_BYTES = 256;
@@ -95,10 +102,12 @@ export class DnsColumnsWriter {
     // answers: rendered now, into the row, then quoted in place if it needs it.
     b[p++] = COMMA;
     if (d.answersOff >= 0 && d.ancount > 0) {
-      const before = this.answers.truncated;
-      const end = this.answers.write(v.buf, d, b, p);
-      if (this.answers.truncated !== before) this.truncated.answers++;
-      p = quoteCsvFieldInPlace(b, p, end);
+      const answers = this.answers;
+      const before = answers.truncated;
+      const end = answers.write(v.buf, d, b, p);
+      if (answers.truncated !== before) this.truncated.answers++;
+      // Addresses only (the usual answer): nothing to quote, no need to scan.
+      p = answers.plain ? end : quoteCsvFieldInPlace(b, p, end);
     }
     // dnstap Policy: type, rule, action, match, value (rare: out of line).
     if (v.hasPolicy) p = this.policy(v, mask, pseudo, b, p);

@@ -86,6 +86,8 @@ const DIGIT0 = 0x30;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 const GENERIC = Buffer.from('\\# ', 'latin1');
 const ELLIPSIS = 3; // "..."
+const A_PREFIX = Buffer.from('A ', 'latin1');
+const AAAA_PREFIX = Buffer.from('AAAA ', 'latin1');
 
 // Two cursors: one walks the RRs, one reads names inside an RDATA (bounded by its end).
 const rr = new Cursor();
@@ -220,6 +222,11 @@ function writeTxt(buf: Buffer, p: number, end: number, dst: Buffer, o: number, l
 export class AnswersWriter {
   /** Texts cut at maxBytes (the "..." entry written). */
   truncated = 0;
+  /**
+   * True when the text of the last write() holds only A and AAAA entries (or "..."): no `"`
+   * `,` `\` CR or LF, so a CSV writer may skip scanning it for quoting. False says nothing.
+   */
+  plain = true;
 
   constructor(readonly maxBytes = ANSWERS_TEXT_MAX_BYTES) {
     // Callers size their buffers for the default (the row bound depends on it): no larger.
@@ -233,12 +240,16 @@ export class AnswersWriter {
    * or is empty. The text is ASCII and may hold `"` `\` `,` (the caller quotes it for CSV).
    */
   write(buf: Buffer, view: DnsView, dst: Buffer, o: number): number {
-    if (view.answersOff < 0 || view.ancount === 0) return o;
+    if (view.answersOff < 0 || view.ancount === 0) {
+      this.plain = true;
+      return o;
+    }
     const msgEnd = view.msgStart + view.size;
     rr.reset(buf, view.msgStart, msgEnd);
     rr.pos = view.answersOff;
     const limit = o + this.maxBytes;
     const first = o;
+    let plain = true;
     for (let i = 0; i < view.ancount; i++) {
       // The parser walked these RRs in bounds already; the checks stay (defence in depth).
       if (!skipName(rr) || !rr.need(10)) break;
@@ -249,25 +260,14 @@ export class AnswersWriter {
       if (!rr.advance(rdlen)) break;
       const entry = o;
       if (o > first) dst[o++] = SEMI;
-      o = copy(dst, o, qtypeBytes(type));
-      dst[o++] = SPACE;
-      const mark = o;
-      // Generic entries are sized before they are written (RDATA may be 64 KiB).
-      const genericLen = GENERIC.length + 5 + 1 + 2 * rdlen;
-      let end = writeRdata(type, buf, view.msgStart, rdStart, rdStart + rdlen, dst, o, limit);
-      if (end === TOO_LONG) end = limit + 1;
-      else if (end < 0) {
-        if (mark + genericLen > limit) end = limit + 1;
-        else {
-          end = copy(dst, mark, GENERIC);
-          end = writeDecimal(dst, end, rdlen);
-          if (rdlen > 0) dst[end++] = SPACE;
-          for (let k = rdStart; k < rdStart + rdlen; k++) {
-            const b = buf[k]!;
-            dst[end++] = HEX[b >> 4]!;
-            dst[end++] = HEX[b & 15]!;
-          }
-        }
+      let end: number;
+      // The common answers first: an address needs no cursor, no type lookup, no quoting.
+      if (type === TYPE_A && rdlen === 4) end = writeIpv4Text(buf, rdStart, dst, copy(dst, o, A_PREFIX));
+      else if (type === TYPE_AAAA && rdlen === 16)
+        end = writeIpv6Text(buf, rdStart, dst, copy(dst, o, AAAA_PREFIX));
+      else {
+        plain = false;
+        end = this.entry(buf, view.msgStart, type, rdStart, rdlen, dst, o, limit);
       }
       // Room for this entry and, if more follow, a ";..." after it.
       const reserve = i + 1 < view.ancount ? 1 + ELLIPSIS : 0;
@@ -284,7 +284,42 @@ export class AnswersWriter {
     }
     rr.release();
     rd.release();
+    this.plain = plain;
     return o;
+  }
+
+  /** "TYPE rdata" at dst[o..] for any RR but a well-formed A or AAAA; past `limit` when too long. */
+  private entry(
+    buf: Buffer,
+    msgStart: number,
+    type: number,
+    rdStart: number,
+    rdlen: number,
+    dst: Buffer,
+    o: number,
+    limit: number,
+  ): number {
+    o = copy(dst, o, qtypeBytes(type));
+    dst[o++] = SPACE;
+    const mark = o;
+    // Generic entries are sized before they are written (RDATA may be 64 KiB).
+    const genericLen = GENERIC.length + 5 + 1 + 2 * rdlen;
+    let end = writeRdata(type, buf, msgStart, rdStart, rdStart + rdlen, dst, o, limit);
+    if (end === TOO_LONG) end = limit + 1;
+    else if (end < 0) {
+      if (mark + genericLen > limit) end = limit + 1;
+      else {
+        end = copy(dst, mark, GENERIC);
+        end = writeDecimal(dst, end, rdlen);
+        if (rdlen > 0) dst[end++] = SPACE;
+        for (let k = rdStart; k < rdStart + rdlen; k++) {
+          const b = buf[k]!;
+          dst[end++] = HEX[b >> 4]!;
+          dst[end++] = HEX[b & 15]!;
+        }
+      }
+    }
+    return end;
   }
 }
 

@@ -18,13 +18,35 @@ export function writeSmallDecimal(n: number, dst: Buffer, pos: number): number {
   return pos;
 }
 
+// Decimal text of every byte value: DEC[4b] = its length, DEC[4b+1..] its digits.
+const DEC = new Uint8Array(1024);
+for (let v = 0; v < 256; v++) {
+  const t = String(v);
+  DEC[4 * v] = t.length;
+  for (let i = 0; i < t.length; i++) DEC[4 * v + 1 + i] = t.charCodeAt(i);
+}
+
+/** One byte value as decimal (table-driven: no divisions on the per-address path). */
+function writeByteDecimal(v: number, dst: Buffer, pos: number): number {
+  const k = v << 2;
+  const n = DEC[k]!;
+  dst[pos] = DEC[k + 1]!;
+  if (n > 1) {
+    dst[pos + 1] = DEC[k + 2]!;
+    if (n > 2) dst[pos + 2] = DEC[k + 3]!;
+  }
+  return pos + n;
+}
+
 /** The 4 bytes at a[off..] as dotted decimal. */
 export function writeIpv4Text(a: Uint8Array, off: number, dst: Buffer, pos: number): number {
-  for (let i = 0; i < 4; i++) {
-    if (i > 0) dst[pos++] = DOT;
-    pos = writeSmallDecimal(a[off + i]!, dst, pos);
-  }
-  return pos;
+  pos = writeByteDecimal(a[off]!, dst, pos);
+  dst[pos++] = DOT;
+  pos = writeByteDecimal(a[off + 1]!, dst, pos);
+  dst[pos++] = DOT;
+  pos = writeByteDecimal(a[off + 2]!, dst, pos);
+  dst[pos++] = DOT;
+  return writeByteDecimal(a[off + 3]!, dst, pos);
 }
 
 function writeHex(g: number, dst: Buffer, pos: number): number {
