@@ -11,6 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AZ_ACK_INTERVAL_MS, CHUNK_DEFAULTS } from '../enricher/output/options';
 
 /** One measured input and the command that measured it. */
 export interface Measured {
@@ -49,8 +50,12 @@ export interface SizingParams {
   azureWriteUsdPer10k: number;
   /** nf_conntrack_tcp_timeout_time_wait (Linux default 120 s). */
   timeWaitSec: number;
-  /** Staged blocks per second per open chunk with az:// (one per ack flush). */
-  azureBlocksPerSecond: number;
+  /** az:// --output-ack-interval: a block is staged at least this often while rows arrive. */
+  azureAckIntervalSec: number;
+  /** Uncompressed bytes of one block (CHUNK_DEFAULTS.blockBytes): a full block is staged at once. */
+  blockBytes: number;
+  /** The az:// writer rewrites its heartbeat record this often (enricher.ts HEARTBEAT_MS). */
+  heartbeatSec: number;
 }
 
 /** Published prices, with where they come from (README "Sizing" cites them with dates). */
@@ -81,7 +86,9 @@ export const DEFAULT_PARAMS: SizingParams = {
   s3PutUsdPer1k: PRICES.s3PutUsdPer1k,
   azureWriteUsdPer10k: PRICES.azureWriteUsdPer10k,
   timeWaitSec: 120,
-  azureBlocksPerSecond: 1,
+  azureAckIntervalSec: AZ_ACK_INTERVAL_MS / 1000,
+  blockBytes: CHUNK_DEFAULTS.blockBytes,
+  heartbeatSec: 5,
 };
 
 export interface SizingResult {
@@ -105,6 +112,7 @@ export interface SizingResult {
   snowpipeUsdPerDay: number;
   s3PutsPerPodPerDay: number;
   s3UsdPerDay: number;
+  azureBlocksPerSecond: number;
   azureWritesPerPodPerDay: number;
   azureUsdPerDay: number;
 }
@@ -138,7 +146,13 @@ export function size(inputs: SizingInputs, p: SizingParams): SizingResult {
   // Each stripe holds an active and a standby connection; a switch leaves one in TIME_WAIT.
   const conntrackEntries = p.agents * p.activeConnections * 2 + newConnectionsPerSec * p.timeWaitSec;
   const s3PutsPerPodPerDay = chunksPerPodPerDay;
-  const azureWritesPerPodPerDay = chunksPerPodPerDay + p.tenants * p.azureBlocksPerSecond * DAY;
+  // az://: an open chunk stages a block at every ack flush, or whenever a block fills first.
+  const azureBlocksPerSecond = Math.max(
+    1 / p.azureAckIntervalSec,
+    (tenantRate * bytesPerRow.none) / p.blockBytes,
+  );
+  const azureWritesPerPodPerDay =
+    p.tenants * azureBlocksPerSecond * DAY + chunksPerPodPerDay + DAY / p.heartbeatSec;
   return {
     params: p,
     podCapacity,
@@ -160,6 +174,7 @@ export function size(inputs: SizingInputs, p: SizingParams): SizingResult {
     snowpipeUsdPerDay: snowpipeCreditsPerDay * p.creditUsd,
     s3PutsPerPodPerDay,
     s3UsdPerDay: ((s3PutsPerPodPerDay * pods) / 1000) * p.s3PutUsdPer1k,
+    azureBlocksPerSecond,
     azureWritesPerPodPerDay,
     azureUsdPerDay: ((azureWritesPerPodPerDay * pods) / 10_000) * p.azureWriteUsdPer10k,
   };
@@ -227,7 +242,7 @@ export function renderMarkdown(inputs: SizingInputs, r: SizingResult): string {
     ],
     [
       'object-store writes, az://',
-      `${int(r.azureWritesPerPodPerDay)} writes per pod per day (${p.azureBlocksPerSecond} staged block/s per open chunk + 1 commit per chunk) ≈ $${fix(r.azureUsdPerDay, 2)}/day`,
+      `${int(r.azureWritesPerPodPerDay)} writes per pod per day (${fix(r.azureBlocksPerSecond, 0)} staged blocks/s per open chunk, 1 commit per chunk, a heartbeat every ${p.heartbeatSec} s) ≈ $${int(r.azureUsdPerDay)}/day for the fleet`,
     ],
   ];
   return [
@@ -388,7 +403,8 @@ export function parseArgs(argv: string[]): {
     '--target-utilisation': 'targetUtilisation',
     '--tenants': 'tenants',
     '--credit-usd': 'creditUsd',
-    '--azure-blocks-per-second': 'azureBlocksPerSecond',
+    '--azure-ack-interval': 'azureAckIntervalSec',
+    '--block-bytes': 'blockBytes',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

@@ -96,10 +96,14 @@ test('connections: agents × stripes per switch interval; conntrack adds TIME_WA
   assert.equal(r.conntrackEntries, 600 * 2 * 2 + 40 * 120);
 });
 
-test('object-store requests: one PUT per chunk on S3; blocks per second plus a commit on Azure', () => {
-  const r = size(fixed, { ...DEFAULT_PARAMS, rate: 10_000, rotateMaxAgeSec: 60, azureBlocksPerSecond: 1 });
+test('object-store requests: one PUT per chunk on S3; on Azure staged blocks, a commit per chunk and heartbeats', () => {
+  const r = size(fixed, { ...DEFAULT_PARAMS, rate: 10_000, rotateMaxAgeSec: 60, azureAckIntervalSec: 0.25 });
   assert.equal(r.s3PutsPerPodPerDay, 1440);
-  assert.equal(r.azureWritesPerPodPerDay, 1440 + 86_400);
+  // Light load: a block per ack flush (4/s), a commit per chunk, a heartbeat every 5 s.
+  assert.equal(r.azureWritesPerPodPerDay, 4 * 86_400 + 1440 + 86_400 / 5);
+  // Heavy load: blocks fill first (300 k rows/s × 200 B over 512 KiB blocks).
+  const heavy = size(fixed, { ...DEFAULT_PARAMS, rate: 3_000_000, blockBytes: 512 * 1024 });
+  assert.ok(Math.abs(heavy.azureBlocksPerSecond - (300_000 * 200) / (512 * 1024)) < 1e-9);
   assert.ok(Math.abs(r.s3UsdPerDay - ((1440 * r.pods) / 1000) * 0.005) < 1e-9);
 });
 
