@@ -31,6 +31,8 @@ export interface SizingInputs {
   agentBufferFullRssMiB: Measured;
   /** Bytes per row on disk for each compression, real captures (test/fixtures), default schema. */
   bytesPerRow: { none: Measured; gzip: Measured; zstd: Measured };
+  /** One hourly aggregate row (sketch and top qnames included), uncompressed. */
+  aggregateRowBytes: Measured;
 }
 
 export interface SizingParams {
@@ -43,6 +45,8 @@ export interface SizingParams {
   podCpu: number;
   targetUtilisation: number;
   tenants: number;
+  /** (tenant, policy network) groups each pod sees per hour: the hourly aggregate rows per pod-hour. */
+  groups: number;
   compression: 'none' | 'gzip' | 'zstd';
   creditUsd: number;
   snowpipeCreditsPerGB: number;
@@ -80,6 +84,7 @@ export const DEFAULT_PARAMS: SizingParams = {
   podCpu: 1,
   targetUtilisation: 0.6,
   tenants: 1,
+  groups: 100,
   compression: 'zstd',
   creditUsd: PRICES.creditUsd,
   snowpipeCreditsPerGB: PRICES.snowpipeCreditsPerGB,
@@ -108,6 +113,7 @@ export interface SizingResult {
   bytesPerDay: Record<'none' | 'gzip' | 'zstd', number>;
   chunkSeconds: number;
   filesPerMinute: number;
+  aggregateBytesPerDay: number;
   snowpipeCreditsPerDay: number;
   snowpipeUsdPerDay: number;
   s3PutsPerPodPerDay: number;
@@ -168,6 +174,7 @@ export function size(inputs: SizingInputs, p: SizingParams): SizingResult {
     conntrackEntries,
     bytesPerRow,
     bytesPerDay,
+    aggregateBytesPerDay: pods * p.groups * 24 * inputs.aggregateRowBytes.value,
     chunkSeconds,
     filesPerMinute,
     snowpipeCreditsPerDay,
@@ -227,6 +234,10 @@ export function renderMarkdown(inputs: SizingInputs, r: SizingResult): string {
     [
       'output per day (none / gzip / zstd)',
       `${tb(r.bytesPerDay.none)} / ${tb(r.bytesPerDay.gzip)} / ${tb(r.bytesPerDay.zstd)}`,
+    ],
+    [
+      'hourly aggregates instead of rows (`--rows off`)',
+      `${fix(r.aggregateBytesPerDay / 1e9, 2)} GB/day uncompressed (${int(p.groups)} tenant × network groups per pod-hour, ${int(inputs.aggregateRowBytes.value)} B per row) ≈ ${fix((r.aggregateBytesPerDay / 1e9) * p.snowpipeCreditsPerGB, 3)} Snowpipe credits/day`,
     ],
     [
       'chunks',
@@ -314,6 +325,41 @@ function bytesPerRow(compression: string): number {
   }
 }
 
+/** Bytes per hourly aggregate row when `snowtap convert --aggregates hourly --rows off` runs on the fixtures. */
+function aggregateRowBytes(): number {
+  const fixtures = path.join(ROOT, 'test', 'fixtures');
+  const files = readdirSync(fixtures)
+    .filter((f) => f.endsWith('.fstrm'))
+    .map((f) => path.join(fixtures, f));
+  const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-sizing-'));
+  try {
+    const argv = [MAIN, 'convert', '--output-dir', dir, '--aggregates', 'hourly', '--rows', 'off'];
+    const r = spawnSync(process.execPath, [...argv, '--log-level', 'silent', ...files], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`convert --aggregates hourly failed: ${r.stderr}`);
+    let bytes = 0;
+    let rows = 0;
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.csv')) {
+          const text = readFileSync(p, 'utf8');
+          const header = text.indexOf('\n') + 1;
+          bytes += text.length - header;
+          rows += text
+            .slice(header)
+            .split('\n')
+            .filter((l) => l !== '').length;
+        }
+      }
+    };
+    walk(path.join(dir, 'aggregates'));
+    return bytes / rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function rowCount(file: string, compression: string): number {
   const zlib = require('node:zlib') as typeof import('node:zlib') & {
     zstdDecompressSync?: (b: Buffer) => Buffer;
@@ -346,6 +392,8 @@ function measure(): SizingInputs {
     agent: { cpuPerFrameUs: number; peakRssMiB: number };
     agentBufferFull: { peakRssMiB: number };
   };
+  const aggCmd =
+    'npm run sizing -- --measure (snowtap convert --aggregates hourly --rows off test/fixtures/*.fstrm: bytes / aggregate rows)';
   const codecCmd =
     'snowtap convert --compression C test/fixtures/*.fstrm (bytes on disk ÷ rows; `npm run sizing -- --measure`)';
   return {
@@ -372,6 +420,7 @@ function measure(): SizingInputs {
       value: sidecar.agentBufferFull.peakRssMiB,
       command: 'node dist/loadtest/bench-sidecar.js --quick',
     },
+    aggregateRowBytes: { value: aggregateRowBytes(), command: aggCmd },
     bytesPerRow: {
       none: { value: bytesPerRow('none'), command: codecCmd },
       gzip: { value: bytesPerRow('gzip'), command: codecCmd },
@@ -402,6 +451,7 @@ export function parseArgs(argv: string[]): {
     '--pod-cpu': 'podCpu',
     '--target-utilisation': 'targetUtilisation',
     '--tenants': 'tenants',
+    '--groups': 'groups',
     '--credit-usd': 'creditUsd',
     '--azure-ack-interval': 'azureAckIntervalSec',
     '--block-bytes': 'blockBytes',

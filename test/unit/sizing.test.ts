@@ -34,6 +34,7 @@ test('every measured input names the command that measured it', () => {
     inputs.bytesPerRow.none,
     inputs.bytesPerRow.gzip,
     inputs.bytesPerRow.zstd,
+    inputs.aggregateRowBytes,
   ];
   for (const m of measured) {
     assert.ok(m.value > 0);
@@ -105,6 +106,14 @@ test('object-store requests: one PUT per chunk on S3; on Azure staged blocks, a 
   const heavy = size(fixed, { ...DEFAULT_PARAMS, rate: 3_000_000, blockBytes: 512 * 1024 });
   assert.ok(Math.abs(heavy.azureBlocksPerSecond - (300_000 * 200) / (512 * 1024)) < 1e-9);
   assert.ok(Math.abs(r.s3UsdPerDay - ((1440 * r.pods) / 1000) * 0.005) < 1e-9);
+});
+
+test('hourly aggregates: one row per group per pod-hour', () => {
+  const r = size(
+    { ...fixed, aggregateRowBytes: { value: 5000, command: 'x' } },
+    { ...DEFAULT_PARAMS, rate: 3_000_000, groups: 10 },
+  );
+  assert.equal(r.aggregateBytesPerDay, r.pods * 10 * 24 * 5000);
 });
 
 test('bad options are named', () => {
