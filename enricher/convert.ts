@@ -16,7 +16,7 @@ import type { Logger } from '../common/log';
 import { ProgressBar } from '../common/progress';
 import { FramestreamError, readFrameStreamFile } from '../proto/framestream/index';
 import type { AggregatesConfig } from './aggregates/options';
-import { AggregateService } from './aggregates/service';
+import { AggregateService, maskedNetworkText } from './aggregates/service';
 import {
   type ChunkWriterOptions,
   type CommitInfo,
@@ -118,6 +118,7 @@ export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary
       zstdLevel: out.zstdLevel,
       journal: false,
       log: opts.log,
+      networkText: maskedNetworkText(opts.rows),
     });
     pipeline.observer = aggregates.aggregator;
   }

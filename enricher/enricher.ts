@@ -18,7 +18,7 @@ import {
   tokenFromBytes,
 } from '../common/secret-files';
 import type { AggregatesConfig } from './aggregates/options';
-import { AckGate, AggregateService, replayInto } from './aggregates/service';
+import { AckGate, AggregateService, maskedNetworkText, replayInto } from './aggregates/service';
 import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
 import {
@@ -306,6 +306,7 @@ export class Enricher {
         zstdLevel: out.zstdLevel,
         journal: true,
         log: this.log,
+        networkText: maskedNetworkText(o.rows),
       });
       pipeline.observer = aggregates.aggregator;
       const replay = new RecordPipeline(null, o.id, policy, o.rows);

@@ -105,6 +105,8 @@ export class Aggregator implements RecordObserver {
   constructor(
     private readonly clients: KeyedClientHash,
     private readonly now: () => number = Date.now,
+    /** The network column's text for a policy CIDR (privacy: no more precise than the client masks). */
+    private readonly networkText: (cidr: string) => string = (cidr) => cidr,
   ) {}
 
   get keyId(): string {
@@ -145,7 +147,7 @@ export class Aggregator implements RecordObserver {
           map.set(OVERFLOW, g);
         }
       } else {
-        g = new Group(network?.tenant ?? '', network?.cidr ?? '');
+        g = new Group(network?.tenant ?? '', network === null ? '' : this.networkText(network.cidr));
         map.set(network, g);
       }
     }

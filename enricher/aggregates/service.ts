@@ -23,6 +23,7 @@ import {
 import { enricherIdProblem, hourDirOf, lastSignOfLife, PARTIAL_DIR } from '../output/layout';
 import { DEFAULT_STALE_AFTER_MS } from '../output/recovery';
 import type { DurableRowSink, RecordPipeline } from '../pipeline/pipeline';
+import { maskedCidrText } from '../policy/cidr';
 import type { LinkBatch } from '../server/options';
 import { RowSources } from '../server/row-sources';
 import { type AggregateRow, Aggregator, type GroupState, HOUR_MS, stateOf } from './aggregator';
@@ -53,6 +54,20 @@ interface PendingFile {
   rows: number;
 }
 
+/**
+ * The network column's text under the row options' client masks: a policy network more precise
+ * than the mask is written at the mask's length (policy/cidr.ts maskedCidrText); undefined when
+ * nothing is masked.
+ */
+export function maskedNetworkText(
+  rows: { maskClientIpv4?: number; maskClientIpv6?: number } | undefined,
+): ((cidr: string) => string) | undefined {
+  const v4 = rows?.maskClientIpv4 ?? 32;
+  const v6 = rows?.maskClientIpv6 ?? 128;
+  if (v4 >= 32 && v6 >= 128) return undefined;
+  return (cidr) => maskedCidrText(cidr, v4, v6);
+}
+
 export interface AggregateServiceOptions {
   outputDir: string;
   enricherId: string;
@@ -67,6 +82,8 @@ export interface AggregateServiceOptions {
   log?: Logger;
   /** Told about every published file. */
   onPublish?: (file: string, rows: number) => void;
+  /** The network column's text for a policy CIDR (default: as in the policy). */
+  networkText?: (cidr: string) => string;
 }
 
 export interface AggregateStats {
@@ -124,7 +141,7 @@ export class AggregateService {
 
   constructor(private readonly o: AggregateServiceOptions) {
     this.now = o.now ?? Date.now;
-    this.aggregator = new Aggregator(new KeyedClientHash(o.key), this.now);
+    this.aggregator = new Aggregator(new KeyedClientHash(o.key), this.now, o.networkText);
     this.partialDir = path.join(o.outputDir, PARTIAL_DIR, o.enricherId);
     this.compression = o.compression ?? 'none';
     if (this.compression === 'zstd' && !zstdAvailable()) throw zstdUnavailableError();
@@ -233,7 +250,7 @@ export class AggregateService {
       const j = readJournal(file);
       if (j === null) continue;
       const peer = name.slice(ADOPTED_PREFIX.length).replace(/\.[0-9a-f]+\.journal$/, '');
-      const temp = new Aggregator(new KeyedClientHash(this.o.key), this.now);
+      const temp = new Aggregator(new KeyedClientHash(this.o.key), this.now, this.o.networkText);
       if (j.snapshot !== null) temp.restore(j.snapshot.state as Record<string, GroupState[]>);
       for (const b of j.batches) {
         temp.batchResent = b.resent;

@@ -90,6 +90,20 @@ export function formatCidr(family: 4 | 6, words: Int32Array, length: number): st
   return `${family === 4 ? formatIPv4(words[0]!) : formatIPv6(words)}/${length}`;
 }
 
+/**
+ * A policy network's text no more precise than the client masks (--mask-client-ipv4/-ipv6): a
+ * /32 network under a /24 mask is written as its /24, so that an aggregate row keyed by the
+ * network never names a client address the masks configured away.
+ */
+export function maskedCidrText(cidr: string, v4Bits: number, v6Bits: number): string {
+  const c = parseCidr(cidr);
+  const bits = c.family === 4 ? v4Bits : v6Bits;
+  if (c.length <= bits) return cidr;
+  const words = new Int32Array(4);
+  for (let i = 0; i < 4; i++) words[i] = maskWord(c.words[i]!, bits - 32 * i);
+  return formatCidr(c.family, words, bits);
+}
+
 /** Parses `ADDRESS/LENGTH` or throws FieldError naming the problem. */
 export function parseCidr(text: string): Cidr {
   const slash = text.indexOf('/');

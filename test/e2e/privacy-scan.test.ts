@@ -177,7 +177,17 @@ test('masking in the agent: spool, link, chunks, logs and metrics never hold a c
   );
 });
 
-test('masking in the enricher only: chunks, logs and metrics hold no client address', async (t) => {
+/** The decompressed text of every hourly aggregate file (--aggregates hourly). */
+function aggregateText(outputDir: string): { files: number; text: string } {
+  const dir = path.join(outputDir, 'aggregates');
+  const files = fs.existsSync(dir) ? filesUnder(dir).filter((f) => f.endsWith('.csv.gz')) : [];
+  return {
+    files: files.length,
+    text: files.map((f) => zlib.gunzipSync(fs.readFileSync(f)).toString('utf8')).join(''),
+  };
+}
+
+test('masking in the enricher only: chunks, aggregates, logs and metrics hold no client address', async (t) => {
   const { dir, capture, policy, records } = setup(t);
   const out = path.join(dir, 'out');
   const enricher = await startEnricher(t, out, [
@@ -185,6 +195,8 @@ test('masking in the enricher only: chunks, logs and metrics hold no client addr
     'gzip',
     '--policy-file',
     policy,
+    '--aggregates',
+    'hourly',
     ...MASK,
     ...DEBUG,
   ]);
@@ -208,6 +220,14 @@ test('masking in the enricher only: chunks, logs and metrics hold no client addr
   assert.deepEqual(leaks(metrics), [], 'in /metrics');
   assert.deepEqual(leaks(enricher.log()), [], 'in the enricher log');
   assert.deepEqual(leaks(agent.log()), [], 'in the agent log');
+  // Hourly aggregates: the 192.0.2.77/32 policy network is written at the mask's /24.
+  const agg = aggregateText(out);
+  assert.ok(agg.files > 0, 'aggregate files were written');
+  assert.deepEqual(leaks(agg.text), [], 'in the aggregate files');
+  assert.match(agg.text, /192\.0\.2\.0\/24/);
+  // Nothing else the run left behind (journal, generated key, partial directories) holds one either.
+  for (const f of filesUnder(out).filter((f) => !f.endsWith('.gz')))
+    assert.deepEqual(rawLeaks(fs.readFileSync(f)), [], `raw bytes of ${f}`);
   const a = rows.filter((r) => r.qname === 'a');
   assert.ok(
     a.every((r) => r.query_address === '192.0.2.0' && r.tenant === 'exact-v4'),

@@ -16,6 +16,7 @@ import { coerce, parseCommand } from '../../cli/options';
 import { outputOptions, rowOptions } from '../../cli/shared';
 import { CONVERT_OPTIONS } from '../../cli/specs';
 import { silentLogger } from '../../common/log';
+import { maskedNetworkText } from '../../enricher/aggregates/service';
 import { convertFiles } from '../../enricher/convert';
 import { COLUMNS, parseColumnList } from '../../enricher/output/csv';
 import { pipeSqlForColumns } from '../../enricher/output/sql-variant';
@@ -27,6 +28,7 @@ import {
   queryAddressIsClient,
 } from '../../enricher/pipeline/privacy';
 import { keyFromBytes, Pseudonymizer } from '../../enricher/pipeline/pseudonym';
+import { maskedCidrText } from '../../enricher/policy/cidr';
 import { loadPolicyBytes } from '../../enricher/policy/index';
 import { dnstapFrame, encodeChunk, type FrameSpec } from '../support/chunk-builder';
 import { file as fstrmFile } from '../support/fstrm-builder';
@@ -386,4 +388,16 @@ describe('--pseudonymize-clients', () => {
     const again = new Pseudonymizer(keyFromBytes(Buffer.from('key-one-0123456789abcdef'), 'k'));
     assert.equal(again.pseudonym(Buffer.from(V4)), before.name);
   });
+});
+
+test('aggregates: a policy network more precise than the client mask is written at the mask length', () => {
+  assert.equal(maskedCidrText('192.0.2.77/32', 24, 56), '192.0.2.0/24');
+  assert.equal(maskedCidrText('192.0.2.0/26', 24, 56), '192.0.2.0/24');
+  assert.equal(maskedCidrText('10.0.0.0/8', 24, 56), '10.0.0.0/8');
+  assert.equal(maskedCidrText('2001:db8:1:2::1/128', 24, 56), '2001:db8:1::/56');
+  assert.equal(maskedCidrText('2001:db8::/32', 24, 56), '2001:db8::/32');
+  const text = maskedNetworkText({ maskClientIpv4: 24 });
+  assert.ok(text !== undefined);
+  assert.equal(text('198.51.100.7/32'), '198.51.100.0/24');
+  assert.equal(maskedNetworkText({}), undefined, 'no masks: the policy text as it is');
 });
