@@ -145,6 +145,7 @@ export class LinkClient implements StripeHost {
       maxInFlight: o.maxInFlight,
       tls: o.tls,
       log: o.log,
+      clock: o.clock ?? realClock,
     };
     this.clock = o.clock ?? realClock;
     this.endpoints = o.endpoints;

@@ -26,13 +26,13 @@ import {
 import type { OutBatch } from '../buffer';
 import { AgentError, AgentErrorCode, RejectedError } from '../errors';
 import type { Endpoint, TlsSettings } from '../options';
+import { type Clock, realClock } from './clock';
+import { Keepalive } from './keepalive';
 
 /** After our Goodbye (or theirs), the peer gets this long to close before we cut it. */
 export const CLOSE_LINGER_MS = 5_000;
 /** TCP keepalive under the link keepalive, for keepalive_interval_ms = 0. */
 const TCP_KEEPALIVE_MS = 30_000;
-/** The peer is dead after this many silent keepalive intervals (LINK.md). */
-const KEEPALIVE_MISSES = 3;
 
 export type ConnectionState = 'handshaking' | 'open' | 'retiring' | 'closing' | 'closed';
 
@@ -42,6 +42,8 @@ export interface ConnectionSettings {
   maxInFlight: number;
   tls?: TlsSettings;
   log: Logger;
+  /** Time source of the keepalive; default the real clock. */
+  clock?: Clock;
 }
 
 export interface ConnectionEvents {
@@ -99,9 +101,7 @@ export class LinkConnection implements LinkConn {
   private readonly log: Logger;
   private settle: { resolve: (a: AgreedLink) => void; reject: (e: Error) => void } | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private keepalive: NodeJS.Timeout | null = null;
-  private lastSent = Date.now();
-  private lastReceived = Date.now();
+  private readonly keepalive: Keepalive;
   private nonce = 1;
   private reason = '';
   private retireWhy = '';
@@ -114,6 +114,14 @@ export class LinkConnection implements LinkConn {
     private readonly events: ConnectionEvents,
   ) {
     this.log = s.log.child({ link: id, enricher: `${endpoint.host}:${endpoint.port}` });
+    this.keepalive = new Keepalive(s.clock ?? realClock, {
+      ping: () => this.write(encodeControl(MessageType.PING, { nonce: this.nonce++ })),
+      dead: (silentMs) =>
+        this.fail(
+          'keepalive timeout',
+          new AgentError(AgentErrorCode.KEEPALIVE_TIMEOUT, `nothing received for ${silentMs} ms`),
+        ),
+    });
     this.opened = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.opened.catch(() => {}); // the dial loop awaits it; a late rejection is not unhandled
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
@@ -218,12 +226,12 @@ export class LinkConnection implements LinkConn {
 
   private write(frame: Buffer): void {
     if (this.socket.writableEnded || this.socket.destroyed) return;
-    this.lastSent = Date.now();
+    this.keepalive.sent();
     this.socket.write(frame);
   }
 
   private onData(chunk: Buffer): void {
-    this.lastReceived = Date.now();
+    this.keepalive.received();
     try {
       this.decoder.write(chunk);
     } catch (err) {
@@ -309,11 +317,7 @@ export class LinkConnection implements LinkConn {
     this.state = 'open';
     this.welcomedAt = Date.now();
     this.decoder.accept(Accepts.AGENT_OPEN);
-    const k = this.agreed.keepaliveIntervalMs;
-    if (k > 0) {
-      this.keepalive = setInterval(() => this.tick(k), Math.max(250, k / 2));
-      this.keepalive.unref();
-    }
+    this.keepalive.start(this.agreed.keepaliveIntervalMs);
     this.settle?.resolve(this.agreed);
     this.settle = null;
   }
@@ -337,29 +341,13 @@ export class LinkConnection implements LinkConn {
     this.fail(`rejected: ${name}`, err);
   }
 
-  private tick(interval: number): void {
-    const now = Date.now();
-    if (now - this.lastReceived >= KEEPALIVE_MISSES * interval) {
-      this.fail(
-        'keepalive timeout',
-        new AgentError(
-          AgentErrorCode.KEEPALIVE_TIMEOUT,
-          `nothing received for ${now - this.lastReceived} ms`,
-        ),
-      );
-    } else if (now - this.lastSent >= interval) {
-      this.write(encodeControl(MessageType.PING, { nonce: this.nonce++ }));
-    }
-  }
-
   private clearTimer(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
   }
 
   private stopKeepalive(): void {
-    if (this.keepalive !== null) clearInterval(this.keepalive);
-    this.keepalive = null;
+    this.keepalive.stop();
   }
 
   private onSocketClose(): void {
