@@ -111,7 +111,9 @@ describe('az:// output (Azurite)', () => {
     const durable = await crashChildAfterFlushes(path.join(tmp, 'c1'), 'az-dead', 'none', url, 700, env);
     assert.equal(durable, 1500);
     const before = await chunks('crash/');
-    assert.equal(before.length, 2, 'two chunks of 700 rows committed before the kill');
+    // 1500 durable rows: at least two chunks of 700 were committed; the writer went on until the
+    // kill, so how many more depends on the machine's speed.
+    assert.ok(before.length >= 2, `${before.length} chunks of 700 rows committed before the kill`);
     // A peer: the dead writer's heartbeat is stale on the peer's clock (2 min ahead).
     const later = () => Date.now() + 120_000;
     const live = await recoverAzure(parseOutputUrl(url), container, 'az-successor', {
@@ -126,7 +128,7 @@ describe('az:// output (Azurite)', () => {
     });
     assert.equal(res.committed.length, 1, 'the open chunk is committed by the successor');
     const names = await chunks('crash/');
-    assert.equal(names.length, 3);
+    assert.equal(names.length, before.length + 1);
     const got = await idsIn(names);
     assert.ok(got.length >= durable, `${got.length} rows committed, ${durable} acknowledged`);
     assert.deepEqual(got, ids(0, got.length), 'no loss, no duplicate, in order');
