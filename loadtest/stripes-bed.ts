@@ -4,7 +4,9 @@
 // as the link takes, i.e. more than three pods' capacity, and exits once all is acked),
 // with --active-connections 1, 3 and auto in turn. Per setting: wall time, records/s
 // delivered (whole run, and the best 5 s from the agent's own acked counter), stripes over
-// time, collisions, and a CSV audit of every row (record_id): rows == frames, duplicates.
+// time (and when auto reached each count), collisions, the largest backlog the KEDA signal saw
+// (snowtap_agent_backlog_bytes, sampled each second), and a CSV audit of every row
+// (record_id): rows == frames, duplicates.
 //
 //   node dist/loadtest/stripes-bed.js [FRAMES] [SETTINGS]   (root; default 4000000 "1,3,auto")
 //
@@ -33,6 +35,10 @@ interface SettingResult {
   recordsPerS: number;
   bestRecordsPerS: number;
   stripes: number[];
+  /** Seconds after the agent started at which each stripe count was first seen. */
+  reached: Record<string, number>;
+  /** Largest snowtap_agent_backlog_bytes sampled. */
+  maxBacklogBytes: number;
   collisions: number;
   exitCode: number | null;
   rows: number;
@@ -107,6 +113,8 @@ async function runSetting(bed: ClusterBed, dir: string, capture: string, frames:
   agent.child.stdout?.setEncoding('utf8').on('data', (d: string) => (agentLog = (agentLog + d).slice(-8000)));
   const acked: number[] = [];
   const stripes: number[] = [];
+  const reached: Record<string, number> = {};
+  let maxBacklogBytes = 0;
   let collisions = 0;
   while (agent.running) {
     await new Promise((r) => setTimeout(r, SAMPLE_MS));
@@ -114,9 +122,11 @@ async function runSetting(bed: ClusterBed, dir: string, capture: string, frames:
     if (!a.ok || a.body === undefined) continue;
     acked.push(metric(a.body, 'snowtap_agent_records_acked_total'));
     stripes.push(metric(a.body, 'snowtap_agent_link_active_connections'));
+    reached[String(stripes.at(-1))] ??= Math.round((Date.now() - started) / 100) / 10;
+    maxBacklogBytes = Math.max(maxBacklogBytes, metric(a.body, 'snowtap_agent_backlog_bytes'));
     collisions = metric(a.body, 'snowtap_agent_link_collisions_total');
     process.stderr.write(
-      `  ${setting}: t=${acked.length}s acked=${acked.at(-1)} stripes=${stripes.at(-1)}\n`,
+      `  ${setting}: t=${acked.length}s acked=${acked.at(-1)} stripes=${stripes.at(-1)} backlog=${maxBacklogBytes}\n`,
     );
   }
   const exit = await agent.exited;
@@ -135,6 +145,8 @@ async function runSetting(bed: ClusterBed, dir: string, capture: string, frames:
     recordsPerS: frames / seconds,
     bestRecordsPerS: best,
     stripes,
+    reached,
+    maxBacklogBytes,
     collisions,
     exitCode: exit.code,
     rows: audit.rows,
@@ -171,14 +183,18 @@ async function main(): Promise<number> {
     `${PODS} enricher pods x ${POD_CPU} CPU (iptables ClusterIP), one agent replaying ${made.frames} frames\n`,
   );
   process.stdout.write(
-    'setting  seconds  records/s  best 5 s/s  x(N=1)  stripes max  collisions  rows  dup  lost  exit  load1\n',
+    'setting  seconds  records/s  best 5 s/s  x(N=1)  stripes max  max backlog MiB  collisions  rows  dup  lost  exit  load1  stripes reached at (s)\n',
   );
   for (const r of results) {
     const x = one ? (r.recordsPerS / one.recordsPerS).toFixed(2) : '-';
     process.stdout.write(
       `${r.setting.padStart(7)}  ${r.seconds.toFixed(1).padStart(7)}  ${Math.round(r.recordsPerS).toString().padStart(9)}  ` +
         `${Math.round(r.bestRecordsPerS).toString().padStart(10)}  ${x.padStart(6)}  ${String(Math.max(0, ...r.stripes)).padStart(11)}  ` +
-        `${String(r.collisions).padStart(10)}  ${r.rows}  ${r.duplicates}  ${r.lost}  ${r.exitCode}  ${r.load1.toFixed(1)}\n`,
+        `${(r.maxBacklogBytes / 2 ** 20).toFixed(1).padStart(15)}  ` +
+        `${String(r.collisions).padStart(10)}  ${r.rows}  ${r.duplicates}  ${r.lost}  ${r.exitCode}  ${r.load1.toFixed(1)}  ` +
+        `${Object.entries(r.reached)
+          .map(([n, t]) => `${n}@${t}`)
+          .join(' ')}\n`,
     );
   }
   process.stdout.write(`${JSON.stringify(results)}\n`);

@@ -1,22 +1,31 @@
 // --active-connections auto: how many stripes, from the agent's own evidence only. Pure:
-// the client samples its connections and buffer, and asks decide() once per period.
+// the client samples its connections and buffer, and asks decide() once per period
+// (AUTO_PERIOD_MS in client.ts, 2 s).
 //
-// Grow by one when, for GROW_PERIODS periods in a row, the backlog did not shrink (by more
-// than 10 %: pinned at the buffer bound it jitters by a batch) while
-// every active connection's window was full (the enrichers we reach take no more, and
-// batches wait): another connection to another pod adds capacity. Shrink by one when, for
-// SHRINK_PERIODS in a row, nothing waited and the in-flight load would fit in one stripe
-// fewer at half occupancy, and the mean ack latency is not well above the one seen when we
-// last grew (slow acks mean the pods, not our window, are the limit). Hysteresis: grow needs
-// full windows, shrink needs half-empty ones; after any change COOLDOWN_PERIODS pass
-// before the next; at most MAX_CHANGES_PER_WINDOW changes per CHANGE_WINDOW_MS.
+// Pressure: the backlog did not shrink (by more than 10 %: pinned at the buffer bound it
+// jitters by a batch) while every active connection's window was full (the enrichers we reach
+// take no more, and batches wait): another connection to another pod adds capacity.
+// Grow by one after GROW_PERIODS periods of pressure in a row. A grow is followed by
+// GROW_COOLDOWN_PERIODS whose evidence is ignored (the new connection dials and fills its
+// window); if the very next period still shows pressure, the step is multiplicative: N goes to
+// ceil(N × GROW_FACTOR) (1 → 2 → 3 → 5 → 8), capped by the maximum, like a slow start. A period
+// without pressure ends the streak (the next grow is by one again, after GROW_PERIODS).
+// Shrink stays slow: by one, after SHRINK_PERIODS idle periods in a row (nothing waited, the
+// in-flight load would fit in one stripe fewer at half occupancy, and the mean ack latency is
+// not well above the one seen when we last grew: slow acks mean the pods, not our window, are
+// the limit), then SHRINK_COOLDOWN_PERIODS. Hysteresis: grow needs full windows, shrink needs
+// half-empty ones. At most MAX_CHANGES_PER_WINDOW changes per CHANGE_WINDOW_MS.
 
-/** Consecutive periods of pressure before one more stripe. */
+/** Consecutive periods of pressure before the first stripe more (then the streak rule). */
 export const GROW_PERIODS = 2;
-/** Consecutive idle periods before one stripe fewer. */
-export const SHRINK_PERIODS = 6;
-/** Periods after a change during which no other change is made (its effect shows first). */
-export const COOLDOWN_PERIODS = 2;
+/** Growth factor while pressure persists right after a grow (rounded up, at least +1). */
+export const GROW_FACTOR = 1.5;
+/** Periods ignored after a grow (the new connection's dial and first window). */
+export const GROW_COOLDOWN_PERIODS = 1;
+/** Consecutive idle periods before one stripe fewer (30 s at the 2 s period). */
+export const SHRINK_PERIODS = 15;
+/** Periods ignored after a shrink (10 s at the 2 s period). */
+export const SHRINK_COOLDOWN_PERIODS = 5;
 /** A window counts as saturated at this occupancy (sampled). */
 export const SATURATED_OCCUPANCY = 0.9;
 /** Share of samples in a period in which every window must be saturated, for pressure. */
@@ -46,10 +55,18 @@ export interface StripeEvidence {
   ackLatency: number;
 }
 
+/** The stripe count after a grow from `n`: +1, or ×GROW_FACTOR (rounded up) in a streak; ≤ max. */
+export function grownCount(n: number, streak: boolean, max: number): number {
+  const step = streak ? Math.max(n + 1, Math.ceil(n * GROW_FACTOR)) : n + 1;
+  return Math.min(max, step);
+}
+
 export class StripeController {
   private pressure = 0;
   private idle = 0;
   private cooldown = 0;
+  /** The last change was a grow and no period since has lacked pressure. */
+  private streak = false;
   private changes: number[] = [];
   private latencyAtGrow = Number.POSITIVE_INFINITY;
 
@@ -62,9 +79,14 @@ export class StripeController {
     return this.n;
   }
 
-  /** The stripe count for the next period (the current one, one more, or one fewer). */
+  /** The stripe count for the next period (the current one, more, or one fewer). */
   decide(e: StripeEvidence, now: number): number {
     const n = this.n;
+    if (this.cooldown > 0) {
+      // The change's own transient (dials, windows filling or draining): not evidence.
+      this.cooldown--;
+      return n;
+    }
     const holding = e.backlogEnd > 0 && e.backlogEnd >= BACKLOG_HOLDING * e.backlogStart;
     const saturated = e.saturatedShare >= SATURATED_SHARE && holding;
     const quiet =
@@ -73,28 +95,28 @@ export class StripeController {
       !(e.ackLatency > LATENCY_MARGIN * this.latencyAtGrow);
     this.pressure = saturated ? this.pressure + 1 : 0;
     this.idle = quiet ? this.idle + 1 : 0;
-    if (this.cooldown > 0) {
-      this.cooldown--;
-      return n;
-    }
+    if (!saturated) this.streak = false;
     this.changes = this.changes.filter((t) => now - t < CHANGE_WINDOW_MS);
     if (this.changes.length >= MAX_CHANGES_PER_WINDOW) return n;
-    if (this.pressure >= GROW_PERIODS && n < this.max) {
+    if (n < this.max && (this.pressure >= GROW_PERIODS || (this.streak && this.pressure >= 1))) {
       this.latencyAtGrow = Number.isNaN(e.ackLatency) ? this.latencyAtGrow : e.ackLatency;
-      return this.change(n + 1, now);
+      const to = grownCount(n, this.streak, this.max);
+      this.streak = true;
+      return this.change(to, now, GROW_COOLDOWN_PERIODS);
     }
     if (this.idle >= SHRINK_PERIODS && n > 1) {
       if (n - 1 === 1) this.latencyAtGrow = Number.POSITIVE_INFINITY;
-      return this.change(n - 1, now);
+      this.streak = false;
+      return this.change(n - 1, now, SHRINK_COOLDOWN_PERIODS);
     }
     return n;
   }
 
-  private change(to: number, now: number): number {
+  private change(to: number, now: number, cooldown: number): number {
     this.n = to;
     this.pressure = 0;
     this.idle = 0;
-    this.cooldown = COOLDOWN_PERIODS;
+    this.cooldown = cooldown;
     this.changes.push(now);
     return to;
   }

@@ -44,8 +44,11 @@ export type LinkStats = Readonly<DialStats & TrafficStats>;
 
 /** `auto` samples the stripes this many times per period. */
 const AUTO_SAMPLES_PER_PERIOD = 10;
-/** Default `auto` period: long enough for several ack round trips and a switch to settle. */
-export const AUTO_PERIOD_MS = 5_000;
+/**
+ * Default `auto` period: several ack round trips and a dial; short, so a heavy agent reaches
+ * its stripes in seconds (shrinking takes many periods: auto-stripes.ts).
+ */
+export const AUTO_PERIOD_MS = 2_000;
 
 export interface LinkClientOptions {
   endpoints: Endpoint[];
@@ -415,7 +418,8 @@ export class LinkClient implements StripeHost {
     if (want === before) return;
     this.traffic.stripeChanges++;
     this.o.log.info({ from: before, to: want, evidence: e }, 'active connections changed (auto)');
-    if (want > before) this.addStripe();
-    else this.removeStripe();
+    // A grow may add several stripes at once (auto-stripes.ts GROW_FACTOR); a shrink removes one.
+    while (this.stripes.length < want) this.addStripe();
+    while (this.stripes.length > want) this.removeStripe();
   }
 }
