@@ -84,6 +84,29 @@ export interface LaneContext {
   dirPrefix: string;
 }
 
+/**
+ * Makes this writer's partial directory (durably: every new directory entry above it too) and
+ * takes its owner.lock; OUTPUT_NOT_WRITABLE naming the output directory otherwise. Shared with
+ * the partitioned writer (partition.ts).
+ */
+export function openPartialDir(
+  o: { outputDir: string; enricherId: string; now: () => number },
+  partialDir: string,
+  incarnation: string,
+): void {
+  try {
+    makeDirDurableSync(path.dirname(o.outputDir), partialDir);
+    fs.accessSync(o.outputDir, fs.constants.W_OK);
+    writeLockSync(partialDir, lockInfo(o.enricherId, incarnation, o.now()));
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new OutputError('OUTPUT_NOT_WRITABLE', `output directory ${o.outputDir} is not writable: ${why}`, {
+      cause: err,
+      path: o.outputDir,
+    });
+  }
+}
+
 export class ChunkWriter implements DurableRowSink {
   /** Random per writer: keeps final names unique across restarts of the same enricher id. */
   readonly incarnation: string;
@@ -160,23 +183,7 @@ export class ChunkWriter implements DurableRowSink {
 
   /** The partial directory and its owner.lock (local and s3:// outputs). */
   private openLocal(): void {
-    const o = this.o;
-    try {
-      // The partial file's durability depends on every new directory entry above it too.
-      makeDirDurableSync(path.dirname(o.outputDir), this.partialDir);
-      fs.accessSync(o.outputDir, fs.constants.W_OK);
-      writeLockSync(this.partialDir, lockInfo(o.enricherId, this.incarnation, o.now()));
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new OutputError(
-        'OUTPUT_NOT_WRITABLE',
-        `output directory ${o.outputDir} is not writable: ${why}`,
-        {
-          cause: err,
-          path: o.outputDir,
-        },
-      );
-    }
+    openPartialDir(this.o, this.partialDir, this.incarnation);
   }
 
   /**

@@ -35,18 +35,10 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ChunkFile, CommitInfo } from './chunk-sink';
 import { ChunkSink } from './chunk-sink';
-import { ChunkWriter, type ChunkWriterOptions, type ChunkWriterStats } from './chunk-writer';
+import { ChunkWriter, type ChunkWriterOptions, type ChunkWriterStats, openPartialDir } from './chunk-writer';
 import { blockCompressor } from './compression';
 import { OutputError } from './errors';
-import {
-  LOCK_FILE,
-  lockInfo,
-  makeDirDurableSync,
-  newIncarnation,
-  partialDirOf,
-  writeLock,
-  writeLockSync,
-} from './layout';
+import { LOCK_FILE, lockInfo, newIncarnation, partialDirOf, writeLock } from './layout';
 import { resolveOptions } from './options';
 import { s3Client, s3Publisher } from './s3-store';
 import { FileStore } from './store';
@@ -270,20 +262,7 @@ export class PartitionedWriter {
         '--partition-by tenant is not supported with --output-url az:// yet: use s3:// or a mounted directory',
       );
     this.partialDir = partialDirOf(o.outputDir, o.enricherId);
-    try {
-      makeDirDurableSync(path.dirname(o.outputDir), this.partialDir);
-      writeLockSync(this.partialDir, lockInfo(o.enricherId, this.incarnation, o.now()));
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new OutputError(
-        'OUTPUT_NOT_WRITABLE',
-        `output directory ${o.outputDir} is not writable: ${why}`,
-        {
-          cause: err,
-          path: o.outputDir,
-        },
-      );
-    }
+    openPartialDir(o, this.partialDir, this.incarnation);
     this.sink = new ChunkSink({
       outputDir: o.outputDir,
       compress: blockCompressor(o.compression, o.compression === 'zstd' ? o.zstdLevel : o.gzipLevel),
