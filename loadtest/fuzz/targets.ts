@@ -993,8 +993,9 @@ const ODD_STRINGS = [
 ];
 const ODD_VALUES: unknown[] = [null, true, 0, -1, 1.5, 1e308, [], {}, [1], { a: 1 }, ...ODD_STRINGS];
 
+/** A fresh value each time: a shared object edited in place later would make cycles (x.Suffix = x). */
 function randomValue(rand: Rand): unknown {
-  return rand() < 0.7 ? pick(rand, ODD_STRINGS) : pick(rand, ODD_VALUES);
+  return rand() < 0.7 ? pick(rand, ODD_STRINGS) : structuredClone(pick(rand, ODD_VALUES));
 }
 
 /** One structural edit of a JSON value (in place where possible); returns the new root. */
