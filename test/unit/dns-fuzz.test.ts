@@ -26,7 +26,8 @@ import {
 } from '../../proto/dns';
 import { allFixtureMessages } from '../support/fixture-messages';
 
-const MUTATIONS = 40_000;
+// The edit loop's share; `npm run fuzz` runs 1,000,000 DNS cases with coverage (README Fuzzing).
+const MUTATIONS = 15_000;
 const SEED = 0x5eed;
 
 /** An integer in [0, n) from the shared seeded PRNG. */
