@@ -292,72 +292,73 @@ function benchJson(script: string, args: string[]): unknown {
   }
 }
 
-/** Bytes per row on disk when `snowtap convert` writes every real fixture capture. */
-function bytesPerRow(compression: string): number {
+/**
+ * Runs `snowtap convert ARGS` over every real fixture capture and returns bytes per row of the
+ * files it wrote below `under` that `pick` selects (`size` gives each file's bytes and rows).
+ */
+function perFixtureRow(
+  args: string[],
+  under: string,
+  pick: (name: string) => boolean,
+  size: (file: string) => [bytes: number, rows: number],
+): number {
   const fixtures = path.join(ROOT, 'test', 'fixtures');
   const files = readdirSync(fixtures)
     .filter((f) => f.endsWith('.fstrm'))
     .map((f) => path.join(fixtures, f));
   const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-sizing-'));
   try {
-    const r = spawnSync(
-      process.execPath,
-      [MAIN, 'convert', '--output-dir', dir, '--compression', compression, '--log-level', 'silent', ...files],
-      { encoding: 'utf8' },
-    );
-    if (r.status !== 0) throw new Error(`convert --compression ${compression} failed: ${r.stderr}`);
+    const argv = [MAIN, 'convert', '--output-dir', dir, ...args, '--log-level', 'silent', ...files];
+    const r = spawnSync(process.execPath, argv, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`convert ${args.join(' ')} failed: ${r.stderr}`);
     let bytes = 0;
     let rows = 0;
     const walk = (d: string) => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
         const p = path.join(d, e.name);
         if (e.isDirectory()) walk(p);
-        else if (/\.csv(\.gz|\.zst)?$/.test(e.name)) {
-          bytes += statSync(p).size;
-          rows += rowCount(p, compression);
+        else if (pick(e.name)) {
+          const [b, n] = size(p);
+          bytes += b;
+          rows += n;
         }
       }
     };
-    walk(dir);
+    walk(path.join(dir, under));
     return bytes / rows;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+/** Bytes per row on disk when `snowtap convert` writes every real fixture capture. */
+export function bytesPerRow(compression: string): number {
+  return perFixtureRow(
+    ['--compression', compression],
+    '',
+    (name) => /\.csv(\.gz|\.zst)?$/.test(name),
+    (file) => [statSync(file).size, rowCount(file, compression)],
+  );
+}
+
 /** Bytes per hourly aggregate row when `snowtap convert --aggregates hourly --rows off` runs on the fixtures. */
-function aggregateRowBytes(): number {
-  const fixtures = path.join(ROOT, 'test', 'fixtures');
-  const files = readdirSync(fixtures)
-    .filter((f) => f.endsWith('.fstrm'))
-    .map((f) => path.join(fixtures, f));
-  const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-sizing-'));
-  try {
-    const argv = [MAIN, 'convert', '--output-dir', dir, '--aggregates', 'hourly', '--rows', 'off'];
-    const r = spawnSync(process.execPath, [...argv, '--log-level', 'silent', ...files], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`convert --aggregates hourly failed: ${r.stderr}`);
-    let bytes = 0;
-    let rows = 0;
-    const walk = (d: string) => {
-      for (const e of readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (e.name.endsWith('.csv')) {
-          const text = readFileSync(p, 'utf8');
-          const header = text.indexOf('\n') + 1;
-          bytes += text.length - header;
-          rows += text
-            .slice(header)
-            .split('\n')
-            .filter((l) => l !== '').length;
-        }
-      }
-    };
-    walk(path.join(dir, 'aggregates'));
-    return bytes / rows;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+export function aggregateRowBytes(): number {
+  return perFixtureRow(
+    ['--aggregates', 'hourly', '--rows', 'off'],
+    'aggregates',
+    (name) => name.endsWith('.csv'),
+    (file) => {
+      const text = readFileSync(file, 'utf8');
+      const header = text.indexOf('\n') + 1;
+      return [
+        text.length - header,
+        text
+          .slice(header)
+          .split('\n')
+          .filter((l) => l !== '').length,
+      ];
+    },
+  );
 }
 
 function rowCount(file: string, compression: string): number {
