@@ -102,7 +102,7 @@ CREATE PIPE IF NOT EXISTS SNOWTAP_AGGREGATES_PIPE
   ON_ERROR = CONTINUE;
 
 -- Sketch functions. The bodies are plain JavaScript (ES5) so that the tests run the same text
--- in Node.js; DuckDB gets the same two functions as SQL macros (sql/duckdb/aggregates.sql).
+-- in Node.js; DuckDB gets the same three functions as SQL macros (sql/duckdb/aggregates.sql).
 -- SNOWTAP_HLL_MERGE: register-wise maximum of the sketches (NULLs ignored; NULL when none).
 CREATE OR REPLACE FUNCTION SNOWTAP_HLL_MERGE(SKETCHES ARRAY)
   RETURNS VARCHAR
@@ -149,42 +149,51 @@ var raw = (0.7213 / (1 + 1.079 / m)) * m * m / sum;
 return raw <= 2.5 * m && zeros > 0 ? m * Math.log(m / zeros) : raw;
 $$;
 
--- SNOWTAP_TOPK_MERGE: merges Space-Saving summaries (top_qnames) with their bounds
--- (top_qnames_bound), e.g. across pods and hours:
---   SELECT SNOWTAP_TOPK_MERGE(ARRAY_AGG(top_qnames), ARRAY_AGG(top_qnames_bound))
---   FROM SNOWTAP_AGGREGATES_RAW WHERE tenant = 'x' AND hour_start >= '2026-01-01';
--- (run it on deduplicated rows: a duplicate file would count twice). For each name, a summary
--- that does not list it contributes its bound to both count and error, so the true total lies
--- in [count - error, count]; a name in no result has a total <= "bound". Returns
--- {"top": [[qname, count, error], ...] (64 by count), "bound": n}.
-CREATE OR REPLACE FUNCTION SNOWTAP_TOPK_MERGE(SUMMARIES ARRAY, BOUNDS ARRAY)
+-- SNOWTAP_TOPK_MERGE: merges Space-Saving summaries, across pods and hours. Each element of
+-- PARTS is an object {"top": <summary>, "bound": <its bound>}, where the summary is
+-- top_qnames (JSON text) or the "top" array of an earlier merge; so a raw row is passed as
+--   OBJECT_CONSTRUCT('top', top_qnames, 'bound', top_qnames_bound)
+-- and the view's own top_qnames column (already of that shape) merges further, e.g. a day:
+--   SELECT tenant, SNOWTAP_TOPK_MERGE(ARRAY_AGG(top_qnames)) FROM SNOWTAP_AGGREGATES
+--   WHERE hour_start >= '2026-01-01' AND hour_start < '2026-01-02' GROUP BY tenant;
+-- (one object per element keeps a summary and its bound paired; two ARRAY_AGGs would not be).
+-- A summary that does not list a name contributes its bound to both the name's count and its
+-- error, so with B = the sum of the bounds: count(n) = B + sum over listing summaries of
+-- (count - bound), error likewise; the true total lies in [count - error, count]. A name in no
+-- result has a total <= "bound" (B, or the 65th count if larger). Returns
+-- {"top": [[qname, count, error], ...] (64, by count then name), "bound": n}. Run it on
+-- deduplicated rows (the view's): a file loaded twice would count twice.
+CREATE OR REPLACE FUNCTION SNOWTAP_TOPK_MERGE(PARTS ARRAY)
   RETURNS VARIANT
   LANGUAGE JAVASCRIPT
   IMMUTABLE
 AS $$
-var names = Object.create(null);
-var lists = [];
 var total = 0;
-for (var k = 0; k < SUMMARIES.length; k++) {
-  var list = SUMMARIES[k] === null || SUMMARIES[k] === undefined ? [] : JSON.parse(SUMMARIES[k]);
-  var b = Number(BOUNDS[k] || 0);
-  lists.push(list);
+var lists = [];
+for (var k = 0; k < PARTS.length; k++) {
+  var p = PARTS[k];
+  if (p === null || p === undefined) continue;
+  var top = p.top === null || p.top === undefined ? [] : typeof p.top === 'string' ? JSON.parse(p.top) : p.top;
+  var b = Number(p.bound || 0);
   total += b;
-  for (var i = 0; i < list.length; i++) names[list[i][0]] = true;
+  lists.push({ top: top, b: b });
+}
+var acc = Object.create(null);
+var names = [];
+for (var j = 0; j < lists.length; j++) {
+  for (var i = 0; i < lists[j].top.length; i++) {
+    var t = lists[j].top[i];
+    if (acc[t[0]] === undefined) {
+      acc[t[0]] = [0, 0];
+      names.push(t[0]);
+    }
+    acc[t[0]][0] += t[1] - lists[j].b;
+    acc[t[0]][1] += t[2] - lists[j].b;
+  }
 }
 var out = [];
-for (var n in names) {
-  var c = 0;
-  var e = 0;
-  for (var j = 0; j < lists.length; j++) {
-    var found = null;
-    for (var q = 0; q < lists[j].length; q++) if (lists[j][q][0] === n) { found = lists[j][q]; break; }
-    var bj = Number(BOUNDS[j] || 0);
-    if (found === null) { c += bj; e += bj; } else { c += found[1]; e += found[2]; }
-  }
-  out.push([n, c, e]);
-}
-out.sort(function (x, y) { return y[1] - x[1] || (x[0] < y[0] ? -1 : 1); });
+for (var q = 0; q < names.length; q++) out.push([names[q], total + acc[names[q]][0], total + acc[names[q]][1]]);
+out.sort(function (x, y) { return y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0); });
 var cut = out.length > 64 ? out[64][1] : 0;
 return { top: out.slice(0, 64), bound: Math.max(total, cut) };
 $$;
@@ -192,7 +201,8 @@ $$;
 -- SNOWTAP_AGGREGATES: one row per hour x tenant x network (x sketch key). A file loaded twice
 -- (a re-published emission after a crash, a REFRESH) has rows with equal (emission_id,
 -- hour_start, tenant, network): one copy is kept. Rows of different pods and emissions (late
--- records published after their hour) are summed, sketches merged.
+-- records published after their hour) are summed, sketches merged: clients_hll by register,
+-- top_qnames by SNOWTAP_TOPK_MERGE into {"top": [[qname, count, error], ...], "bound": n}.
 CREATE OR REPLACE VIEW SNOWTAP_AGGREGATES COPY GRANTS AS
 WITH once AS (
   SELECT *
@@ -246,11 +256,12 @@ SELECT
   SUM(qtype_other) AS qtype_other,
   COUNT_IF(estimated) > 0 AS estimated,
   SNOWTAP_HLL_ESTIMATE(SNOWTAP_HLL_MERGE(ARRAY_AGG(clients_hll))) AS clients_estimate,
-  SNOWTAP_HLL_MERGE(ARRAY_AGG(clients_hll)) AS clients_hll
+  SNOWTAP_HLL_MERGE(ARRAY_AGG(clients_hll)) AS clients_hll,
+  SNOWTAP_TOPK_MERGE(ARRAY_AGG(OBJECT_CONSTRUCT('top', top_qnames, 'bound', top_qnames_bound))) AS top_qnames
 FROM once
 GROUP BY hour_start, tenant, network, clients_key_id;
 
 GRANT SELECT ON VIEW SNOWTAP_AGGREGATES TO ROLE SNOWTAP_READER;
 GRANT USAGE ON FUNCTION SNOWTAP_HLL_MERGE(ARRAY) TO ROLE SNOWTAP_READER;
 GRANT USAGE ON FUNCTION SNOWTAP_HLL_ESTIMATE(VARCHAR) TO ROLE SNOWTAP_READER;
-GRANT USAGE ON FUNCTION SNOWTAP_TOPK_MERGE(ARRAY, ARRAY) TO ROLE SNOWTAP_READER;
+GRANT USAGE ON FUNCTION SNOWTAP_TOPK_MERGE(ARRAY) TO ROLE SNOWTAP_READER;

@@ -63,7 +63,7 @@ const QT = [1, 28, 5, 65, 15, 16, 12, 2, 6, 33, 99, 255];
 const RC = [0, 0, 0, 3, 3, 2, 5, 1, 4, 9, 16, 23, 3841];
 
 /** n frames: CLIENT_QUERY/RESPONSE (5/6) and a few RESOLVER_QUERY (3), over two hours. */
-function fixture(n: number, seed: number): Buffer[] {
+function fixture(n: number, seed: number, uniformShare = 0): Buffer[] {
   const r = rng(seed);
   const frames: Buffer[] = [];
   for (let i = 0; i < n; i++) {
@@ -78,7 +78,11 @@ function fixture(n: number, seed: number): Buffer[] {
           ? Buffer.from([10, 2, host >> 8, host & 255])
           : Buffer.from([192, 168, 7, host & 255]);
     // Zipf-ish qnames: a few heavy hitters and a long tail.
-    const rank = Math.floor(1 / (r() * 0.999 + 0.001));
+    // uniformShare > 0 mixes in names drawn uniformly from 5,000 (summaries overflow sooner).
+    const rank =
+      uniformShare > 0 && r() < uniformShare
+        ? 1000 + Math.floor(r() * 5000)
+        : Math.floor(1 / (r() * 0.999 + 0.001));
     const qname = [`n${rank}`, rank % 3 === 0 ? 'example' : 'test', 'com'];
     const sec = T0 + Math.floor(r() * 7200);
     frames.push(
@@ -669,9 +673,26 @@ describe('sketch functions and the SNOWTAP_AGGREGATES view', () => {
     s: string | null,
   ) => number | null;
 
+  const topk = findStatement(ALL, /^CREATE OR REPLACE FUNCTION SNOWTAP_TOPK_MERGE\b/i);
+  type TopK = { top: [string, number, number][]; bound: number };
+  const jsTopk = new Function('PARTS', dollarBody(topk[0]!.text)) as (
+    parts: ({ top: string | TopK['top'] | null; bound: number } | TopK | null)[],
+  ) => TopK;
+  const topkPart = (r: Record<string, string>) => ({ top: r.top_qnames!, bound: Number(r.top_qnames_bound) });
+  /** Every listed name's true total lies in [count - error, count]; every other is <= bound. */
+  const assertTopkHolds = (m: TopK, truth: ReadonlyMap<string, number>) => {
+    const listed = new Set(m.top.map(([n]) => n));
+    for (const [n, c, e] of m.top) {
+      const t = truth.get(n) ?? 0;
+      assert.ok(t <= c && t >= c - e, `${n}: ${t} not in [${c - e}, ${c}]`);
+    }
+    for (const [n, t] of truth) if (!listed.has(n)) assert.ok(t <= m.bound, `${n}: ${t} > ${m.bound}`);
+  };
+
   test('the JavaScript UDFs agree with the enricher: merge = register-wise max, estimate = hllEstimate', () => {
     assert.equal(merge.length, 1);
     assert.equal(estimate.length, 1);
+    assert.equal(topk.length, 1);
     const h = new KeyedClientHash(KEY);
     const regs = [new Uint8Array(HLL_M), new Uint8Array(HLL_M)];
     const union = new Uint8Array(HLL_M);
@@ -691,13 +712,7 @@ describe('sketch functions and the SNOWTAP_AGGREGATES view', () => {
     assert.throws(() => jsMerge(['abc']), /registers/);
   });
 
-  test('SNOWTAP_TOPK_MERGE (JavaScript UDF): two pods summaries merged stay within the bound', async () => {
-    const st = findStatement(ALL, /^CREATE OR REPLACE FUNCTION SNOWTAP_TOPK_MERGE\b/i);
-    assert.equal(st.length, 1);
-    const jsTopk = new Function('SUMMARIES', 'BOUNDS', dollarBody(st[0]!.text)) as (
-      s: (string | null)[],
-      b: number[],
-    ) => { top: [string, number, number][]; bound: number };
+  test('SNOWTAP_TOPK_MERGE (JavaScript UDF): two pods summaries merged stay within the bound, and merge again', async () => {
     const pol = await policy();
     const frames = fixture(6000, 8);
     const rows: Record<string, string>[] = [];
@@ -712,31 +727,29 @@ describe('sketch functions and the SNOWTAP_AGGREGATES view', () => {
       await svc.close();
       rows.push(...readAggregateFiles(svc.published));
     }
-    // Every hour and tenant of tenant-a, both pods: one merged summary.
+    // Every hour of tenant-a, both pods: one merged summary.
     const mine = rows.filter((r) => r.tenant === 'tenant-a');
-    const merged = jsTopk(
-      mine.map((r) => r.top_qnames!),
-      mine.map((r) => Number(r.top_qnames_bound)),
-    );
+    const merged = jsTopk(mine.map(topkPart));
     const truth = new Map<string, number>();
     for (const [key, e] of exactFromRows(all.rows)) {
       if (!key.endsWith('|tenant-a')) continue;
       for (const [n, c] of e.qnames) truth.set(n, (truth.get(n) ?? 0) + c);
     }
-    const listed = new Set(merged.top.map(([n]) => n));
     assert.equal(merged.top.length, TOPK_SLOTS);
-    for (const [n, c, e] of merged.top) {
-      const t = truth.get(n) ?? 0;
-      assert.ok(t <= c && t >= c - e, `${n}: ${t} not in [${c - e}, ${c}]`);
-    }
-    for (const [n, t] of truth)
-      if (!listed.has(n)) assert.ok(t <= merged.bound, `${n}: ${t} > ${merged.bound}`);
-    assert.deepEqual(jsTopk([null], [0]), { top: [], bound: 0 });
+    assertTopkHolds(merged, truth);
+    // Merged per pod first, then the two results (the view's column merged again): still bounded.
+    const perPod = ['enricher-0', 'enricher-1'].map((id) =>
+      jsTopk(mine.filter((r) => r.enricher_id === id).map(topkPart)),
+    );
+    assert.ok(perPod.every((m) => m.top.length > 0));
+    assertTopkHolds(jsTopk(perPod), truth);
+    assert.deepEqual(jsTopk([null, { top: null, bound: 0 }]), { top: [], bound: 0 });
+    assert.deepEqual(jsTopk([{ top: '[]', bound: 7 }]), { top: [], bound: 7 });
   });
 
-  test('two pods and a duplicated file through the view in DuckDB: exact totals, merged clients', async () => {
+  test('two pods and a duplicated file through the view in DuckDB: exact totals, merged clients and top names', async () => {
     const pol = await policy();
-    const frames = fixture(4000, 5);
+    const frames = fixture(4000, 5, 0.1);
     const dir = path.join(tmpRoot, 'view');
     const all = new MemorySink();
     const files: string[] = [];
@@ -780,13 +793,16 @@ describe('sketch functions and the SNOWTAP_AGGREGATES view', () => {
       const result = await conn.runAndReadAll(
         `SELECT epoch_ms(hour_start::TIMESTAMP)::BIGINT AS h, coalesce(tenant, '') AS tenant, enrichers::INTEGER AS enrichers,
                 queries::BIGINT AS queries, responses::BIGINT AS responses, resent_records::BIGINT AS resent,
-                rcode_nxdomain::BIGINT AS nx, qtype_a::BIGINT AS a, clients_estimate
+                rcode_nxdomain::BIGINT AS nx, qtype_a::BIGINT AS a, clients_estimate, top_qnames::VARCHAR AS top
          FROM SNOWTAP_AGGREGATES ORDER BY h, tenant`,
       );
       const got = result.getRowObjects();
       assert.equal(got.length, exact.size);
       assert.ok(Number(raw[0]!.n) > got.length * 2 - 1, 'duplicates and both pods are in the raw table');
-      const summed = sumRows(readAggregateFiles(files));
+      const fileRows = readAggregateFiles(files);
+      // Summaries that overflowed (bound > 0) are among them, so the merge arithmetic is tested.
+      assert.ok(fileRows.some((r) => Number(r.top_qnames_bound) > 0));
+      const summed = sumRows(fileRows);
       for (const g of got) {
         const key = `${Number(g.h)}|${g.tenant}`;
         const e = exact.get(key)!;
@@ -804,6 +820,31 @@ describe('sketch functions and the SNOWTAP_AGGREGATES view', () => {
           Math.abs(est - e.clients.size) <= 3 * HLL_RSE * e.clients.size + 1,
           `${est} vs ${e.clients.size}`,
         );
+        // The DuckDB macro gives the JavaScript UDF's merge of the same (deduplicated) rows,
+        // and it holds against the exact counts.
+        const top = JSON.parse(String(g.top)) as TopK;
+        const same = fileRows.filter((r) => `${Date.parse(r.hour_start!)}|${r.tenant}` === key);
+        assert.deepEqual(top, jsTopk(same.map(topkPart)), key);
+        assertTopkHolds(top, e.qnames);
+      }
+      // The view's top_qnames merges again (all hours per tenant), as in Snowflake.
+      const perTenant = (
+        await conn.runAndReadAll(
+          `SELECT coalesce(tenant, '') AS tenant, SNOWTAP_TOPK_MERGE(ARRAY_AGG(top_qnames))::VARCHAR AS top
+           FROM SNOWTAP_AGGREGATES GROUP BY tenant`,
+        )
+      ).getRowObjects();
+      assert.ok(perTenant.length >= 2);
+      for (const g of perTenant) {
+        const truth = new Map<string, number>();
+        for (const [key, e] of exact)
+          if (key.split('|')[1] === g.tenant)
+            for (const [n, c] of e.qnames) truth.set(n, (truth.get(n) ?? 0) + c);
+        const top = JSON.parse(String(g.top)) as TopK;
+        assert.ok(top.top.length > 0);
+        assertTopkHolds(top, truth);
+        const views = got.filter((v) => v.tenant === g.tenant).map((v) => JSON.parse(String(v.top)) as TopK);
+        assert.deepEqual(top, jsTopk(views));
       }
     } finally {
       conn.closeSync();
