@@ -7,8 +7,8 @@
 // The frame limit the enrichers agreed to is read from the link (`frameLimit`) before each
 // record, so nobody has to push it here.
 
+import { type Clock, realClock, type TimerHandle } from '../common/clock';
 import { BatchEncoder } from '../proto/link';
-import { type Clock, realClock, type TimerHandle } from './link/clock';
 
 /** Tag + length varint of one record field, at most (a 16 MiB length takes 4 bytes). */
 const RECORD_OVERHEAD = 5;

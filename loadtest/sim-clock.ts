@@ -1,11 +1,11 @@
-// Simulated time for the fleet simulator (simulate.ts) and unit tests: a Clock (the link
-// client's time source, agent/link/clock.ts) whose timers fire only when run() advances
+// Simulated time for the fleet simulator (simulate.ts) and unit tests: a Clock
+// (common/clock.ts) whose timers fire only when run() advances
 // time. Events at the same instant fire in the order they were scheduled. After every
 // timer (and before the first), run() yields one macrotask so the promise chains the real client code starts
 // (the dial loop awaits a connection's Welcome) settle before time moves on.
 
 import { setImmediate as yieldMacrotask } from 'node:timers/promises';
-import type { Clock, TimerHandle } from '../agent/link';
+import type { Clock, TimerHandle } from '../common/clock';
 
 interface Timer {
   at: number;

@@ -14,12 +14,12 @@
 // client takes batches, sends them, and itself drops (and logs) a batch no enricher can
 // take. It keeps the smallest max_frame_bytes any Welcome agreed, which the batcher reads.
 
+import { type Clock, realClock, type TimerHandle } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import { type Hello, MAX_LINK_FRAME, makeHello } from '../../proto/link';
 import type { BatchBuffer, OutBatch } from '../buffer';
 import type { Endpoint, TlsSettings } from '../options';
 import { SATURATED_OCCUPANCY, StripeController, type StripeEvidence } from './auto-stripes';
-import { type Clock, realClock, type TimerHandle } from './clock';
 import type { ConnectionFactory, ConnectionSettings, LinkConn } from './connection';
 import { type DialStats, newDialStats } from './dialer';
 import { newStripeStats, Stripe, type StripeHost, type StripeStats } from './stripe';

@@ -8,6 +8,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import { type Clock, realClock } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import {
   Accepts,
@@ -26,7 +27,6 @@ import {
 import type { OutBatch } from '../buffer';
 import { AgentError, AgentErrorCode, RejectedError } from '../errors';
 import type { Endpoint, TlsSettings } from '../options';
-import { type Clock, realClock } from './clock';
 import { Keepalive } from './keepalive';
 
 /** After our Goodbye (or theirs), the peer gets this long to close before we cut it. */

@@ -8,12 +8,12 @@
 // (an enricher that welcomes and then drops us must not get a reconnect storm).
 
 import { backOff } from 'exponential-backoff';
+import { type Clock, realClock, type TimerHandle } from '../../common/clock';
 import { bump } from '../../common/counts';
 import type { Logger } from '../../common/log';
 import { isLinkProtocolError, isTransientReject } from '../../proto/link';
 import { AgentError, AgentErrorCode, RejectedError } from '../errors';
 import type { Endpoint } from '../options';
-import { type Clock, realClock, type TimerHandle } from './clock';
 import {
   type ConnectionEvents,
   type ConnectionFactory,

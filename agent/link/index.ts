@@ -1,4 +1,6 @@
 // The agent's side of the link (LINK.md): connections, roles, switching, dialing.
+
+export { type Clock, realClock, type TimerHandle } from '../../common/clock';
 export {
   AUTO_PERIOD_MS,
   LinkClient,
@@ -7,7 +9,6 @@ export {
   type Role,
   type TrafficStats,
 } from './client';
-export { type Clock, realClock, type TimerHandle } from './clock';
 export { type ConnectionFactory, type LinkConn, LinkConnection } from './connection';
 export { type DialStats, HEALTHY_AFTER_MS } from './dialer';
 export { MAX_COLLISION_REDIALS, type StripeStats } from './stripe';

@@ -2,8 +2,9 @@
 // that tests drive it in simulated time: while the connection is open, a Ping goes out when
 // nothing was sent for one interval, and the peer is declared dead when nothing arrived for
 // KEEPALIVE_MISSES intervals. Checked every half interval (at least every 250 ms).
+
+import type { Clock, TimerHandle } from '../../common/clock';
 import { KEEPALIVE_MISSES } from '../../proto/link';
-import type { Clock, TimerHandle } from './clock';
 /** Shortest check period, whatever the interval. */
 export const MIN_CHECK_MS = 250;
 

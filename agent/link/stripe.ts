@@ -14,10 +14,10 @@
 // A connection that ends, whichever way, hands its unacknowledged batches back to the
 // buffer's front; they go out again on whichever stripe has room.
 
+import type { Clock, TimerHandle } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import type { OutBatch } from '../buffer';
 import type { Endpoint } from '../options';
-import type { Clock, TimerHandle } from './clock';
 import type { ConnectionEvents, ConnectionFactory, ConnectionSettings, LinkConn } from './connection';
 import { Dialer, type DialStats } from './dialer';
 

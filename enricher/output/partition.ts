@@ -32,7 +32,7 @@
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { type Clock, realClock } from '../../common/clock';
 import type { ChunkFile, CommitInfo } from './chunk-sink';
 import { ChunkSink } from './chunk-sink';
 import { ChunkWriter, type ChunkWriterOptions, type ChunkWriterStats, openPartialDir } from './chunk-writer';
@@ -193,7 +193,11 @@ export interface PartitionStats {
   throttled: number;
 }
 
-export type PartitionedWriterOptions = ChunkWriterOptions & Omit<PartitionOptions, 'partitionBy'>;
+export type PartitionedWriterOptions = ChunkWriterOptions &
+  Omit<PartitionOptions, 'partitionBy'> & {
+    /** The tenant-switch throttle's time source (default: real time); tests pass a SimClock. */
+    throttleClock?: Clock;
+  };
 
 function invalid(field: string, why: string): OutputError {
   return new OutputError('OUTPUT_INVALID_OPTION', `partition option ${field} ${why}`);
@@ -239,6 +243,7 @@ export class PartitionedWriter {
   private readonly maxOpen: number;
   private readonly rate: number;
   private readonly now: () => number;
+  private readonly clock: Clock;
   private tokens: number;
   private tokensAt: number;
   private sinkDrain: Promise<void> | null = null;
@@ -247,15 +252,16 @@ export class PartitionedWriter {
   private readonly o: ReturnType<typeof resolveOptions>;
 
   constructor(options: PartitionedWriterOptions) {
-    const { maxOpenTenants, tenantChunkRate, ...chunk } = options;
+    const { maxOpenTenants, tenantChunkRate, throttleClock, ...chunk } = options;
     const p = checkPartitionOptions({ partitionBy: 'tenant', maxOpenTenants, tenantChunkRate });
     const o = resolveOptions(chunk);
     this.o = o;
     this.maxOpen = p.maxOpenTenants;
     this.rate = p.tenantChunkRate;
     this.now = o.now;
+    this.clock = throttleClock ?? realClock;
     this.tokens = this.maxOpen;
-    this.tokensAt = performance.now();
+    this.tokensAt = this.clock.now();
     if (o.url?.scheme === 'az')
       throw new OutputError(
         'OUTPUT_INVALID_OPTION',
@@ -340,15 +346,16 @@ export class PartitionedWriter {
   }
 
   private spendToken(): void {
-    // Real time, not the injectable clock: the pause it leads to is a real timer.
-    const now = performance.now();
-    this.tokens = Math.min(this.maxOpen, this.tokens + ((now - this.tokensAt) * this.rate) / 1000);
+    // Not the chunk writer's `now` (chunk names and ages): the pause it leads to is a timer.
+    const now = this.clock.now();
+    const elapsed = Math.max(0, now - this.tokensAt); // a wall clock stepped back refills nothing
+    this.tokens = Math.min(this.maxOpen, this.tokens + (elapsed * this.rate) / 1000);
     this.tokensAt = now;
     this.tokens -= 1;
     if (this.tokens >= 0 || this.throttle !== null) return;
     this.partition.throttled++;
     const waitMs = Math.ceil((-this.tokens * 1000) / this.rate);
-    this.throttle = new Promise<void>((resolve) => setTimeout(resolve, waitMs)).then(() => {
+    this.throttle = new Promise<void>((resolve) => this.clock.setTimeout(resolve, waitMs)).then(() => {
       this.throttle = null;
     });
   }

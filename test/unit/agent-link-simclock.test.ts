@@ -1,4 +1,4 @@
-// The link client in simulated time (agent/link/clock.ts injected): the real LinkClient on a
+// The link client in simulated time (common/clock.ts injected): the real LinkClient on a
 // SimClock with socket-less connections (loadtest/sim-link.ts) behind a modelled ClusterIP.
 // Stripes switch on their own jittered timers; a stripe landing on a pod another stripe uses
 // re-dials, at most MAX_COLLISION_REDIALS times in a row; the fleet simulator is

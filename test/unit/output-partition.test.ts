@@ -20,6 +20,7 @@ import {
   tenantDir,
 } from '../../enricher/output/partition';
 import { recoverPartials } from '../../enricher/output/recovery';
+import { SimClock } from '../../loadtest/sim-clock';
 import { finalFiles, listFiles, parseChunk, row } from '../support/output-rows';
 
 const T0 = Date.UTC(2026, 10, 22, 3, 18, 39, 123);
@@ -186,6 +187,17 @@ async function rowsByDir(dir: string): Promise<Map<string, string[]>> {
   return out;
 }
 
+/** Advances simulated time in 5 ms steps until `p` settles (real file I/O runs in between). */
+async function driveUntil(clock: SimClock, p: Promise<unknown>): Promise<void> {
+  let settled = false;
+  const done = () => {
+    settled = true;
+  };
+  p.then(done, done);
+  while (!settled) await clock.run(clock.now() + 5);
+  await p;
+}
+
 describe('PartitionedWriter', () => {
   test('each tenant’s rows in its own tree, Hive-style path, rows without tenant under __none__', async () => {
     const h = harness();
@@ -268,29 +280,31 @@ describe('PartitionedWriter', () => {
   });
 
   test('tenant switches beyond --tenant-chunk-rate make the writer full until tokens refill', async () => {
-    // Real clock: the throttle waits on a timer.
+    // Simulated time: the throttle's timer fires when the test advances the clock.
+    const clock = new SimClock();
     const dir = tmp();
     const w = new PartitionedWriter({
+      throttleClock: clock,
       outputDir: dir,
       enricherId: 'enr-0',
       blockBytes: 16 * 1024,
       maxOpenTenants: 2,
       tenantChunkRate: 20, // one switch per 50 ms
     });
-    const t0 = Date.now();
+    const t0 = clock.now();
     let paused = 0;
     const SWITCHES = 10;
     for (let i = 0; i < SWITCHES; i++) {
       const r = row(i);
       if (!w.appendRow(`t${i}`, r, 0, r.length)) {
         paused++;
-        await w.whenDrained();
+        await driveUntil(clock, w.whenDrained());
       }
     }
-    const ms = Date.now() - t0;
-    // 2 tokens at start, then 20/s: the other 8 switches need >= 8 × 50 ms minus the first one's wait.
-    assert.ok(ms >= 300, `took ${ms} ms`);
-    assert.ok(paused >= 7, `paused ${paused}`);
+    const ms = clock.now() - t0;
+    // 2 tokens at start, then 20/s: each of the other 8 switches waits 50 ms for its token.
+    assert.equal(paused, 8);
+    assert.equal(ms, 8 * 50);
     assert.equal(w.partition.throttled, paused);
     await w.close();
     assert.equal((await rowsByDir(dir)).size, SWITCHES);
@@ -301,7 +315,9 @@ describe('PartitionedWriter', () => {
     const commits: CommitInfo[] = [];
     const N = 3;
     const R = 40;
+    const clock = new SimClock();
     const w = new PartitionedWriter({
+      throttleClock: clock,
       outputDir: dir,
       enricherId: 'enr-0',
       blockBytes: 16 * 1024,
@@ -309,17 +325,18 @@ describe('PartitionedWriter', () => {
       tenantChunkRate: R,
       onCommit: (c) => commits.push(c),
     });
-    const t0 = Date.now();
+    const t0 = clock.now();
     let i = 0;
-    // 12 tenants interleaved, one row each in turn, as fast as the writer lets us, for ~600 ms.
-    while (Date.now() - t0 < 600) {
+    // 12 tenants interleaved, one row each in turn, as fast as the writer lets us, for 600 ms of
+    // simulated time (it moves only while the writer holds the input).
+    while (clock.now() - t0 < 600) {
       for (let k = 0; k < 50; k++, i++) {
         const r = row(i, { tenant: `t${i % 12}` });
-        if (!w.appendRow(`t${i % 12}`, r, 0, r.length)) await w.whenDrained();
+        if (!w.appendRow(`t${i % 12}`, r, 0, r.length)) await driveUntil(clock, w.whenDrained());
       }
       await w.flush();
     }
-    const seconds = (Date.now() - t0) / 1000;
+    const seconds = (clock.now() - t0) / 1000;
     await w.close();
     const bound = N + R * seconds + N;
     assert.ok(commits.length <= bound + 1, `${commits.length} files in ${seconds} s, bound ${bound}`);

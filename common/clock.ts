@@ -1,6 +1,7 @@
-// The link client's time source. Switch timers, the auto-striping tick, dial-loop sleeps
-// and young-death bookkeeping read it, so tests and the fleet simulator
-// (loadtest/simulate.ts) can drive the same code in simulated time.
+// An injectable time source. The agent's link client (switch timers, the auto-striping tick,
+// dial-loop sleeps, keepalive, young-death bookkeeping), its batcher's linger and the
+// enricher's per-tenant chunk throttle read it, so tests and the fleet simulator
+// (loadtest/simulate.ts, loadtest/sim-clock.ts) drive the same code in simulated time.
 
 /** An opaque timer handle: whatever the clock's setTimeout returned. */
 export type TimerHandle = unknown;
