@@ -11,4 +11,9 @@ export {
 } from './client';
 export { type ConnectionFactory, type LinkConn, LinkConnection } from './connection';
 export { type DialStats, HEALTHY_AFTER_MS } from './dialer';
-export { MAX_COLLISION_REDIALS, type StripeStats } from './stripe';
+export {
+  COLLISION_ROUND_DELAY_MS,
+  COLLISION_ROUNDS,
+  MAX_COLLISION_REDIALS,
+  type StripeStats,
+} from './stripe';

@@ -10,6 +10,10 @@
 // tells a stripe when a new connection landed on an enricher another stripe already
 // carries traffic to: the stripe closes it and dials again (bounded), so N stripes through
 // one ClusterIP reach N pods more often than a random pick would (3 of 3 distinct: 22 %).
+// When every re-dial of a round lands on a used pod too (3 stripes over 3 pods: the third
+// stripe's four picks all collide 20 % of the time), the stripe carries on where it landed and
+// tries another round after 2 s, 4 s, 8 s, 16 s (COLLISION_ROUNDS) instead of waiting for its
+// next switch; its switch timer starts the rounds afresh.
 //
 // A connection that ends, whichever way, hands its unacknowledged batches back to the
 // buffer's front; they go out again on whichever stripe has room.
@@ -23,6 +27,9 @@ import { Dialer, type DialStats } from './dialer';
 
 /** A new connection that lands on an enricher another stripe uses is re-dialed at most this often in a row. */
 export const MAX_COLLISION_REDIALS = 3;
+/** Rounds of re-dials after the first one's all collided, per switch (delays doubling from the first). */
+export const COLLISION_ROUNDS = 4;
+export const COLLISION_ROUND_DELAY_MS = 2_000;
 
 /** Per-stripe counters (metrics label: stripe index). Kept by the client across stripe lifetimes. */
 export interface StripeStats {
@@ -90,6 +97,9 @@ export class Stripe implements ConnectionEvents {
   /** Being removed (auto shrinks N): no new connections, the rest retire. */
   private leaving = false;
   private redials = 0;
+  /** Rounds of collision re-dials since the last switch; the timer of the next one. */
+  private collisionRounds = 0;
+  private collisionTimer: TimerHandle | null = null;
   /** The enricher that drained our active connection: the next carrier should be another. */
   private avoid: string | null = null;
   private readonly log: Logger;
@@ -242,7 +252,8 @@ export class Stripe implements ConnectionEvents {
     // The negotiated protocol version is logged with every connection taken into use (upgrades).
     const fields = { link: conn.id, enricherId, endpoint: conn.endpoint, version: conn.agreed!.version };
     const willCarry = this.active === null || this.switchPending;
-    if (willCarry && enricherId !== '' && this.o.host.usedByOther(this, enricherId)) {
+    const collided = willCarry && enricherId !== '' && this.o.host.usedByOther(this, enricherId);
+    if (collided) {
       this.stats.collisions++;
       if (this.redials < MAX_COLLISION_REDIALS) {
         this.redials++;
@@ -269,6 +280,7 @@ export class Stripe implements ConnectionEvents {
     }
     this.redials = 0;
     if (willCarry) this.avoid = null;
+    if (collided) this.scheduleCollisionRound();
     if (this.active === null) {
       this.active = conn;
       this.switchPending = false;
@@ -310,6 +322,31 @@ export class Stripe implements ConnectionEvents {
   private stopTimer(): void {
     if (this.switchTimer !== null) this.o.clock.clearTimeout(this.switchTimer);
     this.switchTimer = null;
+    this.stopCollisionRound();
+  }
+
+  private stopCollisionRound(): void {
+    if (this.collisionTimer !== null) this.o.clock.clearTimeout(this.collisionTimer);
+    this.collisionTimer = null;
+  }
+
+  /** The active connection shares its enricher with another stripe: try again later, bounded. */
+  private scheduleCollisionRound(): void {
+    if (this.collisionTimer !== null || this.collisionRounds >= COLLISION_ROUNDS || this.closing) return;
+    const delay = COLLISION_ROUND_DELAY_MS * 2 ** this.collisionRounds;
+    this.collisionRounds++;
+    this.collisionTimer = this.o.clock.setTimeout(
+      () => {
+        this.collisionTimer = null;
+        const id = this.active?.agreed?.enricherId ?? '';
+        // Still sharing (the other stripe may have moved meanwhile): a new round of re-dials.
+        if (id === '' || !this.o.host.usedByOther(this, id)) return;
+        this.switchPending = true;
+        this.ensure();
+      },
+      delay,
+      true,
+    );
   }
 
   private scheduleSwitch(): void {
@@ -321,6 +358,7 @@ export class Stripe implements ConnectionEvents {
       () => {
         this.switchTimer = null;
         if (this.active !== null) this.switchPending = true;
+        this.collisionRounds = 0;
         this.scheduleSwitch();
         this.ensure();
       },

@@ -7,7 +7,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BatchBuffer } from '../../agent/buffer';
-import { LinkClient, MAX_COLLISION_REDIALS } from '../../agent/link';
+import {
+  COLLISION_ROUND_DELAY_MS,
+  COLLISION_ROUNDS,
+  LinkClient,
+  MAX_COLLISION_REDIALS,
+} from '../../agent/link';
 import { silentLogger } from '../../common/log';
 import { prng } from '../../loadtest/prng';
 import { SimClock } from '../../loadtest/sim-clock';
@@ -69,6 +74,39 @@ test('simulated clock: with one pod, a colliding stripe re-dials MAX_COLLISION_R
   assert.equal(c.roles().active, 2, 'both stripes carry traffic on the only pod');
   assert.equal(c.stats.collisions, MAX_COLLISION_REDIALS + 1);
   await closeIn(clock, c);
+});
+
+test('simulated clock: with one pod, the colliding stripe tries COLLISION_ROUNDS more rounds (2, 4, 8, 16 s), then stays', async () => {
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(1));
+  net.addPod(1);
+  const c = client(clock, net, 2, 0);
+  c.start();
+  await clock.run(COLLISION_ROUND_DELAY_MS * 2 ** COLLISION_ROUNDS + 1_000);
+  assert.equal(c.stats.collisions, (MAX_COLLISION_REDIALS + 1) * (1 + COLLISION_ROUNDS));
+  await clock.run(clock.now() + 10 * 60_000);
+  assert.equal(c.stats.collisions, (MAX_COLLISION_REDIALS + 1) * (1 + COLLISION_ROUNDS), 'bounded');
+  assert.equal(c.roles().active, 2);
+  await closeIn(clock, c);
+});
+
+test('simulated clock: three stripes over three pods end on three distinct pods within 31 s, for every seed (no switching)', async () => {
+  let exhausted = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const clock = new SimClock();
+    const net = new SimNet(clock, prng(seed));
+    for (let i = 0; i < 3; i++) net.addPod(1);
+    const c = client(clock, net, 3, 0);
+    c.start();
+    await clock.run(1_000);
+    // A first round that ended on a used pod (every re-dial collided): later rounds fix it.
+    const ids = () => c.stripes.map((s) => s.active?.agreed?.enricherId);
+    if (new Set(ids()).size < 3) exhausted++;
+    await clock.run(31_000);
+    assert.equal(new Set(ids()).size, 3, `seed ${seed}: ${ids()}`);
+    await closeIn(clock, c);
+  }
+  assert.ok(exhausted > 0, 'some seed exhausted its first round (the case under test)');
 });
 
 test('simulated clock: stripes over a list of pod addresses keep to disjoint addresses (no collision at any switch)', async () => {
