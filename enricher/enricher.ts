@@ -5,33 +5,28 @@
 // written and acknowledged, then chunks committed and everything closed.
 
 import { access, constants } from 'node:fs/promises';
-import type { DnstapListenerTuning } from '../common/framestream-listen';
 import { FrameStreamServer } from '../common/framestream-server';
 import type { Logger } from '../common/log';
 import { OpsServer, type Readiness } from '../common/ops-server';
-import {
-  checkTlsMaterial,
-  readOrEmpty,
-  SECRET_RELOAD_INTERVAL_MS,
-  SecretWatch,
-  type TlsMaterial,
-  tokenFromBytes,
-} from '../common/secret-files';
-import type { AggregatesConfig } from './aggregates/options';
+import type { SecretWatch } from '../common/secret-files';
 import { AckGate, AggregateService, maskedNetworkText, replayInto } from './aggregates/service';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_OUTPUT_RETRY_MS,
+  type EnricherAddresses,
+  type EnricherOptions,
+} from './enricher-options';
 import { EnricherMetrics } from './metrics';
 import { ioError, OutputError } from './output/errors';
 import {
   azureContainer,
   CHUNK_DEFAULTS,
   type ChunkWriter,
-  type ChunkWriterOptions,
   checkChunkWriterOptions,
   checkPartitionOptions,
   createOutputWriter,
   DEFAULT_STALE_AFTER_MS,
   type PartitionedWriter,
-  type PartitionOptions,
   parseOutputUrl,
   probeOutput,
   recoverAzure,
@@ -39,10 +34,10 @@ import {
   s3Client,
   s3Publisher,
 } from './output/index';
-import { RecordPipeline, type RowOptions } from './pipeline/pipeline';
-import { keyFromBytes } from './pipeline/pseudonym';
-import { PolicyPoller, type PolicyPollerOptions } from './policy/poller';
-import { DnstapInput, LinkServer, type LinkServerOptions, type LinkTlsOptions } from './server/index';
+import { RecordPipeline } from './pipeline/pipeline';
+import { PolicyPoller } from './policy/poller';
+import { watchSecrets } from './secret-watches';
+import { DnstapInput, LinkServer } from './server/index';
 import {
   DEFAULT_OUTPUT_START_TIMEOUT_MS,
   EnricherStartError,
@@ -50,95 +45,20 @@ import {
   withDeadline,
 } from './startup';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_OUTPUT_RETRY_MS,
+  type EnricherAddresses,
+  type EnricherOptions,
+  type HostPort,
+  type SecretFilePaths,
+  type TlsFilePaths,
+} from './enricher-options';
 
-type LinkTuning = Partial<
-  Pick<
-    LinkServerOptions,
-    | 'maxConnections'
-    | 'maxHandshaking'
-    | 'handshakeTimeoutMs'
-    | 'keepaliveIntervalMs'
-    | 'maxInFlightBatches'
-    | 'maxFrameBytes'
-    | 'maxUnackedBytes'
-    | 'overload'
-    | 'utilisation'
-  >
->;
-
-export interface EnricherOptions {
-  /** Enricher id: every row's enricher_id, chunk names, the Welcome. */
-  id: string;
-  output: Omit<ChunkWriterOptions, 'onCommit' | 'enricherId'>;
-  /** --partition-by tenant, --max-open-tenants, --tenant-chunk-rate. */
-  partition?: PartitionOptions;
-  listen: HostPort;
-  dnstapListen?: HostPort | null;
-  /** TLS, allow-list, budgets and handshake deadline of --dnstap-listen. */
-  dnstapInput?: DnstapListenerTuning;
-  /** null: no ops endpoint (library use). */
-  metricsListen?: HostPort | null;
-  link?: LinkTuning;
-  authToken?: Buffer | null;
-  tls?: LinkTlsOptions | null;
-  /** url or file (not both); readiness waits for the first load. */
-  policy?: Omit<PolicyPollerOptions, 'log'> | null;
-  /** Privacy and column selection (--mask-client-*, --drop-ecs, --pseudonymize-clients, --columns). */
-  rows?: RowOptions;
-  /**
-   * Where authToken, tls and dnstapInput.tls were read from: re-read every secretReloadMs and
-   * put in use for new connections when they change (a rotated Secret; common/secret-files.ts).
-   */
-  secretFiles?: SecretFilePaths;
-  /** How often secret files (those above and the pseudonym key) are re-read; default 10 s. */
-  secretReloadMs?: number;
-  /** Hourly aggregates (--aggregates hourly, --rows off); null/absent = off. */
-  aggregates?: AggregatesConfig | null;
-  maxDataFrameSize?: number;
-  /** How long agents get to finish their in-flight batches on stop(). */
-  drainTimeoutMs?: number;
-  /** Deadline of the start steps on the output directory. Default 30 s. */
-  outputStartTimeoutMs?: number;
-  /** --policy-url only: stop with exit 1 when no policy loaded this long after start; 0/absent = wait. */
-  policyStartTimeoutMs?: number;
-  /** How often the output directory is probed for writability (readiness). */
-  writableProbeMs?: number;
-  /**
-   * After an output failure (disk full, read-only, EIO): how often the output is reopened.
-   * 0: exit 1 at the first failure instead (the supervisor restarts the process).
-   */
-  outputRetryMs?: number;
-  log: Logger;
-}
-
-export interface TlsFilePaths {
-  cert: string;
-  key: string;
-  ca?: string;
-}
-
-export interface SecretFilePaths {
-  authToken?: string;
-  tls?: TlsFilePaths;
-  dnstapTls?: TlsFilePaths;
-}
-
-export const DEFAULT_DRAIN_TIMEOUT_MS = 20_000;
 /** owner.lock refresh: well under recovery's 60 s staleness threshold. */
 const HEARTBEAT_MS = 5_000;
 const WRITABLE_PROBE_MS = 5_000;
-export const DEFAULT_OUTPUT_RETRY_MS = 5_000;
 const DNSTAP_CLOSE_GRACE_MS = 2_000;
-
-export interface EnricherAddresses {
-  link: number;
-  dnstap?: number;
-  metrics?: number;
-}
 
 export class Enricher {
   readonly metrics: EnricherMetrics;
@@ -552,7 +472,9 @@ export class Enricher {
         ?.heartbeat()
         .catch((err: Error) => this.log.warn({ err: err.message }, 'owner lock refresh failed'));
     });
-    this.watchSecrets();
+    this.secrets.push(
+      ...watchSecrets(this.o, { link: () => this.link, dnstap: () => this.dnstap?.server ?? null }, this.log),
+    );
     every(this.o.writableProbeMs ?? WRITABLE_PROBE_MS, () => {
       if (this.objectOnly) return;
       access(this.o.output.outputDir, constants.W_OK).then(
@@ -566,92 +488,4 @@ export class Enricher {
       );
     });
   }
-
-  /**
-   * Rotated Secrets without a restart: the token, the link and dnstap TLS material and the
-   * pseudonym key are re-read (the kubelet's `..data` swap is invisible to file watches) and
-   * used for new connections and rows; a refused update keeps the current one, logged.
-   */
-  private watchSecrets(): void {
-    const o = this.o;
-    const f = o.secretFiles ?? {};
-    const intervalMs = o.secretReloadMs ?? SECRET_RELOAD_INTERVAL_MS;
-    const watch = <T>(w: ConstructorParameters<typeof SecretWatch<T>>[0]) => {
-      const watcher = new SecretWatch<T>({ ...w, log: this.log, intervalMs });
-      this.secrets.push(watcher as SecretWatch<unknown>);
-      watcher.start();
-    };
-    if (f.authToken !== undefined && o.authToken) {
-      const path = f.authToken;
-      watch<Buffer>({
-        id: 'link_token',
-        what: 'link auth token',
-        paths: [path],
-        initial: [readOrEmpty(path)],
-        load: ([bytes]) => tokenFromBytes(bytes!, path),
-        apply: (token) => {
-          o.authToken = token;
-          this.link?.setAuthToken(token);
-        },
-        log: this.log,
-      });
-    }
-    if (f.tls !== undefined && o.tls) {
-      const paths = tlsPaths(f.tls);
-      watch<TlsMaterial>({
-        id: 'link_tls',
-        what: 'link TLS certificate',
-        paths,
-        initial: paths.map(readOrEmpty),
-        load: (c) => tlsFrom(f.tls!, c),
-        apply: (m) => {
-          o.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
-          this.link?.setTls(o.tls);
-        },
-        log: this.log,
-      });
-    }
-    if (f.dnstapTls !== undefined && o.dnstapInput?.tls) {
-      const paths = tlsPaths(f.dnstapTls);
-      const input = o.dnstapInput;
-      watch<TlsMaterial>({
-        id: 'dnstap_tls',
-        what: 'dnstap TLS certificate',
-        paths,
-        initial: paths.map(readOrEmpty),
-        load: (c) => tlsFrom(f.dnstapTls!, c),
-        apply: (m) => {
-          input.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
-          this.dnstap?.server.setTls(input.tls);
-        },
-        log: this.log,
-      });
-    }
-    const pseudo = o.rows?.pseudonymizer;
-    if (pseudo?.path) {
-      const path = pseudo.path;
-      watch<Buffer>({
-        id: 'pseudonym_key',
-        what: 'pseudonym key',
-        paths: [path],
-        initial: [readOrEmpty(path)],
-        load: ([bytes]) => keyFromBytes(bytes!, path),
-        apply: (key) => {
-          pseudo.setKey(key);
-          this.log.info({ keyId: pseudo.keyId.toString() }, 'pseudonym key id');
-        },
-        log: this.log,
-      });
-    }
-  }
-}
-
-function tlsPaths(t: TlsFilePaths): string[] {
-  return t.ca === undefined ? [t.cert, t.key] : [t.cert, t.key, t.ca];
-}
-
-function tlsFrom(t: TlsFilePaths, c: readonly Buffer[]): TlsMaterial {
-  const m: TlsMaterial = { cert: c[0]!, key: c[1]!, ...(c[2] ? { ca: c[2] } : {}) };
-  checkTlsMaterial(m, t);
-  return m;
 }
