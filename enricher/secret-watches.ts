@@ -55,37 +55,35 @@ export function watchSecrets(
       log,
     });
   }
-  if (f.tls !== undefined && o.tls) {
-    const paths = tlsPaths(f.tls);
+  // Link and dnstap TLS: the same files-to-material steps; a new certificate serves new connections.
+  const watchTls = (
+    id: string,
+    what: string,
+    files: TlsFilePaths,
+    apply: (tls: { cert: Buffer; key: Buffer; ca?: Buffer }) => void,
+  ) => {
+    const paths = tlsPaths(files);
     watch<TlsMaterial>({
-      id: 'link_tls',
-      what: 'link TLS certificate',
+      id,
+      what,
       paths,
       initial: paths.map(readOrEmpty),
-      load: (c) => tlsFrom(f.tls!, c),
-      apply: (m) => {
-        o.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
-        targets.link()?.setTls(o.tls);
-      },
+      load: (c) => tlsFrom(files, c),
+      apply: (m) => apply({ cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) }),
       log,
     });
-  }
-  if (f.dnstapTls !== undefined && o.dnstapInput?.tls) {
-    const paths = tlsPaths(f.dnstapTls);
-    const input = o.dnstapInput;
-    watch<TlsMaterial>({
-      id: 'dnstap_tls',
-      what: 'dnstap TLS certificate',
-      paths,
-      initial: paths.map(readOrEmpty),
-      load: (c) => tlsFrom(f.dnstapTls!, c),
-      apply: (m) => {
-        input.tls = { cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) };
-        targets.dnstap()?.setTls(input.tls);
-      },
-      log,
+  };
+  if (f.tls !== undefined && o.tls)
+    watchTls('link_tls', 'link TLS certificate', f.tls, (tls) => {
+      o.tls = tls;
+      targets.link()?.setTls(tls);
     });
-  }
+  const input = o.dnstapInput;
+  if (f.dnstapTls !== undefined && input?.tls)
+    watchTls('dnstap_tls', 'dnstap TLS certificate', f.dnstapTls, (tls) => {
+      input.tls = tls;
+      targets.dnstap()?.setTls(tls);
+    });
   const pseudo = o.rows?.pseudonymizer;
   if (pseudo?.path) {
     const path = pseudo.path;
