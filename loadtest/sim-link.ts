@@ -27,6 +27,8 @@ export interface SimPod {
   capacity: number;
   conns: Set<SimConnection>;
   ready: boolean;
+  /** What its Welcomes say (Welcome.overloaded); the fleet model leaves it false. */
+  overloaded: boolean;
 }
 
 export class SimNet {
@@ -41,7 +43,13 @@ export class SimNet {
   ) {}
 
   addPod(capacity: number): SimPod {
-    const pod: SimPod = { id: `pod-${this.n++}`, capacity, conns: new Set(), ready: true };
+    const pod: SimPod = {
+      id: `pod-${this.n++}`,
+      capacity,
+      conns: new Set(),
+      ready: true,
+      overloaded: false,
+    };
     this.pods.set(pod.id, pod);
     return pod;
   }
@@ -156,6 +164,7 @@ export class SimConnection implements LinkConn {
       maxInFlightBatches: Math.min(SIM_WINDOW, settings.maxInFlight),
       keepaliveIntervalMs: 0,
       maxFrameBytes: 16 * 1024 * 1024,
+      overloaded: pod.overloaded,
     };
     this.settle?.resolve(this.agreed);
     this.settle = null;
