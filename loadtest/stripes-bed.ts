@@ -162,6 +162,13 @@ async function runSetting(bed: ClusterBed, dir: string, capture: string, frames:
 async function main(): Promise<number> {
   const frames = Number(process.argv[2] ?? 4_000_000);
   const settings = (process.argv[3] ?? '1,3,auto').split(',');
+  if (!Number.isSafeInteger(frames) || frames < 1)
+    throw new Error(
+      `FRAMES must be a positive integer, got "${process.argv[2]}" (usage: stripes-bed.js [FRAMES] [1,3,auto])`,
+    );
+  const bad = settings.filter((x) => x !== 'auto' && !/^[1-9][0-9]*$/.test(x));
+  if (bad.length > 0)
+    throw new Error(`SETTINGS: each an --active-connections value (N or auto), got ${bad.join(', ')}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-stripes-'));
   const capture = path.join(dir, 'capture.fstrm');
   const made = replicateCapture(capture, frames);
