@@ -168,12 +168,6 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
   );
   counter(
     registry,
-    `${p}link_overloaded_redials_total`,
-    'New connections re-dialed because the enricher said it is overloaded (Welcome.overloaded; bounded)',
-    () => link.overloadedRedials,
-  );
-  counter(
-    registry,
     `${p}link_stripe_changes_total`,
     'Changes of the stripe count made by --active-connections auto',
     () => link.stripeChanges,

@@ -27,8 +27,6 @@ export interface SimPod {
   capacity: number;
   conns: Set<SimConnection>;
   ready: boolean;
-  /** What its Welcomes say (Welcome.overloaded); the fleet model leaves it false. */
-  overloaded: boolean;
 }
 
 export class SimNet {
@@ -43,13 +41,7 @@ export class SimNet {
   ) {}
 
   addPod(capacity: number): SimPod {
-    const pod: SimPod = {
-      id: `pod-${this.n++}`,
-      capacity,
-      conns: new Set(),
-      ready: true,
-      overloaded: false,
-    };
+    const pod: SimPod = { id: `pod-${this.n++}`, capacity, conns: new Set(), ready: true };
     this.pods.set(pod.id, pod);
     return pod;
   }
@@ -164,7 +156,6 @@ export class SimConnection implements LinkConn {
       maxInFlightBatches: Math.min(SIM_WINDOW, settings.maxInFlight),
       keepaliveIntervalMs: 0,
       maxFrameBytes: 16 * 1024 * 1024,
-      overloaded: pod.overloaded,
     };
     this.settle?.resolve(this.agreed);
     this.settle = null;

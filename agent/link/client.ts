@@ -35,8 +35,6 @@ export interface TrafficStats {
   bytesAcked: number;
   /** New connections that landed on an enricher another stripe uses (re-dialed, bounded). */
   collisions: number;
-  /** New connections re-dialed because the enricher said it is overloaded (bounded). */
-  overloadedRedials: number;
   /** Stripe count changes made by `auto`. */
   stripeChanges: number;
 }
@@ -85,14 +83,10 @@ export interface LinkClientOptions {
 
 export type Role = 'active' | 'standby' | 'connecting' | 'retiring';
 
-/** Counters the stripes keep; the client's view sums them. */
-const PER_STRIPE = ['switches', 'collisions', 'overloadedRedials'] as const;
-type PerStripe = (typeof PER_STRIPE)[number];
-
 /** One read-only record summing the dial loops' shared counters and the client's. */
 function statsView(
   dial: DialStats,
-  traffic: Omit<TrafficStats, PerStripe>,
+  traffic: Omit<TrafficStats, 'switches' | 'collisions'>,
   stripes: () => readonly StripeStats[],
 ): LinkStats {
   const view = {};
@@ -101,7 +95,7 @@ function statsView(
       Object.defineProperty(view, key, { enumerable: true, get: () => part[key] });
     }
   }
-  for (const key of PER_STRIPE) {
+  for (const key of ['switches', 'collisions'] as const) {
     Object.defineProperty(view, key, {
       enumerable: true,
       get: () => stripes().reduce((n, s) => n + s[key], 0),
@@ -136,7 +130,7 @@ export class LinkClient implements StripeHost {
   /** Where the next tie-break starts (round-robin over stripes). */
   private cursor = 0;
   private agreedFrame = MAX_LINK_FRAME;
-  private readonly traffic: Omit<TrafficStats, PerStripe> = {
+  private readonly traffic: Omit<TrafficStats, 'switches' | 'collisions'> = {
     drains: 0,
     batchesSent: 0,
     batchesResent: 0,

@@ -36,8 +36,6 @@ export interface StripeStats {
   switches: number;
   /** New connections that landed on an enricher another stripe's active connection uses. */
   collisions: number;
-  /** New connections re-dialed because their Welcome said the enricher is overloaded. */
-  overloadedRedials: number;
   batchesSent: number;
   batchesAcked: number;
   recordsAcked: number;
@@ -46,15 +44,7 @@ export interface StripeStats {
 }
 
 export function newStripeStats(): StripeStats {
-  return {
-    switches: 0,
-    collisions: 0,
-    overloadedRedials: 0,
-    batchesSent: 0,
-    batchesAcked: 0,
-    recordsAcked: 0,
-    ackSeconds: 0,
-  };
+  return { switches: 0, collisions: 0, batchesSent: 0, batchesAcked: 0, recordsAcked: 0, ackSeconds: 0 };
 }
 
 /** What a stripe needs from the client that owns it. */
@@ -287,16 +277,6 @@ export class Stripe implements ConnectionEvents {
         this.ensure();
         return;
       }
-    }
-    if (willCarry && conn.agreed!.overloaded && this.redials < MAX_COLLISION_REDIALS) {
-      // Drain on overload's other half: traffic about to move goes to a pod with headroom if a
-      // re-dial finds one (new pods after a scale-up); if every pick is busy, it stays.
-      this.redials++;
-      this.stats.overloadedRedials++;
-      this.log.info({ ...fields, redial: this.redials }, 'enricher overloaded; re-dialing');
-      conn.close('enricher overloaded');
-      this.ensure();
-      return;
     }
     this.redials = 0;
     if (willCarry) this.avoid = null;

@@ -35,8 +35,6 @@ export interface LinkConnectionContext {
   readonly stats: LinkServerStats;
   /** True once the server drains: a Hello then gets Reject{DRAINING}. */
   readonly draining: boolean;
-  /** Drain on overload says overloaded: the Welcome tells the agent (Welcome.overloaded). */
-  readonly overloaded: boolean;
   onClose(conn: LinkConnection): void;
   /** The connection left its handshake (Hello answered, refused, or closed). */
   onHandshakeOver(conn: LinkConnection): void;
@@ -259,7 +257,7 @@ export class LinkConnection {
       this.reject(RejectCode.DRAINING, 'enricher is shutting down');
       return;
     }
-    const verdict = this.ctx.handshake.answer(hello, this.ctx.overloaded);
+    const verdict = this.ctx.handshake.answer(hello);
     if (!verdict.ok) {
       const r = verdict.reject;
       this.reject(r.code, r.message);

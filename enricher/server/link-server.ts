@@ -59,11 +59,6 @@ export class LinkServer implements LinkConnectionContext {
   readonly overload: OverloadController;
   draining = false;
   private readonly server: net.Server;
-
-  /** Overloaded with drain on overload on: Welcomes say so, so agents placing traffic go elsewhere. */
-  get overloaded(): boolean {
-    return this.overload.options.enabled && this.overload.state === 'overloaded';
-  }
   private readonly connections = new Set<LinkConnection>();
   /** Sockets in their TLS or Hello handshake, oldest first (Map keeps insertion order). */
   private readonly handshaking = new Map<net.Socket, LinkConnection | null>();

@@ -36,8 +36,6 @@ export interface Welcome {
   maxInFlightBatches: number;
   keepaliveIntervalMs: number;
   maxFrameBytes: number;
-  /** The enricher is overloaded: a new carrier should be sought elsewhere (bounded). */
-  overloaded?: boolean;
 }
 
 export interface Reject {

@@ -115,7 +115,7 @@ export class EnricherHandshake {
    * Welcome or Reject for a Hello. Checked in this order: version (so that any agent learns
    * the supported range), token, content type, identity.
    */
-  answer(hello: Hello, overloaded = false): HelloVerdict {
+  answer(hello: Hello): HelloVerdict {
     const agentMax = hello.protocolVersion;
     const agentMin = hello.minProtocolVersion === 0 ? agentMax : hello.minProtocolVersion;
     const version = Math.min(agentMax, this.maxVersion);
@@ -147,9 +147,7 @@ export class EnricherHandshake {
         'agent_id (1..253) and incarnation (1..64) must be made of [A-Za-z0-9._:-]',
       );
     }
-    const welcome: Welcome = { protocolVersion: version, ...this.welcomeTemplate };
-    if (overloaded) welcome.overloaded = true;
-    return { ok: true, version, welcome };
+    return { ok: true, version, welcome: { protocolVersion: version, ...this.welcomeTemplate } };
   }
 
   /** A Reject carrying the supported version range, for any code (overload, draining...). */
@@ -186,8 +184,6 @@ export interface AgreedLink {
   /** 0 = keepalive off. */
   keepaliveIntervalMs: number;
   maxFrameBytes: number;
-  /** The enricher said it is overloaded (Welcome.overloaded). */
-  overloaded: boolean;
 }
 
 /** The agent's Hello. Throws LINK_INVALID_ARGUMENT naming a bad setting. */
@@ -251,6 +247,5 @@ export function checkWelcome(
     maxInFlightBatches: advice > 0 ? Math.min(ownMaxInFlight, advice) : ownMaxInFlight,
     keepaliveIntervalMs: k,
     maxFrameBytes: f === 0 ? MAX_LINK_FRAME : f,
-    overloaded: welcome.overloaded === true,
   };
 }

@@ -184,22 +184,6 @@ test('settings are validated by name', () => {
   }
 });
 
-test('an overloaded enricher says so in its Welcome; absent (an older enricher) reads as not overloaded', () => {
-  const hello = makeHello(AGENT);
-  const hs = new EnricherHandshake(ENRICHER);
-  const wire = (overloaded: boolean) => {
-    const v = hs.answer(hello, overloaded);
-    assert.ok(v.ok);
-    return decodeControl(MessageType.WELCOME, encodeControl(MessageType.WELCOME, v.welcome), 5);
-  };
-  assert.equal(checkWelcome(wire(true), hello).overloaded, true);
-  assert.equal(checkWelcome(wire(false), hello).overloaded, false);
-  // Not overloaded adds nothing to the wire: the Welcome an older enricher sends.
-  const plain = hs.answer(hello);
-  assert.ok(plain.ok);
-  assert.equal('overloaded' in plain.welcome, false);
-});
-
 test('the agent checks the Welcome and resolves defaults', () => {
   const hello = makeHello(AGENT);
   assert.equal(hello.software, 'snowtap');
@@ -214,7 +198,6 @@ test('the agent checks the Welcome and resolves defaults', () => {
     maxInFlightBatches: 4,
     keepaliveIntervalMs: 15000,
     maxFrameBytes: 1 << 20,
-    overloaded: false,
   });
   const minimal = {
     protocolVersion: 1,
@@ -229,7 +212,6 @@ test('the agent checks the Welcome and resolves defaults', () => {
     maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES,
     keepaliveIntervalMs: 0,
     maxFrameBytes: MAX_LINK_FRAME,
-    overloaded: false,
   });
   assert.equal(checkWelcome({ ...minimal, maxInFlightBatches: 100 }, hello, 10).maxInFlightBatches, 10);
   for (const [patch, re] of [
