@@ -231,6 +231,12 @@ export const SIMULATE_OPTIONS: readonly OptionSpec[] = [
   },
   { name: 'duration', kind: 'number', default: S.durationS, min: 1, arg: 'SECONDS', help: 'simulated time' },
   { name: 'seed', kind: 'int', default: S.seed, min: 0, max: 0xffffffff, arg: 'N', help: 'random seed' },
+  {
+    name: 'overload-drain',
+    kind: 'bool',
+    default: true,
+    help: 'pods drain on overload as enrichers do by default (--no-overload-drain: off)',
+  },
   { name: 'json', kind: 'string', arg: 'PATH', help: 'write every run (all samples) as JSON here' },
 ];
 
@@ -299,6 +305,7 @@ async function simulateMain(argv: readonly string[]): Promise<number> {
     mode: o.mode as SimMode,
     durationS: Number(o.duration),
     seed: Number(o.seed),
+    overloadDrain: o['overload-drain'] === true,
   };
   const runs: SimRunResult[] = [];
   for (const activeConnections of ns) {
@@ -307,7 +314,7 @@ async function simulateMain(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write(
     `model output: ${base.agents} agents (${String(o.rates)}), ${base.pods} pods of ${base.podCapacity} records/s, ` +
-      `scale ${(o.scale as string[]).join(',')}, switch ${base.switchIntervalS} s, mode ${base.mode}, ${base.durationS} s simulated, seed ${base.seed}\n`,
+      `scale ${(o.scale as string[]).join(',')}, switch ${base.switchIntervalS} s, mode ${base.mode}, ${base.durationS} s simulated, seed ${base.seed}, drain on overload ${base.overloadDrain ? 'on' : 'off'}\n`,
   );
   process.stdout.write(formatSimTable(runs));
   if (o.json !== undefined) {

@@ -21,9 +21,11 @@ import {
 } from '../agent/discovery/index';
 import { LinkClient } from '../agent/link';
 import { silentLogger } from '../common/log';
+import { OVERLOAD_DRAIN_DEADLINE_MS, OVERLOAD_DRAIN_REASON } from '../enricher/server/link-server';
+import { type OverloadCandidate, OverloadController } from '../enricher/server/overload';
 import { prng } from './prng';
 import { SimClock } from './sim-clock';
-import { SIM_SERVICE, SimNet } from './sim-link';
+import { SIM_SERVICE, type SimConnection, SimNet } from './sim-link';
 
 export type RateSpec =
   | { kind: 'zipf'; s: number }
@@ -57,6 +59,13 @@ export interface SimulateOptions {
   subSamples?: number;
   /** A pod leaving drains its connections with this deadline. */
   drainDeadlineMs?: number;
+  /**
+   * Drain on overload as the enricher does it by default (enricher/server/overload.ts, the same
+   * controller): each pod's utilisation is min(1, offered load / capacity) per second; an
+   * overloaded pod drains a share of its carrying connections (each agent takes it as a switch).
+   * Default true; false models `--no-overload-drain`.
+   */
+  overloadDrain?: boolean;
 }
 
 export const SIMULATE_DEFAULTS = {
@@ -110,6 +119,8 @@ export interface SimRunResult {
   /** Over the last half of the run. */
   newConnectionsPerS: { mean: number; max: number; peakAfterStart: number };
   collisions: number;
+  /** Drains sent by overloaded pods. */
+  overloadDrains: number;
   /** Simulated events and wall time (the cost of running the real client). */
   events: number;
   wallS: number;
@@ -183,6 +194,7 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
   const startRand = prng(o.seed + 17);
   for (const c of clients) clock.setTimeout(() => c.start(), Math.floor(startRand() * 1000));
 
+  const overload = new PodOverload(net, o.overloadDrain ?? true);
   const samples: SimSample[] = [];
   const scale: ScaleResult[] = [];
   const events = [...o.scale].sort((a, b) => a.atS - b.atS);
@@ -212,6 +224,7 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
     for (const p of net.ready()) if (!sum.has(p.id)) sum.set(p.id, 0);
     const s = summarize(t, sum, rates, net, newcomers);
     samples.push(s);
+    overload.tick(t * 1000, sum, clients, rates);
     if (lastScale !== null && lastScale.fairShareS === null && s.newcomerShare >= FAIR_SHARE)
       lastScale.fairShareS = t - lastScale.atS;
   }
@@ -239,9 +252,50 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
       peakAfterStart: Math.max(0, ...net.newConnections.slice(START_SETTLE_S, o.durationS)),
     },
     collisions: clients.reduce((n, c) => n + c.stats.collisions, 0),
+    overloadDrains: overload.drains,
     events: clock.fired,
     wallS: (performance.now() - started) / 1000,
   };
+}
+
+/** Drain on overload per pod: the enricher's own controller, fed the modelled utilisation. */
+class PodOverload {
+  private readonly controllers = new Map<string, OverloadController>();
+  drains = 0;
+
+  constructor(
+    private readonly net: SimNet,
+    private readonly enabled: boolean,
+  ) {}
+
+  /** One second: `load` per pod (offered records/s), then the drains its controller asks for. */
+  tick(now: number, load: ReadonlyMap<string, number>, clients: LinkClient[], rates: number[]): void {
+    const carrying = new Map<string, (OverloadCandidate & { conn: SimConnection })[]>();
+    clients.forEach((c, i) => {
+      const on = c.stripes.filter((s) => s.active !== null);
+      for (const s of on) {
+        const conn = s.active as SimConnection;
+        const pod = conn.pod?.id;
+        if (pod === undefined) continue;
+        const list = carrying.get(pod) ?? [];
+        list.push({ agentId: `agent-${i}`, recentBytes: rates[i]! / on.length, conn });
+        carrying.set(pod, list);
+      }
+    });
+    for (const pod of this.net.ready()) {
+      let ctl = this.controllers.get(pod.id);
+      if (ctl === undefined) {
+        ctl = new OverloadController({ enabled: this.enabled });
+        this.controllers.set(pod.id, ctl);
+      }
+      const u = Math.min(1, (load.get(pod.id) ?? 0) / pod.capacity);
+      const chosen = ctl.tick(now, u, carrying.get(pod.id) ?? []) as (OverloadCandidate & {
+        conn: SimConnection;
+      })[];
+      for (const c of chosen) c.conn.drain(OVERLOAD_DRAIN_DEADLINE_MS, OVERLOAD_DRAIN_REASON);
+      this.drains += chosen.length;
+    }
+  }
 }
 
 /** Per-pod load now: each agent's rate over its stripes' active connections, capacity applied. */
@@ -347,6 +401,7 @@ export function formatSimTable(runs: readonly SimRunResult[]): string {
     'max',
     'peak',
     'collisions',
+    'overload drains',
     'events',
     'wall s',
   ];
@@ -363,6 +418,7 @@ export function formatSimTable(runs: readonly SimRunResult[]): string {
     String(r.newConnectionsPerS.max),
     String(r.newConnectionsPerS.peakAfterStart),
     String(r.collisions),
+    String(r.overloadDrains),
     String(r.events),
     r.wallS.toFixed(1),
   ]);

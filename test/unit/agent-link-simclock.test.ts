@@ -146,3 +146,27 @@ test('simulate: the same seed gives the same figures; striping lowers per-pod ma
   assert.ok(striped.steady.maxMean < a.steady.maxMean, `${striped.steady.maxMean} < ${a.steady.maxMean}`);
   assert.ok(a.scale[0]!.fairShareS !== null, 'newcomers reach their share');
 });
+
+test("simulate: drain on overload (the enricher's own controller) brings newcomers to their share sooner after a scale-up", async () => {
+  // 10 pods at 94 % of capacity (overloaded), 15 from 30 s; Zipf agents, one connection each.
+  const o = {
+    agents: 100,
+    rates: { kind: 'zipf' as const, s: 1 },
+    totalRate: 7_500_000,
+    pods: 10,
+    podCapacity: 800_000,
+    scale: [{ atS: 30, pods: 15 }],
+    switchIntervalS: 30,
+    switchJitter: 0.2,
+    mode: 'service' as const,
+    durationS: 75,
+    seed: 1,
+    activeConnections: 1,
+  };
+  const on = await simulate(o);
+  const off = await simulate({ ...o, overloadDrain: false });
+  assert.equal(off.overloadDrains, 0);
+  assert.ok(on.overloadDrains > 0);
+  const fair = (r: typeof on) => r.scale[0]!.fairShareS ?? Number.POSITIVE_INFINITY;
+  assert.ok(fair(on) * 2 <= fair(off), `fair share after ${fair(on)} s with drains, ${fair(off)} s without`);
+});
