@@ -69,6 +69,12 @@ export interface Series {
   t: number[];
   rss: number[];
   heap: number[];
+  /**
+   * Diagnostics beside RSS (not fitted): V8's committed heap and the memory of Buffers and
+   * ArrayBuffers outside it, to tell an allocator's high-water mark from live objects.
+   */
+  heapTotal: number[];
+  external: number[];
 }
 
 export interface Fit {
@@ -298,14 +304,22 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         for (const p of all()) {
           const pid = p.child.pid!;
           let s = series.get(pid);
-          if (s === undefined) series.set(pid, (s = { name: p.name, pid, t: [], rss: [], heap: [] }));
+          if (s === undefined)
+            series.set(
+              pid,
+              (s = { name: p.name, pid, t: [], rss: [], heap: [], heapTotal: [], external: [] }),
+            );
           try {
-            const heap = await metric(
-              p.metricsPort,
-              `snowtap_${p.name === 'agent' ? 'agent' : 'enricher'}_nodejs_heap_size_used_bytes`,
+            const prefix = `snowtap_${p.name === 'agent' ? 'agent' : 'enricher'}_nodejs_`;
+            const [heap, heapTotal, external] = await Promise.all(
+              ['heap_size_used_bytes', 'heap_size_total_bytes', 'external_memory_bytes'].map((m) =>
+                metric(p.metricsPort, prefix + m),
+              ),
             );
             s.rss.push(rss(pid));
-            s.heap.push(heap);
+            s.heap.push(heap!);
+            s.heapTotal.push(heapTotal!);
+            s.external.push(external!);
             s.t.push((Date.now() - t0) / 1000);
           } catch {
             // restarting: no sample
@@ -412,6 +426,22 @@ export function textReport(r: SoakReport): string {
     lines.push(
       `${f.name.padEnd(22)} ${f.metric.padEnd(6)} ${String(f.samples).padStart(7)} ${f.meanMiB.toFixed(1).padStart(9)} ${f.slopeMiBPerHour.toFixed(1).padStart(9)} ${f.growthMiB.toFixed(1).padStart(11)} ${f.boundMiB.toFixed(1).padStart(10)}  ${String(f.flat).padEnd(5)} ${f.firstQuarterMiB.toFixed(1).padStart(7)} ${f.lastQuarterMiB.toFixed(1).padStart(7)} ${f.driftMiB.toFixed(1).padStart(10)}  ${f.driftOk}`,
     );
+  }
+  const agent = r.series.find((s) => s.name === 'agent');
+  if (agent !== undefined && agent.t.length > 0) {
+    // Where the agent's RSS is: V8's committed heap vs Buffers outside it (not fitted).
+    lines.push('', 'agent, one sample a minute (s: RSS / V8 heap used / V8 heap committed / external, MiB):');
+    const mib = (x: number | undefined) => (x === undefined ? '-' : (x / 2 ** 20).toFixed(1));
+    const row: string[] = [];
+    let next = 0;
+    agent.t.forEach((t, i) => {
+      if (t < next) return;
+      next = t + 60;
+      row.push(
+        `${Math.round(t)}: ${mib(agent.rss[i])} / ${mib(agent.heap[i])} / ${mib(agent.heapTotal?.[i])} / ${mib(agent.external?.[i])}`,
+      );
+    });
+    for (let i = 0; i < row.length; i += 4) lines.push(`  ${row.slice(i, i + 4).join('   ')}`);
   }
   return `${lines.join('\n')}\n`;
 }
