@@ -5,11 +5,12 @@
 // Only the traffic is a model: an agent's rate is split over its stripes' active
 // connections, a pod over capacity delivers its capacity, and demand an agent cannot place
 // on a saturated pod moves to its stripes on pods with headroom (the client's
-// roomiest-window send does that: windows on a slow pod stay full).
+// roomiest-window send does that: windows on a slow pod stay full). Pods run the enricher's
+// own drain-on-overload controller (enricher/server/overload.ts) on that modelled load.
 //
 // Output, for each --active-connections value: time to fair share after each scale event,
 // per-pod load max/mean and p99/mean over time, new connections per second into the
-// Service, collisions, and the share of offered records the fleet delivers.
+// Service, collisions, overload drains, and the share of offered records the fleet delivers.
 
 import { EventEmitter } from 'node:events';
 import { BatchBuffer } from '../agent/buffer';
