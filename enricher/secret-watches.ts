@@ -8,6 +8,7 @@ import {
   readOrEmpty,
   SECRET_RELOAD_INTERVAL_MS,
   SecretWatch,
+  type SecretWatchOptions,
   type TlsMaterial,
   tokenFromBytes,
 } from '../common/secret-files';
@@ -35,8 +36,9 @@ export function watchSecrets(
   const started: SecretWatch<unknown>[] = [];
   const f = o.secretFiles ?? {};
   const intervalMs = o.secretReloadMs ?? SECRET_RELOAD_INTERVAL_MS;
-  const watch = <T>(w: ConstructorParameters<typeof SecretWatch<T>>[0]) => {
-    const watcher = new SecretWatch<T>({ ...w, log, intervalMs });
+  // Every watch starts from the bytes in use now (read at start), in `paths` order.
+  const watch = <T>(w: Omit<SecretWatchOptions<T>, 'initial' | 'log' | 'intervalMs'>) => {
+    const watcher = new SecretWatch<T>({ ...w, initial: w.paths.map(readOrEmpty), log, intervalMs });
     started.push(watcher as SecretWatch<unknown>);
     watcher.start();
   };
@@ -46,13 +48,11 @@ export function watchSecrets(
       id: 'link_token',
       what: 'link auth token',
       paths: [path],
-      initial: [readOrEmpty(path)],
       load: ([bytes]) => tokenFromBytes(bytes!, path),
       apply: (token) => {
         o.authToken = token;
         targets.link()?.setAuthToken(token);
       },
-      log,
     });
   }
   // Link and dnstap TLS: the same files-to-material steps; a new certificate serves new connections.
@@ -62,15 +62,12 @@ export function watchSecrets(
     files: TlsFilePaths,
     apply: (tls: { cert: Buffer; key: Buffer; ca?: Buffer }) => void,
   ) => {
-    const paths = tlsPaths(files);
     watch<TlsMaterial>({
       id,
       what,
-      paths,
-      initial: paths.map(readOrEmpty),
+      paths: tlsPaths(files),
       load: (c) => tlsFrom(files, c),
       apply: (m) => apply({ cert: m.cert!, key: m.key!, ...(m.ca ? { ca: m.ca } : {}) }),
-      log,
     });
   };
   if (f.tls !== undefined && o.tls)
@@ -91,13 +88,11 @@ export function watchSecrets(
       id: 'pseudonym_key',
       what: 'pseudonym key',
       paths: [path],
-      initial: [readOrEmpty(path)],
       load: ([bytes]) => keyFromBytes(bytes!, path),
       apply: (key) => {
         pseudo.setKey(key);
         log.info({ keyId: pseudo.keyId.toString() }, 'pseudonym key id');
       },
-      log,
     });
   }
   return started;

@@ -133,18 +133,25 @@ function start(name: string, args: string[], metricsPort: number): Proc {
   return { name, child, metricsPort, exited, log: () => err };
 }
 
-async function metric(port: number, name: string): Promise<number> {
+/** The named metrics' values (summed over their label sets) from one /metrics scrape. */
+async function metrics(port: number, names: readonly string[]): Promise<number[]> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  let seen = false;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-      seen = true;
+  return names.map((name) => {
+    let sum = 0;
+    let seen = false;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+        seen = true;
+      }
     }
-  }
-  if (!seen) throw new Error(`${name} not on :${port}`);
-  return sum;
+    if (!seen) throw new Error(`${name} not on :${port}`);
+    return sum;
+  });
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  return (await metrics(port, [name]))[0]!;
 }
 
 async function until(pred: () => Promise<boolean>, what: string, ms: number): Promise<void> {
@@ -311,9 +318,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
             );
           try {
             const prefix = `snowtap_${p.name === 'agent' ? 'agent' : 'enricher'}_nodejs_`;
-            const [heap, heapTotal, external] = await Promise.all(
-              ['heap_size_used_bytes', 'heap_size_total_bytes', 'external_memory_bytes'].map((m) =>
-                metric(p.metricsPort, prefix + m),
+            const [heap, heapTotal, external] = await metrics(
+              p.metricsPort,
+              ['heap_size_used_bytes', 'heap_size_total_bytes', 'external_memory_bytes'].map(
+                (m) => prefix + m,
               ),
             );
             s.rss.push(rss(pid));
