@@ -90,6 +90,8 @@ async function startEnricherOn(
   await waitUntil(
     async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status === 200,
     'enricher up',
+    20_000,
+    p,
   );
   return { ...p, linkPort, outputDir };
 }
@@ -124,6 +126,7 @@ async function assertWithholding(enricher: EnricherProc, agent: Proc, code: stri
     async () => (await metric(enricher.metricsPort, 'snowtap_enricher_output_suspended')) === 1,
     `enricher suspended (${code})`,
     30_000,
+    enricher,
   );
   const noticed = Date.now() - started;
   const r = await readyz(enricher.metricsPort);
@@ -145,7 +148,12 @@ async function assertWithholding(enricher: EnricherProc, agent: Proc, code: stri
 /** After the fault: ready again, the agent finishes, the enricher drains; every record audited. */
 async function assertRecovery(t: TestContext, enricher: EnricherProc, agent: Proc, want: Expected) {
   const fixedAt = Date.now();
-  await waitUntil(async () => (await readyz(enricher.metricsPort)).status === 200, 'ready again', 30_000);
+  await waitUntil(
+    async () => (await readyz(enricher.metricsPort)).status === 200,
+    'ready again',
+    30_000,
+    enricher,
+  );
   const readyMs = Date.now() - fixedAt;
   assert.equal(await exitWithin(agent, 120_000, 'agent replay'), 0, 'agent: everything acknowledged');
   const doneMs = Date.now() - fixedAt;
@@ -267,6 +275,7 @@ test('SIGTERM while the output is failing: the enricher exits 1 promptly, nothin
     async () => (await metric(enricher.metricsPort, 'snowtap_enricher_output_suspended')) === 1,
     'suspended',
     30_000,
+    enricher,
   );
   const termAt = Date.now();
   enricher.child.kill('SIGTERM');

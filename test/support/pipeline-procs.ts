@@ -68,14 +68,27 @@ export async function metric(port: number, name: string): Promise<number> {
   return sum;
 }
 
+/** The end of a process's log, for an error message. */
+export function logTail(p: Proc, chars = 2000): string {
+  const log = p.log();
+  return log.length > chars ? `...${log.slice(-chars)}` : log;
+}
+
 export async function waitUntil(
   pred: () => Promise<boolean> | boolean,
   what: string,
   timeoutMs = 20_000,
+  /** Fails at once, with its exit status and log tail, if this process has ended. */
+  watch?: Proc,
 ): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {
+    const { exitCode, signalCode } = watch?.child ?? {};
+    if (watch && (exitCode != null || signalCode != null))
+      throw new Error(
+        `waiting for ${what}: the process exited (${exitCode ?? signalCode}); its log:\n${logTail(watch)}`,
+      );
     try {
       if (await pred()) return;
     } catch (err) {
