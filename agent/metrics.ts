@@ -144,6 +144,12 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     'Traffic moved to a newly opened connection (switch interval, switchNow)',
     () => link.switches,
   );
+  counter(
+    registry,
+    `${p}link_saturated_switches_total`,
+    'Switches made early because the unacknowledged window stayed full (--saturated-switch)',
+    () => link.saturatedSwitches,
+  );
   counter(registry, `${p}link_drains_total`, 'Drain requests received from enrichers', () => link.drains);
   // Stripes (--active-connections): label `stripe` is the index, bounded by --max-active-connections.
   const client = agent.client;

@@ -51,6 +51,12 @@ export interface AgentOptions {
   /** Fraction of the interval added or taken at random each time (agents do not switch in lockstep). */
   switchJitter?: number;
   /**
+   * A connection whose unacknowledged window stayed full (sampled) through this fraction of
+   * its switch interval is switched then instead of at the timer: agents leave a saturated
+   * pod sooner, agents on a pod with room stay. 1 = only the timer.
+   */
+  saturatedSwitch?: number;
+  /**
    * Stripes: batches spread over this many active connections (each with its own standby
    * and switch timer), or `auto` (1..maxActiveConnections from backlog and window evidence).
    */
@@ -150,6 +156,7 @@ export const MAX_STRIPES = 64;
 export const AGENT_DEFAULTS = {
   switchIntervalMs: 30_000,
   switchJitter: 0.2,
+  saturatedSwitch: 0.5,
   activeConnections: 1 as number | 'auto',
   maxActiveConnections: 8,
   autoPeriodMs: AUTO_PERIOD_MS,
@@ -190,6 +197,7 @@ type NumericOption = {
 export const AGENT_LIMITS: Record<NumericOption, { min: number; max: number; integer: boolean }> = {
   switchIntervalMs: { min: 0, max: 86_400_000, integer: true },
   switchJitter: { min: 0, max: 0.9, integer: false },
+  saturatedSwitch: { min: 0.1, max: 1, integer: false },
   maxActiveConnections: { min: 1, max: MAX_STRIPES, integer: true },
   autoPeriodMs: { min: 10, max: 3_600_000, integer: true },
   bufferBytes: { min: 1024, max: 2 ** 40, integer: true },

@@ -103,6 +103,12 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     're-open the idle connection and move traffic to it this often (±20% jitter); 0 = never',
     1000,
   ),
+  lib(
+    'saturated-switch',
+    'saturatedSwitch',
+    'FRACTION',
+    'switch early when the unacknowledged window stayed full through this fraction of the switch interval (the pod is not keeping up); 1 = only at the interval',
+  ),
   {
     name: 'active-connections',
     kind: 'string',

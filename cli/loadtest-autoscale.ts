@@ -2,6 +2,7 @@
 // loadtest/autoscale.ts). --short is the CI form; without it the chart's own timing applies.
 
 import path from 'node:path';
+import { AGENT_LIMITS } from '../agent/options';
 import type { ScrapePath } from '../loadtest/autoscale';
 import {
   AUTOSCALE_SHORT,
@@ -82,6 +83,14 @@ export const AUTOSCALE_OPTIONS: readonly OptionSpec[] = [
     default: D.overloadDrain,
     help: "enricher pods' --overload-drain (--no-overload-drain: off, for an on/off comparison)",
   },
+  {
+    name: 'saturated-switch',
+    kind: 'number',
+    min: AGENT_LIMITS.saturatedSwitch.min,
+    max: AGENT_LIMITS.saturatedSwitch.max,
+    arg: 'FRACTION',
+    help: "agents' --saturated-switch (default: the agent's own, 0.5; 1: off, for an on/off comparison)",
+  },
   num(
     'sigterm-lead',
     undefined,
@@ -151,6 +160,7 @@ export async function autoscaleMain(argv: readonly string[]): Promise<number> {
     syncPeriod: Number(o['sync-period']),
     settleTimeout: Number(o['settle-timeout']),
     overloadDrain: Boolean(o['overload-drain']),
+    saturatedSwitch: o['saturated-switch'] === undefined ? undefined : Number(o['saturated-switch']),
     sigtermLead: o['sigterm-lead'] === undefined ? null : Number(o['sigterm-lead']),
     keep: Boolean(o.keep),
     progress: (line) => process.stderr.write(`${line}\n`),

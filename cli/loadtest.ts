@@ -7,6 +7,7 @@
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { AGENT_DEFAULTS, AGENT_LIMITS } from '../agent/options';
 import { HAPROXY_BINARY, haproxyAvailable } from '../loadtest/haproxy';
 import { runProducer } from '../loadtest/producer';
 import { REBALANCE_DEFAULTS, type RebalanceResult, runRebalance } from '../loadtest/rebalance';
@@ -237,6 +238,15 @@ export const SIMULATE_OPTIONS: readonly OptionSpec[] = [
     default: true,
     help: 'pods drain on overload as enrichers do by default (--no-overload-drain: off)',
   },
+  {
+    name: 'saturated-switch',
+    kind: 'number',
+    default: AGENT_DEFAULTS.saturatedSwitch,
+    min: AGENT_LIMITS.saturatedSwitch.min,
+    max: AGENT_LIMITS.saturatedSwitch.max,
+    arg: 'FRACTION',
+    help: "agents' --saturated-switch (1: switch only at the interval); a window counts as full on a pod offered more than its capacity",
+  },
   { name: 'json', kind: 'string', arg: 'PATH', help: 'write every run (all samples) as JSON here' },
 ];
 
@@ -306,6 +316,7 @@ async function simulateMain(argv: readonly string[]): Promise<number> {
     durationS: Number(o.duration),
     seed: Number(o.seed),
     overloadDrain: o['overload-drain'] === true,
+    saturatedSwitch: Number(o['saturated-switch']),
   };
   const runs: SimRunResult[] = [];
   for (const activeConnections of ns) {

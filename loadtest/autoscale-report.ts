@@ -51,6 +51,8 @@ export interface Sample {
   dropped: number;
   resentBatches: number;
   drains: number;
+  /** Agents' early switches on a full window (--saturated-switch) so far, all agents. */
+  saturatedSwitches?: number;
   recordsIn: number;
   bytesIn: number;
 }
@@ -129,6 +131,8 @@ export interface AutoscaleFigures {
   /** Overload drains the pods sent over the run, and pod-seconds spent overloaded after the step. */
   overloadDrains: number;
   overloadedPodSeconds: number;
+  /** Agents' saturated switches over the run. */
+  saturatedSwitches: number;
   drains: { name: string; sigtermToExit: number | null; exit: number | string | null }[];
   lost: number;
   duplicates: number;
@@ -248,6 +252,7 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
   const medianShareRatio = median(newPods.map((p) => p.ratio).filter((x): x is number => x !== null));
   const spreadSeconds = timeToSpread(f, rates, reached?.t ?? null);
   const overloadDrains = Math.max(0, ...f.samples.map((s) => s.overloadDrains ?? 0));
+  const saturatedSwitches = Math.max(0, ...f.samples.map((s) => s.saturatedSwitches ?? 0));
   const overloadedPodSeconds = f.samples
     .filter((s) => s.t >= f.stepAt && s.t <= f.stepDownAt)
     .reduce((n, s) => n + Object.values(s.overloaded ?? {}).reduce((a, b) => a + b, 0), 0);
@@ -332,6 +337,7 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
       medianShareRatio,
       spreadSeconds,
       overloadDrains,
+      saturatedSwitches,
       overloadedPodSeconds,
       drains,
       lost,
@@ -429,6 +435,10 @@ export function summaryRows(f: AutoscaleFacts, r: AutoscaleResult): [string, str
     [
       `drain on overload (${o.overloadDrain === false ? 'off' : 'on'}): drains; pod-s overloaded in the hold`,
       `${g.overloadDrains}; ${g.overloadedPodSeconds}`,
+    ],
+    [
+      `agents' saturated switches (--saturated-switch ${o.saturatedSwitch ?? 'default'})`,
+      String(g.saturatedSwitches),
     ],
     ...(o.sigtermLead === null || o.sigtermLead === undefined
       ? []

@@ -65,6 +65,8 @@ export interface AutoscaleOptions {
   settleTimeout: number;
   /** Enricher pods' --overload-drain (drain on overload on or off). */
   overloadDrain: boolean;
+  /** Agents' --saturated-switch; undefined: the agent's default. */
+  saturatedSwitch?: number;
   /**
    * Scale-down order. null: the chart's (the pod leaves the endpoints, SIGTERM after the
    * preStop sleep). A number: SIGTERM arrives this many seconds BEFORE the rules change
@@ -242,6 +244,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
         `--enricher=${enricher}`,
         '--switch-interval',
         String(o.switchInterval),
+        ...(o.saturatedSwitch === undefined ? [] : ['--saturated-switch', String(o.saturatedSwitch)]),
         '--metrics-listen',
         `${address}:${AGENT_METRICS_PORT}`,
         '--id',
@@ -476,6 +479,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
         let dropped = 0;
         let resent = 0;
         let drains = 0;
+        let saturatedSwitches = 0;
         let recordsIn = 0;
         let bytesIn = 0;
         for (const a of agents) {
@@ -485,6 +489,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
           dropped += metricSum(m, 'snowtap_agent_records_dropped_total');
           resent += metricSum(m, 'snowtap_agent_batches_resent_total');
           drains += metricSum(m, 'snowtap_agent_link_drains_total');
+          saturatedSwitches += metricSum(m, 'snowtap_agent_link_saturated_switches_total');
           recordsIn += metricSum(m, 'snowtap_agent_records_in_total');
           bytesIn += metricSum(m, 'snowtap_agent_bytes_in_total');
         }
@@ -497,6 +502,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
           dropped,
           resentBatches: resent,
           drains,
+          saturatedSwitches,
           recordsIn,
           bytesIn,
         });

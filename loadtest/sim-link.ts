@@ -85,6 +85,8 @@ export class SimConnection implements LinkConn {
   agreed: AgreedLink | null = null;
   welcomedAt = 0;
   readonly window = new Map<number, OutBatch>();
+  /** The traffic model's verdict for this second: the pod does not keep up, so the window stays full. */
+  windowFull = false;
   readonly opened: Promise<AgreedLink>;
   readonly closed: Promise<void>;
   pod: SimPod | null = null;
@@ -104,6 +106,10 @@ export class SimConnection implements LinkConn {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     net.countNewConnection();
     net.clock.setTimeout(() => this.welcome(settings), SIM_HANDSHAKE_MS);
+  }
+
+  get inFlight(): number {
+    return this.windowFull ? (this.agreed?.maxInFlightBatches ?? 0) : this.window.size;
   }
 
   get canSend(): boolean {

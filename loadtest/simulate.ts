@@ -21,6 +21,7 @@ import {
   type ReadyEndpoint,
 } from '../agent/discovery/index';
 import { LinkClient } from '../agent/link';
+import { AGENT_DEFAULTS } from '../agent/options';
 import { silentLogger } from '../common/log';
 import { OVERLOAD_DRAIN_DEADLINE_MS, OVERLOAD_DRAIN_REASON } from '../enricher/server/link-server';
 import { type OverloadCandidate, OverloadController } from '../enricher/server/overload';
@@ -67,6 +68,11 @@ export interface SimulateOptions {
    * Default true; false models `--no-overload-drain`.
    */
   overloadDrain?: boolean;
+  /**
+   * The agents' --saturated-switch (default: the agent's). The model says when a window is
+   * full: an active connection on a pod offered more than its capacity (sim-link.ts windowFull).
+   */
+  saturatedSwitch?: number;
 }
 
 export const SIMULATE_DEFAULTS = {
@@ -170,6 +176,7 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
       handshakeTimeoutMs: 10_000,
       switchIntervalMs: o.switchIntervalS * 1000,
       switchJitter: o.switchJitter,
+      saturatedSwitch: o.saturatedSwitch ?? AGENT_DEFAULTS.saturatedSwitch,
       retireTimeoutMs: 20_000,
       backoffStartMs: 100,
       backoffMaxMs: 10_000,
@@ -220,7 +227,9 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
     const sum = new Map<string, number>();
     for (let j = k - 1; j >= 0; j--) {
       await clock.run(t * 1000 - (j * 1000) / k);
-      for (const [p, l] of placeLoad(clients, rates, net)) sum.set(p, (sum.get(p) ?? 0) + l / k);
+      const load = placeLoad(clients, rates, net);
+      for (const [p, l] of load) sum.set(p, (sum.get(p) ?? 0) + l / k);
+      markFullWindows(clients, load, net);
     }
     for (const p of net.ready()) if (!sum.has(p.id)) sum.set(p.id, 0);
     const s = summarize(t, sum, rates, net, newcomers);
@@ -342,6 +351,19 @@ function placeLoad(clients: LinkClient[], rates: number[], net: SimNet): Map<str
   }
   loads();
   return load;
+}
+
+/** Windows on a pod offered more than its capacity stay full until the next placement. */
+function markFullWindows(clients: LinkClient[], load: ReadonlyMap<string, number>, net: SimNet): void {
+  const cap = new Map(net.ready().map((p) => [p.id, p.capacity]));
+  for (const c of clients) {
+    for (const s of c.stripes) {
+      const conn = s.active as SimConnection | null;
+      const pod = conn?.agreed?.enricherId;
+      if (conn === null || pod === undefined) continue;
+      conn.windowFull = (load.get(pod) ?? 0) > (cap.get(pod) ?? Number.POSITIVE_INFINITY);
+    }
+  }
 }
 
 /** Figures of one second from its (averaged) per-pod load. */

@@ -27,6 +27,8 @@ import { newStripeStats, Stripe, type StripeHost, type StripeStats } from './str
 /** The client's own counters; only the client writes them. */
 export interface TrafficStats {
   switches: number;
+  /** Switches made early because the active window stayed full (--saturated-switch). */
+  saturatedSwitches: number;
   drains: number;
   batchesSent: number;
   batchesResent: number;
@@ -60,6 +62,8 @@ export interface LinkClientOptions {
   handshakeTimeoutMs: number;
   switchIntervalMs: number;
   switchJitter: number;
+  /** Stripe.ts "saturated switch": the share of an interval a full window may last; default 1 (off). */
+  saturatedSwitch?: number;
   retireTimeoutMs: number;
   backoffStartMs: number;
   backoffMaxMs: number;
@@ -86,7 +90,7 @@ export type Role = 'active' | 'standby' | 'connecting' | 'retiring';
 /** One read-only record summing the dial loops' shared counters and the client's. */
 function statsView(
   dial: DialStats,
-  traffic: Omit<TrafficStats, 'switches' | 'collisions'>,
+  traffic: Omit<TrafficStats, 'switches' | 'saturatedSwitches' | 'collisions'>,
   stripes: () => readonly StripeStats[],
 ): LinkStats {
   const view = {};
@@ -95,7 +99,7 @@ function statsView(
       Object.defineProperty(view, key, { enumerable: true, get: () => part[key] });
     }
   }
-  for (const key of ['switches', 'collisions'] as const) {
+  for (const key of ['switches', 'saturatedSwitches', 'collisions'] as const) {
     Object.defineProperty(view, key, {
       enumerable: true,
       get: () => stripes().reduce((n, s) => n + s[key], 0),
@@ -130,7 +134,7 @@ export class LinkClient implements StripeHost {
   /** Where the next tie-break starts (round-robin over stripes). */
   private cursor = 0;
   private agreedFrame = MAX_LINK_FRAME;
-  private readonly traffic: Omit<TrafficStats, 'switches' | 'collisions'> = {
+  private readonly traffic: Omit<TrafficStats, 'switches' | 'saturatedSwitches' | 'collisions'> = {
     drains: 0,
     batchesSent: 0,
     batchesResent: 0,
@@ -324,6 +328,7 @@ export class LinkClient implements StripeHost {
       settings: this.settings,
       clock: this.clock,
       random: this.o.random ?? Math.random,
+      saturatedSwitch: this.o.saturatedSwitch ?? 1,
       connect: this.o.connect,
       dialStats: this.dialStats,
       stats: this.stripeStats[index]!,

@@ -64,6 +64,8 @@ export interface LinkConn {
   readonly agreed: AgreedLink | null;
   readonly welcomedAt: number;
   readonly window: Map<number, OutBatch>;
+  /** Batches sent and not yet acknowledged (the window's size; the fleet simulator models it). */
+  readonly inFlight: number;
   readonly opened: Promise<AgreedLink>;
   readonly closed: Promise<void>;
   readonly canSend: boolean;
@@ -90,6 +92,10 @@ export class LinkConnection implements LinkConn {
   welcomedAt = 0;
   /** Unacknowledged batches sent here, by seq. */
   readonly window = new Map<number, OutBatch>();
+
+  get inFlight(): number {
+    return this.window.size;
+  }
   /** Resolves on Welcome; rejects on Reject, deadline, or loss before it. */
   readonly opened: Promise<AgreedLink>;
   /** Resolves once the socket is closed and onClosed has run. */
@@ -105,6 +111,7 @@ export class LinkConnection implements LinkConn {
   private nonce = 1;
   private reason = '';
   private retireWhy = '';
+  private retireDeadlineMs = 0;
   private error: Error | undefined;
 
   constructor(
@@ -179,20 +186,28 @@ export class LinkConnection implements LinkConn {
 
   /**
    * No new batches here any more (drained, or an old standby): Goodbye once the window is
-   * acknowledged, or at the deadline; what is still unacknowledged then is re-sent.
+   * acknowledged, or when no ack has come for `deadlineMs`; what is still unacknowledged then
+   * is re-sent. The deadline counts from the latest ack: a pod that is slow but working (a
+   * long queue after a scale-up) finishes the window instead of getting it a second time,
+   * and a hung one is left after the deadline (keepalive notices a dead one sooner).
    */
   retire(deadlineMs: number, why: string): void {
     if (this.state !== 'open' && this.state !== 'retiring') return;
     this.state = 'retiring';
     this.retireWhy = why;
-    this.clearTimer();
+    this.retireDeadlineMs = deadlineMs;
     if (this.window.size === 0) {
+      this.clearTimer();
       this.close(why);
       return;
     }
+    this.clearTimer();
     this.timer = setTimeout(
-      () => this.close(`${why}: ${this.window.size} batches unacknowledged at deadline`),
-      deadlineMs,
+      () =>
+        this.close(
+          `${this.retireWhy}: ${this.window.size} batches unacknowledged, no ack for ${this.retireDeadlineMs} ms`,
+        ),
+      this.retireDeadlineMs,
     );
   }
 
@@ -279,7 +294,10 @@ export class LinkConnection implements LinkConn {
           this.window.delete(seq);
           this.events.onAck(this, b);
         }
-        if (this.state === 'retiring' && this.window.size === 0) this.close(this.retireWhy);
+        if (this.state === 'retiring') {
+          if (this.window.size === 0) this.close(this.retireWhy);
+          else this.timer?.refresh();
+        }
         return;
       }
       case MessageType.DRAIN: {

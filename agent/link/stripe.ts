@@ -15,6 +15,17 @@
 // tries another round after 2 s, 4 s, 8 s, 16 s (COLLISION_ROUNDS) instead of waiting for its
 // next switch; its switch timer starts the rounds afresh.
 //
+// Saturated switch (--saturated-switch F, default 0.5): the stripe samples its active
+// connection's unacknowledged window SATURATION_SAMPLES times per switch interval; when it was
+// nearly full (SATURATED_OCCUPANCY) in SATURATED_SHARE of the samples over the first F of the
+// interval, the pod is not keeping up with this agent and the stripe switches then instead of
+// at the timer. Agents on a saturated pod therefore move up to 1/F times as often and agents
+// on a pod with room keep their interval: after a scale-up, load reaches the new pods sooner
+// (issue 7: their share over the first two intervals). The pick is still the Service's. With
+// every pod saturated this raises the switch rate by at most 1/F, and each switch leaves a
+// window queued on a slow pod: retiring connections wait for acks as long as acks keep coming
+// (connection.ts retire), so that costs ack latency, not re-sent batches.
+//
 // A connection that ends, whichever way, hands its unacknowledged batches back to the
 // buffer's front; they go out again on whichever stripe has room.
 
@@ -22,6 +33,7 @@ import type { Clock, TimerHandle } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import type { OutBatch } from '../buffer';
 import type { Endpoint } from '../options';
+import { SATURATED_OCCUPANCY, SATURATED_SHARE } from './auto-stripes';
 import type { ConnectionEvents, ConnectionFactory, ConnectionSettings, LinkConn } from './connection';
 import { Dialer, type DialStats } from './dialer';
 
@@ -30,10 +42,14 @@ export const MAX_COLLISION_REDIALS = 3;
 /** Rounds of re-dials after the first one's all collided, per switch (delays doubling from the first). */
 export const COLLISION_ROUNDS = 4;
 export const COLLISION_ROUND_DELAY_MS = 2_000;
+/** Samples of the active window per switch interval (saturated switch). */
+export const SATURATION_SAMPLES = 10;
 
 /** Per-stripe counters (metrics label: stripe index). Kept by the client across stripe lifetimes. */
 export interface StripeStats {
   switches: number;
+  /** Of those, switches made early because the window stayed full. */
+  saturatedSwitches: number;
   /** New connections that landed on an enricher another stripe's active connection uses. */
   collisions: number;
   batchesSent: number;
@@ -44,7 +60,15 @@ export interface StripeStats {
 }
 
 export function newStripeStats(): StripeStats {
-  return { switches: 0, collisions: 0, batchesSent: 0, batchesAcked: 0, recordsAcked: 0, ackSeconds: 0 };
+  return {
+    switches: 0,
+    saturatedSwitches: 0,
+    collisions: 0,
+    batchesSent: 0,
+    batchesAcked: 0,
+    recordsAcked: 0,
+    ackSeconds: 0,
+  };
 }
 
 /** What a stripe needs from the client that owns it. */
@@ -70,6 +94,8 @@ export interface StripeOptions {
   settings: ConnectionSettings;
   switchIntervalMs: number;
   switchJitter: number;
+  /** Share of a switch interval a full window may last before the stripe switches (1: never early). */
+  saturatedSwitch: number;
   retireTimeoutMs: number;
   backoffStartMs: number;
   backoffMaxMs: number;
@@ -93,6 +119,8 @@ export class Stripe implements ConnectionEvents {
   readonly stats: StripeStats;
   private switchPending = false;
   private switchTimer: TimerHandle | null = null;
+  /** Samples of the active window since the last switch (saturated switch). */
+  private saturationTimer: TimerHandle | null = null;
   private started = false;
   /** Being removed (auto shrinks N): no new connections, the rest retire. */
   private leaving = false;
@@ -322,6 +350,8 @@ export class Stripe implements ConnectionEvents {
   private stopTimer(): void {
     if (this.switchTimer !== null) this.o.clock.clearTimeout(this.switchTimer);
     this.switchTimer = null;
+    if (this.saturationTimer !== null) this.o.clock.clearTimeout(this.saturationTimer);
+    this.saturationTimer = null;
     this.stopCollisionRound();
   }
 
@@ -365,5 +395,38 @@ export class Stripe implements ConnectionEvents {
       delay,
       true,
     );
+    this.watchSaturation(delay);
+  }
+
+  /** Whether the active connection's window is nearly full now. */
+  private saturated(): boolean {
+    const c = this.active;
+    if (c === null) return false;
+    const window = c.agreed?.maxInFlightBatches ?? this.o.settings.maxInFlight;
+    return c.inFlight >= SATURATED_OCCUPANCY * window;
+  }
+
+  /** Samples the window over the first saturatedSwitch of this interval; switches early if it stayed full. */
+  private watchSaturation(interval: number): void {
+    const fraction = this.o.saturatedSwitch;
+    if (fraction >= 1) return;
+    const every = interval / SATURATION_SAMPLES;
+    const samples = Math.max(1, Math.round(fraction * SATURATION_SAMPLES));
+    let taken = 0;
+    let full = 0;
+    const sample = () => {
+      this.saturationTimer = null;
+      taken++;
+      if (this.saturated()) full++;
+      if (taken < samples) {
+        this.saturationTimer = this.o.clock.setTimeout(sample, every, true);
+        return;
+      }
+      if (full < SATURATED_SHARE * samples || this.switchPending || this.closing) return;
+      this.stats.saturatedSwitches++;
+      this.log.info({ full, samples, conn: this.active?.id }, 'window stayed full: switching early');
+      this.switchNow();
+    };
+    this.saturationTimer = this.o.clock.setTimeout(sample, every, true);
   }
 }

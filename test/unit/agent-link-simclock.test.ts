@@ -16,10 +16,16 @@ import {
 import { silentLogger } from '../../common/log';
 import { prng } from '../../loadtest/prng';
 import { SimClock } from '../../loadtest/sim-clock';
-import { SIM_SERVICE, SimNet } from '../../loadtest/sim-link';
+import { SIM_SERVICE, type SimConnection, SimNet } from '../../loadtest/sim-link';
 import { type SimulateOptions, simulate } from '../../loadtest/simulate';
 
-function client(clock: SimClock, net: SimNet, activeConnections: number, switchIntervalMs = 30_000) {
+function client(
+  clock: SimClock,
+  net: SimNet,
+  activeConnections: number,
+  switchIntervalMs = 30_000,
+  saturatedSwitch?: number,
+) {
   const log = silentLogger();
   const buffer = new BatchBuffer({ bufferBytes: 1 << 20, whenFull: 'drop-newest', log, onDrop: () => {} });
   return new LinkClient({
@@ -30,6 +36,7 @@ function client(clock: SimClock, net: SimNet, activeConnections: number, switchI
     handshakeTimeoutMs: 10_000,
     switchIntervalMs,
     switchJitter: 0.2,
+    saturatedSwitch,
     retireTimeoutMs: 20_000,
     backoffStartMs: 100,
     backoffMaxMs: 10_000,
@@ -62,6 +69,40 @@ test('simulated clock: three stripes each switch on their own jittered timer (ab
   for (const n of switches) assert.ok(n >= 17 && n <= 25, `switches per stripe: ${switches}`);
   assert.equal(c.roles().active, 3);
   await closeIn(clock, c);
+});
+
+/** From now on every active connection's window reads full (a pod that does not keep up), as the fleet simulator marks it. */
+function holdWindowsFull(clock: SimClock, c: LinkClient): void {
+  const fill = () => {
+    for (const s of c.stripes) if (s.active !== null) (s.active as SimConnection).windowFull = true;
+    clock.setTimeout(fill, 100);
+  };
+  fill();
+}
+
+test('simulated clock: saturated switch: a window that stays full moves the agent at half its interval; a window with room keeps it', async () => {
+  const run = async (full: boolean, saturatedSwitch: number) => {
+    const clock = new SimClock();
+    const net = new SimNet(clock, prng(1));
+    for (let i = 0; i < 3; i++) net.addPod(1);
+    const c = client(clock, net, 1, 30_000, saturatedSwitch);
+    c.start();
+    if (full) holdWindowsFull(clock, c);
+    await clock.run(10 * 60_000);
+    const r = { switches: c.stats.switches, early: c.stats.saturatedSwitches };
+    await closeIn(clock, c);
+    return r;
+  };
+  // 10 minutes at 30 s ± 20 %: 17..25 switches; early ones at 5 of 10 samples: 12..18 s apart.
+  const calm = await run(false, 0.5);
+  assert.equal(calm.early, 0, 'no early switch while the window has room');
+  assert.ok(calm.switches >= 17 && calm.switches <= 25, `switches: ${calm.switches}`);
+  const saturated = await run(true, 0.5);
+  assert.ok(saturated.switches >= 33 && saturated.switches <= 50, `switches: ${saturated.switches}`);
+  assert.ok(saturated.early >= saturated.switches - 1, `early: ${saturated.early} of ${saturated.switches}`);
+  const off = await run(true, 1);
+  assert.equal(off.early, 0, '1 turns it off');
+  assert.ok(off.switches >= 17 && off.switches <= 25, `switches: ${off.switches}`);
 });
 
 test('simulated clock: with one pod, a colliding stripe re-dials MAX_COLLISION_REDIALS times, then accepts', async () => {
@@ -172,6 +213,8 @@ test("simulate: drain on overload (the enricher's own controller) brings newcome
       seed: 1,
     }),
     activeConnections: 1,
+    // Drains alone (the agents' saturated switch has its own test below).
+    saturatedSwitch: 1,
   };
   const on = await simulate(o);
   const off = await simulate({ ...o, overloadDrain: false });
@@ -179,4 +222,25 @@ test("simulate: drain on overload (the enricher's own controller) brings newcome
   assert.ok(on.overloadDrains > 0);
   const fair = (r: typeof on) => r.scale[0]!.fairShareS ?? Number.POSITIVE_INFINITY;
   assert.ok(fair(on) * 2 <= fair(off), `fair share after ${fair(on)} s with drains, ${fair(off)} s without`);
+});
+
+test("simulate: the agents' saturated switch (windows full on overloaded pods) brings newcomers to their share sooner", async () => {
+  const o = {
+    ...zipfFleet({
+      agents: 100,
+      totalRate: 7_500_000,
+      pods: 10,
+      scale: [{ atS: 30, pods: 15 }],
+      switchIntervalS: 30,
+      durationS: 75,
+      seed: 1,
+    }),
+    activeConnections: 1,
+    overloadDrain: false,
+  };
+  const on = await simulate({ ...o, saturatedSwitch: 0.5 });
+  const off = await simulate({ ...o, saturatedSwitch: 1 });
+  const fair = (r: typeof on) => r.scale[0]!.fairShareS ?? Number.POSITIVE_INFINITY;
+  // Seed 1: 22 s with it, 31 s without.
+  assert.ok(fair(on) * 1.3 <= fair(off), `fair share after ${fair(on)} s with it, ${fair(off)} s without`);
 });

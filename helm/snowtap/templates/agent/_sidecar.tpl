@@ -100,6 +100,7 @@ standaloneAgent.* input settings).
     - --enricher={{ include "snowtap.enricherAddress" $root }}
     - --metrics-listen=0.0.0.0:{{ $a.metricsPort }}
     - --switch-interval={{ $a.switchInterval }}
+    - --saturated-switch={{ $a.saturatedSwitch }}
     {{- if ne (toString $a.activeConnections) "1" }}
     - --active-connections={{ $a.activeConnections }}
     {{- end }}
