@@ -15,7 +15,7 @@
 // whose drain then runs. At the end every record_id in every CSV is audited against every
 // record the producers sent. Figures and checks: autoscale-report.ts.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AutoscaleFacts, PodRecord, ReplicaSample, SyncRecord } from './autoscale-report';
@@ -167,7 +167,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
   if (svcPort !== LINK_PORT)
     throw new Error(`the chart's agents dial port ${svcPort}, expected ${LINK_PORT}`);
   const scrapeInterval = o.scrapeInterval ?? chart.scrapeIntervalSeconds;
-  const env: NodeJS.ProcessEnv = { SNOWTAP_LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { SNOWTAP_LOG_LEVEL: o.keep ? 'info' : 'warn' };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SNOWTAP_')) env[k] = v;
 
   const bed = await ClusterBed.create({ mode: o.mode, port: LINK_PORT, label: 'autoscale' });
@@ -253,8 +253,11 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
       { env },
     );
     const a: Agent = { name, address, socket, proc, log: '' };
+    // --keep: each agent's whole log beside the pods' output, for a look afterwards.
+    const file = o.keep ? createWriteStream(path.join(work, `${name}.log`)) : null;
     const keep = (d: string) => {
       a.log = (a.log + d).slice(-8192);
+      file?.write(d);
     };
     proc.child.stdout?.setEncoding('utf8').on('data', keep);
     proc.child.stderr?.setEncoding('utf8').on('data', keep);

@@ -71,38 +71,55 @@ test('simulated clock: three stripes each switch on their own jittered timer (ab
   await closeIn(clock, c);
 });
 
-/** From now on every active connection's window reads full (a pod that does not keep up), as the fleet simulator marks it. */
-function holdWindowsFull(clock: SimClock, c: LinkClient): void {
+/**
+ * From now on every active connection's window reads full (a pod that does not keep up):
+ * `model` marks it as the fleet simulator does (acknowledged at once when it retires);
+ * `unacked` puts batches in it that are never acknowledged (they stay in flight when it retires).
+ */
+function holdWindowsFull(clock: SimClock, c: LinkClient, how: 'model' | 'unacked'): void {
   const fill = () => {
-    for (const s of c.stripes) if (s.active !== null) (s.active as SimConnection).windowFull = true;
+    for (const s of c.stripes) {
+      const conn = s.active as SimConnection | null;
+      if (conn === null) continue;
+      if (how === 'model') conn.windowFull = true;
+      else for (let seq = 0; conn.window.size < 32; seq++) conn.window.set(seq, {} as never);
+    }
     clock.setTimeout(fill, 100);
   };
   fill();
 }
 
 test('simulated clock: saturated switch: a window that stays full moves the agent at half its interval; a window with room keeps it', async () => {
-  const run = async (full: boolean, saturatedSwitch: number) => {
+  const run = async (full: 'model' | 'unacked' | null, saturatedSwitch: number) => {
     const clock = new SimClock();
     const net = new SimNet(clock, prng(1));
     for (let i = 0; i < 3; i++) net.addPod(1);
     const c = client(clock, net, 1, 30_000, saturatedSwitch);
     c.start();
-    if (full) holdWindowsFull(clock, c);
+    if (full !== null) holdWindowsFull(clock, c, full);
     await clock.run(10 * 60_000);
     const r = { switches: c.stats.switches, early: c.stats.saturatedSwitches };
     await closeIn(clock, c);
     return r;
   };
   // 10 minutes at 30 s ± 20 %: 17..25 switches; early ones at 5 of 10 samples: 12..18 s apart.
-  const calm = await run(false, 0.5);
+  const calm = await run(null, 0.5);
   assert.equal(calm.early, 0, 'no early switch while the window has room');
   assert.ok(calm.switches >= 17 && calm.switches <= 25, `switches: ${calm.switches}`);
-  const saturated = await run(true, 0.5);
+  const saturated = await run('model', 0.5);
   assert.ok(saturated.switches >= 33 && saturated.switches <= 50, `switches: ${saturated.switches}`);
   assert.ok(saturated.early >= saturated.switches - 1, `early: ${saturated.early} of ${saturated.switches}`);
-  const off = await run(true, 1);
+  const off = await run('model', 1);
   assert.equal(off.early, 0, '1 turns it off');
   assert.ok(off.switches >= 17 && off.switches <= 25, `switches: ${off.switches}`);
+  // Windows left behind are never acknowledged: the first two early switches leave them on the
+  // standby, then on a retiring connection; after that the stripe keeps to its interval.
+  const stuck = await run('unacked', 0.5);
+  assert.ok(
+    stuck.early >= 1 && stuck.early <= 2,
+    `early switches with a window still retiring: ${stuck.early}`,
+  );
+  assert.ok(stuck.switches >= 17 && stuck.switches <= 26, `switches: ${stuck.switches}`);
 });
 
 test('simulated clock: with one pod, a colliding stripe re-dials MAX_COLLISION_REDIALS times, then accepts', async () => {
