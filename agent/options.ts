@@ -53,7 +53,7 @@ export interface AgentOptions {
   /**
    * A connection whose unacknowledged window stayed full (sampled) through this fraction of
    * its switch interval is switched then instead of at the timer: agents leave a saturated
-   * pod sooner, agents on a pod with room stay. 1 = only the timer.
+   * pod sooner, agents on a pod with room stay. 1 (the default) = only the timer; stripe.ts says why.
    */
   saturatedSwitch?: number;
   /**
@@ -156,7 +156,7 @@ export const MAX_STRIPES = 64;
 export const AGENT_DEFAULTS = {
   switchIntervalMs: 30_000,
   switchJitter: 0.2,
-  saturatedSwitch: 0.5,
+  saturatedSwitch: 1,
   activeConnections: 1 as number | 'auto',
   maxActiveConnections: 8,
   autoPeriodMs: AUTO_PERIOD_MS,

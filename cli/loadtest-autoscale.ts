@@ -89,7 +89,7 @@ export const AUTOSCALE_OPTIONS: readonly OptionSpec[] = [
     min: AGENT_LIMITS.saturatedSwitch.min,
     max: AGENT_LIMITS.saturatedSwitch.max,
     arg: 'FRACTION',
-    help: "agents' --saturated-switch (default: the agent's own, 0.5; 1: off, for an on/off comparison)",
+    help: "agents' --saturated-switch (default: the agent's own, 1 = off; e.g. 0.5 for an on/off comparison)",
   },
   num(
     'sigterm-lead',
