@@ -123,7 +123,12 @@ function start(name: string, args: string[], metricsPort: number): Proc {
   const child = spawn(process.execPath, [MAIN, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     // As the image runs them (Dockerfile: MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX), unless the caller sets them.
-    env: { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2', ...process.env, SNOWTAP_LOG_LEVEL: 'warn' },
+    env: {
+      MALLOC_MMAP_THRESHOLD_: '131072',
+      MALLOC_ARENA_MAX: '2',
+      ...process.env,
+      SNOWTAP_LOG_LEVEL: 'warn',
+    },
   });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => {
