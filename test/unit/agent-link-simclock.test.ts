@@ -217,47 +217,39 @@ test('simulate: the same seed gives the same figures; striping lowers per-pod ma
   assert.ok(a.scale[0]!.fairShareS !== null, 'newcomers reach their share');
 });
 
+/** 100 Zipf agents on 10 pods at 94 % of capacity (overloaded), 15 pods from 30 s; one connection each. */
+const overloadedScaleUp = () => ({
+  ...zipfFleet({
+    agents: 100,
+    totalRate: 7_500_000,
+    pods: 10,
+    scale: [{ atS: 30, pods: 15 }],
+    switchIntervalS: 30,
+    durationS: 75,
+    seed: 1,
+  }),
+  activeConnections: 1,
+});
+const fairShareS = (r: { scale: { fairShareS: number | null }[] }) =>
+  r.scale[0]!.fairShareS ?? Number.POSITIVE_INFINITY;
+
 test("simulate: drain on overload (the enricher's own controller) brings newcomers to their share sooner after a scale-up", async () => {
-  // 10 pods at 94 % of capacity (overloaded), 15 from 30 s; Zipf agents, one connection each.
-  const o = {
-    ...zipfFleet({
-      agents: 100,
-      totalRate: 7_500_000,
-      pods: 10,
-      scale: [{ atS: 30, pods: 15 }],
-      switchIntervalS: 30,
-      durationS: 75,
-      seed: 1,
-    }),
-    activeConnections: 1,
-    // Drains alone (the agents' saturated switch has its own test below).
-    saturatedSwitch: 1,
-  };
+  // Drains alone (the agents' saturated switch has its own test below).
+  const o = { ...overloadedScaleUp(), saturatedSwitch: 1 };
   const on = await simulate(o);
   const off = await simulate({ ...o, overloadDrain: false });
   assert.equal(off.overloadDrains, 0);
   assert.ok(on.overloadDrains > 0);
-  const fair = (r: typeof on) => r.scale[0]!.fairShareS ?? Number.POSITIVE_INFINITY;
-  assert.ok(fair(on) * 2 <= fair(off), `fair share after ${fair(on)} s with drains, ${fair(off)} s without`);
+  const [a, b] = [fairShareS(on), fairShareS(off)];
+  assert.ok(a * 2 <= b, `fair share after ${a} s with drains, ${b} s without`);
 });
 
 test("simulate: the agents' saturated switch (windows full on overloaded pods) brings newcomers to their share sooner", async () => {
-  const o = {
-    ...zipfFleet({
-      agents: 100,
-      totalRate: 7_500_000,
-      pods: 10,
-      scale: [{ atS: 30, pods: 15 }],
-      switchIntervalS: 30,
-      durationS: 75,
-      seed: 1,
-    }),
-    activeConnections: 1,
-    overloadDrain: false,
-  };
-  const on = await simulate({ ...o, saturatedSwitch: 0.5 });
-  const off = await simulate({ ...o, saturatedSwitch: 1 });
-  const fair = (r: typeof on) => r.scale[0]!.fairShareS ?? Number.POSITIVE_INFINITY;
+  const o = { ...overloadedScaleUp(), overloadDrain: false };
+  const [a, b] = [
+    fairShareS(await simulate({ ...o, saturatedSwitch: 0.5 })),
+    fairShareS(await simulate({ ...o, saturatedSwitch: 1 })),
+  ];
   // Seed 1: 22 s with it, 31 s without.
-  assert.ok(fair(on) * 1.3 <= fair(off), `fair share after ${fair(on)} s with it, ${fair(off)} s without`);
+  assert.ok(a * 1.3 <= b, `fair share after ${a} s with it, ${b} s without`);
 });
