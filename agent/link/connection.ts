@@ -196,12 +196,11 @@ export class LinkConnection implements LinkConn {
     this.state = 'retiring';
     this.retireWhy = why;
     this.retireDeadlineMs = deadlineMs;
+    this.clearTimer();
     if (this.window.size === 0) {
-      this.clearTimer();
       this.close(why);
       return;
     }
-    this.clearTimer();
     this.timer = setTimeout(
       () =>
         this.close(
