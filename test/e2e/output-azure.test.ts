@@ -106,7 +106,7 @@ describe('az:// output (Azurite)', () => {
     assert.equal(fs.existsSync(path.join(tmp, 'unused')), false);
   });
 
-  test('kill -9 mid-chunk, recovery under a different id: 0 acknowledged records lost, one create per chunk', async () => {
+  test('kill -9 mid-chunk, recovery under a different id: 0 acknowledged records lost, one create per chunk', async (t) => {
     const url = `az://${CONTAINER}/crash`;
     const durable = await crashChildAfterFlushes(path.join(tmp, 'c1'), 'az-dead', 'none', url, 700, env);
     assert.equal(durable, 1500);
@@ -126,9 +126,13 @@ describe('az:// output (Azurite)', () => {
       staleAfterMs: 60_000,
       now: later,
     });
-    assert.equal(res.committed.length, 1, 'the open chunk is committed by the successor');
+    // The writer was killed mid-stream: it had one chunk open, unless the kill landed after a
+    // rotation and before the next chunk's first block was staged (rows only in memory, never
+    // acknowledged); then there is nothing to commit. Either way nothing acknowledged is lost.
+    assert.ok(res.committed.length <= 1, `${res.committed.length} chunks committed by the successor`);
+    if (res.committed.length === 0) t.diagnostic('the kill landed between chunks: no open chunk to commit');
     const names = await chunks('crash/');
-    assert.equal(names.length, before.length + 1);
+    assert.equal(names.length, before.length + res.committed.length);
     const got = await idsIn(names);
     assert.ok(got.length >= durable, `${got.length} rows committed, ${durable} acknowledged`);
     assert.deepEqual(got, ids(0, got.length), 'no loss, no duplicate, in order');
