@@ -29,6 +29,7 @@ test('soak, short form (75 s): 0 lost, duplicates within re-sent batches, memory
   });
   t.diagnostic(textReport(r));
   assert.ok(existsSync(path.join(outDir, 'soak-report.json')));
+  assert.ok(!existsSync(path.join(outDir, 'out-a')), 'the audited CSV chunks are deleted (no --keep)');
   assert.equal(r.lost, 0, 'lost');
   assert.equal(r.dropped, 0, 'dropped');
   assert.ok(r.duplicatesWithinResent, `duplicates ${r.duplicates} within ${r.resentBatches} re-sent batches`);

@@ -89,6 +89,7 @@ function watchAgent(port: number): { last: Record<string, number>; stop: () => v
       } catch {}
     }
   }, 100);
+  timer.unref(); // a test that fails before stop() must not keep the file's process alive
   return { last, stop: () => clearInterval(timer) };
 }
 

@@ -111,6 +111,8 @@ function watch(bed: Bed) {
       busy = false;
     }
   }, 200);
+  // Never what keeps the test process alive: a test that fails before stop() must not hang the file.
+  timer.unref();
   return { last, stop: () => clearInterval(timer) };
 }
 
