@@ -22,6 +22,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { freeTcpPort } from '../common/listen';
+import { metricSum, parseMetrics } from './cluster';
 import { auditCsv } from './csv-audit';
 import { DnstapProducer } from './producer';
 
@@ -145,18 +146,10 @@ function start(name: string, args: string[], metricsPort: number): Proc {
 
 /** The named metrics' values (summed over their label sets) from one /metrics scrape. */
 async function metrics(port: number, names: readonly string[]): Promise<number[]> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const samples = parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
   return names.map((name) => {
-    let sum = 0;
-    let seen = false;
-    for (const line of text.split('\n')) {
-      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
-        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-        seen = true;
-      }
-    }
-    if (!seen) throw new Error(`${name} not on :${port}`);
-    return sum;
+    if (!samples.some((x) => x.name === name)) throw new Error(`${name} not on :${port}`);
+    return metricSum(samples, name);
   });
 }
 
