@@ -150,6 +150,12 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     'Switches made early because the unacknowledged window stayed full (--saturated-switch)',
     () => link.saturatedSwitches,
   );
+  counter(
+    registry,
+    `${p}link_join_switches_total`,
+    'Switches that reached a pod which had just joined the Service (--discovery, service mode)',
+    () => link.joinSwitches,
+  );
   counter(registry, `${p}link_drains_total`, 'Drain requests received from enrichers', () => link.drains);
   // Stripes (--active-connections): label `stripe` is the index, bounded by --max-active-connections.
   const client = agent.client;

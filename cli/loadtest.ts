@@ -247,6 +247,14 @@ export const SIMULATE_OPTIONS: readonly OptionSpec[] = [
     arg: 'FRACTION',
     help: "agents' --saturated-switch (1: switch only at the interval); a window counts as full on a pod offered more than its capacity",
   },
+  {
+    name: 'batch-traffic',
+    kind: 'int',
+    min: 1,
+    max: 100_000_000,
+    arg: 'RECORDS',
+    help: "discrete batches instead of the fluid split: each agent takes in RECORDS at a time (a replay block), seals batches at the agent's defaults, and pods take them up at their capacity (validation-sized fleets; slow for thousands of agents)",
+  },
   { name: 'json', kind: 'string', arg: 'PATH', help: 'write every run (all samples) as JSON here' },
 ];
 
@@ -317,6 +325,14 @@ async function simulateMain(argv: readonly string[]): Promise<number> {
     seed: Number(o.seed),
     overloadDrain: o['overload-drain'] === true,
     saturatedSwitch: Number(o['saturated-switch']),
+    batches:
+      o['batch-traffic'] === undefined
+        ? undefined
+        : {
+            blockRecords: Number(o['batch-traffic']),
+            batchRecords: AGENT_DEFAULTS.batchRecords,
+            lingerMs: AGENT_DEFAULTS.batchLingerMs,
+          },
   };
   const runs: SimRunResult[] = [];
   for (const activeConnections of ns) {
@@ -325,7 +341,7 @@ async function simulateMain(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write(
     `model output: ${base.agents} agents (${String(o.rates)}), ${base.pods} pods of ${base.podCapacity} records/s, ` +
-      `scale ${(o.scale as string[]).join(',')}, switch ${base.switchIntervalS} s, mode ${base.mode}, ${base.durationS} s simulated, seed ${base.seed}, drain on overload ${base.overloadDrain ? 'on' : 'off'}\n`,
+      `scale ${(o.scale as string[]).join(',')}, switch ${base.switchIntervalS} s, mode ${base.mode}, ${base.durationS} s simulated, seed ${base.seed}, drain on overload ${base.overloadDrain ? 'on' : 'off'}, traffic ${base.batches === undefined ? 'fluid' : `batches (${base.batches.blockRecords} records per block)`}\n`,
   );
   process.stdout.write(formatSimTable(runs));
   if (o.json !== undefined) {

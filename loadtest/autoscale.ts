@@ -18,6 +18,7 @@
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parseDiscoveryTarget } from '../agent/discovery/target';
 import type { AutoscaleFacts, PodRecord, ReplicaSample, SyncRecord } from './autoscale-report';
 import { onBedExit } from './bed-exit';
 import { type ChartFacts, findHelm, renderChart } from './chart-render';
@@ -26,6 +27,7 @@ import { type BedPod, ClusterBed, type PodSpec } from './cluster-bed';
 import { processCpuSeconds } from './cpu-pod';
 import { auditCsv } from './csv-audit';
 import { HpaModel, type SyncResult } from './hpa-model';
+import { KubeApiBed } from './kube-api-bed';
 import type { ProxyMode } from './kube-proxy';
 import type { NetnsProcess } from './netns';
 import { ProbeClient } from './pod-probe';
@@ -179,6 +181,10 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
   writeFileSync(path.join(etcDir, 'hosts'), `127.0.0.1 localhost\n${bed.service.clusterIP} ${svcHost}\n`);
 
   const probe = new ProbeClient(bed.netns);
+  // agent.discovery=true: the agents watch the Service's EndpointSlice on the API server
+  // stand-in, which the bed changes with kube-proxy's rules (kube-api-bed.ts).
+  let kubeApi: KubeApiBed | null = null;
+  const discovery = chart.agentDiscovery === null ? null : parseDiscoveryTarget(chart.agentDiscovery);
   const agents: Agent[] = [];
   const producers: DnstapProducer[] = [];
   const replicas: Replica[] = [];
@@ -245,12 +251,14 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
         '--switch-interval',
         String(o.switchInterval),
         ...(o.saturatedSwitch === undefined ? [] : ['--saturated-switch', String(o.saturatedSwitch)]),
+        // The calibration agent dials its pod directly.
+        ...(kubeApi === null || name === 'calibration-agent' ? [] : [`--discovery=${chart.agentDiscovery}`]),
         '--metrics-listen',
         `${address}:${AGENT_METRICS_PORT}`,
         '--id',
         name,
       ],
-      { env },
+      { env: kubeApi === null ? env : { ...env, KUBECONFIG: kubeApi.kubeconfig } },
     );
     const a: Agent = { name, address, socket, proc, log: '' };
     // --keep: each agent's whole log beside the pods' output, for a look afterwards.
@@ -283,7 +291,19 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
   let producerStats: ProducerStats[] = [];
   const background: Promise<unknown>[] = [];
   try {
-    say(`work dir ${work}; namespace ${bed.netns.name}; proxy ${o.mode}; scrape path ${o.scrapePath}`);
+    if (discovery !== null) {
+      kubeApi = await KubeApiBed.start(bed.netns, work, {
+        namespace: discovery.namespace,
+        service: discovery.service,
+        portName: 'link',
+        port: LINK_PORT,
+      });
+      bed.onEndpoints = (pods) => kubeApi!.publish(pods);
+    }
+    say(
+      `work dir ${work}; namespace ${bed.netns.name}; proxy ${o.mode}; scrape path ${o.scrapePath}; ` +
+        `agents ${discovery === null ? 'dial the Service (agent.discovery off)' : `watch ${chart.agentDiscovery} (agent.discovery on; API server stand-in)`}`,
+    );
     // 1. One pod's capacity, measured: a pod under the same CPU limit, outside the Service,
     //    saturated by one agent that dials it directly.
     const calOut = path.join(work, 'calibration', 'out');
@@ -664,6 +684,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
     await Promise.allSettled(background);
     await prom?.stop().catch(() => {});
     await probe.close().catch(() => {});
+    await kubeApi?.close().catch(() => {});
     await bed.close();
     removeEtc();
     unregisterEtc();

@@ -32,6 +32,8 @@ export interface ChartFacts {
   terminationGracePeriodSeconds: number;
   /** The address agents are given (--enricher=...), which the queries select on. */
   enricherAddress: string;
+  /** The sidecar's --discovery=k8s://NS/SERVICE target (agent.discovery), or null without it. */
+  agentDiscovery: string | null;
   /** helm --set assignments used, for the report. */
   set: readonly string[];
 }
@@ -126,6 +128,10 @@ export async function renderChart(helm: string, set: readonly string[] = []): Pr
     preStopSleepSeconds: Number(c.lifecycle?.preStop?.sleep?.seconds ?? 0),
     terminationGracePeriodSeconds: Number(tpl.spec.terminationGracePeriodSeconds ?? 30),
     enricherAddress: enricherArg.slice('--enricher='.length),
+    agentDiscovery:
+      (agentC?.args as string[] | undefined)
+        ?.find((a) => a.startsWith('--discovery='))
+        ?.slice('--discovery='.length) ?? null,
     set,
   };
 }

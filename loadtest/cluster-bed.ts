@@ -131,6 +131,11 @@ export class ClusterBed {
   private closed = false;
   /** Endpoint changes, one at a time: each reads the set the previous one wrote. */
   private endpointQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * Told every endpoint change together with kube-proxy (e.g. the EndpointSlice agents with
+   * --discovery watch, kube-api-bed.ts): in a cluster both follow the same readiness.
+   */
+  onEndpoints: ((pods: readonly { ip: string; pod: string }[]) => Promise<void>) | null = null;
 
   private constructor(netns: Netns, proxy: ServiceProxy, probe: ProbeClient) {
     this.netns = netns;
@@ -193,7 +198,11 @@ export class ClusterBed {
    * both read the old set and the second write dropped the first pod from the Service).
    */
   updateEndpoints(change: (current: readonly string[]) => string[]): Promise<void> {
-    const run = this.endpointQueue.then(() => this.proxy.setEndpoints(change(this.proxy.endpoints())));
+    const run = this.endpointQueue.then(async () => {
+      const next = change(this.proxy.endpoints());
+      const named = next.map((ip) => ({ ip, pod: this.all.find((p) => p.address === ip)?.name ?? ip }));
+      await Promise.all([this.proxy.setEndpoints(next), this.onEndpoints?.(named)]);
+    });
     this.endpointQueue = run.catch(() => {});
     return run;
   }

@@ -149,7 +149,7 @@ async function client(): Promise<void> {
 // ---- host-side drivers ----
 
 /** Waits for one line from a child's stdout. */
-function nextLine(
+export function nextLine(
   lines: readline.Interface,
   proc: NetnsProcess,
   timeoutMs: number,

@@ -6,6 +6,12 @@
 // that pod. The Welcome names the pod (enricher id), so the client's collision re-dial
 // runs as in production. A terminating pod sends Drain on its connections (the enricher's
 // SIGTERM path) instead of dropping them.
+//
+// Traffic is the simulator's business (simulate.ts): a fluid split per stripe, or, with
+// batch traffic, real batches through each agent's buffer and pump: a pod then receives a
+// batch when it is sent, takes up its batches one after another at its capacity (counting
+// each as it takes it up) and acknowledges each when done, so the client's windows fill on a slow pod as they do on a
+// real one.
 
 import type { OutBatch } from '../agent/buffer';
 import type { Clock, ConnectionFactory, LinkConn } from '../agent/link';
@@ -20,6 +26,8 @@ export const SIM_HANDSHAKE_MS = 2;
 /** Socket close after Goodbye. */
 const SIM_CLOSE_MS = 1;
 const SIM_WINDOW = 32;
+/** One way inside a cluster (a batch's arrival after its send; an ack's after processing). */
+export const SIM_ONE_WAY_MS = 0.25;
 
 export interface SimPod {
   id: string;
@@ -27,6 +35,10 @@ export interface SimPod {
   capacity: number;
   conns: Set<SimConnection>;
   ready: boolean;
+  /** Batch traffic: records received so far (the enricher's records_received counter). */
+  received: number;
+  /** Batch traffic: when the pod has processed what it has received (simulated ms). */
+  busyUntil: number;
 }
 
 export class SimNet {
@@ -38,10 +50,36 @@ export class SimNet {
   constructor(
     readonly clock: Clock,
     private readonly random: () => number,
+    /** Batches sent are received, processed and acknowledged (batch traffic); else they stay in the window. */
+    readonly delivers = false,
   ) {}
 
+  /**
+   * Batch traffic: `b` arrives at the connection's pod and waits its turn; the pod counts it
+   * when it takes it up (a real enricher reads a batch off the socket when it gets to it), and
+   * acknowledges it once processed, at its capacity.
+   */
+  deliver(conn: SimConnection, b: OutBatch): void {
+    const pod = conn.pod;
+    if (pod === null) return;
+    const start = Math.max(this.clock.now() + SIM_ONE_WAY_MS, pod.busyUntil);
+    const done = start + (b.records / pod.capacity) * 1000;
+    pod.busyUntil = done;
+    this.clock.setTimeout(() => {
+      pod.received += b.records;
+    }, start - this.clock.now());
+    this.clock.setTimeout(() => conn.ack(b), done + SIM_ONE_WAY_MS - this.clock.now());
+  }
+
   addPod(capacity: number): SimPod {
-    const pod: SimPod = { id: `pod-${this.n++}`, capacity, conns: new Set(), ready: true };
+    const pod: SimPod = {
+      id: `pod-${this.n++}`,
+      capacity,
+      conns: new Set(),
+      ready: true,
+      received: 0,
+      busyUntil: 0,
+    };
     this.pods.set(pod.id, pod);
     return pod;
   }
@@ -123,6 +161,15 @@ export class SimConnection implements LinkConn {
   send(b: OutBatch): void {
     this.window.set(b.seq, b);
     b.sends++;
+    if (this.net.delivers) this.net.deliver(this, b);
+  }
+
+  /** Batch traffic: the pod acknowledged `b` (ignored once the connection is gone or the batch was re-sent). */
+  ack(b: OutBatch): void {
+    if (this.state === 'closing' || this.state === 'closed' || this.window.get(b.seq) !== b) return;
+    this.window.delete(b.seq);
+    this.events.onAck(this, b);
+    if (this.state === 'retiring' && this.window.size === 0) this.close('retired');
   }
 
   retire(_deadlineMs: number, why: string): void {

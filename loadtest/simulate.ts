@@ -2,11 +2,17 @@
 // REAL LinkClient (stripes, switch timers with jitter, make-before-break, collision
 // re-dial, discovery wiring) running on a SimClock with a socket-less connection factory;
 // kube-proxy is modelled as a uniformly random ready pod per new connection (sim-link.ts).
-// Only the traffic is a model: an agent's rate is split over its stripes' active
-// connections, a pod over capacity delivers its capacity, and demand an agent cannot place
-// on a saturated pod moves to its stripes on pods with headroom (the client's
-// roomiest-window send does that: windows on a slow pod stay full). Pods run the enricher's
-// own drain-on-overload controller (enricher/server/overload.ts) on that modelled load.
+// Only the traffic is a model, one of two kinds. Fluid (the default; fleets of any size): an
+// agent's rate is split over its stripes' active connections, a pod over capacity delivers
+// its capacity, and demand an agent cannot place on a saturated pod moves to its stripes on
+// pods with headroom (the client's roomiest-window send does that: windows on a slow pod
+// stay full). Batches (`batches`; validation-sized fleets): each agent reads its input in
+// blocks as a file replay does and seals batches as its batcher does; they go through the
+// agent's real buffer and pump onto connections whose pods receive, process at their
+// capacity and acknowledge them (sim-link.ts), and a second's load is what each pod
+// received in it: the batch-count noise a real pod's counter has, which a fluid split
+// lacks. Pods run the enricher's own drain-on-overload controller
+// (enricher/server/overload.ts) on the modelled load.
 //
 // Output, for each --active-connections value: time to fair share after each scale event,
 // per-pod load max/mean and p99/mean over time, new connections per second into the
@@ -22,6 +28,7 @@ import {
 } from '../agent/discovery/index';
 import { LinkClient } from '../agent/link';
 import { AGENT_DEFAULTS } from '../agent/options';
+import type { TimerHandle } from '../common/clock';
 import { silentLogger } from '../common/log';
 import { OVERLOAD_DRAIN_DEADLINE_MS, OVERLOAD_DRAIN_REASON } from '../enricher/server/link-server';
 import { type OverloadCandidate, OverloadController } from '../enricher/server/overload';
@@ -37,6 +44,15 @@ export type RateSpec =
 /** How agents find pods: the Service only (timers), the Service plus switch-now on EndpointSlice changes, or pod addresses (EndpointSlice-aware). */
 export const SIM_MODES = ['service', 'service-watch', 'direct'] as const;
 export type SimMode = (typeof SIM_MODES)[number];
+
+/** Discrete traffic: how an agent's records become batches. */
+export interface BatchTraffic {
+  /** Records the agent takes in at once, every blockRecords / rate seconds (a replay's read block). */
+  blockRecords: number;
+  /** The agent's --batch-records and --batch-linger-ms. */
+  batchRecords: number;
+  lingerMs: number;
+}
 
 export interface ScaleEvent {
   atS: number;
@@ -73,6 +89,8 @@ export interface SimulateOptions {
    * full: an active connection on a pod offered more than its capacity (sim-link.ts windowFull).
    */
   saturatedSwitch?: number;
+  /** Batch traffic instead of the fluid split (see the file's head). */
+  batches?: BatchTraffic;
 }
 
 export const SIMULATE_DEFAULTS = {
@@ -158,7 +176,7 @@ const mean = (xs: number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) 
 export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
   const started = performance.now();
   const clock = new SimClock();
-  const net = new SimNet(clock, prng(o.seed));
+  const net = new SimNet(clock, prng(o.seed), o.batches !== undefined);
   const log = silentLogger();
   for (let i = 0; i < o.pods; i++) net.addPod(o.podCapacity);
   const rates = agentRates(o);
@@ -166,8 +184,14 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
   const readyList = (): ReadyEndpoint[] =>
     net.ready().map((p) => ({ address: p.id, port: SIM_SERVICE.port, podName: p.id }));
   const clients: LinkClient[] = [];
+  const buffers: BatchBuffer[] = [];
   for (let i = 0; i < o.agents; i++) {
-    const buffer = new BatchBuffer({ bufferBytes: 1 << 20, whenFull: 'drop-newest', log, onDrop: () => {} });
+    const buffer = new BatchBuffer({
+      bufferBytes: o.batches === undefined ? 1 << 20 : 1 << 30,
+      whenFull: 'drop-newest',
+      log,
+      onDrop: () => {},
+    });
     const client = new LinkClient({
       endpoints: [SIM_SERVICE],
       agentId: `agent-${i}`,
@@ -193,14 +217,22 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
         mode: (o.mode === 'direct' ? 'direct' : 'service') as DiscoveryMode,
         service: SIM_SERVICE,
         agentKey: `agent-${i}`,
+        clock,
+        random: prng(o.seed * 104_729 + i + 1),
       });
     }
     clients.push(client);
+    buffers.push(buffer);
   }
   watcher.emit('endpoints', readyList(), {});
   // Agents start spread over the first second (a fleet does not start in one instant).
   const startRand = prng(o.seed + 17);
   for (const c of clients) clock.setTimeout(() => c.start(), Math.floor(startRand() * 1000));
+  if (o.batches !== undefined) {
+    buffers.forEach((b, i) => {
+      feedBatches(b, rates[i]!, o.batches!, clock, startRand);
+    });
+  }
 
   const overload = new PodOverload(net, o.overloadDrain ?? true);
   const samples: SimSample[] = [];
@@ -208,6 +240,7 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
   const events = [...o.scale].sort((a, b) => a.atS - b.atS);
   let newcomers = new Set<string>();
   let lastScale: ScaleResult | null = null;
+  const lastReceived = new Map<string, number>();
   for (let t = 1; t <= o.durationS; t++) {
     while (events.length > 0 && events[0]!.atS < t) {
       const e = events.shift()!;
@@ -223,8 +256,15 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
     }
     // The second's load: the mean of `subSamples` placements within it (a 1 s counter on the
     // real bed integrates over the switches inside the second).
-    const k = o.subSamples ?? 1;
+    const k = o.batches === undefined ? (o.subSamples ?? 1) : 0;
     const sum = new Map<string, number>();
+    if (o.batches !== undefined) {
+      await clock.run(t * 1000);
+      for (const p of net.ready()) {
+        sum.set(p.id, p.received - (lastReceived.get(p.id) ?? 0));
+        lastReceived.set(p.id, p.received);
+      }
+    }
     for (let j = k - 1; j >= 0; j--) {
       await clock.run(t * 1000 - (j * 1000) / k);
       const load = placeLoad(clients, rates, net);
@@ -266,6 +306,45 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
     events: clock.fired,
     wallS: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * Batch traffic for one agent: a block of records every blockRecords / rate seconds (random
+ * phase); full batches are sealed at once, a partial one when its linger expires, unless
+ * the next block fills it first (agent/batcher.ts).
+ */
+function feedBatches(
+  buffer: BatchBuffer,
+  rate: number,
+  t: BatchTraffic,
+  clock: SimClock,
+  random: () => number,
+): void {
+  const frame = Buffer.alloc(64);
+  const every = (t.blockRecords / rate) * 1000;
+  let seq = 0;
+  let open = 0;
+  let linger: TimerHandle | null = null;
+  const seal = (records: number) => buffer.add(frame, ++seq, 'sim-00000001', records, true);
+  const block = () => {
+    open += t.blockRecords;
+    while (open >= t.batchRecords) {
+      seal(t.batchRecords);
+      open -= t.batchRecords;
+    }
+    if (open === 0 && linger !== null) {
+      clock.clearTimeout(linger);
+      linger = null;
+    } else if (open > 0 && linger === null) {
+      linger = clock.setTimeout(() => {
+        linger = null;
+        if (open > 0) seal(open);
+        open = 0;
+      }, t.lingerMs);
+    }
+    clock.setTimeout(block, every);
+  };
+  clock.setTimeout(block, random() * every);
 }
 
 /** Drain on overload per pod: the enricher's own controller, fed the modelled utilisation. */

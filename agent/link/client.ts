@@ -29,6 +29,8 @@ export interface TrafficStats {
   switches: number;
   /** Switches made early because the active window stayed full (--saturated-switch). */
   saturatedSwitches: number;
+  /** Switches toward pods that joined the Service (discovery, service mode). */
+  joinSwitches: number;
   drains: number;
   batchesSent: number;
   batchesResent: number;
@@ -90,7 +92,7 @@ export type Role = 'active' | 'standby' | 'connecting' | 'retiring';
 /** One read-only record summing the dial loops' shared counters and the client's. */
 function statsView(
   dial: DialStats,
-  traffic: Omit<TrafficStats, 'switches' | 'saturatedSwitches' | 'collisions'>,
+  traffic: Omit<TrafficStats, 'switches' | 'saturatedSwitches' | 'joinSwitches' | 'collisions'>,
   stripes: () => readonly StripeStats[],
 ): LinkStats {
   const view = {};
@@ -99,7 +101,7 @@ function statsView(
       Object.defineProperty(view, key, { enumerable: true, get: () => part[key] });
     }
   }
-  for (const key of ['switches', 'saturatedSwitches', 'collisions'] as const) {
+  for (const key of ['switches', 'saturatedSwitches', 'joinSwitches', 'collisions'] as const) {
     Object.defineProperty(view, key, {
       enumerable: true,
       get: () => stripes().reduce((n, s) => n + s[key], 0),
@@ -134,7 +136,10 @@ export class LinkClient implements StripeHost {
   /** Where the next tie-break starts (round-robin over stripes). */
   private cursor = 0;
   private agreedFrame = MAX_LINK_FRAME;
-  private readonly traffic: Omit<TrafficStats, 'switches' | 'saturatedSwitches' | 'collisions'> = {
+  private readonly traffic: Omit<
+    TrafficStats,
+    'switches' | 'saturatedSwitches' | 'joinSwitches' | 'collisions'
+  > = {
     drains: 0,
     batchesSent: 0,
     batchesResent: 0,
@@ -216,6 +221,22 @@ export class LinkClient implements StripeHost {
   switchNow(): void {
     if (this.closing) return;
     for (const s of this.stripes) s.switchNow();
+  }
+
+  /**
+   * Pods joined the Service (discovery, service mode; `ids`: their enricher ids, the pod
+   * names): each stripe not already on one of them moves to one with probability `share` (the
+   * joined pods' share of the ready pods), so about that share of traffic moves.
+   */
+  switchToward(ids: ReadonlySet<string>, share: number): void {
+    if (this.closing) return;
+    const random = this.o.random ?? Math.random;
+    for (const s of this.stripes) if (random() < share) s.switchToward(ids);
+  }
+
+  /** The enricher ids the active connections are on (empty ids left out). */
+  carriers(): string[] {
+    return this.stripes.map((s) => s.active?.agreed?.enricherId ?? '').filter((id) => id !== '');
   }
 
   /** Connections by role, for metrics. */

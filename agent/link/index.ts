@@ -15,5 +15,7 @@ export {
   COLLISION_ROUND_DELAY_MS,
   COLLISION_ROUNDS,
   MAX_COLLISION_REDIALS,
+  SEEK_REDIAL_DELAY_MS,
+  SEEK_WITHIN_MS,
   type StripeStats,
 } from './stripe';

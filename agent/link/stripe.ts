@@ -31,6 +31,15 @@
 // saturates a new pod leaves it too. The fleet simulator does show newcomers at their share
 // sooner with it (unit/agent-link-simclock).
 //
+// Joining pods (discovery in service mode, agent/discovery/wiring.ts): when pods join the
+// Service, a share of the stripes (the joined pods' share of the ready ones) switch toward
+// them: the new connection must land on one of the joined pods (by the enricher id in its
+// Welcome, which is the pod name) or is dialed again, every SEEK_REDIAL_DELAY_MS, for at most
+// SEEK_WITHIN_MS, after which the stripe carries on where it landed. Re-dialing rather than
+// waiting a fixed time covers kube-proxy writing its rules after the agent saw the
+// EndpointSlice: until it has, every dial lands on an old pod. The other stripes stay where
+// they are, so a scale-up moves about the newcomers' share of traffic and no more.
+//
 // A connection that ends, whichever way, hands its unacknowledged batches back to the
 // buffer's front; they go out again on whichever stripe has room.
 
@@ -47,6 +56,9 @@ export const MAX_COLLISION_REDIALS = 3;
 /** Rounds of re-dials after the first one's all collided, per switch (delays doubling from the first). */
 export const COLLISION_ROUNDS = 4;
 export const COLLISION_ROUND_DELAY_MS = 2_000;
+/** Seeking a joined pod: pause between dials that landed elsewhere, and how long to keep trying. */
+export const SEEK_REDIAL_DELAY_MS = 250;
+export const SEEK_WITHIN_MS = 10_000;
 /** Samples of the active window per switch interval (saturated switch). */
 export const SATURATION_SAMPLES = 10;
 
@@ -55,6 +67,8 @@ export interface StripeStats {
   switches: number;
   /** Of those, switches made early because the window stayed full. */
   saturatedSwitches: number;
+  /** Of those, switches toward pods that joined the Service (discovery). */
+  joinSwitches: number;
   /** New connections that landed on an enricher another stripe's active connection uses. */
   collisions: number;
   batchesSent: number;
@@ -68,6 +82,7 @@ export function newStripeStats(): StripeStats {
   return {
     switches: 0,
     saturatedSwitches: 0,
+    joinSwitches: 0,
     collisions: 0,
     batchesSent: 0,
     batchesAcked: 0,
@@ -135,6 +150,9 @@ export class Stripe implements ConnectionEvents {
   private collisionTimer: TimerHandle | null = null;
   /** The enricher that drained our active connection: the next carrier should be another. */
   private avoid: string | null = null;
+  /** Pods that joined: the next carrier should be one of them, until `until` (clock ms). */
+  private seek: { ids: ReadonlySet<string>; until: number } | null = null;
+  private seekTimer: TimerHandle | null = null;
   private readonly log: Logger;
 
   constructor(private readonly o: StripeOptions) {
@@ -188,13 +206,21 @@ export class Stripe implements ConnectionEvents {
     this.ensure();
   }
 
+  /** Pods joined the Service: move this stripe to one of them (`ids`: their enricher ids). */
+  switchToward(ids: ReadonlySet<string>): void {
+    if (this.closing || this.active === null) return;
+    if (ids.has(this.active.agreed?.enricherId ?? '')) return;
+    this.seek = { ids, until: this.o.clock.now() + SEEK_WITHIN_MS };
+    this.switchNow();
+  }
+
   get connections(): LinkConn[] {
     return [this.active, this.standby, ...this.retiring].filter((c) => c !== null);
   }
 
   /** Shutdown: stops dialing and says Goodbye on every connection. */
   close(): Promise<void>[] {
-    this.stopTimer();
+    this.stopAll();
     this.dialer.close();
     const all = this.connections;
     for (const c of all) c.close('agent shutting down');
@@ -208,7 +234,7 @@ export class Stripe implements ConnectionEvents {
   leave(): void {
     if (this.leaving) return;
     this.leaving = true;
-    this.stopTimer();
+    this.stopAll();
     this.dialer.close();
     if (this.active !== null) this.retire(this.active, this.o.retireTimeoutMs, 'fewer stripes');
     if (this.standby !== null) this.retire(this.standby, this.o.retireTimeoutMs, 'fewer stripes');
@@ -311,6 +337,28 @@ export class Stripe implements ConnectionEvents {
         return;
       }
     }
+    if (willCarry && this.seek !== null) {
+      if (this.seek.ids.has(enricherId)) {
+        this.stats.joinSwitches++;
+        this.seek = null;
+      } else if (this.active !== null && this.o.clock.now() < this.seek.until) {
+        conn.close('not one of the pods that joined');
+        if (this.seekTimer === null) {
+          this.seekTimer = this.o.clock.setTimeout(
+            () => {
+              this.seekTimer = null;
+              this.ensure();
+            },
+            SEEK_REDIAL_DELAY_MS,
+            true,
+          );
+        }
+        return;
+      } else {
+        this.log.info(fields, 'no dial reached a pod that joined; staying where it landed');
+        this.seek = null;
+      }
+    }
     this.redials = 0;
     if (willCarry) this.avoid = null;
     if (collided) this.scheduleCollisionRound();
@@ -358,6 +406,17 @@ export class Stripe implements ConnectionEvents {
     if (this.saturationTimer !== null) this.o.clock.clearTimeout(this.saturationTimer);
     this.saturationTimer = null;
     this.stopCollisionRound();
+  }
+
+  /** Timers that only shutdown stops (a switch restarts the others). */
+  private stopAll(): void {
+    this.stopTimer();
+    this.stopSeek();
+  }
+
+  private stopSeek(): void {
+    if (this.seekTimer !== null) this.o.clock.clearTimeout(this.seekTimer);
+    this.seekTimer = null;
   }
 
   private stopCollisionRound(): void {

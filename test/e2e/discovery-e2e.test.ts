@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { spreadOrder } from '../../agent/discovery/spread';
+import { endpointSlice, FakeKubeApi, pod } from '../../loadtest/fake-kube-api';
 import { DnstapProducer } from '../../loadtest/producer';
-import { endpointSlice, FakeKubeApi, pod } from '../support/fake-kube-api';
 import {
   committedRows,
   exitWithin,

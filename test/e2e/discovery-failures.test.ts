@@ -12,7 +12,7 @@ import { EndpointWatcher } from '../../agent/discovery/k8s-watcher';
 import type { KubeConfigSource } from '../../agent/discovery/kube-client';
 import { parseDiscoveryTarget } from '../../agent/discovery/target';
 import type { EndpointWatcherOptions } from '../../agent/discovery/watcher-options';
-import { endpointSlice, FakeKubeApi, type FakeSliceSpec, pod, waitFor } from '../support/fake-kube-api';
+import { endpointSlice, FakeKubeApi, type FakeSliceSpec, pod, waitFor } from '../../loadtest/fake-kube-api';
 
 const TOKEN = 'sa-token-of-the-agent';
 const cleanups: Array<() => Promise<void> | void> = [];

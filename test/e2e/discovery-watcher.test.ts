@@ -1,4 +1,4 @@
-// EndpointWatcher against the fake API server (test/support/fake-kube-api.ts: a stand-in,
+// EndpointWatcher against the fake API server (loadtest/fake-kube-api.ts: a stand-in,
 // no real Kubernetes API server can run here) through the real @kubernetes/client-node.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +10,7 @@ import type { DiscoveryError } from '../../agent/discovery/errors';
 import { type EndpointsChange, EndpointWatcher } from '../../agent/discovery/k8s-watcher';
 import { parseDiscoveryTarget } from '../../agent/discovery/target';
 import type { EndpointWatcherOptions } from '../../agent/discovery/watcher-options';
-import { endpointSlice, FakeKubeApi, type FakeSliceSpec, pod, waitFor } from '../support/fake-kube-api';
+import { endpointSlice, FakeKubeApi, type FakeSliceSpec, pod, waitFor } from '../../loadtest/fake-kube-api';
 
 const TOKEN = 'sa-token-of-the-agent';
 const cleanups: Array<() => Promise<void> | void> = [];

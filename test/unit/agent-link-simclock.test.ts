@@ -12,6 +12,8 @@ import {
   COLLISION_ROUNDS,
   LinkClient,
   MAX_COLLISION_REDIALS,
+  SEEK_REDIAL_DELAY_MS,
+  SEEK_WITHIN_MS,
 } from '../../agent/link';
 import { silentLogger } from '../../common/log';
 import { prng } from '../../loadtest/prng';
@@ -25,6 +27,7 @@ function client(
   activeConnections: number,
   switchIntervalMs = 30_000,
   saturatedSwitch?: number,
+  seed = 42,
 ) {
   const log = silentLogger();
   const buffer = new BatchBuffer({ bufferBytes: 1 << 20, whenFull: 'drop-newest', log, onDrop: () => {} });
@@ -45,7 +48,7 @@ function client(
     buffer,
     log,
     clock,
-    random: prng(42),
+    random: prng(seed),
     connect: net.connector(),
   });
 }
@@ -252,4 +255,128 @@ test("simulate: the agents' saturated switch (windows full on overloaded pods) b
   ];
   // Seed 1: 22 s with it, 31 s without.
   assert.ok(a * 1.3 <= b, `fair share after ${a} s with it, ${b} s without`);
+});
+
+/** sim-validate's fleet: 6 agents at 3,000 records/s, 3 pods, a 2 s switch, batches as a file replay seals them. */
+const validationFleet = (o: Partial<SimulateOptions> = {}): SimulateOptions => ({
+  agents: 6,
+  rates: { kind: 'list', values: [3000] },
+  totalRate: 18_000,
+  pods: 3,
+  podCapacity: 1e12,
+  scale: [],
+  switchIntervalS: 2,
+  switchJitter: 0.2,
+  activeConnections: 3,
+  mode: 'service',
+  durationS: 120,
+  seed: 1,
+  ...o,
+});
+const BATCHES = { blockRecords: 2000, batchRecords: 1000, lingerMs: 50 };
+const spread = (xs: number[]) => {
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
+};
+
+test('simulate, batch traffic: every record offered is received once; per-second shares carry the batch-count noise the fluid split lacks', async () => {
+  const batches = await simulate(validationFleet({ batches: BATCHES }));
+  const fluid = await simulate(validationFleet({ subSamples: 10 }));
+  const steady = (r: typeof batches) => r.samples.filter((s) => s.t > 10);
+  // Received per second / offered, over the steady part: nothing lost, nothing twice.
+  const delivered = steady(batches).map((s) => s.delivered);
+  const mean = delivered.reduce((a, b) => a + b, 0) / delivered.length;
+  assert.ok(Math.abs(mean - 1) < 0.02, `received / offered ${mean}`);
+  // A pod-second holds ~6 batches of 1,000 records: its share moves in steps of ~1/18.
+  const [b, f] = [
+    spread(steady(batches).flatMap((s) => s.shares)),
+    spread(steady(fluid).flatMap((s) => s.shares)),
+  ];
+  assert.ok(b > 1.3 * f, `per-second share spread ${b.toFixed(3)} (batches) vs ${f.toFixed(3)} (fluid)`);
+});
+
+test("simulate, batch traffic: a pod takes no more than its capacity (its windows fill); the agent's other stripe carries the rest", async () => {
+  // One agent offering 20,000 records/s over two stripes to two pods of 6,000 each.
+  const r = await simulate(
+    validationFleet({
+      agents: 1,
+      rates: { kind: 'list', values: [20_000] },
+      pods: 2,
+      podCapacity: 6000,
+      activeConnections: 2,
+      switchIntervalS: 0,
+      overloadDrain: false,
+      batches: BATCHES,
+    }),
+  );
+  const tail = r.samples.filter((s) => s.t > 20);
+  const perPod = tail.map((s) => s.delivered * 20_000);
+  const m = perPod.reduce((a, b) => a + b, 0) / perPod.length;
+  // Both pods at capacity: 12,000 records/s received, within a batch per second.
+  assert.ok(Math.abs(m - 12_000) < 1000, `received ${m} records/s`);
+  for (const s of tail) assert.ok(Math.abs(s.shares[0]! - 0.5) < 0.2, `shares ${s.shares}`);
+});
+
+test('simulated clock: switchToward: a stripe re-dials until it lands on a pod that joined, also while kube-proxy still lacks it; gives up after SEEK_WITHIN_MS', async () => {
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(5));
+  for (let i = 0; i < 3; i++) net.addPod(1);
+  const c = client(clock, net, 1, 600_000);
+  c.start();
+  await clock.run(5_000);
+  const before = c.carriers();
+  assert.equal(before.length, 1);
+  // pod-3 joins; kube-proxy writes it 1.5 s after the agent heard (not ready for picks until then).
+  const joined = net.addPod(1);
+  joined.ready = false;
+  clock.setTimeout(() => (joined.ready = true), 1_500);
+  const dialsBefore = net.newConnections.reduce((a, b) => a + b, 0);
+  c.switchToward(new Set([joined.id]), 1);
+  await clock.run(5_000 + 1_400);
+  assert.notDeepEqual(c.carriers(), [joined.id], 'not before the rules have it');
+  await clock.run(5_000 + 1_500 + 5 * SEEK_REDIAL_DELAY_MS);
+  assert.deepEqual(c.carriers(), [joined.id]);
+  assert.equal(c.stats.joinSwitches, 1);
+  const dials = net.newConnections.reduce((a, b) => a + b, 0) - dialsBefore;
+  assert.ok(dials >= 2 && dials <= 2 + 1_500 / SEEK_REDIAL_DELAY_MS + 4, `dials while seeking: ${dials}`);
+  // Already on one of them: nothing to do.
+  c.switchToward(new Set([joined.id]), 1);
+  await clock.run(20_000);
+  assert.deepEqual(c.carriers(), [joined.id]);
+  // A pod name no enricher has: re-dials for SEEK_WITHIN_MS, then stays where it landed.
+  const t0 = clock.now();
+  const d0 = net.newConnections.reduce((a, b) => a + b, 0);
+  c.switchToward(new Set(['pod-none']), 1);
+  await clock.run(t0 + SEEK_WITHIN_MS + 5_000);
+  const d1 = net.newConnections.reduce((a, b) => a + b, 0);
+  await clock.run(t0 + 60_000);
+  assert.equal(
+    net.newConnections.reduce((a, b) => a + b, 0),
+    d1,
+    'no more dials after giving up',
+  );
+  assert.ok(d1 - d0 <= SEEK_WITHIN_MS / SEEK_REDIAL_DELAY_MS + 3, `dials: ${d1 - d0}`);
+  assert.equal(c.carriers().length, 1, 'it carries on');
+  assert.equal(c.stats.joinSwitches, 1);
+  await closeIn(clock, c);
+});
+
+test('simulated clock: switchToward with share 0.5 moves about half of 200 stripes, each onto a joined pod', async () => {
+  const clock = new SimClock();
+  const net = new SimNet(clock, prng(9));
+  for (let i = 0; i < 2; i++) net.addPod(1);
+  const clients = Array.from({ length: 200 }, (_, i) => client(clock, net, 1, 600_000, undefined, 100 + i));
+  for (const c of clients) c.start();
+  await clock.run(5_000);
+  const fresh = new Set([net.addPod(1).id, net.addPod(1).id]);
+  for (const c of clients) c.switchToward(fresh, 0.5);
+  await clock.run(10_000);
+  const on = clients.filter((c) => fresh.has(c.carriers()[0]!)).length;
+  // Binomial(200, 0.5): 100 ± 7; 4 standard deviations either side.
+  assert.ok(on >= 72 && on <= 128, `${on} of 200 moved`);
+  assert.equal(
+    clients.reduce((n, c) => n + c.stats.joinSwitches, 0),
+    on,
+  );
+  for (const c of clients) await closeIn(clock, c);
 });

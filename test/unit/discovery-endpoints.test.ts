@@ -11,7 +11,7 @@ import {
   reduceEndpointSlices,
 } from '../../agent/discovery/endpoints';
 import { spreadOrder } from '../../agent/discovery/spread';
-import { endpointSlice, type FakeSliceSpec, pod } from '../support/fake-kube-api';
+import { endpointSlice, type FakeSliceSpec, pod } from '../../loadtest/fake-kube-api';
 
 const slice = (spec: Partial<FakeSliceSpec> & Pick<FakeSliceSpec, 'endpoints'>) =>
   endpointSlice({ name: 'enricher-abcde', service: 'enricher', ...spec });

@@ -22,7 +22,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import { join } from 'node:path';
-import { boundPort, listen } from '../../common/listen';
+import { boundPort, listen } from '../common/listen';
 
 /**
  * Self-signed test certificate (CA:TRUE, SAN 127.0.0.1, ::1, localhost; 2020-2120) and its
