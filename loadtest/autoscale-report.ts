@@ -53,6 +53,8 @@ export interface Sample {
   drains: number;
   /** Agents' early switches on a full window (--saturated-switch) so far, all agents. */
   saturatedSwitches?: number;
+  /** Agents' switches that reached a pod which had just joined (discovery) so far, all agents. */
+  joinSwitches?: number;
   recordsIn: number;
   bytesIn: number;
 }
@@ -133,6 +135,8 @@ export interface AutoscaleFigures {
   overloadedPodSeconds: number;
   /** Agents' saturated switches over the run. */
   saturatedSwitches: number;
+  /** Agents' switches toward pods that joined (agent.discovery) over the run. */
+  joinSwitches: number;
   drains: { name: string; sigtermToExit: number | null; exit: number | string | null }[];
   lost: number;
   duplicates: number;
@@ -253,6 +257,7 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
   const spreadSeconds = timeToSpread(f, rates, reached?.t ?? null);
   const overloadDrains = Math.max(0, ...f.samples.map((s) => s.overloadDrains ?? 0));
   const saturatedSwitches = Math.max(0, ...f.samples.map((s) => s.saturatedSwitches ?? 0));
+  const joinSwitches = Math.max(0, ...f.samples.map((s) => s.joinSwitches ?? 0));
   const overloadedPodSeconds = f.samples
     .filter((s) => s.t >= f.stepAt && s.t <= f.stepDownAt)
     .reduce((n, s) => n + Object.values(s.overloaded ?? {}).reduce((a, b) => a + b, 0), 0);
@@ -338,6 +343,7 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
       spreadSeconds,
       overloadDrains,
       saturatedSwitches,
+      joinSwitches,
       overloadedPodSeconds,
       drains,
       lost,
@@ -439,6 +445,10 @@ export function summaryRows(f: AutoscaleFacts, r: AutoscaleResult): [string, str
     [
       `agents' saturated switches (--saturated-switch ${o.saturatedSwitch ?? 'default'})`,
       String(g.saturatedSwitches),
+    ],
+    [
+      `agents' switches toward pods that joined (agent.discovery ${o.set?.includes('agent.discovery=true') ? 'on' : 'off'})`,
+      String(g.joinSwitches),
     ],
     ...(o.sigtermLead === null || o.sigtermLead === undefined
       ? []

@@ -503,6 +503,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
         let resent = 0;
         let drains = 0;
         let saturatedSwitches = 0;
+        let joinSwitches = 0;
         let recordsIn = 0;
         let bytesIn = 0;
         for (const a of agents) {
@@ -513,6 +514,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
           resent += metricSum(m, 'snowtap_agent_batches_resent_total');
           drains += metricSum(m, 'snowtap_agent_link_drains_total');
           saturatedSwitches += metricSum(m, 'snowtap_agent_link_saturated_switches_total');
+          joinSwitches += metricSum(m, 'snowtap_agent_link_join_switches_total');
           recordsIn += metricSum(m, 'snowtap_agent_records_in_total');
           bytesIn += metricSum(m, 'snowtap_agent_bytes_in_total');
         }
@@ -526,6 +528,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
           resentBatches: resent,
           drains,
           saturatedSwitches,
+          joinSwitches,
           recordsIn,
           bytesIn,
         });

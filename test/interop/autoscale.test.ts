@@ -1,8 +1,10 @@
 // The CI short form of `snowtap loadtest autoscale` (issue 7, step 4): the whole loop, with the
 // chart's rendered ScaledObject (rate window cut to 20 s, 5 s scrapes, short scale-down window)
-// driving CPU-limited enricher pods behind kube-proxy's iptables rules, 8 agents, low -> 2.5x ->
-// low. Asserts only what holds on a loaded 2-core machine: the HPA stand-in scales up, every
-// added pod receives records soon after it is ready, the record_id audit finds nothing lost
+// driving CPU-limited enricher pods behind kube-proxy's iptables rules, 8 agents with the
+// recommended agent.discovery=true (they watch the enricher Service's EndpointSlice on the API
+// server stand-in, loadtest/kube-api-bed.ts), low -> 2.5x -> low. Asserts only what holds on a
+// loaded 2-core machine: the HPA stand-in scales up, every added pod receives records soon after
+// it is ready, agents moved toward the pods that joined, the record_id audit finds nothing lost
 // (duplicates only as re-sent batches, no drops), and a scale-down whose SIGTERM arrives 2 s
 // before the rules change drains with exit 0. Timing figures (scale-up vs bound, shares) are
 // printed as diagnostics; the long form (`npm run loadtest:autoscale`) reports them in full.
@@ -36,7 +38,7 @@ test('autoscale short form: the rendered ScaledObject scales CPU-limited pods up
     ...S,
     mode: 'iptables',
     scrapePath: 'servicemonitor',
-    set: S.set,
+    set: [...S.set, 'agent.discovery=true'],
     // Scale-down with SIGTERM 2 s before the rules drop the pod (a lagging kube-proxy, issue 7
     // step 3); the long form runs 0, 2 and 5 s (loadtest/AUTOSCALE.md).
     sigtermLead: 2,
@@ -50,6 +52,8 @@ test('autoscale short form: the rendered ScaledObject scales CPU-limited pods up
   const c = r.checks;
   assert.ok(c['scale-up happens']!.ok, c['scale-up happens']!.detail);
   assert.ok(c['new pods get traffic']!.ok, c['new pods get traffic']!.detail);
+  // The EndpointSlice watch worked: stripes re-dialed until they reached a pod that had joined.
+  assert.ok(r.figures.joinSwitches >= 1, `switches toward joined pods: ${r.figures.joinSwitches}`);
   assert.ok(c['0 lost']!.ok, c['0 lost']!.detail);
   assert.ok(c['duplicates only from re-sent batches']!.ok, c['duplicates only from re-sent batches']!.detail);
   assert.ok(
