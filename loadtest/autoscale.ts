@@ -81,7 +81,12 @@ export interface AutoscaleOptions {
 }
 
 export const AUTOSCALE_DEFAULTS = {
-  agents: 8,
+  // 16, not the minimum of 8: a new pod's share over its first two switch intervals is
+  // carried by the few agents that land on it, and with 8 agents (each 1/8 of the load, its
+  // backlog enough to saturate a 0.1-CPU pod on its own) that was mostly binomial noise: medians
+  // of 5 runs 60 / 62 / 69 % (iptables / nftables / HAProxy) against 84 % (iptables) with 16
+  // and the same code (loadtest/AUTOSCALE.md "16 agents").
+  agents: 16,
   // One enricher takes ~230k records/s per core here (measured: 29.6k/s at 0.13 CPU-s/s), so a
   // 0.1-core pod saturates at ~23k/s and 2.5x that still leaves room on 2 cores for the agents
   // and producers that generate it.
