@@ -181,21 +181,25 @@ test('200 tenants, bound 16, SIGKILL with many tenant chunks open: 0 acknowledge
   const acked = [...agent.acked];
   assert.ok(acked.length >= 80, `acked ${acked.length}`);
   assert.equal((await first.exited).signal, 'SIGKILL');
-  // Many tenant chunks were open (at most the bound): recovery must find them in every tenant directory.
+  // Many tenant chunks were open (at most the bound) when the kill was decided. The enricher runs
+  // on until the signal lands and may commit some of them meanwhile (a fresh-clone CI once found
+  // 4 of them left): recovery must find what is left, in every tenant directory that has one.
   assert.ok(openAtKill >= 8 && openAtKill <= 16, `partial chunks at the kill: ${openAtKill}`);
-  const partialDirs = new Set(
-    listFiles(dir)
-      .filter((f) => f.endsWith('.partial'))
-      .map((f) => f.split('/')[2]),
-  );
-  assert.ok(partialDirs.size >= 8, `tenant partial directories: ${[...partialDirs].join(' ')}`);
+  const left = listFiles(dir).filter((f) => f.endsWith('.partial'));
+  const partialDirs = new Set(left.map((f) => f.split('/')[2]));
+  assert.ok(left.length >= 1, 'partial chunks left by the kill');
   assert.ok(sent.length > acked.length, 'batches in flight at the kill');
 
   const second = spawnEnricher(dir, policy);
   t.after(() => second.proc.kill('SIGKILL'));
   await second.ready;
   const recovered = second.lines.find((l) => l.msg === 'recovered partial chunks');
-  assert.ok(recovered !== undefined && (recovered.recovered as number) >= 8, JSON.stringify(recovered));
+  // Every partial file left is published, or dropped when it held no complete row.
+  assert.equal(
+    recovered === undefined ? -1 : (recovered.recovered as number) + (recovered.dropped as number),
+    left.length,
+    `${JSON.stringify(recovered)}; partial chunks in ${[...partialDirs].join(' ')}`,
+  );
   second.proc.kill('SIGTERM');
   assert.deepEqual(await second.exited, { code: 0, signal: null });
   assert.deepEqual(
