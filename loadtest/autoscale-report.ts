@@ -73,6 +73,8 @@ export interface AutoscaleFacts {
     maxReplicas: number;
     triggers: { name: string; query: string; target: number }[];
     behavior: HpaBehavior | null;
+    /** The agents' --discovery target from the rendered sidecar (agent.discovery), or null. */
+    agentDiscovery?: string | null;
     enricherAddress: string;
   };
   capacity: { recordsPerSecond: number; cpuUsed: number; offered: number; startupSeconds: number };
@@ -447,7 +449,7 @@ export function summaryRows(f: AutoscaleFacts, r: AutoscaleResult): [string, str
       String(g.saturatedSwitches),
     ],
     [
-      `agents' switches toward pods that joined (agent.discovery ${o.set?.includes('agent.discovery=true') ? 'on' : 'off'})`,
+      `agents' switches toward pods that joined (agent.discovery ${f.chart.agentDiscovery ? 'on' : 'off'})`,
       String(g.joinSwitches),
     ],
     ...(o.sigtermLead === null || o.sigtermLead === undefined

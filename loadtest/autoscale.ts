@@ -659,6 +659,7 @@ export async function runAutoscale(o: AutoscaleOptions): Promise<AutoscaleFacts>
         triggers: hpaOptions.triggers.map((x) => ({ name: x.name, query: x.query, target: x.target })),
         behavior: hpaOptions.behavior ?? null,
         enricherAddress: chart.enricherAddress,
+        agentDiscovery: chart.agentDiscovery,
       },
       capacity: {
         recordsPerSecond: capacity,

@@ -14,8 +14,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { BedError } from './bed-errors';
 import { endpointSlice, FakeKubeApi, pod } from './fake-kube-api';
-import type { Netns, NetnsProcess } from './netns';
-import { nextLine } from './pod-probe';
+import type { Netns } from './netns';
+import { LineChannel } from './pod-probe';
 
 const MAIN = path.resolve(__dirname, 'kube-api-bed.js');
 const TOKEN = 'snowtap-bed-agent-token';
@@ -46,16 +46,11 @@ async function serve(dir: string, namespace: string, service: string, portName: 
 
 /** The host side: starts the server in `netns`, then publishes ready endpoints. */
 export class KubeApiBed {
-  private readonly lines: readline.Interface;
-  private queue: Promise<unknown> = Promise.resolve();
-
   private constructor(
-    readonly proc: NetnsProcess,
+    private readonly channel: LineChannel,
     /** KUBECONFIG for the agents (in the bed's work directory). */
     readonly kubeconfig: string,
-  ) {
-    this.lines = readline.createInterface({ input: proc.child.stdout! });
-  }
+  ) {}
 
   static async start(
     netns: Netns,
@@ -72,27 +67,20 @@ export class KubeApiBed {
       o.portName,
       String(o.port),
     ]);
-    const bed = new KubeApiBed(proc, path.join(dir, 'kubeconfig'));
-    const first = await nextLine(bed.lines, proc, 15_000, 'API server stand-in start');
+    const bed = new KubeApiBed(new LineChannel(proc), path.join(dir, 'kubeconfig'));
+    const first = await bed.channel.next(15_000, 'API server stand-in start');
     if (first !== 'ready') throw new BedError('BED_PROBE_FAILED', `API server stand-in: ${first}`);
     return bed;
   }
 
   /** The slice now lists exactly these ready pods. */
-  publish(endpoints: readonly { ip: string; pod: string }[]): Promise<void> {
-    const run = this.queue.then(async () => {
-      const answer = nextLine(this.lines, this.proc, 5_000, 'EndpointSlice update');
-      this.proc.child.stdin!.write(`${JSON.stringify(endpoints)}\n`);
-      if ((await answer) !== 'ok') throw new BedError('BED_PROBE_FAILED', 'EndpointSlice update failed');
-    });
-    this.queue = run.catch(() => {});
-    return run;
+  async publish(endpoints: readonly { ip: string; pod: string }[]): Promise<void> {
+    const answer = await this.channel.exchange(JSON.stringify(endpoints), 5_000, 'EndpointSlice update');
+    if (answer !== 'ok') throw new BedError('BED_PROBE_FAILED', 'EndpointSlice update failed');
   }
 
-  async close(): Promise<void> {
-    this.lines.close();
-    this.proc.child.stdin!.end();
-    await this.proc.stop('SIGTERM', 2_000);
+  close(): Promise<void> {
+    return this.channel.close();
   }
 }
 

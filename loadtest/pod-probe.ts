@@ -149,7 +149,7 @@ async function client(): Promise<void> {
 // ---- host-side drivers ----
 
 /** Waits for one line from a child's stdout. */
-export function nextLine(
+function nextLine(
   lines: readline.Interface,
   proc: NetnsProcess,
   timeoutMs: number,
@@ -196,25 +196,55 @@ export async function startEchoPod(
   return proc;
 }
 
-/** The client program inside the namespace; one request at a time. */
-export class ProbeClient {
-  readonly proc: NetnsProcess;
+/**
+ * A child inside the namespace spoken to in lines: each exchange writes one line to its stdin
+ * and waits for one answer line, one exchange at a time (the probe client, the API server
+ * stand-in of kube-api-bed.ts).
+ */
+export class LineChannel {
   private readonly lines: readline.Interface;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(netns: Netns) {
-    this.proc = netns.spawn([process.execPath, PROBE_MAIN, 'client']);
-    this.lines = readline.createInterface({ input: this.proc.child.stdout! });
+  constructor(readonly proc: NetnsProcess) {
+    this.lines = readline.createInterface({ input: proc.child.stdout! });
   }
 
-  request(r: ProbeRequest, timeoutMs = 30_000): Promise<ProbeAnswer> {
+  /** The next line the child prints without being asked (e.g. `ready`). */
+  next(timeoutMs: number, what: string): Promise<string> {
+    return nextLine(this.lines, this.proc, timeoutMs, what);
+  }
+
+  exchange(line: string, timeoutMs: number, what: string): Promise<string> {
     const run = this.queue.then(async () => {
-      const answer = nextLine(this.lines, this.proc, timeoutMs, `probe ${r.op}`);
-      this.proc.child.stdin!.write(JSON.stringify(r) + '\n');
-      return JSON.parse(await answer) as ProbeAnswer;
+      const answer = this.next(timeoutMs, what);
+      this.proc.child.stdin!.write(`${line}\n`);
+      return answer;
     });
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  async close(): Promise<void> {
+    this.lines.close();
+    this.proc.child.stdin!.end();
+    await this.proc.stop('SIGTERM', 2_000);
+  }
+}
+
+/** The client program inside the namespace; one request at a time. */
+export class ProbeClient {
+  readonly proc: NetnsProcess;
+  private readonly channel: LineChannel;
+
+  constructor(netns: Netns) {
+    this.proc = netns.spawn([process.execPath, PROBE_MAIN, 'client']);
+    this.channel = new LineChannel(this.proc);
+  }
+
+  async request(r: ProbeRequest, timeoutMs = 30_000): Promise<ProbeAnswer> {
+    return JSON.parse(
+      await this.channel.exchange(JSON.stringify(r), timeoutMs, `probe ${r.op}`),
+    ) as ProbeAnswer;
   }
 
   /** Like request(), but an answer with ok=false is thrown as BED_PROBE_FAILED. */
@@ -224,10 +254,8 @@ export class ProbeClient {
     return a;
   }
 
-  async close(): Promise<void> {
-    this.lines.close();
-    this.proc.child.stdin!.end();
-    await this.proc.stop('SIGTERM', 2_000);
+  close(): Promise<void> {
+    return this.channel.close();
   }
 }
 

@@ -10,8 +10,8 @@
 // Traffic is the simulator's business (simulate.ts): a fluid split per stripe, or, with
 // batch traffic, real batches through each agent's buffer and pump: a pod then receives a
 // batch when it is sent, takes up its batches one after another at its capacity (counting
-// each as it takes it up) and acknowledges each when done, so the client's windows fill on a slow pod as they do on a
-// real one.
+// each as it takes it up) and acknowledges each when done, so the client's windows fill on
+// a slow pod as they do on a real one.
 
 import type { OutBatch } from '../agent/buffer';
 import type { Clock, ConnectionFactory, LinkConn } from '../agent/link';

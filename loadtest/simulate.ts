@@ -254,23 +254,10 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
       scale.push(lastScale);
       watcher.emit('endpoints', readyList(), {});
     }
-    // The second's load: the mean of `subSamples` placements within it (a 1 s counter on the
-    // real bed integrates over the switches inside the second).
-    const k = o.batches === undefined ? (o.subSamples ?? 1) : 0;
-    const sum = new Map<string, number>();
-    if (o.batches !== undefined) {
-      await clock.run(t * 1000);
-      for (const p of net.ready()) {
-        sum.set(p.id, p.received - (lastReceived.get(p.id) ?? 0));
-        lastReceived.set(p.id, p.received);
-      }
-    }
-    for (let j = k - 1; j >= 0; j--) {
-      await clock.run(t * 1000 - (j * 1000) / k);
-      const load = placeLoad(clients, rates, net);
-      for (const [p, l] of load) sum.set(p, (sum.get(p) ?? 0) + l / k);
-      markFullWindows(clients, load, net);
-    }
+    const sum =
+      o.batches === undefined
+        ? await fluidLoad(t, o.subSamples ?? 1, clients, rates, net, clock)
+        : await takenUpLoad(t, net, clock, lastReceived);
     for (const p of net.ready()) if (!sum.has(p.id)) sum.set(p.id, 0);
     const s = summarize(t, sum, rates, net, newcomers);
     samples.push(s);
@@ -306,6 +293,44 @@ export async function simulate(o: SimulateOptions): Promise<SimRunResult> {
     events: clock.fired,
     wallS: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * Fluid traffic, second `t`: the mean of `k` placements within it (a 1 s counter on the real
+ * bed integrates over the switches inside the second).
+ */
+async function fluidLoad(
+  t: number,
+  k: number,
+  clients: LinkClient[],
+  rates: number[],
+  net: SimNet,
+  clock: SimClock,
+): Promise<Map<string, number>> {
+  const sum = new Map<string, number>();
+  for (let j = k - 1; j >= 0; j--) {
+    await clock.run(t * 1000 - (j * 1000) / k);
+    const load = placeLoad(clients, rates, net);
+    for (const [p, l] of load) sum.set(p, (sum.get(p) ?? 0) + l / k);
+    markFullWindows(clients, load, net);
+  }
+  return sum;
+}
+
+/** Batch traffic, second `t`: the records each ready pod took up in it. */
+async function takenUpLoad(
+  t: number,
+  net: SimNet,
+  clock: SimClock,
+  lastReceived: Map<string, number>,
+): Promise<Map<string, number>> {
+  await clock.run(t * 1000);
+  const sum = new Map<string, number>();
+  for (const p of net.ready()) {
+    sum.set(p.id, p.received - (lastReceived.get(p.id) ?? 0));
+    lastReceived.set(p.id, p.received);
+  }
+  return sum;
 }
 
 /**
