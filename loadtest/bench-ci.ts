@@ -64,7 +64,8 @@ function main(): void {
       for (const f of bench.floors) {
         const got = pick(out, f.path);
         const ok = f.kind === 'min' ? got >= f.value : got <= f.value;
-        const line = `${name} ${f.path}: ${Math.round(got)} ${f.unit} (${f.kind === 'min' ? 'floor' : 'ceiling'} ${f.value})`;
+        const shown = Math.abs(got) >= 100 ? Math.round(got) : Number(got.toPrecision(3));
+        const line = `${name} ${f.path}: ${shown} ${f.unit} (${f.kind === 'min' ? 'floor' : 'ceiling'} ${f.value})`;
         console.log(`bench-ci: ${ok ? 'ok  ' : 'FAIL'} ${line}`);
         if (!ok) failures.push(line);
       }

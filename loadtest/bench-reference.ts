@@ -5,8 +5,8 @@
 // binary given. Reported: records/s per tool (median of the rounds) and snowtap's ratio to each
 // reference, so figures taken on a busy machine still compare like with like.
 //
-//   node dist/loadtest/bench-reference.js [--frames N] [--rounds K] [--node PATH]... [--json FILE]
-//     --node defaults to the running node; give it twice to compare runtimes (Node 20 vs 24).
+//   node dist/loadtest/bench-reference.js [--frames N] [--rounds K] [--node PATH]... [--quick] [--json FILE]
+//     --quick: 312 k frames, one round (CI's short form). --node defaults to the running node; give it twice to compare runtimes (Node 20 vs 24).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +16,9 @@ import { replicateCapture } from './capture';
 const MAIN = path.resolve(__dirname, '../cli/main.js');
 const args = process.argv.slice(2);
 const num = (name: string, def: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : def);
-const FRAMES = num('--frames', 1_040_000);
-const ROUNDS = num('--rounds', 3);
+const QUICK = args.includes('--quick');
+const FRAMES = num('--frames', QUICK ? 312_000 : 1_040_000);
+const ROUNDS = num('--rounds', QUICK ? 1 : 3);
 const nodes = args.flatMap((a, i) => (a === '--node' ? [args[i + 1]!] : []));
 if (nodes.length === 0) nodes.push(process.execPath);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
@@ -95,11 +96,17 @@ function main(): void {
     console.log('\nmedians (records/s, whole process, one core):');
     for (const [name, rate] of Object.entries(rates)) console.log(`  ${name.padEnd(36)} ${rate}`);
     const go = rates['go dnstap -y'];
+    /** snowtap convert / Go `dnstap -y`, per Node binary in the order given (CI's floor reads 0). */
+    const ratioToGo: number[] = [];
     for (const node of nodes) {
       const name = `snowtap convert (node ${versionOf(node)})`;
-      if (go) console.log(`  ${name} / go dnstap -y = ${(rates[name]! / go).toFixed(1)}x`);
+      if (go) {
+        ratioToGo.push(rates[name]! / go);
+        console.log(`  ${name} / go dnstap -y = ${(rates[name]! / go).toFixed(1)}x`);
+      }
     }
-    if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ frames, rounds: ROUNDS, rates }, null, 2)}\n`);
+    if (jsonOut)
+      writeFileSync(jsonOut, `${JSON.stringify({ frames, rounds: ROUNDS, rates, ratioToGo }, null, 2)}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
