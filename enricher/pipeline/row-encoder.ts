@@ -23,7 +23,7 @@ import { escapeTextBytes, escapeTextString } from '../output/text-escape';
 import type { DomainRule, NetworkRule } from '../policy/index';
 import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from './bytes';
 import { DNS_COLUMNS_MAX_BYTES, DnsColumnsWriter, TruncatedCounters } from './dns-columns';
-import { ClientMask, type PrivacyOptions, queryAddressIsClient } from './privacy';
+import { ClientMask, type PrivacyOptions, queryAddressIsClient as queryAddressIsClientExport } from './privacy';
 import type { Pseudonymizer } from './pseudonym';
 
 // Hot-path imports as module constants: through an index.ts re-export, CommonJS output reads
@@ -35,6 +35,7 @@ const qtypeBytes = qtypeBytesExport;
 const qclassBytes = qclassBytesExport;
 const rcodeBytes = rcodeBytesExport;
 const writeEcsText = writeEcsTextExport;
+const queryAddressIsClient = queryAddressIsClientExport;
 
 /** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
 export const MAX_IDENTITY_BYTES = 1024;
