@@ -160,8 +160,8 @@ export class RecordPipeline {
     }
     const dns = this.dns;
     const dv = dns.view;
-    dv.reset();
     if (off === ABSENT) {
+      dv.reset(); // (the parser resets it otherwise)
       dns.ok = false;
       dns.headerOk = false;
       dns.size = -1;

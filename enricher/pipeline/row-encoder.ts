@@ -123,6 +123,8 @@ export class RowEncoder {
   // Identity/version rarely change on a stream: cache the last encoded identity.
   private lastIdentity = Buffer.alloc(0);
   private lastIdentityCsv = Buffer.alloc(0);
+  /** lastIdentityCsv is lastIdentity byte for byte (no escapes, no quotes). */
+  private identityPlain = true;
   private readonly dnsColumns: DnsColumnsWriter;
   /** Client address truncation; null = addresses as they are. */
   private readonly mask: ClientMask | null;
@@ -315,9 +317,23 @@ export class RowEncoder {
       this.truncated.identity++;
     }
     const last = this.lastIdentity;
-    let same = last.length === len;
-    for (let i = 0; same && i < len; i++) same = last[i] === fb[off + i];
-    if (!same) this.newIdentity(fb, off, len);
+    if (last.length === len) {
+      if (this.identityPlain) {
+        // The usual identity is written as it is: compare and copy in one pass.
+        let i = 0;
+        for (; i < len; i++) {
+          const x = fb[off + i]!;
+          if (x !== last[i]) break;
+          b[p + i] = x;
+        }
+        if (i === len) return p + len;
+      } else {
+        let same = true;
+        for (let i = 0; same && i < len; i++) same = last[i] === fb[off + i];
+        if (same) return writeBytes(b, p, this.lastIdentityCsv);
+      }
+    }
+    this.newIdentity(fb, off, len);
     return writeBytes(b, p, this.lastIdentityCsv);
   }
 
@@ -329,5 +345,6 @@ export class RowEncoder {
     const s = escapeTextBytes(fb, off, off + len);
     const tmp = Buffer.alloc(s.length * 6 + 2);
     this.lastIdentityCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, s)));
+    this.identityPlain = this.lastIdentityCsv.equals(this.lastIdentity);
   }
 }
