@@ -131,6 +131,14 @@ export class RowEncoder {
   private readonly dropEcs: boolean;
   private readonly pseudo: Pseudonymizer | null;
   private readonly addrScratch = Buffer.alloc(16);
+  // record_id's head and the sample_rate..enricher_id run, encoded once per source (and seq).
+  private headSrc: RowSource | null = null;
+  private headSeq = -1;
+  private head = Buffer.alloc(128);
+  private headLen = 0;
+  private tailSrc: RowSource | null = null;
+  private tail = Buffer.alloc(128);
+  private tailLen = 0;
 
   constructor(
     enricherId: string,
@@ -162,12 +170,11 @@ export class RowEncoder {
   ): number {
     const fb = v.buf;
     let p = at;
-    // record_id
-    if (src.idQuoted) b[p++] = 34;
-    p = writeBytes(b, p, src.idPrefix);
-    p = writeUint(b, p, seq);
-    b[p++] = 47; // '/'
-    p = writeUint(b, p, index);
+    // record_id: the head (['"'] <sourceId>/<seq>/) is the same for a whole batch.
+    if (src !== this.headSrc || seq !== this.headSeq) this.setHead(src, seq);
+    const head = this.head;
+    for (let i = 0, n = this.headLen; i < n; i++) b[p + i] = head[i]!;
+    p = writeUint(b, p + this.headLen, index);
     if (src.idQuoted) b[p++] = 34;
     b[p++] = COMMA;
     // event_time: the response time for responses, the query time otherwise, else the other one.
@@ -293,18 +300,47 @@ export class RowEncoder {
       b[p++] = COMMA;
       b[p++] = COMMA;
     }
-    b[p++] = COMMA;
-    // sample_rate, agent_id, enricher_id
-    p = writeUint(b, p, src.sampleRate);
-    b[p++] = COMMA;
-    p = writeBytes(b, p, src.agentIdCsv);
-    b[p++] = COMMA;
-    p = writeBytes(b, p, this.enricherIdCsv);
+    // ",<sample_rate>,<agent_id>,<enricher_id>": constant for a source.
+    if (src !== this.tailSrc) this.setTail(src);
+    const tail = this.tail;
+    for (let i = 0, n = this.tailLen; i < n; i++) b[p + i] = tail[i]!;
+    p += this.tailLen;
     // flags ... query_zone, client_key_id
     p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p);
     b[p] = 13; // ROW_TERMINATOR "\r\n"
     b[p + 1] = 10;
     return p + 2;
+  }
+
+  /** Off the hot path: once per batch (or source). */
+  private setHead(src: RowSource, seq: number): void {
+    const need = src.idPrefix.length + 18;
+    if (this.head.length < need) this.head = Buffer.alloc(need * 2);
+    const h = this.head;
+    let n = 0;
+    if (src.idQuoted) h[n++] = 34;
+    n += src.idPrefix.copy(h, n);
+    n = writeUint(h, n, seq);
+    h[n++] = 47; // '/'
+    this.headLen = n;
+    this.headSrc = src;
+    this.headSeq = seq;
+  }
+
+  /** Off the hot path: ",<sample_rate>,<agent_id>,<enricher_id>" once per source. */
+  private setTail(src: RowSource): void {
+    const need = src.agentIdCsv.length + this.enricherIdCsv.length + 24;
+    if (this.tail.length < need) this.tail = Buffer.alloc(need * 2);
+    const t = this.tail;
+    let n = 0;
+    t[n++] = COMMA;
+    n = writeUint(t, n, src.sampleRate);
+    t[n++] = COMMA;
+    n += src.agentIdCsv.copy(t, n);
+    t[n++] = COMMA;
+    n += this.enricherIdCsv.copy(t, n);
+    this.tailLen = n;
+    this.tailSrc = src;
   }
 
   get identityTruncated(): number {
