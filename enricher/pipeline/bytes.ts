@@ -8,12 +8,10 @@ for (let k = 0; k < 100; k++) {
   DIGIT_PAIRS[2 * k + 1] = 48 + (k % 10);
 }
 
-/** "000".."999": DIGIT_TRIPLES[3k..3k+2] are the three digits of k. */
-const DIGIT_TRIPLES = new Uint8Array(3000);
+/** "000".."999": the three digits of k as bytes 0..2 of a little-endian word. */
+const DIGIT_TRIPLES = new Uint32Array(1000);
 for (let k = 0; k < 1000; k++) {
-  DIGIT_TRIPLES[3 * k] = 48 + ((k / 100) | 0);
-  DIGIT_TRIPLES[3 * k + 1] = 48 + (((k / 10) | 0) % 10);
-  DIGIT_TRIPLES[3 * k + 2] = 48 + (k % 10);
+  DIGIT_TRIPLES[k] = (48 + ((k / 100) | 0)) | ((48 + (((k / 10) | 0) % 10)) << 8) | ((48 + (k % 10)) << 16);
 }
 
 /** Writes a non-negative integer (< 2^53) in decimal; returns the new position. */
@@ -95,6 +93,38 @@ export function writeBytes(buf: Buffer, pos: number, src: Uint8Array): number {
   return pos + n;
 }
 
+/**
+ * DataView of a row buffer, for 4-byte stores: V8 compiles DataView#setUint32 to one store,
+ * where a byte loop costs a bounds check, a load and a store per byte (20 bytes: ~4 ns
+ * against ~15). One view per buffer, kept as long as the buffer lives.
+ */
+export function dataViewOf(buf: Uint8Array): DataView {
+  let dv = VIEWS.get(buf);
+  if (dv === undefined) {
+    dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    VIEWS.set(buf, dv);
+  }
+  return dv;
+}
+const VIEWS = new WeakMap<Uint8Array, DataView>();
+
+/** Bytes as little-endian 32-bit words (the last one zero-padded), for writeWords(). */
+export function wordsOf(src: Uint8Array): Uint32Array {
+  const words = new Uint32Array((src.length + 3) >> 2);
+  for (let i = 0; i < src.length; i++) words[i >> 2]! |= src[i]! << ((i & 3) * 8);
+  return words;
+}
+
+/**
+ * Writes the `len` bytes held in `words` (wordsOf) at dv[pos..] four at a time; returns
+ * pos + len. Stores up to 3 bytes past the end (the padding), which the caller's next
+ * write overwrites: the destination needs that much room past the field.
+ */
+export function writeWords(dv: DataView, pos: number, words: Uint32Array, len: number): number {
+  for (let i = 0, n = words.length; i < n; i++) dv.setUint32(pos + 4 * i, words[i]!, true);
+  return pos + len;
+}
+
 /** Buffers for a table of names, so the hot path copies bytes instead of encoding strings. */
 export function encodeNames(names: readonly string[]): Buffer[] {
   return names.map((n) => Buffer.from(n, 'latin1'));
@@ -108,37 +138,47 @@ export class TimestampWriter {
   private lastSec = Number.NaN;
   private readonly prefix = Buffer.alloc(32);
   private prefixLen = 0;
+  /** The usual 20-byte prefix "YYYY-MM-DDTHH:MM:SS." as five little-endian words. */
+  private readonly prefixWords = new Uint32Array(5);
 
-  write(buf: Buffer, pos: number, sec: number, nsec: number): number {
+  /**
+   * Writes the timestamp at buf[pos..]; dv is dataViewOf(buf) (looked up when not given).
+   * Needs 32 bytes of room.
+   */
+  write(buf: Buffer, pos: number, sec: number, nsec: number, dv: DataView = dataViewOf(buf)): number {
     if (sec !== this.lastSec) {
       const d = new Date(sec * 1000);
       if (Number.isNaN(d.getTime())) return pos; // beyond the Date range: leave the field empty
       const iso = d.toISOString(); // 2026-11-22T03:18:39.000Z (or ±YYYYYY for far years)
       this.prefixLen = this.prefix.write(iso.slice(0, iso.length - 4), 0, 'latin1');
+      this.prefixWords.set(wordsOf(this.prefix.subarray(0, 20)));
       this.lastSec = sec;
     }
-    const pre = this.prefix;
-    for (let i = 0, n = this.prefixLen; i < n; i++) buf[pos + i] = pre[i]!;
-    pos += this.prefixLen;
+    if (this.prefixLen === 20) {
+      const w = this.prefixWords;
+      dv.setUint32(pos, w[0]!, true);
+      dv.setUint32(pos + 4, w[1]!, true);
+      dv.setUint32(pos + 8, w[2]!, true);
+      dv.setUint32(pos + 12, w[3]!, true);
+      dv.setUint32(pos + 16, w[4]!, true);
+      pos += 20;
+    } else {
+      const pre = this.prefix;
+      for (let i = 0, n = this.prefixLen; i < n; i++) buf[pos + i] = pre[i]!;
+      pos += this.prefixLen;
+    }
     if (nsec < 0 || nsec > 999_999_999) nsec = 0;
-    // Nine digits: three triples from the table (two int32 divisions).
+    // Nine digits, three triples from the table (two int32 divisions), then 'Z': three stores.
     let n = nsec | 0;
     const hi = (n / 1_000_000) | 0;
     n -= hi * 1_000_000;
     const mid = (n / 1000) | 0;
-    let k = hi * 3;
-    buf[pos] = DIGIT_TRIPLES[k]!;
-    buf[pos + 1] = DIGIT_TRIPLES[k + 1]!;
-    buf[pos + 2] = DIGIT_TRIPLES[k + 2]!;
-    k = mid * 3;
-    buf[pos + 3] = DIGIT_TRIPLES[k]!;
-    buf[pos + 4] = DIGIT_TRIPLES[k + 1]!;
-    buf[pos + 5] = DIGIT_TRIPLES[k + 2]!;
-    k = (n - mid * 1000) * 3;
-    buf[pos + 6] = DIGIT_TRIPLES[k]!;
-    buf[pos + 7] = DIGIT_TRIPLES[k + 1]!;
-    buf[pos + 8] = DIGIT_TRIPLES[k + 2]!;
-    buf[pos + 9] = 90; // 'Z'
+    const a = DIGIT_TRIPLES[hi]!;
+    const b = DIGIT_TRIPLES[mid]!;
+    const c = DIGIT_TRIPLES[n - mid * 1000]!;
+    dv.setUint32(pos, a | (b << 24), true);
+    dv.setUint32(pos + 4, (b >>> 8) | (c << 16), true);
+    dv.setUint16(pos + 8, (c >>> 16) | (90 << 8), true); // 'Z'
     return pos + 10;
   }
 }

@@ -21,9 +21,22 @@ import { writeIpText as writeIpTextExport } from '../../proto/net/index';
 import { csvFieldNeedsQuoting, ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
 import { escapeTextBytes, escapeTextString } from '../output/text-escape';
 import type { DomainRule, NetworkRule } from '../policy/index';
-import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from './bytes';
+import {
+  dataViewOf,
+  encodeNames,
+  TimestampWriter,
+  wordsOf,
+  writeBytes,
+  writeInt,
+  writeUint,
+  writeWords,
+} from './bytes';
 import { DNS_COLUMNS_MAX_BYTES, DnsColumnsWriter, TruncatedCounters } from './dns-columns';
-import { ClientMask, type PrivacyOptions, queryAddressIsClient as queryAddressIsClientExport } from './privacy';
+import {
+  ClientMask,
+  type PrivacyOptions,
+  queryAddressIsClient as queryAddressIsClientExport,
+} from './privacy';
 import type { Pseudonymizer } from './pseudonym';
 
 // Hot-path imports as module constants: through an index.ts re-export, CommonJS output reads
@@ -73,6 +86,10 @@ const COMMA = 44;
 const MESSAGE_TYPES = encodeNames(MESSAGE_TYPE_NAMES);
 const FAMILIES = encodeNames(SOCKET_FAMILY_NAMES);
 const PROTOCOLS = encodeNames(SOCKET_PROTOCOL_NAMES);
+// The same as words for writeWords() (4 bytes per store; each name is followed by a comma).
+const MESSAGE_TYPE_WORDS = MESSAGE_TYPES.map(wordsOf);
+const FAMILY_WORDS = FAMILIES.map(wordsOf);
+const PROTOCOL_WORDS = PROTOCOLS.map(wordsOf);
 if (ROW_TERMINATOR !== '\r\n')
   throw new Error('row-encoder writes CRLF; keep it in step with ROW_TERMINATOR');
 
@@ -139,6 +156,11 @@ export class RowEncoder {
   private tailSrc: RowSource | null = null;
   private tail = Buffer.alloc(128);
   private tailLen = 0;
+  private headWords: Uint32Array = new Uint32Array(0);
+  private tailWords: Uint32Array = new Uint32Array(0);
+  /** The last row buffer and its DataView (a new one per output block, not per row). */
+  private dvTarget: Buffer | null = null;
+  private dv: DataView = dataViewOf(Buffer.alloc(0));
 
   constructor(
     enricherId: string,
@@ -170,11 +192,14 @@ export class RowEncoder {
   ): number {
     const fb = v.buf;
     let p = at;
+    if (b !== this.dvTarget) {
+      this.dv = dataViewOf(b);
+      this.dvTarget = b;
+    }
+    const dv = this.dv;
     // record_id: the head (['"'] <sourceId>/<seq>/) is the same for a whole batch.
     if (src !== this.headSrc || seq !== this.headSeq) this.setHead(src, seq);
-    const head = this.head;
-    for (let i = 0, n = this.headLen; i < n; i++) b[p + i] = head[i]!;
-    p = writeUint(b, p + this.headLen, index);
+    p = writeUint(b, writeWords(dv, p, this.headWords, this.headLen), index);
     if (src.idQuoted) b[p++] = 34;
     b[p++] = COMMA;
     // event_time: the response time for responses, the query time otherwise, else the other one.
@@ -186,16 +211,19 @@ export class RowEncoder {
     const qOk = hasQ && timeInRange(v.queryTimeSec, qNsec);
     const rOk = hasR && timeInRange(v.responseTimeSec, rNsec);
     if (response ? hasR : !hasQ && hasR) {
-      if (rOk) p = this.ts.write(b, p, v.responseTimeSec, rNsec);
+      if (rOk) p = this.ts.write(b, p, v.responseTimeSec, rNsec, dv);
       else this.outOfRange.event_time++;
     } else if (hasQ) {
-      if (qOk) p = this.ts.write(b, p, v.queryTimeSec, qNsec);
+      if (qOk) p = this.ts.write(b, p, v.queryTimeSec, qNsec, dv);
       else this.outOfRange.event_time++;
     }
     b[p++] = COMMA;
     // message_type
     if (v.type !== ABSENT)
-      p = v.type < MESSAGE_TYPES.length ? writeBytes(b, p, MESSAGE_TYPES[v.type]!) : writeUint(b, p, v.type);
+      p =
+        v.type < MESSAGE_TYPES.length
+          ? writeWords(dv, p, MESSAGE_TYPE_WORDS[v.type]!, MESSAGE_TYPES[v.type]!.length)
+          : writeUint(b, p, v.type);
     b[p++] = COMMA;
     // identity
     if (v.identityOff !== ABSENT) p = this.writeIdentity(b, p, fb, v.identityOff, v.identityLen);
@@ -204,13 +232,13 @@ export class RowEncoder {
     if (v.socketProtocol !== ABSENT)
       p =
         v.socketProtocol < PROTOCOLS.length
-          ? writeBytes(b, p, PROTOCOLS[v.socketProtocol]!)
+          ? writeWords(dv, p, PROTOCOL_WORDS[v.socketProtocol]!, PROTOCOLS[v.socketProtocol]!.length)
           : writeUint(b, p, v.socketProtocol);
     b[p++] = COMMA;
     if (v.socketFamily !== ABSENT)
       p =
         v.socketFamily < FAMILIES.length
-          ? writeBytes(b, p, FAMILIES[v.socketFamily]!)
+          ? writeWords(dv, p, FAMILY_WORDS[v.socketFamily]!, FAMILIES[v.socketFamily]!.length)
           : writeUint(b, p, v.socketFamily);
     b[p++] = COMMA;
     // query_address, query_port, response_address, response_port
@@ -302,9 +330,7 @@ export class RowEncoder {
     }
     // ",<sample_rate>,<agent_id>,<enricher_id>": constant for a source.
     if (src !== this.tailSrc) this.setTail(src);
-    const tail = this.tail;
-    for (let i = 0, n = this.tailLen; i < n; i++) b[p + i] = tail[i]!;
-    p += this.tailLen;
+    p = writeWords(dv, p, this.tailWords, this.tailLen);
     // flags ... query_zone, client_key_id
     p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p);
     b[p] = 13; // ROW_TERMINATOR "\r\n"
@@ -323,6 +349,7 @@ export class RowEncoder {
     n = writeUint(h, n, seq);
     h[n++] = 47; // '/'
     this.headLen = n;
+    this.headWords = wordsOf(h.subarray(0, n));
     this.headSrc = src;
     this.headSeq = seq;
   }
@@ -340,6 +367,7 @@ export class RowEncoder {
     t[n++] = COMMA;
     n += this.enricherIdCsv.copy(t, n);
     this.tailLen = n;
+    this.tailWords = wordsOf(t.subarray(0, n));
     this.tailSrc = src;
   }
 
