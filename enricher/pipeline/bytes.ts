@@ -125,6 +125,64 @@ export function writeWords(dv: DataView, pos: number, words: Uint32Array, len: n
   return pos + len;
 }
 
+/**
+ * The names of values 0..size-1 (mnemonics) as words for writeWords(), each built on first
+ * use: bounded by the value space, never per record.
+ */
+export class WordTable {
+  private readonly words: (Uint32Array | undefined)[];
+  private readonly lens: Uint16Array;
+
+  constructor(
+    private readonly bytesOf: (n: number) => Uint8Array,
+    private readonly size: number,
+  ) {
+    this.words = new Array(size);
+    this.lens = new Uint16Array(size);
+  }
+
+  /** Writes the name of n at dv/buf[pos..] (3 bytes of room past it: see writeWords). */
+  write(buf: Buffer, dv: DataView, pos: number, n: number): number {
+    if (!(n >= 0 && n < this.size)) return writeBytes(buf, pos, this.bytesOf(n));
+    const w = this.words[n];
+    if (w === undefined) return writeWords(dv, pos, this.add(n), this.lens[n]!);
+    return writeWords(dv, pos, w, this.lens[n]!);
+  }
+
+  private add(n: number): Uint32Array {
+    const bytes = this.bytesOf(n);
+    const w = wordsOf(bytes);
+    this.words[n] = w;
+    this.lens[n] = bytes.length;
+    return w;
+  }
+}
+
+// "0." .. "255.": each octet of an IPv4 address with its dot, as one little-endian word.
+const OCTET_WORDS = new Uint32Array(256);
+const OCTET_LENS = new Uint8Array(256);
+for (let k = 0; k < 256; k++) {
+  const text = Buffer.from(`${k}.`, 'latin1');
+  OCTET_WORDS[k] = wordsOf(text)[0]!;
+  OCTET_LENS[k] = text.length;
+}
+
+/** The 4 bytes at a[off..] as dotted decimal, one store per octet (3 bytes of room past it). */
+export function writeIpv4Words(dv: DataView, pos: number, a: Uint8Array, off: number): number {
+  let k = a[off]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  pos += OCTET_LENS[k]!;
+  k = a[off + 1]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  pos += OCTET_LENS[k]!;
+  k = a[off + 2]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  pos += OCTET_LENS[k]!;
+  k = a[off + 3]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  return pos + OCTET_LENS[k]! - 1;
+}
+
 /** Buffers for a table of names, so the hot path copies bytes instead of encoding strings. */
 export function encodeNames(names: readonly string[]): Buffer[] {
   return names.map((n) => Buffer.from(n, 'latin1'));

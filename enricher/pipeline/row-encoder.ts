@@ -28,6 +28,8 @@ import {
   wordsOf,
   writeBytes,
   writeInt,
+  WordTable,
+  writeIpv4Words,
   writeUint,
   writeWords,
 } from './bytes';
@@ -90,6 +92,9 @@ const PROTOCOLS = encodeNames(SOCKET_PROTOCOL_NAMES);
 const MESSAGE_TYPE_WORDS = MESSAGE_TYPES.map(wordsOf);
 const FAMILY_WORDS = FAMILIES.map(wordsOf);
 const PROTOCOL_WORDS = PROTOCOLS.map(wordsOf);
+const QTYPE_WORDS = new WordTable(qtypeBytes, 65536);
+const QCLASS_WORDS = new WordTable(qclassBytes, 65536);
+const RCODE_WORDS = new WordTable(rcodeBytes, 4096);
 if (ROW_TERMINATOR !== '\r\n')
   throw new Error('row-encoder writes CRLF; keep it in step with ROW_TERMINATOR');
 
@@ -253,7 +258,8 @@ export class RowEncoder {
           off = 0;
         }
         p = this.pseudo !== null ? this.pseudo.write(src, off, len, b, p) : writeIpText(src, off, len, b, p);
-      } else p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
+      } else if (len === 4) p = writeIpv4Words(dv, p, fb, v.queryAddressOff);
+      else p = writeIpText(fb, v.queryAddressOff, len, b, p);
     }
     b[p++] = COMMA;
     if (v.queryPort !== ABSENT) {
@@ -262,7 +268,10 @@ export class RowEncoder {
     }
     b[p++] = COMMA;
     if (v.responseAddressOff !== ABSENT)
-      p = writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
+      p =
+        v.responseAddressLen === 4
+          ? writeIpv4Words(dv, p, fb, v.responseAddressOff)
+          : writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
     b[p++] = COMMA;
     if (v.responsePort !== ABSENT) {
       if (v.responsePort <= MAX_PORT) p = writeUint(b, p, v.responsePort);
@@ -274,9 +283,9 @@ export class RowEncoder {
     if (d.hasQuestion) {
       p = writeCsvBytesField(b, p, d.name, 0, d.nameLen);
       b[p++] = COMMA;
-      p = writeBytes(b, p, qtypeBytes(d.qtype));
+      p = QTYPE_WORDS.write(b, dv, p, d.qtype);
       b[p++] = COMMA;
-      p = writeBytes(b, p, qclassBytes(d.qclass));
+      p = QCLASS_WORDS.write(b, dv, p, d.qclass);
       b[p++] = COMMA;
     } else {
       b[p++] = COMMA;
@@ -284,7 +293,7 @@ export class RowEncoder {
       b[p++] = COMMA;
     }
     if (dns.headerOk) {
-      p = writeBytes(b, p, rcodeBytes(d.rcode));
+      p = RCODE_WORDS.write(b, dv, p, d.rcode);
       b[p++] = COMMA;
       p = writeUint(b, p, d.id);
       b[p++] = COMMA;
