@@ -25,7 +25,7 @@ import {
 import { writeIpText as writeIpTextExport } from '../../proto/net/index';
 import { quoteCsvFieldInPlace, writeCsvField, writeCsvQuotedEmpty } from '../output/csv';
 import { escapeTextBytes } from '../output/text-escape';
-import { encodeNames, writeBytes, writeUint } from './bytes';
+import { encodeNames, WordTable, wordsOf, writeBytes, writeUint, writeWords } from './bytes';
 import type { ClientMask } from './privacy';
 import type { Pseudonymizer } from './pseudonym';
 import type { DnsChoice } from './row-encoder';
@@ -59,6 +59,12 @@ export class TruncatedCounters {
 const COMMA = 44;
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
+const TRUE_WORDS = wordsOf(TRUE);
+const FALSE_WORDS = wordsOf(FALSE);
+/** Header bits the flags text shows: QR AA TC RD RA Z AD CD. */
+const FLAG_BITS = 0x87f0;
+const FLAGS_WORDS = new WordTable((flags) => flagsTextBytes(flags), FLAG_BITS + 1);
+const OPCODE_WORDS = new WordTable((n) => opcodeBytes(n), 16);
 const ACTIONS = encodeNames(POLICY_ACTION_NAMES);
 const MATCHES = encodeNames(POLICY_MATCH_NAMES);
 const nameCur = new Cursor();
@@ -84,21 +90,22 @@ export class DnsColumnsWriter {
     pseudo: Pseudonymizer | null,
     b: Buffer,
     p: number,
+    dv: DataView,
   ): number {
     const d = dns.view;
     // flags, opcode: from the header; `""` when no flag is set (present, empty).
     b[p++] = COMMA;
     if (dns.headerOk) {
-      const f = flagsTextBytes(d.flags);
-      p = f.length === 0 ? writeCsvQuotedEmpty(b, p) : writeBytes(b, p, f);
+      const f = d.flags & FLAG_BITS;
+      p = f === 0 ? writeCsvQuotedEmpty(b, p) : FLAGS_WORDS.write(b, dv, p, f);
     }
     b[p++] = COMMA;
-    if (dns.headerOk) p = writeBytes(b, p, opcodeBytes(d.opcode));
+    if (dns.headerOk) p = OPCODE_WORDS.write(b, dv, p, d.opcode);
     // edns_udp_size, edns_do: only with an OPT RR.
     b[p++] = COMMA;
     if (d.hasOpt) p = writeUint(b, p, d.ednsUdpSize);
     b[p++] = COMMA;
-    if (d.hasOpt) p = writeBytes(b, p, d.ednsDo ? TRUE : FALSE);
+    if (d.hasOpt) p = d.ednsDo ? writeWords(dv, p, TRUE_WORDS, 4) : writeWords(dv, p, FALSE_WORDS, 5);
     // answers: rendered now, into the row, then quoted in place if it needs it.
     b[p++] = COMMA;
     if (d.answersOff >= 0 && d.ancount > 0) {

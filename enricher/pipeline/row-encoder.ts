@@ -341,7 +341,7 @@ export class RowEncoder {
     if (src !== this.tailSrc) this.setTail(src);
     p = writeWords(dv, p, this.tailWords, this.tailLen);
     // flags ... query_zone, client_key_id
-    p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p);
+    p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p, dv);
     b[p] = 13; // ROW_TERMINATOR "\r\n"
     b[p + 1] = 10;
     return p + 2;
