@@ -31,6 +31,7 @@ import {
   WordTable,
   writeIpv4Words,
   writeUint,
+  writeUintWords,
   writeWords,
 } from './bytes';
 import { DNS_COLUMNS_MAX_BYTES, DnsColumnsWriter, TruncatedCounters } from './dns-columns';
@@ -206,7 +207,7 @@ export class RowEncoder {
     const dv = this.dv;
     // record_id: the head (['"'] <sourceId>/<seq>/) is the same for a whole batch.
     if (src !== this.headSrc || seq !== this.headSeq) this.setHead(src, seq);
-    p = writeUint(b, writeWords(dv, p, this.headWords, this.headLen), index);
+    p = writeUintWords(b, dv, writeWords(dv, p, this.headWords, this.headLen), index);
     if (src.idQuoted) b[p++] = 34;
     b[p++] = COMMA;
     // event_time: the response time for responses, the query time otherwise, else the other one.
@@ -265,7 +266,7 @@ export class RowEncoder {
     }
     b[p++] = COMMA;
     if (v.queryPort !== ABSENT) {
-      if (v.queryPort <= MAX_PORT) p = writeUint(b, p, v.queryPort);
+      if (v.queryPort <= MAX_PORT) p = writeUintWords(b, dv, p, v.queryPort);
       else this.outOfRange.query_port++;
     }
     b[p++] = COMMA;
@@ -276,7 +277,7 @@ export class RowEncoder {
           : writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
     b[p++] = COMMA;
     if (v.responsePort !== ABSENT) {
-      if (v.responsePort <= MAX_PORT) p = writeUint(b, p, v.responsePort);
+      if (v.responsePort <= MAX_PORT) p = writeUintWords(b, dv, p, v.responsePort);
       else this.outOfRange.response_port++;
     }
     b[p++] = COMMA;
@@ -297,15 +298,15 @@ export class RowEncoder {
     if (dns.headerOk) {
       p = RCODE_WORDS.write(b, dv, p, d.rcode);
       b[p++] = COMMA;
-      p = writeUint(b, p, d.id);
+      p = writeUintWords(b, dv, p, d.id);
       b[p++] = COMMA;
-      p = writeUint(b, p, d.ancount);
+      p = writeUintWords(b, dv, p, d.ancount);
     } else {
       b[p++] = COMMA;
       b[p++] = COMMA;
     }
     b[p++] = COMMA;
-    if (dns.size >= 0) p = writeUint(b, p, dns.size);
+    if (dns.size >= 0) p = writeUintWords(b, dv, p, dns.size);
     b[p++] = COMMA;
     // latency_us: only for responses that carry both times.
     if (response && hasQ && hasR) {
