@@ -69,34 +69,38 @@ function writeBigUint(buf: Buffer, pos: number, n: number): number {
   return pos + len;
 }
 
+/** 1 to 3 digits of k < 1000, no leading zeros; may store 1 byte past the end. */
+function writeUpTo3(buf: Buffer, dv: DataView, pos: number, k: number): number {
+  if (k < 10) {
+    buf[pos] = 48 + k;
+    return pos + 1;
+  }
+  const w = DIGIT_TRIPLES[k]!;
+  if (k < 100) {
+    dv.setUint16(pos, w >>> 8, true);
+    return pos + 2;
+  }
+  dv.setUint32(pos, w, true);
+  return pos + 3;
+}
+
 /**
  * writeUint() for the row encoder: below 10^9 the digits go out as 3-digit words (one store
  * per three digits); may store 1 byte past the end (see writeWords).
  */
 export function writeUintWords(buf: Buffer, dv: DataView, pos: number, n: number): number {
-  if (n < 1000) {
-    if (n < 10) {
-      buf[pos] = 48 + n;
-      return pos + 1;
-    }
-    const w = DIGIT_TRIPLES[n]!;
-    if (n < 100) {
-      dv.setUint16(pos, w >>> 8, true);
-      return pos + 2;
-    }
-    dv.setUint32(pos, w, true);
-    return pos + 3;
-  }
+  if (n < 1000) return writeUpTo3(buf, dv, pos, n);
   if (!(n < 1_000_000_000)) return writeUint(buf, pos, n);
   let hi = (n / 1000) | 0;
   const lo = n - hi * 1000;
-  if (hi >= 1000) {
+  if (hi < 1000) pos = writeUpTo3(buf, dv, pos, hi);
+  else {
     const top = (hi / 1000) | 0;
-    pos = writeUintWords(buf, dv, pos, top);
+    pos = writeUpTo3(buf, dv, pos, top);
     hi -= top * 1000;
     dv.setUint32(pos, DIGIT_TRIPLES[hi]!, true);
     pos += 3;
-  } else pos = writeUintWords(buf, dv, pos, hi);
+  }
   dv.setUint32(pos, DIGIT_TRIPLES[lo]!, true);
   return pos + 3;
 }
