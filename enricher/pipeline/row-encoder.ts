@@ -4,6 +4,7 @@
 
 import type { DnsView } from '../../proto/dns/index';
 import {
+  NAME_BUF_SIZE,
   qclassBytes as qclassBytesExport,
   qtypeBytes as qtypeBytesExport,
   rcodeBytes as rcodeBytesExport,
@@ -25,10 +26,10 @@ import {
   dataViewOf,
   encodeNames,
   TimestampWriter,
+  WordTable,
   wordsOf,
   writeBytes,
   writeInt,
-  WordTable,
   writeIpv4Words,
   writeUint,
   writeUintWords,
@@ -96,6 +97,7 @@ const PROTOCOL_WORDS = PROTOCOLS.map(wordsOf);
 const QTYPE_WORDS = new WordTable(qtypeBytes, 65536);
 const QCLASS_WORDS = new WordTable(qclassBytes, 65536);
 const RCODE_WORDS = new WordTable(rcodeBytes, 4096);
+if (NAME_BUF_SIZE % 4 !== 0) throw new Error('the qname copy reads whole words of the name buffer');
 if (ROW_TERMINATOR !== '\r\n')
   throw new Error('row-encoder writes CRLF; keep it in step with ROW_TERMINATOR');
 
@@ -169,6 +171,9 @@ export class RowEncoder {
   /** The last row buffer and its DataView (a new one per output block, not per row). */
   private dvTarget: Buffer | null = null;
   private dv: DataView = dataViewOf(Buffer.alloc(0));
+  /** The DnsView's name buffer and its DataView. */
+  private nameBuf: Buffer | null = null;
+  private nameView: DataView = this.dv;
 
   constructor(
     enricherId: string,
@@ -284,7 +289,18 @@ export class RowEncoder {
     // qname, qtype, qclass, rcode, dns_id, answer_count, message_size
     const d = dns.view;
     if (d.hasQuestion) {
-      p = writeCsvBytesField(b, p, d.name, 0, d.nameLen);
+      if (d.nameCsvPlain) {
+        // Nothing to quote or escape: copied four bytes at a time (the name buffer is
+        // NAME_BUF_SIZE bytes, a multiple of 4, so the last word read stays inside it).
+        if (d.name !== this.nameBuf) {
+          this.nameView = dataViewOf(d.name);
+          this.nameBuf = d.name;
+        }
+        const nv = this.nameView;
+        const n = d.nameLen;
+        for (let i = 0; i < n; i += 4) dv.setUint32(p + i, nv.getUint32(i, true), true);
+        p += n;
+      } else p = writeCsvBytesField(b, p, d.name, 0, d.nameLen);
       b[p++] = COMMA;
       p = QTYPE_WORDS.write(b, dv, p, d.qtype);
       b[p++] = COMMA;
