@@ -91,9 +91,10 @@ const MESSAGE_TYPES = encodeNames(MESSAGE_TYPE_NAMES);
 const FAMILIES = encodeNames(SOCKET_FAMILY_NAMES);
 const PROTOCOLS = encodeNames(SOCKET_PROTOCOL_NAMES);
 // The same as words for writeWords() (4 bytes per store; each name is followed by a comma).
-const MESSAGE_TYPE_WORDS = MESSAGE_TYPES.map(wordsOf);
-const FAMILY_WORDS = FAMILIES.map(wordsOf);
-const PROTOCOL_WORDS = PROTOCOLS.map(wordsOf);
+/** Message types with a cached message_type..family run (see RowEncoder.newSegment). */
+const SEGMENT_TYPES = MESSAGE_TYPES.length;
+/** Longer runs (a long identity) are written field by field every time. */
+const MAX_SEGMENT_BYTES = 256;
 const QTYPE_WORDS = new WordTable(qtypeBytes, 65536);
 const QCLASS_WORDS = new WordTable(qclassBytes, 65536);
 const RCODE_WORDS = new WordTable(rcodeBytes, 4096);
@@ -148,8 +149,14 @@ export class RowEncoder {
   // Identity/version rarely change on a stream: cache the last encoded identity.
   private lastIdentity = Buffer.alloc(0);
   private lastIdentityCsv = Buffer.alloc(0);
-  /** lastIdentityCsv is lastIdentity byte for byte (no escapes, no quotes). */
-  private identityPlain = true;
+  /** Bumped whenever lastIdentity changes (the cached runs below name the one they hold). */
+  private identityGen = 0;
+  // The run "message_type,identity,protocol,family," per message type, with what it was made of.
+  private readonly segWords: (Uint32Array | null)[] = new Array<Uint32Array | null>(SEGMENT_TYPES).fill(null);
+  private readonly segLen = new Int32Array(SEGMENT_TYPES);
+  private readonly segIdentity = new Float64Array(SEGMENT_TYPES);
+  private readonly segProtocol = new Float64Array(SEGMENT_TYPES);
+  private readonly segFamily = new Float64Array(SEGMENT_TYPES);
   /** lastIdentity as words (wordsOf). */
   private identityWords: Uint32Array = new Uint32Array(0);
   private readonly dnsColumns: DnsColumnsWriter;
@@ -231,29 +238,20 @@ export class RowEncoder {
       else this.outOfRange.event_time++;
     }
     b[p++] = COMMA;
-    // message_type
-    if (v.type !== ABSENT)
-      p =
-        v.type < MESSAGE_TYPES.length
-          ? writeWords(dv, p, MESSAGE_TYPE_WORDS[v.type]!, MESSAGE_TYPES[v.type]!.length)
-          : writeUint(b, p, v.type);
-    b[p++] = COMMA;
-    // identity
-    if (v.identityOff !== ABSENT) p = this.writeIdentity(b, dv, p, fb, v.identityOff, v.identityLen);
-    b[p++] = COMMA;
-    // protocol, family
-    if (v.socketProtocol !== ABSENT)
-      p =
-        v.socketProtocol < PROTOCOLS.length
-          ? writeWords(dv, p, PROTOCOL_WORDS[v.socketProtocol]!, PROTOCOLS[v.socketProtocol]!.length)
-          : writeUint(b, p, v.socketProtocol);
-    b[p++] = COMMA;
-    if (v.socketFamily !== ABSENT)
-      p =
-        v.socketFamily < FAMILIES.length
-          ? writeWords(dv, p, FAMILY_WORDS[v.socketFamily]!, FAMILIES[v.socketFamily]!.length)
-          : writeUint(b, p, v.socketFamily);
-    b[p++] = COMMA;
+    // message_type, identity, protocol, family: nearly constant on a stream, so the run
+    // "type,identity,protocol,family," is cached per message type and copied as words.
+    const t = v.type;
+    const idKey = v.identityOff === ABSENT ? -1 : this.identityKey(fb, v.identityOff, v.identityLen);
+    if (
+      t >= 0 &&
+      t < SEGMENT_TYPES &&
+      this.segLen[t]! > 0 &&
+      this.segIdentity[t] === idKey &&
+      this.segProtocol[t] === v.socketProtocol &&
+      this.segFamily[t] === v.socketFamily
+    )
+      p = writeWords(dv, p, this.segWords[t]!, this.segLen[t]!);
+    else p = this.newSegment(v, idKey, b, p);
     // query_address, query_port, response_address, response_port
     if (v.queryAddressOff !== ABSENT) {
       const len = v.queryAddressLen;
@@ -403,36 +401,62 @@ export class RowEncoder {
     return this.truncated.identity;
   }
 
-  private writeIdentity(b: Buffer, dv: DataView, p: number, fb: Buffer, off: number, len: number): number {
+  /**
+   * Compares the identity with the last one (four bytes at a time) and returns the
+   * generation of the identity in force: a new one when it changed.
+   */
+  private identityKey(fb: Buffer, off: number, len: number): number {
     if (len > MAX_IDENTITY_BYTES) {
       len = MAX_IDENTITY_BYTES;
       this.truncated.identity++;
     }
     const last = this.lastIdentity;
     if (last.length === len) {
-      if (this.identityPlain) {
-        // The usual identity is written as it is: compared four bytes at a time, then
-        // written from its words.
-        const words = this.identityWords;
-        const full = len & ~3;
-        let i = 0;
-        for (; i < full; i += 4) {
-          const o = off + i;
-          const w = fb[o]! | (fb[o + 1]! << 8) | (fb[o + 2]! << 16) | (fb[o + 3]! << 24);
-          if (w !== (words[i >> 2]! | 0)) break;
-        }
-        if (i === full) {
-          while (i < len && fb[off + i] === last[i]) i++;
-          if (i === len) return writeWords(dv, p, words, len);
-        }
-      } else {
-        let same = true;
-        for (let i = 0; same && i < len; i++) same = last[i] === fb[off + i];
-        if (same) return writeBytes(b, p, this.lastIdentityCsv);
+      const words = this.identityWords;
+      const full = len & ~3;
+      let i = 0;
+      for (; i < full; i += 4) {
+        const o = off + i;
+        const w = fb[o]! | (fb[o + 1]! << 8) | (fb[o + 2]! << 16) | (fb[o + 3]! << 24);
+        if (w !== (words[i >> 2]! | 0)) break;
+      }
+      if (i === full) {
+        while (i < len && fb[off + i] === last[i]) i++;
+        if (i === len) return this.identityGen;
       }
     }
     this.newIdentity(fb, off, len);
-    return writeBytes(b, p, this.lastIdentityCsv);
+    return this.identityGen;
+  }
+
+  /** Off the hot path: writes message_type..family (commas included) and caches the run. */
+  private newSegment(v: DnstapView, idKey: number, b: Buffer, p: number): number {
+    const start = p;
+    const t = v.type;
+    if (t !== ABSENT) p = t < MESSAGE_TYPES.length ? writeBytes(b, p, MESSAGE_TYPES[t]!) : writeUint(b, p, t);
+    b[p++] = COMMA;
+    if (idKey !== -1) p = writeBytes(b, p, this.lastIdentityCsv);
+    b[p++] = COMMA;
+    if (v.socketProtocol !== ABSENT)
+      p =
+        v.socketProtocol < PROTOCOLS.length
+          ? writeBytes(b, p, PROTOCOLS[v.socketProtocol]!)
+          : writeUint(b, p, v.socketProtocol);
+    b[p++] = COMMA;
+    if (v.socketFamily !== ABSENT)
+      p =
+        v.socketFamily < FAMILIES.length
+          ? writeBytes(b, p, FAMILIES[v.socketFamily]!)
+          : writeUint(b, p, v.socketFamily);
+    b[p++] = COMMA;
+    if (t >= 0 && t < SEGMENT_TYPES && p - start <= MAX_SEGMENT_BYTES) {
+      this.segWords[t] = wordsOf(b.subarray(start, p));
+      this.segLen[t] = p - start;
+      this.segIdentity[t] = idKey;
+      this.segProtocol[t] = v.socketProtocol;
+      this.segFamily[t] = v.socketFamily;
+    } else if (t >= 0 && t < SEGMENT_TYPES) this.segLen[t] = 0;
+    return p;
   }
 
   /** Off the hot path: a stream's identity changes rarely. */
@@ -443,7 +467,7 @@ export class RowEncoder {
     const s = escapeTextBytes(fb, off, off + len);
     const tmp = Buffer.alloc(s.length * 6 + 2);
     this.lastIdentityCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, s)));
-    this.identityPlain = this.lastIdentityCsv.equals(this.lastIdentity);
     this.identityWords = wordsOf(this.lastIdentity);
+    this.identityGen++;
   }
 }
