@@ -59,12 +59,19 @@ export class TruncatedCounters {
 const COMMA = 44;
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
+const QUOTED_EMPTY = Buffer.from('""');
+const COMMA_BYTES = Buffer.from(',');
 const TRUE_WORDS = wordsOf(TRUE);
 const FALSE_WORDS = wordsOf(FALSE);
-/** Header bits the flags text shows: QR AA TC RD RA Z AD CD. */
-const FLAG_BITS = 0x87f0;
-const FLAGS_WORDS = new WordTable((flags) => flagsTextBytes(flags), FLAG_BITS + 1);
-const OPCODE_WORDS = new WordTable((n) => opcodeBytes(n), 16);
+/**
+ * "<flags>,<opcode>" by header bits 4-15 (QR, OPCODE, AA, TC, RD, RA, Z, AD, CD), the flags
+ * `""` when none is set: both columns in one copy.
+ */
+const FLAGS_OPCODE_WORDS = new WordTable((k) => {
+  const flags = flagsTextBytes(k << 4);
+  const opcode = opcodeBytes((k >> 7) & 0xf);
+  return Buffer.concat([flags.length === 0 ? QUOTED_EMPTY : flags, COMMA_BYTES, opcode]);
+}, 4096);
 const ACTIONS = encodeNames(POLICY_ACTION_NAMES);
 const MATCHES = encodeNames(POLICY_MATCH_NAMES);
 const nameCur = new Cursor();
@@ -95,12 +102,8 @@ export class DnsColumnsWriter {
     const d = dns.view;
     // flags, opcode: from the header; `""` when no flag is set (present, empty).
     b[p++] = COMMA;
-    if (dns.headerOk) {
-      const f = d.flags & FLAG_BITS;
-      p = f === 0 ? writeCsvQuotedEmpty(b, p) : FLAGS_WORDS.write(b, dv, p, f);
-    }
-    b[p++] = COMMA;
-    if (dns.headerOk) p = OPCODE_WORDS.write(b, dv, p, d.opcode);
+    if (dns.headerOk) p = FLAGS_OPCODE_WORDS.write(b, dv, p, (d.flags >> 4) & 0xfff);
+    else b[p++] = COMMA;
     // edns_udp_size, edns_do: only with an OPT RR.
     b[p++] = COMMA;
     if (d.hasOpt) p = writeUint(b, p, d.ednsUdpSize);
@@ -111,7 +114,7 @@ export class DnsColumnsWriter {
     if (d.answersOff >= 0 && d.ancount > 0) {
       const answers = this.answers;
       const before = answers.truncated;
-      const end = answers.write(v.buf, d, b, p);
+      const end = answers.write(v.buf, d, b, p, dv);
       if (answers.truncated !== before) this.truncated.answers++;
       // Addresses only (the usual answer): nothing to quote, no need to scan.
       p = answers.plain ? end : quoteCsvFieldInPlace(b, p, end);
