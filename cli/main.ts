@@ -2,6 +2,7 @@
 // The `snowtap` executable: dispatches to a subcommand. Exit codes: 0 success,
 // 1 runtime failure, 2 bad usage or configuration. Either way one line on stderr names the
 // problem (the stack too with SNOWTAP_LOG_LEVEL=debug or trace).
+import './compile-cache';
 import { UsageError } from './options';
 import { versionLine } from './version';
 

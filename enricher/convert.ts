@@ -16,7 +16,8 @@ import type { Logger } from '../common/log';
 import { ProgressBar } from '../common/progress';
 import { FramestreamError, readFrameStreamFile } from '../proto/framestream/index';
 import type { AggregatesConfig } from './aggregates/options';
-import { AggregateService, maskedNetworkText } from './aggregates/service';
+import type * as AggregatesServiceModule from './aggregates/service';
+import type { AggregateService } from './aggregates/service';
 import {
   type ChunkWriterOptions,
   type CommitInfo,
@@ -107,6 +108,9 @@ export async function convertFiles(opts: ConvertOptions): Promise<ConvertSummary
   if (agg !== null) {
     // No journal: a convert that dies is run again (the rows' ids are stable; aggregates are
     // written only at the end, so a failed run leaves none).
+    // Loaded only when asked for: a plain convert skips its modules (and the link codec).
+    const { AggregateService, maskedNetworkText } =
+      require('./aggregates/service') as typeof AggregatesServiceModule;
     const out = checkChunkWriterOptions(opts.output);
     aggregates = new AggregateService({
       outputDir: out.outputDir,

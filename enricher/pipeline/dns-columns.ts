@@ -25,7 +25,7 @@ import {
 import { writeIpText as writeIpTextExport } from '../../proto/net/index';
 import { quoteCsvFieldInPlace, writeCsvField, writeCsvQuotedEmpty } from '../output/csv';
 import { escapeTextBytes } from '../output/text-escape';
-import { encodeNames, writeBytes, writeUint } from './bytes';
+import { encodeNames, WordTable, wordsOf, writeBytes, writeUint, writeWords } from './bytes';
 import type { ClientMask } from './privacy';
 import type { Pseudonymizer } from './pseudonym';
 import type { DnsChoice } from './row-encoder';
@@ -59,6 +59,19 @@ export class TruncatedCounters {
 const COMMA = 44;
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
+const QUOTED_EMPTY = Buffer.from('""');
+const COMMA_BYTES = Buffer.from(',');
+const TRUE_WORDS = wordsOf(TRUE);
+const FALSE_WORDS = wordsOf(FALSE);
+/**
+ * "<flags>,<opcode>" by header bits 4-15 (QR, OPCODE, AA, TC, RD, RA, Z, AD, CD), the flags
+ * `""` when none is set: both columns in one copy.
+ */
+const FLAGS_OPCODE_WORDS = new WordTable((k) => {
+  const flags = flagsTextBytes(k << 4);
+  const opcode = opcodeBytes((k >> 7) & 0xf);
+  return Buffer.concat([flags.length === 0 ? QUOTED_EMPTY : flags, COMMA_BYTES, opcode]);
+}, 4096);
 const ACTIONS = encodeNames(POLICY_ACTION_NAMES);
 const MATCHES = encodeNames(POLICY_MATCH_NAMES);
 const nameCur = new Cursor();
@@ -84,27 +97,24 @@ export class DnsColumnsWriter {
     pseudo: Pseudonymizer | null,
     b: Buffer,
     p: number,
+    dv: DataView,
   ): number {
     const d = dns.view;
     // flags, opcode: from the header; `""` when no flag is set (present, empty).
     b[p++] = COMMA;
-    if (dns.headerOk) {
-      const f = flagsTextBytes(d.flags);
-      p = f.length === 0 ? writeCsvQuotedEmpty(b, p) : writeBytes(b, p, f);
-    }
-    b[p++] = COMMA;
-    if (dns.headerOk) p = writeBytes(b, p, opcodeBytes(d.opcode));
+    if (dns.headerOk) p = FLAGS_OPCODE_WORDS.write(b, dv, p, (d.flags >> 4) & 0xfff);
+    else b[p++] = COMMA;
     // edns_udp_size, edns_do: only with an OPT RR.
     b[p++] = COMMA;
     if (d.hasOpt) p = writeUint(b, p, d.ednsUdpSize);
     b[p++] = COMMA;
-    if (d.hasOpt) p = writeBytes(b, p, d.ednsDo ? TRUE : FALSE);
+    if (d.hasOpt) p = d.ednsDo ? writeWords(dv, p, TRUE_WORDS, 4) : writeWords(dv, p, FALSE_WORDS, 5);
     // answers: rendered now, into the row, then quoted in place if it needs it.
     b[p++] = COMMA;
     if (d.answersOff >= 0 && d.ancount > 0) {
       const answers = this.answers;
       const before = answers.truncated;
-      const end = answers.write(v.buf, d, b, p);
+      const end = answers.write(v.buf, d, b, p, dv);
       if (answers.truncated !== before) this.truncated.answers++;
       // Addresses only (the usual answer): nothing to quote, no need to scan.
       p = answers.plain ? end : quoteCsvFieldInPlace(b, p, end);

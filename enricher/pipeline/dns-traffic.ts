@@ -51,19 +51,31 @@ export const QTYPE_LABELS: readonly string[] = [
 /** Message type labels: dnstap.proto's names; unknown values count as "other". */
 export const MESSAGE_TYPE_LABELS: readonly string[] = [...MESSAGE_TYPE_NAMES.slice(1), 'other'];
 
-function indexTable(labels: readonly string[], size: number, nameOf: (n: number) => string): Uint8Array {
+/** A mnemonic table (proto/dns): names of the registered values; others print as TYPE<n>. */
+interface NameTable {
+  name(n: number): string;
+  isKnown(n: number): boolean;
+}
+
+/**
+ * Label index of every value below `size`. Only registered values are named (an unregistered
+ * one prints as TYPE<n> / RCODE<n>, never a label): naming all 65536 qtypes would create and
+ * cache 65536 strings at module load (~10 ms of startup plus their GC).
+ */
+function indexTable(labels: readonly string[], size: number, table: NameTable): Uint8Array {
   const t = new Uint8Array(size).fill(labels.length - 1);
   for (let n = 0; n < size; n++) {
-    const i = labels.indexOf(nameOf(n));
+    if (!table.isKnown(n)) continue;
+    const i = labels.indexOf(table.name(n));
     if (i >= 0 && labels[i] !== 'other') t[n] = i;
   }
   return t;
 }
 
 /** RCODE_LABELS index of every rcode (aggregates use the same label sets). */
-export const RCODE_INDEX = indexTable(RCODE_LABELS, 4096, (n) => RCODES_TABLE.name(n));
+export const RCODE_INDEX = indexTable(RCODE_LABELS, 4096, RCODES_TABLE);
 /** QTYPE_LABELS index of every qtype. */
-export const QTYPE_INDEX = indexTable(QTYPE_LABELS, 65536, (n) => QTYPES.name(n));
+export const QTYPE_INDEX = indexTable(QTYPE_LABELS, 65536, QTYPES);
 const TYPE_COUNT = MESSAGE_TYPE_LABELS.length;
 
 export class DnsTrafficCounters {

@@ -1,13 +1,13 @@
 // RecordPipeline: dnstap frame -> decoded fields -> DNS message -> policy lookups -> CSV row
 // -> sink. One instance per output writer; everything it touches per record is reused.
 import { bump } from '../../common/counts';
-import { DnsView, tryParseDnsMessage } from '../../proto/dns/index';
+import { DnsView, tryParseDnsMessage as tryParseDnsMessageExport } from '../../proto/dns/index';
 import {
-  ABSENT,
+  ABSENT as ABSENTExport,
   DnstapDecodeError,
   DnstapView,
-  decodeDnstap,
-  isResponseType,
+  decodeDnstap as decodeDnstapExport,
+  isResponseType as isResponseTypeExport,
 } from '../../proto/dnstap/index';
 import { COLUMNS, type ColumnName } from '../output/csv';
 import type { NetworkRule, Policy } from '../policy/index';
@@ -21,6 +21,13 @@ import {
   type RowEncoderOptions,
   type RowSource,
 } from './row-encoder';
+
+// Hot-path imports as module constants: through an index.ts re-export, CommonJS output reads
+// every use via a getter on the index's `exports` (a generic LoadIC: ~5% of process()).
+const ABSENT: number = ABSENTExport;
+const decodeDnstap = decodeDnstapExport;
+const isResponseType = isResponseTypeExport;
+const tryParseDnsMessage = tryParseDnsMessageExport;
 
 /**
  * Where rows go, written in place: beginRow(room) gives an offset into rowTarget with `room`
@@ -153,8 +160,8 @@ export class RecordPipeline {
     }
     const dns = this.dns;
     const dv = dns.view;
-    dv.reset();
     if (off === ABSENT) {
+      dv.reset(); // (the parser resets it otherwise)
       dns.ok = false;
       dns.headerOk = false;
       dns.size = -1;

@@ -4,6 +4,7 @@
 
 import type { DnsView } from '../../proto/dns/index';
 import {
+  NAME_BUF_SIZE,
   qclassBytes as qclassBytesExport,
   qtypeBytes as qtypeBytesExport,
   rcodeBytes as rcodeBytesExport,
@@ -21,9 +22,25 @@ import { writeIpText as writeIpTextExport } from '../../proto/net/index';
 import { csvFieldNeedsQuoting, ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
 import { escapeTextBytes, escapeTextString } from '../output/text-escape';
 import type { DomainRule, NetworkRule } from '../policy/index';
-import { encodeNames, TimestampWriter, writeBytes, writeInt, writeUint } from './bytes';
+import {
+  dataViewOf,
+  encodeNames,
+  TimestampWriter,
+  WordTable,
+  wordsOf,
+  writeBytes,
+  writeInt,
+  writeIpv4Words,
+  writeUint,
+  writeUintWords,
+  writeWords,
+} from './bytes';
 import { DNS_COLUMNS_MAX_BYTES, DnsColumnsWriter, TruncatedCounters } from './dns-columns';
-import { ClientMask, type PrivacyOptions, queryAddressIsClient } from './privacy';
+import {
+  ClientMask,
+  type PrivacyOptions,
+  queryAddressIsClient as queryAddressIsClientExport,
+} from './privacy';
 import type { Pseudonymizer } from './pseudonym';
 
 // Hot-path imports as module constants: through an index.ts re-export, CommonJS output reads
@@ -35,6 +52,7 @@ const qtypeBytes = qtypeBytesExport;
 const qclassBytes = qclassBytesExport;
 const rcodeBytes = rcodeBytesExport;
 const writeEcsText = writeEcsTextExport;
+const queryAddressIsClient = queryAddressIsClientExport;
 
 /** Identity/version strings longer than this are cut (a hostile producer could send 1 MiB). */
 export const MAX_IDENTITY_BYTES = 1024;
@@ -72,6 +90,15 @@ const COMMA = 44;
 const MESSAGE_TYPES = encodeNames(MESSAGE_TYPE_NAMES);
 const FAMILIES = encodeNames(SOCKET_FAMILY_NAMES);
 const PROTOCOLS = encodeNames(SOCKET_PROTOCOL_NAMES);
+// The same as words for writeWords() (4 bytes per store; each name is followed by a comma).
+/** Message types with a cached message_type..family run (see RowEncoder.newSegment). */
+const SEGMENT_TYPES = MESSAGE_TYPES.length;
+/** Longer runs (a long identity) are written field by field every time. */
+const MAX_SEGMENT_BYTES = 256;
+const QTYPE_WORDS = new WordTable(qtypeBytes, 65536);
+const QCLASS_WORDS = new WordTable(qclassBytes, 65536);
+const RCODE_WORDS = new WordTable(rcodeBytes, 4096);
+if (NAME_BUF_SIZE % 4 !== 0) throw new Error('the qname copy reads whole words of the name buffer');
 if (ROW_TERMINATOR !== '\r\n')
   throw new Error('row-encoder writes CRLF; keep it in step with ROW_TERMINATOR');
 
@@ -122,12 +149,38 @@ export class RowEncoder {
   // Identity/version rarely change on a stream: cache the last encoded identity.
   private lastIdentity = Buffer.alloc(0);
   private lastIdentityCsv = Buffer.alloc(0);
+  /** Bumped whenever lastIdentity changes (the cached runs below name the one they hold). */
+  private identityGen = 0;
+  // The run "message_type,identity,protocol,family," per message type, with what it was made of.
+  private readonly segWords: (Uint32Array | null)[] = new Array<Uint32Array | null>(SEGMENT_TYPES).fill(null);
+  private readonly segLen = new Int32Array(SEGMENT_TYPES);
+  private readonly segIdentity = new Float64Array(SEGMENT_TYPES);
+  private readonly segProtocol = new Float64Array(SEGMENT_TYPES);
+  private readonly segFamily = new Float64Array(SEGMENT_TYPES);
+  /** lastIdentity as words (wordsOf). */
+  private identityWords: Uint32Array = new Uint32Array(0);
   private readonly dnsColumns: DnsColumnsWriter;
   /** Client address truncation; null = addresses as they are. */
   private readonly mask: ClientMask | null;
   private readonly dropEcs: boolean;
   private readonly pseudo: Pseudonymizer | null;
   private readonly addrScratch = Buffer.alloc(16);
+  // record_id's head and the sample_rate..enricher_id run, encoded once per source (and seq).
+  private headSrc: RowSource | null = null;
+  private headSeq = -1;
+  private head = Buffer.alloc(128);
+  private headLen = 0;
+  private tailSrc: RowSource | null = null;
+  private tail = Buffer.alloc(128);
+  private tailLen = 0;
+  private headWords: Uint32Array = new Uint32Array(0);
+  private tailWords: Uint32Array = new Uint32Array(0);
+  /** The last row buffer and its DataView (a new one per output block, not per row). */
+  private dvTarget: Buffer | null = null;
+  private dv: DataView = dataViewOf(Buffer.alloc(0));
+  /** The DnsView's name buffer and its DataView. */
+  private nameBuf: Buffer | null = null;
+  private nameView: DataView = this.dv;
 
   constructor(
     enricherId: string,
@@ -159,12 +212,14 @@ export class RowEncoder {
   ): number {
     const fb = v.buf;
     let p = at;
-    // record_id
-    if (src.idQuoted) b[p++] = 34;
-    p = writeBytes(b, p, src.idPrefix);
-    p = writeUint(b, p, seq);
-    b[p++] = 47; // '/'
-    p = writeUint(b, p, index);
+    if (b !== this.dvTarget) {
+      this.dv = dataViewOf(b);
+      this.dvTarget = b;
+    }
+    const dv = this.dv;
+    // record_id: the head (['"'] <sourceId>/<seq>/) is the same for a whole batch.
+    if (src !== this.headSrc || seq !== this.headSeq) this.setHead(src, seq);
+    p = writeUintWords(b, dv, writeWords(dv, p, this.headWords, this.headLen), index);
     if (src.idQuoted) b[p++] = 34;
     b[p++] = COMMA;
     // event_time: the response time for responses, the query time otherwise, else the other one.
@@ -176,33 +231,27 @@ export class RowEncoder {
     const qOk = hasQ && timeInRange(v.queryTimeSec, qNsec);
     const rOk = hasR && timeInRange(v.responseTimeSec, rNsec);
     if (response ? hasR : !hasQ && hasR) {
-      if (rOk) p = this.ts.write(b, p, v.responseTimeSec, rNsec);
+      if (rOk) p = this.ts.write(b, p, v.responseTimeSec, rNsec, dv);
       else this.outOfRange.event_time++;
     } else if (hasQ) {
-      if (qOk) p = this.ts.write(b, p, v.queryTimeSec, qNsec);
+      if (qOk) p = this.ts.write(b, p, v.queryTimeSec, qNsec, dv);
       else this.outOfRange.event_time++;
     }
     b[p++] = COMMA;
-    // message_type
-    if (v.type !== ABSENT)
-      p = v.type < MESSAGE_TYPES.length ? writeBytes(b, p, MESSAGE_TYPES[v.type]!) : writeUint(b, p, v.type);
-    b[p++] = COMMA;
-    // identity
-    if (v.identityOff !== ABSENT) p = this.writeIdentity(b, p, fb, v.identityOff, v.identityLen);
-    b[p++] = COMMA;
-    // protocol, family
-    if (v.socketProtocol !== ABSENT)
-      p =
-        v.socketProtocol < PROTOCOLS.length
-          ? writeBytes(b, p, PROTOCOLS[v.socketProtocol]!)
-          : writeUint(b, p, v.socketProtocol);
-    b[p++] = COMMA;
-    if (v.socketFamily !== ABSENT)
-      p =
-        v.socketFamily < FAMILIES.length
-          ? writeBytes(b, p, FAMILIES[v.socketFamily]!)
-          : writeUint(b, p, v.socketFamily);
-    b[p++] = COMMA;
+    // message_type, identity, protocol, family: nearly constant on a stream, so the run
+    // "type,identity,protocol,family," is cached per message type and copied as words.
+    const t = v.type;
+    const idKey = v.identityOff === ABSENT ? -1 : this.identityKey(fb, v.identityOff, v.identityLen);
+    if (
+      t >= 0 &&
+      t < SEGMENT_TYPES &&
+      this.segLen[t]! > 0 &&
+      this.segIdentity[t] === idKey &&
+      this.segProtocol[t] === v.socketProtocol &&
+      this.segFamily[t] === v.socketFamily
+    )
+      p = writeWords(dv, p, this.segWords[t]!, this.segLen[t]!);
+    else p = this.newSegment(v, idKey, b, p);
     // query_address, query_port, response_address, response_port
     if (v.queryAddressOff !== ABSENT) {
       const len = v.queryAddressLen;
@@ -215,30 +264,45 @@ export class RowEncoder {
           off = 0;
         }
         p = this.pseudo !== null ? this.pseudo.write(src, off, len, b, p) : writeIpText(src, off, len, b, p);
-      } else p = writeIpText(fb, v.queryAddressOff, v.queryAddressLen, b, p);
+      } else if (len === 4) p = writeIpv4Words(dv, p, fb, v.queryAddressOff);
+      else p = writeIpText(fb, v.queryAddressOff, len, b, p);
     }
     b[p++] = COMMA;
     if (v.queryPort !== ABSENT) {
-      if (v.queryPort <= MAX_PORT) p = writeUint(b, p, v.queryPort);
+      if (v.queryPort <= MAX_PORT) p = writeUintWords(b, dv, p, v.queryPort);
       else this.outOfRange.query_port++;
     }
     b[p++] = COMMA;
     if (v.responseAddressOff !== ABSENT)
-      p = writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
+      p =
+        v.responseAddressLen === 4
+          ? writeIpv4Words(dv, p, fb, v.responseAddressOff)
+          : writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
     b[p++] = COMMA;
     if (v.responsePort !== ABSENT) {
-      if (v.responsePort <= MAX_PORT) p = writeUint(b, p, v.responsePort);
+      if (v.responsePort <= MAX_PORT) p = writeUintWords(b, dv, p, v.responsePort);
       else this.outOfRange.response_port++;
     }
     b[p++] = COMMA;
     // qname, qtype, qclass, rcode, dns_id, answer_count, message_size
     const d = dns.view;
     if (d.hasQuestion) {
-      p = writeCsvBytesField(b, p, d.name, 0, d.nameLen);
+      if (d.nameCsvPlain) {
+        // Nothing to quote or escape: copied four bytes at a time (the name buffer is
+        // NAME_BUF_SIZE bytes, a multiple of 4, so the last word read stays inside it).
+        if (d.name !== this.nameBuf) {
+          this.nameView = dataViewOf(d.name);
+          this.nameBuf = d.name;
+        }
+        const nv = this.nameView;
+        const n = d.nameLen;
+        for (let i = 0; i < n; i += 4) dv.setUint32(p + i, nv.getUint32(i, true), true);
+        p += n;
+      } else p = writeCsvBytesField(b, p, d.name, 0, d.nameLen);
       b[p++] = COMMA;
-      p = writeBytes(b, p, qtypeBytes(d.qtype));
+      p = QTYPE_WORDS.write(b, dv, p, d.qtype);
       b[p++] = COMMA;
-      p = writeBytes(b, p, qclassBytes(d.qclass));
+      p = QCLASS_WORDS.write(b, dv, p, d.qclass);
       b[p++] = COMMA;
     } else {
       b[p++] = COMMA;
@@ -246,17 +310,17 @@ export class RowEncoder {
       b[p++] = COMMA;
     }
     if (dns.headerOk) {
-      p = writeBytes(b, p, rcodeBytes(d.rcode));
+      p = RCODE_WORDS.write(b, dv, p, d.rcode);
       b[p++] = COMMA;
-      p = writeUint(b, p, d.id);
+      p = writeUintWords(b, dv, p, d.id);
       b[p++] = COMMA;
-      p = writeUint(b, p, d.ancount);
+      p = writeUintWords(b, dv, p, d.ancount);
     } else {
       b[p++] = COMMA;
       b[p++] = COMMA;
     }
     b[p++] = COMMA;
-    if (dns.size >= 0) p = writeUint(b, p, dns.size);
+    if (dns.size >= 0) p = writeUintWords(b, dv, p, dns.size);
     b[p++] = COMMA;
     // latency_us: only for responses that carry both times.
     if (response && hasQ && hasR) {
@@ -290,34 +354,109 @@ export class RowEncoder {
       b[p++] = COMMA;
       b[p++] = COMMA;
     }
-    b[p++] = COMMA;
-    // sample_rate, agent_id, enricher_id
-    p = writeUint(b, p, src.sampleRate);
-    b[p++] = COMMA;
-    p = writeBytes(b, p, src.agentIdCsv);
-    b[p++] = COMMA;
-    p = writeBytes(b, p, this.enricherIdCsv);
+    // ",<sample_rate>,<agent_id>,<enricher_id>": constant for a source.
+    if (src !== this.tailSrc) this.setTail(src);
+    p = writeWords(dv, p, this.tailWords, this.tailLen);
     // flags ... query_zone, client_key_id
-    p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p);
+    p = this.dnsColumns.write(v, dns, this.mask, this.pseudo, b, p, dv);
     b[p] = 13; // ROW_TERMINATOR "\r\n"
     b[p + 1] = 10;
     return p + 2;
+  }
+
+  /** Off the hot path: once per batch (or source). */
+  private setHead(src: RowSource, seq: number): void {
+    const need = src.idPrefix.length + 18;
+    if (this.head.length < need) this.head = Buffer.alloc(need * 2);
+    const h = this.head;
+    let n = 0;
+    if (src.idQuoted) h[n++] = 34;
+    n += src.idPrefix.copy(h, n);
+    n = writeUint(h, n, seq);
+    h[n++] = 47; // '/'
+    this.headLen = n;
+    this.headWords = wordsOf(h.subarray(0, n));
+    this.headSrc = src;
+    this.headSeq = seq;
+  }
+
+  /** Off the hot path: ",<sample_rate>,<agent_id>,<enricher_id>" once per source. */
+  private setTail(src: RowSource): void {
+    const need = src.agentIdCsv.length + this.enricherIdCsv.length + 24;
+    if (this.tail.length < need) this.tail = Buffer.alloc(need * 2);
+    const t = this.tail;
+    let n = 0;
+    t[n++] = COMMA;
+    n = writeUint(t, n, src.sampleRate);
+    t[n++] = COMMA;
+    n += src.agentIdCsv.copy(t, n);
+    t[n++] = COMMA;
+    n += this.enricherIdCsv.copy(t, n);
+    this.tailLen = n;
+    this.tailWords = wordsOf(t.subarray(0, n));
+    this.tailSrc = src;
   }
 
   get identityTruncated(): number {
     return this.truncated.identity;
   }
 
-  private writeIdentity(b: Buffer, p: number, fb: Buffer, off: number, len: number): number {
+  /**
+   * Compares the identity with the last one (four bytes at a time) and returns the
+   * generation of the identity in force: a new one when it changed.
+   */
+  private identityKey(fb: Buffer, off: number, len: number): number {
     if (len > MAX_IDENTITY_BYTES) {
       len = MAX_IDENTITY_BYTES;
       this.truncated.identity++;
     }
     const last = this.lastIdentity;
-    let same = last.length === len;
-    for (let i = 0; same && i < len; i++) same = last[i] === fb[off + i];
-    if (!same) this.newIdentity(fb, off, len);
-    return writeBytes(b, p, this.lastIdentityCsv);
+    if (last.length === len) {
+      const words = this.identityWords;
+      const full = len & ~3;
+      let i = 0;
+      for (; i < full; i += 4) {
+        const o = off + i;
+        const w = fb[o]! | (fb[o + 1]! << 8) | (fb[o + 2]! << 16) | (fb[o + 3]! << 24);
+        if (w !== (words[i >> 2]! | 0)) break;
+      }
+      if (i === full) {
+        while (i < len && fb[off + i] === last[i]) i++;
+        if (i === len) return this.identityGen;
+      }
+    }
+    this.newIdentity(fb, off, len);
+    return this.identityGen;
+  }
+
+  /** Off the hot path: writes message_type..family (commas included) and caches the run. */
+  private newSegment(v: DnstapView, idKey: number, b: Buffer, p: number): number {
+    const start = p;
+    const t = v.type;
+    if (t !== ABSENT) p = t < MESSAGE_TYPES.length ? writeBytes(b, p, MESSAGE_TYPES[t]!) : writeUint(b, p, t);
+    b[p++] = COMMA;
+    if (idKey !== -1) p = writeBytes(b, p, this.lastIdentityCsv);
+    b[p++] = COMMA;
+    if (v.socketProtocol !== ABSENT)
+      p =
+        v.socketProtocol < PROTOCOLS.length
+          ? writeBytes(b, p, PROTOCOLS[v.socketProtocol]!)
+          : writeUint(b, p, v.socketProtocol);
+    b[p++] = COMMA;
+    if (v.socketFamily !== ABSENT)
+      p =
+        v.socketFamily < FAMILIES.length
+          ? writeBytes(b, p, FAMILIES[v.socketFamily]!)
+          : writeUint(b, p, v.socketFamily);
+    b[p++] = COMMA;
+    if (t >= 0 && t < SEGMENT_TYPES && p - start <= MAX_SEGMENT_BYTES) {
+      this.segWords[t] = wordsOf(b.subarray(start, p));
+      this.segLen[t] = p - start;
+      this.segIdentity[t] = idKey;
+      this.segProtocol[t] = v.socketProtocol;
+      this.segFamily[t] = v.socketFamily;
+    } else if (t >= 0 && t < SEGMENT_TYPES) this.segLen[t] = 0;
+    return p;
   }
 
   /** Off the hot path: a stream's identity changes rarely. */
@@ -328,5 +467,7 @@ export class RowEncoder {
     const s = escapeTextBytes(fb, off, off + len);
     const tmp = Buffer.alloc(s.length * 6 + 2);
     this.lastIdentityCsv = Buffer.from(tmp.subarray(0, writeCsvField(tmp, 0, s)));
+    this.identityWords = wordsOf(this.lastIdentity);
+    this.identityGen++;
   }
 }

@@ -22,7 +22,7 @@
 // text ends with the entry "..." and the caller counts the truncation.
 
 import { checkInt } from '../kit/options';
-import { writeIpv4Text, writeIpv6Text } from '../net/ip-text';
+import { writeIpv4Text, writeIpv4TextWords, writeIpv6Text } from '../net/ip-text';
 import { Cursor } from './cursor';
 import { qtypeBytes } from './mnemonics';
 import { skipName, writeNameText } from './name';
@@ -87,6 +87,7 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1');
 const GENERIC = Buffer.from('\\# ', 'latin1');
 const ELLIPSIS = 3; // "..."
 const A_PREFIX = Buffer.from('A ', 'latin1');
+const A_PREFIX_WORD = 0x41 | (SPACE << 8);
 const AAAA_PREFIX = Buffer.from('AAAA ', 'latin1');
 
 // Two cursors: one walks the RRs, one reads names inside an RDATA (bounded by its end).
@@ -238,8 +239,10 @@ export class AnswersWriter {
    * has maxBytes + ANSWERS_TEXT_SLACK bytes of room. Returns the end position; nothing is
    * written when the answer section was not walked completely by the parser (answersOff < 0)
    * or is empty. The text is ASCII and may hold `"` `\` `,` (the caller quotes it for CSV).
+   * With `dv` (a DataView of dst) addresses are written 4 bytes at a time, which may store up
+   * to 3 bytes past the returned end.
    */
-  write(buf: Buffer, view: DnsView, dst: Buffer, o: number): number {
+  write(buf: Buffer, view: DnsView, dst: Buffer, o: number, dv: DataView | null = null): number {
     if (view.answersOff < 0 || view.ancount === 0) {
       this.plain = true;
       return o;
@@ -262,8 +265,12 @@ export class AnswersWriter {
       if (o > first) dst[o++] = SEMI;
       let end: number;
       // The common answers first: an address needs no cursor, no type lookup, no quoting.
-      if (type === TYPE_A && rdlen === 4) end = writeIpv4Text(buf, rdStart, dst, copy(dst, o, A_PREFIX));
-      else if (type === TYPE_AAAA && rdlen === 16)
+      if (type === TYPE_A && rdlen === 4) {
+        if (dv !== null) {
+          dv.setUint16(o, A_PREFIX_WORD, true);
+          end = writeIpv4TextWords(buf, rdStart, dv, o + 2);
+        } else end = writeIpv4Text(buf, rdStart, dst, copy(dst, o, A_PREFIX));
+      } else if (type === TYPE_AAAA && rdlen === 16)
         end = writeIpv6Text(buf, rdStart, dst, copy(dst, o, AAAA_PREFIX));
       else {
         plain = false;

@@ -30,6 +30,8 @@ const COPY = 0;
 const LOWER = 1;
 const ESCAPE = 2;
 const DECIMAL = 3;
+/** Written as it is, like COPY, but a CSV field holding it needs quotes (`,`). */
+const COPY_CSV_SPECIAL = 4;
 const KIND = new Uint8Array(256);
 for (let b = 0; b < 256; b++) {
   if (b < 0x20 || b > 0x7e) KIND[b] = DECIMAL;
@@ -37,6 +39,9 @@ for (let b = 0; b < 256; b++) {
   else if ('. \'@;()"\\'.includes(String.fromCharCode(b))) KIND[b] = ESCAPE;
   else KIND[b] = COPY;
 }
+/** KIND for readName(), which also notes `,` (the question name goes to a CSV field). */
+const READ_KIND = KIND.slice();
+READ_KIND[0x2c] = COPY_CSV_SPECIAL;
 
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
@@ -63,6 +68,7 @@ export function readName(cur: Cursor, out: DnsView): boolean {
   let wire = 1; // the terminating root byte
   let o = 0;
   let labels = 0;
+  let csvPlain = true;
   for (;;) {
     if (pos >= end) return cur.fail('DNS_TRUNCATED', pos);
     const len = buf[pos];
@@ -80,7 +86,7 @@ export function readName(cur: Cursor, out: DnsView): boolean {
       starts[labels++] = o;
       for (let i = pos + 1; i < labelEnd; i++) {
         const b = buf[i];
-        const kind = KIND[b];
+        const kind = READ_KIND[b];
         if (kind === COPY) {
           dst[o++] = b;
         } else if (kind === LOWER) {
@@ -88,11 +94,16 @@ export function readName(cur: Cursor, out: DnsView): boolean {
         } else if (kind === ESCAPE) {
           dst[o++] = BACKSLASH;
           dst[o++] = b;
-        } else {
+          csvPlain = false;
+        } else if (kind === DECIMAL) {
           dst[o++] = BACKSLASH;
           dst[o++] = DIGIT0 + ((b / 100) | 0);
           dst[o++] = DIGIT0 + (((b / 10) | 0) % 10);
           dst[o++] = DIGIT0 + (b % 10);
+          csvPlain = false;
+        } else {
+          dst[o++] = b;
+          csvPlain = false;
         }
       }
       pos = labelEnd;
@@ -112,6 +123,7 @@ export function readName(cur: Cursor, out: DnsView): boolean {
   }
   if (labels === 0) dst[o++] = DOT;
   out.nameLen = o;
+  out.nameCsvPlain = csvPlain;
   out.labelCount = labels;
   cur.pos = resume < 0 ? pos : resume;
   return true;

@@ -24,6 +24,11 @@ export class DnsView {
   /** Presentation-format question name bytes are name[0..nameLen). */
   readonly name: Buffer = Buffer.alloc(NAME_BUF_SIZE);
   nameLen = 0;
+  /**
+   * True when the name text holds no byte a CSV writer must quote for: no `,`, and no `\`
+   * (so no escape at all). Such a name is written to a CSV field as it is.
+   */
+  nameCsvPlain = true;
   /** Offsets in `name` where each label starts (label boundaries for suffix lookups). */
   readonly labelStarts: Int32Array = new Int32Array(128);
   labelCount = 0;
@@ -68,6 +73,7 @@ export class DnsView {
     this.qtype = 0;
     this.qclass = 0;
     this.nameLen = 0;
+    this.nameCsvPlain = true;
     this.labelCount = 0;
     this.hasOpt = false;
     this.ednsUdpSize = 0;

@@ -206,6 +206,39 @@ function readUint32(buf: Buffer, limit: number): number {
 }
 
 function readUint64(buf: Buffer, limit: number): number {
+  // Fast path, unrolled: values below 2^31 in at most 5 bytes (times in seconds until 2038).
+  const p = cur.pos;
+  if (limit - p >= 5) {
+    let b = buf[p];
+    let v = b & 0x7f;
+    if (b < 0x80) {
+      cur.pos = p + 1;
+      return v;
+    }
+    b = buf[p + 1];
+    v |= (b & 0x7f) << 7;
+    if (b < 0x80) {
+      cur.pos = p + 2;
+      return v;
+    }
+    b = buf[p + 2];
+    v |= (b & 0x7f) << 14;
+    if (b < 0x80) {
+      cur.pos = p + 3;
+      return v;
+    }
+    b = buf[p + 3];
+    v |= (b & 0x7f) << 21;
+    if (b < 0x80) {
+      cur.pos = p + 4;
+      return v;
+    }
+    b = buf[p + 4];
+    if (b < 0x08) {
+      cur.pos = p + 5;
+      return v | (b << 28);
+    }
+  }
   readVarint(buf, limit);
   return cur.varHi * TWO_POW_32 + cur.varLo;
 }

@@ -13,7 +13,7 @@ import {
   messageTypeName,
 } from './constants';
 import { badMessage, invalidArgument, LinkErrorCode, LinkProtocolError } from './errors';
-import { schemaOf } from './schema';
+import type * as Schema from './schema';
 
 // Field names are link.proto's in camelCase (protobufjs' default). Decoded messages have
 // every field, zero when absent (proto3); messages to encode may leave any field out.
@@ -87,11 +87,18 @@ export type ControlInit<T extends ControlMessageType> = {
 
 const TO_OBJECT = { longs: Number, enums: Number, defaults: true, arrays: true } as const;
 
+/**
+ * link.proto through protobufjs, loaded on the first control message: commands that never
+ * speak the link (`snowtap convert`) skip loading protobufjs and parsing the schema (~25 ms).
+ */
+let linkSchema: typeof Schema | null = null;
+
 function controlSchema(type: number, what: string): Type {
   if (type === MessageType.BATCH || !(type >= MessageType.HELLO && type <= MessageType.GOODBYE)) {
     throw invalidArgument(`${what}: ${messageTypeName(type)} is not a control message type`);
   }
-  return schemaOf(type as ControlMessageType);
+  linkSchema ??= require('./schema') as typeof Schema;
+  return linkSchema.schemaOf(type as ControlMessageType);
 }
 
 /** Checks one field value against its protobuf type: protobufjs would silently wrap or coerce. */

@@ -1,4 +1,4 @@
 // Public surface of proto/net: IP address text for the CSV (allocation-free writers) and
 // client address truncation by prefix.
-export { writeIpText } from './ip-text';
+export { writeIpText, writeIpv4TextWords } from './ip-text';
 export { ClientMask, isV4Mapped, MASK_DEFAULTS, MASK_RANGES } from './mask';

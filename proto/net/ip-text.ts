@@ -38,6 +38,34 @@ function writeByteDecimal(v: number, dst: Buffer, pos: number): number {
   return pos + n;
 }
 
+// "0." .. "255.": an octet and its dot as one little-endian word (writeIpv4TextWords).
+const OCTET_WORDS = new Uint32Array(256);
+const OCTET_LENS = new Uint8Array(256);
+for (let v = 0; v < 256; v++) {
+  const t = `${v}.`;
+  for (let i = 0; i < t.length; i++) OCTET_WORDS[v]! |= t.charCodeAt(i) << (8 * i);
+  OCTET_LENS[v] = t.length;
+}
+
+/**
+ * writeIpv4Text() through a DataView of dst, one 4-byte store per octet: stores up to 3
+ * bytes past the returned end (the caller overwrites them or leaves them past its data).
+ */
+export function writeIpv4TextWords(a: Uint8Array, off: number, dv: DataView, pos: number): number {
+  let k = a[off]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  pos += OCTET_LENS[k]!;
+  k = a[off + 1]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  pos += OCTET_LENS[k]!;
+  k = a[off + 2]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  pos += OCTET_LENS[k]!;
+  k = a[off + 3]!;
+  dv.setUint32(pos, OCTET_WORDS[k]!, true);
+  return pos + OCTET_LENS[k]! - 1;
+}
+
 /** The 4 bytes at a[off..] as dotted decimal. */
 export function writeIpv4Text(a: Uint8Array, off: number, dst: Buffer, pos: number): number {
   pos = writeByteDecimal(a[off]!, dst, pos);

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TimestampWriter, writeBytes, writeInt, writeUint } from '../../enricher/pipeline/bytes';
+import {
+  dataViewOf,
+  TimestampWriter,
+  WordTable,
+  wordsOf,
+  writeBytes,
+  writeInt,
+  writeIpv4Words,
+  writeUint,
+  writeUintWords,
+  writeWords,
+} from '../../enricher/pipeline/bytes';
 
 test('writeUint/writeInt match String() over the whole range, including above 2^31', () => {
   const buf = Buffer.alloc(32);
@@ -32,4 +43,24 @@ test('writeBytes copies short and long sources alike', () => {
     assert.equal(end, 5 + n);
     assert.ok(dst.subarray(5, end).equals(src));
   }
+});
+
+test('word writers (4-byte stores) write what the byte writers write', () => {
+  const buf = Buffer.alloc(64, 0x78);
+  const dv = dataViewOf(buf);
+  const values: number[] = [];
+  for (let v = 0; v <= 1_100_000; v++) values.push(v);
+  for (let p = 10; p <= 1e15; p *= 10) values.push(p - 1, p, p + 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1);
+  for (const v of values) assert.equal(buf.toString('latin1', 1, writeUintWords(buf, dv, 1, v)), String(v));
+  for (let a = 0; a < 256; a++) {
+    const addr = Buffer.from([a, 255 - a, a >> 1, (a * 7) & 255]);
+    assert.equal(buf.toString('latin1', 3, writeIpv4Words(dv, 3, addr, 0)), addr.join('.'));
+  }
+  for (const text of ['', 'a', 'abcd', 'CLIENT_RESPONSE', 'file-0123456789abcdef/17/']) {
+    const src = Buffer.from(text, 'latin1');
+    assert.equal(buf.toString('latin1', 5, writeWords(dv, 5, wordsOf(src), src.length)), text);
+  }
+  const names = new WordTable((n) => Buffer.from(`N${n}`, 'latin1'), 100);
+  for (const n of [0, 7, 99, 7, 100, 12345])
+    assert.equal(buf.toString('latin1', 2, names.write(buf, dv, 2, n)), `N${n}`);
 });

@@ -51,6 +51,13 @@ function compare(msg: Buffer, label: string, tally: Tally): void {
       `${label} (bound ${bound}): ${got.toString('latin1')} != ${want.toString('latin1')}`,
     );
     assert.equal(fast.truncated, ref.truncated, `${label} (bound ${bound}): truncation count`);
+    // The same through a DataView (4-byte stores, as the row encoder calls it).
+    const c = Buffer.alloc(ROOM, 0x43);
+    const words = new AnswersWriter(bound);
+    const endC = words.write(msg, view, c, 7, new DataView(c.buffer, c.byteOffset, c.length));
+    assert.deepEqual(c.subarray(7, endC), want, `${label} (bound ${bound}, DataView)`);
+    assert.equal(words.plain, fast.plain);
+    assert.equal(words.truncated, ref.truncated);
     if (fast.plain) {
       for (const x of got) assert.ok(!SPECIAL.has(x), `${label}: 'plain' text holds byte ${x}`);
       if (got.length > 0) tally.plainNonEmpty++;
