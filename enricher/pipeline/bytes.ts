@@ -194,31 +194,6 @@ export class WordTable {
   }
 }
 
-// "0." .. "255.": each octet of an IPv4 address with its dot, as one little-endian word.
-const OCTET_WORDS = new Uint32Array(256);
-const OCTET_LENS = new Uint8Array(256);
-for (let k = 0; k < 256; k++) {
-  const text = Buffer.from(`${k}.`, 'latin1');
-  OCTET_WORDS[k] = wordsOf(text)[0]!;
-  OCTET_LENS[k] = text.length;
-}
-
-/** The 4 bytes at a[off..] as dotted decimal, one store per octet (3 bytes of room past it). */
-export function writeIpv4Words(dv: DataView, pos: number, a: Uint8Array, off: number): number {
-  let k = a[off]!;
-  dv.setUint32(pos, OCTET_WORDS[k]!, true);
-  pos += OCTET_LENS[k]!;
-  k = a[off + 1]!;
-  dv.setUint32(pos, OCTET_WORDS[k]!, true);
-  pos += OCTET_LENS[k]!;
-  k = a[off + 2]!;
-  dv.setUint32(pos, OCTET_WORDS[k]!, true);
-  pos += OCTET_LENS[k]!;
-  k = a[off + 3]!;
-  dv.setUint32(pos, OCTET_WORDS[k]!, true);
-  return pos + OCTET_LENS[k]! - 1;
-}
-
 /** Buffers for a table of names, so the hot path copies bytes instead of encoding strings. */
 export function encodeNames(names: readonly string[]): Buffer[] {
   return names.map((n) => Buffer.from(n, 'latin1'));

@@ -18,7 +18,10 @@ import {
   SOCKET_FAMILY_NAMES,
   SOCKET_PROTOCOL_NAMES,
 } from '../../proto/dnstap/index';
-import { writeIpText as writeIpTextExport } from '../../proto/net/index';
+import {
+  writeIpText as writeIpTextExport,
+  writeIpv4TextWords as writeIpv4TextWordsExport,
+} from '../../proto/net/index';
 import { csvFieldNeedsQuoting, ROW_TERMINATOR, writeCsvBytesField, writeCsvField } from '../output/csv';
 import { escapeTextBytes, escapeTextString } from '../output/text-escape';
 import type { DomainRule, NetworkRule } from '../policy/index';
@@ -30,7 +33,6 @@ import {
   wordsOf,
   writeBytes,
   writeInt,
-  writeIpv4Words,
   writeUint,
   writeUintWords,
   writeWords,
@@ -48,6 +50,7 @@ import type { Pseudonymizer } from './pseudonym';
 const ABSENT: number = ABSENTExport;
 const isResponseType = isResponseTypeExport;
 const writeIpText = writeIpTextExport;
+const writeIpv4TextWords = writeIpv4TextWordsExport;
 const qtypeBytes = qtypeBytesExport;
 const qclassBytes = qclassBytesExport;
 const rcodeBytes = rcodeBytesExport;
@@ -264,7 +267,7 @@ export class RowEncoder {
           off = 0;
         }
         p = this.pseudo !== null ? this.pseudo.write(src, off, len, b, p) : writeIpText(src, off, len, b, p);
-      } else if (len === 4) p = writeIpv4Words(dv, p, fb, v.queryAddressOff);
+      } else if (len === 4) p = writeIpv4TextWords(fb, v.queryAddressOff, dv, p);
       else p = writeIpText(fb, v.queryAddressOff, len, b, p);
     }
     b[p++] = COMMA;
@@ -276,7 +279,7 @@ export class RowEncoder {
     if (v.responseAddressOff !== ABSENT)
       p =
         v.responseAddressLen === 4
-          ? writeIpv4Words(dv, p, fb, v.responseAddressOff)
+          ? writeIpv4TextWords(fb, v.responseAddressOff, dv, p)
           : writeIpText(fb, v.responseAddressOff, v.responseAddressLen, b, p);
     b[p++] = COMMA;
     if (v.responsePort !== ABSENT) {

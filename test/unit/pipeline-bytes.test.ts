@@ -7,11 +7,11 @@ import {
   wordsOf,
   writeBytes,
   writeInt,
-  writeIpv4Words,
   writeUint,
   writeUintWords,
   writeWords,
 } from '../../enricher/pipeline/bytes';
+import { writeIpv4TextWords } from '../../proto/net/index';
 
 test('writeUint/writeInt match String() over the whole range, including above 2^31', () => {
   const buf = Buffer.alloc(32);
@@ -54,7 +54,7 @@ test('word writers (4-byte stores) write what the byte writers write', () => {
   for (const v of values) assert.equal(buf.toString('latin1', 1, writeUintWords(buf, dv, 1, v)), String(v));
   for (let a = 0; a < 256; a++) {
     const addr = Buffer.from([a, 255 - a, a >> 1, (a * 7) & 255]);
-    assert.equal(buf.toString('latin1', 3, writeIpv4Words(dv, 3, addr, 0)), addr.join('.'));
+    assert.equal(buf.toString('latin1', 3, writeIpv4TextWords(addr, 0, dv, 3)), addr.join('.'));
   }
   for (const text of ['', 'a', 'abcd', 'CLIENT_RESPONSE', 'file-0123456789abcdef/17/']) {
     const src = Buffer.from(text, 'latin1');
