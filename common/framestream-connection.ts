@@ -16,6 +16,7 @@ import {
 } from '../proto/framestream';
 import { spreadDeadline } from './framestream-admission';
 import type { Logger } from './log';
+import { onChunks } from './shared-reads';
 
 /** Who sent a frame. The sink may keep a reference; the fields stay valid after close. */
 export interface ConnectionInfo {
@@ -110,7 +111,7 @@ export class FrameStreamConnection implements ConnectionInfo {
     this.handshakeTimer.unref();
     // No idle timeout ever: Node's default is none, made explicit because it matters.
     socket.setTimeout(0);
-    socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    onChunks(socket, (chunk) => this.onChunk(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err) => this.fail('socket-error', err));
     socket.on('close', () => this.onSocketClose());

@@ -38,6 +38,7 @@ import {
   resolveServerOptions,
   TCP_KEEPALIVE_MS,
 } from './framestream-listen';
+import { adoptSharedReads } from './shared-reads';
 
 export {
   DEFAULT_CLOSE_GRACE_MS,
@@ -235,7 +236,11 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
 
   private createServer(unix: boolean): net.Server {
     // allowHalfOpen false: a producer's EOF ends our side too (after any FINISH we queued).
-    const server = net.createServer({ allowHalfOpen: false }, (socket) => this.onSocket(socket, unix));
+    // Plain sockets read into one shared buffer (common/shared-reads.ts): paused until adopted.
+    const plain = unix || this.tlsServer === null;
+    const server = net.createServer({ allowHalfOpen: false, pauseOnConnect: plain }, (socket) =>
+      this.onSocket(plain ? adoptSharedReads(socket) : socket, unix),
+    );
     server.on('error', (err) => this.opts.log.error({ err }, 'dnstap listener error'));
     this.servers.push(server);
     return server;
