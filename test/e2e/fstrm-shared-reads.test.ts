@@ -58,7 +58,7 @@ for (const transport of ['unix', 'tcp'] as const) {
       assert.equal(got.length, N);
       const p = [0, 1, 2, 3].find((q) => frameOf(q, 0).equals(got[0]!));
       assert.notEqual(p, undefined, 'first frame is one producer’s');
-      got.forEach((b, i) => assert.ok(b.equals(frameOf(p!, i)), `conn ${conn} frame ${i}`));
+      for (const [i, b] of got.entries()) assert.ok(b.equals(frameOf(p!, i)), `conn ${conn} frame ${i}`);
     }
     // server.close() waits for the listener's connection count (kept by the adopted sockets).
     const closing = server.close(0);
