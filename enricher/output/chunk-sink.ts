@@ -33,6 +33,10 @@ export interface ChunkFile {
   entrySynced: boolean;
   /** Blocks handed to the sink (object stores bound the blocks of one object). */
   blocks: number;
+  /** fileBytes when the last writeback hint or sync started (see WRITEBACK_HINT_BYTES). */
+  hintedBytes: number;
+  /** The writeback hint in flight, if any; settles (never rejects) once it is done. */
+  writeback: Promise<void> | null;
 }
 
 export interface CommitInfo {
@@ -60,6 +64,15 @@ export const QUEUE_HIGH_WATER_BLOCKS = 8;
 // honours backpressure never drops a buffer to the GC: dropped ones are external memory that
 // V8 collects late, and RSS would drift up by tens of MiB with the input size.
 const BUFFER_POOL_MAX = QUEUE_HIGH_WATER_BLOCKS + 2;
+/**
+ * A chunk written this far past its last sync gets a writeback hint: an fdatasync started
+ * beside the write loop (not awaited by it), so the disk writes the chunk while rows are still
+ * being encoded instead of all at once in the commit's fsync. Without it a convert stalls at
+ * every commit for as long as the disk takes to write the chunk (1 M rows, 215 MB: ~95 ms of
+ * a 1.1 s run). A failed hint fails the sink like a failed sync (fsync errors are reported
+ * once only).
+ */
+export const WRITEBACK_HINT_BYTES = 16 * 1024 * 1024;
 
 const WRITE = 0;
 const COMMIT = 1;
@@ -271,11 +284,35 @@ export class ChunkSink {
     this.bytesWritten += buf.length;
     this.writtenRows += op.rows;
     this.queuedBytes -= op.len;
+    if (chunk.fileBytes - chunk.hintedBytes >= WRITEBACK_HINT_BYTES) this.hintWriteback(chunk);
     if (this.drainWaiters.length > 0 && this.queuedBytes <= this.highWater / 2) {
       const ws = this.drainWaiters;
       this.drainWaiters = [];
       for (const resolve of ws) resolve();
     }
+  }
+
+  /** Starts a writeback hint for `chunk` unless one is in flight or the store has none. */
+  private hintWriteback(chunk: ChunkFile): void {
+    const writeback = this.store.writeback;
+    if (writeback === undefined || chunk.writeback !== null) return;
+    chunk.hintedBytes = chunk.fileBytes;
+    const done: Promise<void> = writeback.call(this.store, chunk).then(
+      () => {
+        if (chunk.writeback === done) chunk.writeback = null;
+      },
+      (err: unknown) => {
+        if (chunk.writeback === done) chunk.writeback = null;
+        this.fail(err);
+      },
+    );
+    chunk.writeback = done;
+  }
+
+  /** Waits for the chunk's writeback hint; throws the sink's failure (a failed hint's too). */
+  private async settleWriteback(chunk: ChunkFile): Promise<void> {
+    if (chunk.writeback !== null) await chunk.writeback;
+    if (this.failure !== null) throw this.failure;
   }
 
   private wakeIdle(): void {
@@ -300,12 +337,15 @@ export class ChunkSink {
   }
 
   private async syncChunk(chunk: ChunkFile): Promise<void> {
+    await this.settleWriteback(chunk);
     if (this.store.syncCounts) this.syncs++;
+    chunk.hintedBytes = chunk.fileBytes;
     await this.store.sync(chunk);
   }
 
   /** Publishes the chunk under its final name (rename, upload or block-list commit). */
   private async publish(chunk: ChunkFile): Promise<void> {
+    await this.settleWriteback(chunk);
     if (this.store.syncCounts) this.syncs++;
     const to = await this.store.publish(chunk);
     this.openFiles.delete(chunk);

@@ -466,6 +466,8 @@ export class ChunkWriter implements DurableRowSink {
       fh: null,
       entrySynced: false,
       blocks: 0,
+      hintedBytes: 0,
+      writeback: null,
     };
     // The block buffer is empty here: the previous chunk sealed it when it was committed.
     this.o.header.copy(this.buf, 0);

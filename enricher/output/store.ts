@@ -25,6 +25,12 @@ export interface ChunkStore {
   append(chunk: ChunkFile, block: Buffer): Promise<void>;
   /** Makes every block appended to `chunk` durable. */
   sync(chunk: ChunkFile): Promise<void>;
+  /**
+   * Optional: starts writing the chunk's appended blocks to stable storage ahead of its sync
+   * (a local file's fdatasync). The sink runs it beside its write loop, one at a time per chunk,
+   * and waits for it before the chunk's next sync or publish.
+   */
+  writeback?(chunk: ChunkFile): Promise<void>;
   /** Makes the chunk visible under its final name, exactly once; returns that name. */
   publish(chunk: ChunkFile): Promise<string>;
   /** After a failure: release what is open, leave the data for recovery. */
@@ -83,6 +89,13 @@ export class FileStore implements ChunkStore {
       await fsyncDir(path.dirname(chunk.partialPath));
       chunk.entrySynced = true;
     }
+  }
+
+  /** fdatasync beside the sink's writes (ChunkSink WRITEBACK_HINT_BYTES). */
+  writeback(chunk: ChunkFile): Promise<void> {
+    const fh = chunk.fh;
+    if (fh === null) return Promise.resolve();
+    return io('fsync', chunk.partialPath, fh.datasync());
   }
 
   /** fsync, close, then rename to the final name (or upload and delete). */

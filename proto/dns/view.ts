@@ -80,6 +80,13 @@ export class DnsView {
     this.ednsDo = false;
     this.msgStart = 0;
     this.answersOff = -1;
+    // The parser sets the ECS fields (all 16 address bytes) only together with hasEcs: unless
+    // the last message had ECS they still hold their reset values, so they are reset only then.
+    if (this.hasEcs) this.resetEcs();
+    this.size = 0;
+  }
+
+  private resetEcs(): void {
     this.hasEcs = false;
     this.ecsFamily = 0;
     this.ecsSourcePrefix = 0;
@@ -88,6 +95,5 @@ export class DnsView {
     // A loop, not fill(0): fill() crosses into C++ and cost ~30 ns per message in bench-dns.
     const ecs = this.ecsAddress;
     for (let i = 0; i < 16; i++) ecs[i] = 0;
-    this.size = 0;
   }
 }

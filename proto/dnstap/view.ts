@@ -161,6 +161,12 @@ export class DnstapView {
     this.queryZoneOff = ABSENT;
     this.queryZoneLen = 0;
     this.httpProtocol = ABSENT;
+    // Only the decoder's Policy reading sets the policy fields, after hasPolicy: unless the
+    // last payload had a Policy (rare) they still hold their reset values, so they are reset only then.
+    if (this.hasPolicy) this.resetPolicy();
+  }
+
+  private resetPolicy(): void {
     this.hasPolicy = false;
     this.policyTypeOff = ABSENT;
     this.policyTypeLen = 0;

@@ -96,3 +96,21 @@ describe('EDNS', () => {
     assert.equal(codeOf(beyond), 'DNS_TRUNCATED');
   });
 });
+
+test('a reused view: the ECS of one message does not linger into the next', () => {
+  const withEcs = new DnsBuilder()
+    .header({ qr: true, qdcount: 1, arcount: 1 })
+    .question('x.test')
+    .opt({ options: [ecsOption(2, 56, 0, [0x20, 1, 0xd, 0xb8, 0, 0, 1])] })
+    .build();
+  const without = new DnsBuilder().header({ qr: true, qdcount: 1 }).question('x.test').build();
+  const view = new DnsView();
+  parseDnsMessage(withEcs, 0, withEcs.length, view);
+  assert.equal(view.hasEcs, true);
+  parseDnsMessage(without, 0, without.length, view);
+  assert.deepEqual(
+    [view.hasEcs, view.ecsFamily, view.ecsSourcePrefix, view.ecsScopePrefix, view.ecsOptionOff],
+    [false, 0, 0, 0, -1],
+  );
+  assert.deepEqual([...view.ecsAddress], Array(16).fill(0));
+});

@@ -220,3 +220,27 @@ test('decoder: errors carry name, code and offset; bad ranges are RangeErrors', 
   assert.throws(() => decodeDnstap(buf, 0, buf.length + 1, view), RangeError);
   assert.throws(() => decodeDnstap(buf, -1, 2, view), RangeError);
 });
+
+test('a reused view: the Policy of one payload does not linger into the next', () => {
+  const view = new DnstapView();
+  const policy = new PbBuilder().len(1, 'RPZ').len(2, 'rule.').uint(3, 1).uint(4, 2).len(5, 'value');
+  const withPolicy = new PbBuilder().len(14, msg().len(15, policy)).uint(15, 1).build();
+  const without = new PbBuilder().len(14, msg()).uint(15, 1).build();
+  decodeDnstap(withPolicy, 0, withPolicy.length, view);
+  assert.equal(view.hasPolicy, true);
+  assert.equal(str(view, view.policyValueOff, view.policyValueLen), 'value');
+  decodeDnstap(without, 0, without.length, view);
+  assert.deepEqual(diffView(view, Dnstap.decode(without) as never), []);
+  assert.deepEqual(
+    [
+      view.hasPolicy,
+      view.policyTypeOff,
+      view.policyRuleOff,
+      view.policyAction,
+      view.policyMatch,
+      view.policyValueOff,
+    ],
+    [false, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT],
+  );
+  assert.deepEqual([view.policyTypeLen, view.policyRuleLen, view.policyValueLen], [0, 0, 0]);
+});
