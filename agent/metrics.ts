@@ -5,6 +5,7 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { byLabel, one, scrapedCounter, scrapedGauge } from '../common/metrics';
 import { secretCounts } from '../common/secret-files';
+import { sharedReadStats } from '../common/shared-reads';
 import type { Agent } from './agent';
 import type { StripeStats } from './link';
 
@@ -299,5 +300,13 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     'dnstap connections closed on a Frame Streams protocol error, by code',
     () => ({ ...(input()?.protocolErrors ?? {}) }),
     'code',
+  );
+  counter(
+    registry,
+    `${p}input_read_path_total`,
+    'Plain (non-TLS) dnstap connections by how they are read: shared (one shared read buffer, ' +
+      'common/shared-reads.ts) or ordinary (this Node lacks the socket internals it relies on)',
+    () => ({ shared: sharedReadStats.adopted, ordinary: sharedReadStats.ordinary }),
+    'path',
   );
 }

@@ -65,6 +65,10 @@ test('metrics, /healthz, /readyz; promtool check metrics is clean', async () => 
   assert.equal(value('snowtap_agent_link_connections{role="active"}'), 1);
   assert.equal(value('snowtap_agent_link_connections{role="standby"}'), 1);
   assert.equal(value('snowtap_agent_input_connections_total'), 1);
+  // The producer's unix socket was read through the shared buffer (common/shared-reads.ts):
+  // a Node whose socket internals changed would fall back to ordinary reads, and fail here.
+  assert.ok(value('snowtap_agent_input_read_path_total{path="shared"}') >= 1);
+  assert.equal(value('snowtap_agent_input_read_path_total{path="ordinary"}'), 0);
   assert.ok(value('snowtap_agent_ack_latency_seconds_count') >= 1);
   assert.ok(value('snowtap_agent_batches_acked_total') >= 1);
   assert.equal(value('snowtap_agent_buffer_limit_bytes'), 64 * 1024 * 1024);
