@@ -133,7 +133,10 @@ describe('s3:// output (s3rver behind an enforcing proxy)', () => {
     const live = await recoverPartials(dir, 's3-successor', { publish });
     assert.equal(live.recovered, 0, 'a live-looking peer is left alone');
     const res = await recoverPartials(dir, 's3-successor', { publish, now: later });
-    assert.equal(res.recovered, 1, 'the torn chunk is salvaged and uploaded');
+    // The child rotates every 700 rows while writing flat out, so the kill can land just after
+    // a rotation, on a partial chunk without a complete row yet: dropped, not uploaded (one
+    // CI run in many). Either way exactly the one partial file is accounted for.
+    assert.equal(res.recovered + res.dropped, 1, 'the torn chunk is salvaged and uploaded, or dropped empty');
     const keys = await chunks('crash/');
     assert.ok(keys.length >= sealed);
     const got = await idsIn(keys);
