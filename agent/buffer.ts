@@ -196,12 +196,8 @@ export class BatchBuffer {
     this.inFlight--;
     this.memBytes -= b.size;
     b.where = Where.DONE;
-    // The frame may be reused only when nothing can still read it: never spooled (no file
-    // write), and written to one connection only, the one whose enricher acknowledged it, so
-    // every byte has left that socket. A re-sent batch goes out as a copy (markResent) while
-    // the first connection, stalled or half-open, may still hold the original in its write
-    // queue until it is destroyed: such frames are left to the garbage collector.
-    if (b.frame !== null && b.file === null && !b.writing && b.sends === 1) this.o.pool?.give(b.frame);
+    // Never spooled: no file write can still be reading the frame, and the enricher has it.
+    if (b.frame !== null && b.file === null && !b.writing) this.o.pool?.give(b.frame);
     b.frame = null;
     if (b.file !== null && !b.writing) this.removeFile(b);
     this.wake();

@@ -6,10 +6,8 @@
 // sealed batch is copied into it, so the steady state allocates nothing per batch.
 //
 // Only buffers the pool made come back (a WeakSet of their ArrayBuffers), and only from
-// BatchBuffer.acked() for a batch that never touched the spool and was written to one
-// connection only (the one acknowledging it): by then that enricher has every byte, so no
-// socket write or file write still reads the memory. A re-sent batch is not given back: the
-// connection that first wrote it may still hold it in a stalled write queue. Other endings (drops, spool,
+// BatchBuffer.acked() for a batch that never touched the spool: by then the enricher has every
+// byte, so no socket write or file write still reads the memory. Other endings (drops, spool,
 // shutdown) leave the buffer to the garbage collector as before.
 //
 // Sizes: a buffer is allocated rounded up to GRAIN and reused for a frame that leaves less than
