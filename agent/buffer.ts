@@ -10,7 +10,6 @@
 
 import type { Logger } from '../common/log';
 import { Deque } from './deque';
-import type { FramePool } from './frame-pool';
 import type { WhenFull } from './options';
 import type { Spool, SpooledFile } from './spool';
 
@@ -80,8 +79,6 @@ export interface BatchBufferOptions {
   onDrop: (reason: DropReason, records: number) => void;
   /** Something became sendable (new batch, spool file loaded); see also setSender(). */
   onReady?: () => void;
-  /** Takes back the frames of batches acknowledged from memory (agent/frame-pool.ts). */
-  pool?: FramePool;
 }
 
 export class BatchBuffer {
@@ -196,8 +193,6 @@ export class BatchBuffer {
     this.inFlight--;
     this.memBytes -= b.size;
     b.where = Where.DONE;
-    // Never spooled: no file write can still be reading the frame, and the enricher has it.
-    if (b.frame !== null && b.file === null && !b.writing) this.o.pool?.give(b.frame);
     b.frame = null;
     if (b.file !== null && !b.writing) this.removeFile(b);
     this.wake();

@@ -150,20 +150,14 @@ export class BatchEncoder {
   /**
    * Ends the batch and returns its whole link frame in a new Buffer of exactly its size,
    * owned by the caller (the agent keeps it until acknowledged). The encoder's own buffer is
-   * reused by the next begin(). `alloc` (optional) supplies that Buffer, given its size.
+   * reused by the next begin().
    */
-  finish(alloc?: (size: number) => Buffer): Buffer {
+  finish(): Buffer {
     if (!this.open)
       throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'BatchEncoder.finish before begin');
     this.open = false;
     this.buf.writeUInt32BE(this.pos - LENGTH_SIZE, 0);
-    const out = alloc === undefined ? Buffer.allocUnsafe(this.pos) : alloc(this.pos);
-    if (out.length !== this.pos) {
-      throw new LinkProtocolError(
-        LinkErrorCode.INVALID_STATE,
-        'BatchEncoder.finish: alloc returned the wrong size',
-      );
-    }
+    const out = Buffer.allocUnsafe(this.pos);
     this.buf.copy(out, 0, 0, this.pos);
     return out;
   }
