@@ -220,6 +220,7 @@ export class Agent {
       spooled,
       lost,
       acked: this.client.stats.recordsAcked,
+      resent: this.client.stats.batchesResent,
       dropped: this.counters.dropped,
     };
     if (lost > 0) o.log.error(fields, `agent stopped: ${lost} records were never acknowledged and are LOST`);
