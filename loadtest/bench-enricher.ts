@@ -16,10 +16,11 @@
 //     [--load F] [--frames N] [--compression none|gzip|zstd] [--dir DIR] [--quick] [--json FILE]
 //     [--trace FILE]
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fixtureRecords, TestAgent } from '../test/support/link-client';
+import { cpuSeconds, procStatus } from './agent-bench-support';
 import { replicateCapture } from './capture';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
@@ -48,18 +49,6 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const quantile = (sorted: number[], q: number) =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-
-/** utime + stime of a live process, seconds (USER_HZ = 100). */
-function cpuOf(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const s = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(s[11]) + Number(s[12])) / 100;
-}
-
-function rssHwmMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 function convertRate(capture: string, frames: number, dir: string): number {
   const out = path.join(dir, 'convert-out');
@@ -256,12 +245,12 @@ async function measure(records: Buffer[], dir: string, rate?: number): Promise<M
     await sleep(WARMUP_MS);
     agents.measuring = true;
     agents.held = 0;
-    const cpu0 = cpuOf(enricher.pid);
+    const cpu0 = cpuSeconds(enricher.pid);
     const m0 = performance.now();
     await sleep(SECONDS * 1000);
     const secs = (performance.now() - m0) / 1000;
     agents.measuring = false;
-    const cpu = (cpuOf(enricher.pid) - cpu0) / secs;
+    const cpu = (cpuSeconds(enricher.pid) - cpu0) / secs;
     if (traceOut && rate !== undefined) {
       const lines: string[] = [];
       for (let i = 0; i < agents.trace.length; i += 2)
@@ -275,7 +264,7 @@ async function measure(records: Buffer[], dir: string, rate?: number): Promise<M
       ackP50ms: quantile(lat, 0.5),
       ackP99ms: quantile(lat, 0.99),
       ackMaxms: lat.at(-1) ?? Number.NaN,
-      enricherPeakRssMiB: rssHwmMiB(enricher.pid),
+      enricherPeakRssMiB: procStatus(enricher.pid, 'VmHWM') / 2 ** 20,
       held: agents.held,
     };
   } finally {

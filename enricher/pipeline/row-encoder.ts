@@ -436,21 +436,13 @@ export class RowEncoder {
   private newSegment(v: DnstapView, idKey: number, b: Buffer, p: number): number {
     const start = p;
     const t = v.type;
-    if (t !== ABSENT) p = t < MESSAGE_TYPES.length ? writeBytes(b, p, MESSAGE_TYPES[t]!) : writeUint(b, p, t);
+    if (t !== ABSENT) p = writeEnum(b, p, MESSAGE_TYPES, t);
     b[p++] = COMMA;
     if (idKey !== -1) p = writeBytes(b, p, this.lastIdentityCsv);
     b[p++] = COMMA;
-    if (v.socketProtocol !== ABSENT)
-      p =
-        v.socketProtocol < PROTOCOLS.length
-          ? writeBytes(b, p, PROTOCOLS[v.socketProtocol]!)
-          : writeUint(b, p, v.socketProtocol);
+    if (v.socketProtocol !== ABSENT) p = writeEnum(b, p, PROTOCOLS, v.socketProtocol);
     b[p++] = COMMA;
-    if (v.socketFamily !== ABSENT)
-      p =
-        v.socketFamily < FAMILIES.length
-          ? writeBytes(b, p, FAMILIES[v.socketFamily]!)
-          : writeUint(b, p, v.socketFamily);
+    if (v.socketFamily !== ABSENT) p = writeEnum(b, p, FAMILIES, v.socketFamily);
     b[p++] = COMMA;
     if (t >= 0 && t < SEGMENT_TYPES && p - start <= MAX_SEGMENT_BYTES) {
       this.segWords[t] = wordsOf(b.subarray(start, p));
@@ -473,4 +465,9 @@ export class RowEncoder {
     this.identityWords = wordsOf(this.lastIdentity);
     this.identityGen++;
   }
+}
+
+/** An enum value as its name from `names`, or as its number when the table has none. */
+function writeEnum(b: Buffer, p: number, names: readonly Uint8Array[], value: number): number {
+  return value < names.length ? writeBytes(b, p, names[value]!) : writeUint(b, p, value);
 }
