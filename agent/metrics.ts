@@ -309,4 +309,11 @@ export function registerAgentMetrics(registry: Registry, agent: Agent): void {
     () => ({ shared: sharedReadStats.adopted, ordinary: sharedReadStats.ordinary }),
     'path',
   );
+  counter(
+    registry,
+    `${p}input_reads_total`,
+    'Socket reads of the plain dnstap connections read through the shared buffer: records_in_total / ' +
+      'this is the frames one read (one event-loop wakeup) brings',
+    () => sharedReadStats.reads,
+  );
 }

@@ -23,8 +23,11 @@ interface Slot {
   onChunk: ChunkHandler;
 }
 
-/** Accepted sockets adopted into the shared-buffer path / left to 'data' events. */
-export const sharedReadStats = { adopted: 0, ordinary: 0 };
+/**
+ * Accepted sockets adopted into the shared-buffer path / left to 'data' events, and the reads
+ * of adopted sockets (frames per read = frames / reads: what one event-loop wakeup brings).
+ */
+export const sharedReadStats = { adopted: 0, ordinary: 0, reads: 0 };
 
 const slots = new WeakMap<net.Socket, Slot>();
 let shared: Buffer | null = null;
@@ -65,6 +68,7 @@ export function adoptSharedReads(socket: net.Socket): net.Socket {
     onread: {
       buffer: shared,
       callback: (n: number, buf: Uint8Array) => {
+        sharedReadStats.reads++;
         slot.onChunk((buf as Buffer).subarray(0, n));
         return true;
       },

@@ -6,10 +6,11 @@
 //
 //   node dist/loadtest/bench-e2e.js [--frames N] [--quick] [--json FILE]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freeTcpPort } from '../common/listen';
+import { cpuSeconds } from './agent-bench-support';
 import { replicateCapture } from './capture';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
@@ -89,10 +90,24 @@ interface Result {
   /** Socket input only: frames/s fstrm_replay got rid of (start to its exit), the rate at
    * which the agent absorbs a DNS server's stream; compare with fstrm_capture's. */
   absorbPerSec?: number;
+  /** Socket input only: data frames per socket read (records_in / the agent's input_reads_total). */
+  framesPerRead?: number;
+  /** Socket input only: the agent's CPU (user + system) while fstrm_replay ran, in cores. */
+  agentCores?: number;
+  /** Socket input only: the enricher's and fstrm_replay's CPU over the same time, in cores. */
+  enricherCores?: number;
+  replayCores?: number;
+  /** Socket input only: the C reference in the same run (fstrm_replay -> fstrm_capture). */
+  capturePerSec?: number;
+  captureCores?: number;
 }
 
 /** The C reference in the same run: fstrm_replay -> fstrm_capture -w /dev/null, frames/s. */
-async function captureReference(capture: string, frames: number, dir: string): Promise<number> {
+async function captureReference(
+  capture: string,
+  frames: number,
+  dir: string,
+): Promise<{ perSec: number; cores: number }> {
   const sock = path.join(dir, `capture-${Date.now()}.sock`);
   const cap = spawn('fstrm_capture', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w', '/dev/null'], {
     stdio: 'ignore',
@@ -100,10 +115,12 @@ async function captureReference(capture: string, frames: number, dir: string): P
   try {
     while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
     const t0 = process.hrtime.bigint();
+    const cpu0 = cpuSeconds(cap.pid!);
     spawnSync('fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture], {
       stdio: 'ignore',
     });
-    return Math.round(frames / (Number(process.hrtime.bigint() - t0) / 1e9));
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { perSec: Math.round(frames / secs), cores: (cpuSeconds(cap.pid!) - cpu0) / secs };
   } finally {
     cap.kill('SIGTERM');
   }
@@ -155,12 +172,21 @@ async function run(
   await waitReady(am);
   const t0 = process.hrtime.bigint();
   let absorbSecs = 0;
+  let agentCpu = 0;
+  let enricherCpu = 0;
+  let replayCpu = 0;
   if (input === 'socket') {
     while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
+    const cpu0 = cpuSeconds(agent.pid!);
+    const e0 = cpuSeconds(enricher.pid!);
+    const r0 = childrenCpuSeconds();
     spawnSync('fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture], {
       stdio: 'ignore',
     });
     absorbSecs = Number(process.hrtime.bigint() - t0) / 1e9;
+    agentCpu = cpuSeconds(agent.pid!) - cpu0;
+    enricherCpu = cpuSeconds(enricher.pid!) - e0;
+    replayCpu = childrenCpuSeconds() - r0;
     for (;;) {
       const a = await scrape(am);
       const acked = a.get('snowtap_agent_records_acked_total') ?? 0;
@@ -197,9 +223,26 @@ async function run(
     agentPeakRssMiB: peakA / 2 ** 20,
     enricherPeakRssMiB: peakE / 2 ** 20,
     dropped,
-    ...(input === 'socket' ? { absorbPerSec: Math.round(frames / absorbSecs) } : {}),
+    ...(input === 'socket'
+      ? {
+          absorbPerSec: Math.round(frames / absorbSecs),
+          agentCores: Math.round((agentCpu / absorbSecs) * 100) / 100,
+          enricherCores: Math.round((enricherCpu / absorbSecs) * 100) / 100,
+          replayCores: Math.round((replayCpu / absorbSecs) * 100) / 100,
+          framesPerRead: Math.round((10 * (a.get(IN) ?? 0)) / (a.get(READS) ?? 1)) / 10,
+        }
+      : {}),
   };
 }
+
+/** CPU seconds of this process's reaped children (fstrm_replay runs under spawnSync). */
+function childrenCpuSeconds(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100; // cutime + cstime
+}
+
+const IN = 'snowtap_agent_records_in_total';
+const READS = 'snowtap_agent_input_reads_total';
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-bench-e2e-'));
@@ -210,7 +253,7 @@ async function main(): Promise<void> {
       `agent -> enricher, ${frames} records (unbound bulk capture replicated), both processes on this machine`,
     );
     const results: Result[] = [await run('replay', capture, frames, dir)];
-    let reference = 0;
+    let reference = { perSec: 0, cores: 0 };
     if (spawnSync('fstrm_replay', ['-h']).error === undefined) {
       results.push(await run('socket', capture, frames, dir));
       reference = await captureReference(capture, frames, dir);
@@ -223,11 +266,22 @@ async function main(): Promise<void> {
       );
     }
     const socket = results.find((r) => r.input === 'socket');
-    if (socket?.absorbPerSec !== undefined && reference > 0) {
+    if (socket?.absorbPerSec !== undefined && reference.perSec > 0) {
       console.log(
-        `fstrm_replay absorbed: agent ${socket.absorbPerSec} frames/s, fstrm_capture ${reference} frames/s (same run): ` +
-          `${(socket.absorbPerSec / reference).toFixed(2)}x`,
+        `fstrm_replay absorbed: agent ${socket.absorbPerSec} frames/s, fstrm_capture ${reference.perSec} frames/s ` +
+          `(same run): ${(socket.absorbPerSec / reference.perSec).toFixed(2)}x`,
       );
+      // fstrm_replay writes one frame per write(): each is a socket buffer of its own, so the
+      // reader's kernel work is per frame, and a read brings what arrived since the last wakeup.
+      console.log(
+        `  while absorbing: agent ${socket.agentCores} cores (${socket.framesPerRead} frames per read), ` +
+          `enricher ${socket.enricherCores}, fstrm_replay ${socket.replayCores}; ` +
+          `fstrm_capture ${reference.cores.toFixed(2)} cores`,
+      );
+    }
+    if (socket !== undefined) {
+      socket.capturePerSec = reference.perSec;
+      socket.captureCores = Math.round(reference.cores * 100) / 100;
     }
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2) + '\n');
   } finally {
