@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_DEFAULTS, AGENT_LIMITS } from '../agent/options';
 import { HAPROXY_BINARY, haproxyAvailable } from '../loadtest/haproxy';
-import { runProducer } from '../loadtest/producer';
+import { PRODUCER_TICK_MS, runProducer } from '../loadtest/producer';
 import { REBALANCE_DEFAULTS, type RebalanceResult, runRebalance } from '../loadtest/rebalance';
 import { formatShareTable, writeReport } from '../loadtest/report';
 import {
@@ -137,6 +137,26 @@ export const PRODUCER_OPTIONS: readonly OptionSpec[] = [
     min: 0.1,
     arg: 'SECONDS',
     help: 'how long to send before STOP',
+  },
+  {
+    name: 'tick-ms',
+    kind: 'int',
+    default: PRODUCER_TICK_MS,
+    min: 1,
+    max: 1000,
+    arg: 'MS',
+    help: 'send what the rate allows every MS milliseconds (a burst per tick)',
+  },
+  {
+    name: 'frames-per-write',
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 1_000_000,
+    arg: 'N',
+    help:
+      'at most N frames per socket write (1: one write per frame, as unbound does; BIND via libfstrm ' +
+      'writes a few KiB at a time); 0: as many as fit in 256 KiB',
   },
   {
     name: 'seed',
@@ -429,6 +449,8 @@ async function producerMain(argv: readonly string[]): Promise<number> {
     seconds: Number(o.duration),
     seed: Number(o.seed),
     identity: String(o.identity),
+    tickMs: Number(o['tick-ms']),
+    framesPerWrite: Number(o['frames-per-write']),
   });
   process.stdout.write(`${JSON.stringify(stats)}\n`);
   return stats.error === null && stats.finished ? 0 : 1;

@@ -9,6 +9,10 @@
 //
 //   node dist/loadtest/bench-sidecar.js [--rate N] [--seconds D] [--runs K] [--quick] [--json FILE]
 //     [--agent-flag=--x=y ...]   extra agent flags (repeatable)
+//     [--tick-ms MS] [--frames-per-write N]   how the producer writes (`snowtap loadtest producer`);
+//       by default a 10 ms burst of ~1000 frames in one write, so a read brings ~1000 frames.
+//       A DNS server writes less at a time (unbound: one frame per write), which costs every
+//       reader more per frame (a wakeup per few frames; the kernel's per-write buffers).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +30,9 @@ const RUNS = num('--runs', QUICK ? 1 : 3);
 const AGENT_FLAGS = args
   .filter((a) => a.startsWith('--agent-flag='))
   .map((a) => a.slice('--agent-flag='.length));
+const PRODUCER_FLAGS = ['--tick-ms', '--frames-per-write'].flatMap((f) =>
+  args.includes(f) ? [f, args[args.indexOf(f) + 1]!] : [],
+);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 const MiB = 2 ** 20;
 
@@ -64,7 +71,18 @@ async function waitForSocket(sock: string): Promise<void> {
 async function produce(sock: string, rate: number, seconds: number): Promise<number> {
   const child = spawn(
     process.execPath,
-    [MAIN, 'loadtest', 'producer', '--socket', sock, '--rate', String(rate), '--duration', String(seconds)],
+    [
+      MAIN,
+      'loadtest',
+      'producer',
+      '--socket',
+      sock,
+      '--rate',
+      String(rate),
+      '--duration',
+      String(seconds),
+      ...PRODUCER_FLAGS,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SNOWTAP_LOG_LEVEL: 'warn' } },
   );
   let out = '';
@@ -216,7 +234,7 @@ async function main(): Promise<void> {
   if (spawnSync(process.execPath, [MAIN, '--help']).status !== 0) throw new Error(`cannot run ${MAIN}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-bench-sidecar-'));
   console.log(
-    `steady ${RATE} frames/s for ${SECONDS} s (after 1 s warm-up), ${RUNS} paired runs, Node ${process.version}, agent flags: ${AGENT_FLAGS.join(' ') || '(defaults)'}`,
+    `steady ${RATE} frames/s for ${SECONDS} s (after 1 s warm-up), ${RUNS} paired runs, Node ${process.version}, agent flags: ${AGENT_FLAGS.join(' ') || '(defaults)'}, producer: ${PRODUCER_FLAGS.join(' ') || 'a 10 ms burst per write'}`,
   );
   try {
     const cap: Reading[] = [];

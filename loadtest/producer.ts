@@ -1,6 +1,8 @@
 // A synthetic DNS server for load tests: connects to an agent's dnstap socket (unix path, or
 // TCP HOST:PORT) as a bidirectional Frame Streams sender (READY -> ACCEPT -> START ... STOP ->
-// FINISH) and sends SyntheticTraffic frames at a steady rate, many frames per socket write.
+// FINISH) and sends SyntheticTraffic frames at a steady rate: by default a burst every 10 ms,
+// many frames per socket write; --tick-ms and --frames-per-write make it write like a DNS
+// server (unbound writes one frame per write).
 //
 // Pacing is a token bucket refilled every tick. A real DNS server never waits for its dnstap
 // reader, so neither do we: when the socket's send queue is above a bound (the agent stopped
@@ -12,8 +14,8 @@ import net from 'node:net';
 import { type ControlFrame, FrameDecoder, FramePacker, WriterSession } from '../proto/framestream/index';
 import { SyntheticTraffic } from './synthetic';
 
-/** Refill period of the token bucket. */
-const TICK_MS = 10;
+/** Refill period of the token bucket (default): every tick sends its frames as one burst. */
+export const PRODUCER_TICK_MS = 10;
 /** At most this much time's worth of frames in one burst (after a stall, the rest is skipped). */
 const MAX_BURST_MS = 100;
 /** Send queue above which we send nothing (the agent is not reading). */
@@ -33,11 +35,21 @@ export interface ProducerOptions {
   /** dnstap identity (the "DNS server" name). */
   identity?: string;
   connectTimeoutMs?: number;
+  /** Refill period: the frames a tick allows leave as one burst (default PRODUCER_TICK_MS). */
+  tickMs?: number;
+  /**
+   * At most this many frames per socket write; 0 (default): as many as fit in the packer
+   * (256 KiB). A DNS server writes far less at a time: unbound one frame per write, BIND
+   * (libfstrm) a few KiB; the reader's frames per read, and so its cost, depend on it.
+   */
+  framesPerWrite?: number;
 }
 
 export interface ProducerStats {
   framesSent: number;
   bytesSent: number;
+  /** Socket writes of data frames. */
+  writes: number;
   /** Frames the schedule asked for but that were not sent (stalled socket or event loop). */
   framesBehind: number;
   /** Seconds between START and STOP. */
@@ -67,6 +79,7 @@ export class DnstapProducer {
   readonly stats: ProducerStats = {
     framesSent: 0,
     bytesSent: 0,
+    writes: 0,
     framesBehind: 0,
     seconds: 0,
     finished: false,
@@ -80,6 +93,8 @@ export class DnstapProducer {
   private sock: net.Socket | null = null;
   private timer: NodeJS.Timeout | null = null;
   private rate: number;
+  private readonly tickMs: number;
+  private readonly framesPerWrite: number;
   private tokens = 0;
   private last = 0;
   private startedAt = 0;
@@ -92,6 +107,13 @@ export class DnstapProducer {
       throw new RangeError(`producer rate: expected > 0, got ${o.rate}`);
     this.o = o;
     this.rate = o.rate;
+    this.tickMs = o.tickMs ?? PRODUCER_TICK_MS;
+    if (!Number.isInteger(this.tickMs) || this.tickMs < 1)
+      throw new RangeError(`producer tickMs: expected an integer >= 1, got ${o.tickMs}`);
+    const fpw = o.framesPerWrite ?? 0;
+    if (!Number.isInteger(fpw) || fpw < 0)
+      throw new RangeError(`producer framesPerWrite: expected an integer >= 0, got ${o.framesPerWrite}`);
+    this.framesPerWrite = fpw === 0 ? Number.POSITIVE_INFINITY : fpw;
     this.traffic = new SyntheticTraffic({ seed: o.seed ?? 1, identity: o.identity ?? 'loadtest-resolver' });
   }
 
@@ -136,7 +158,7 @@ export class DnstapProducer {
       throw err;
     }
     this.startedAt = this.last = performance.now();
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer = setInterval(() => this.tick(), this.tickMs);
   }
 
   /** Sends `send()`'s bytes and waits for the control frame the session expects next. */
@@ -180,9 +202,10 @@ export class DnstapProducer {
     const n = Math.floor(this.tokens);
     this.tokens -= n;
     const packer = this.packer;
+    const perWrite = this.framesPerWrite;
     for (let i = 0; i < n; i++) {
       const len = this.traffic.next(this.scratch, 0);
-      if (!packer.append(this.scratch, 0, len)) {
+      if (packer.frames >= perWrite || !packer.append(this.scratch, 0, len)) {
         this.send(packer.frames, packer.take());
         packer.append(this.scratch, 0, len);
       }
@@ -193,6 +216,7 @@ export class DnstapProducer {
   private send(frames: number, bytes: Buffer): void {
     this.stats.framesSent += frames;
     this.stats.bytesSent += bytes.length;
+    this.stats.writes++;
     this.sock!.write(bytes);
   }
 

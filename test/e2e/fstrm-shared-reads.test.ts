@@ -36,6 +36,7 @@ for (const transport of ['unix', 'tcp'] as const) {
     const where = await server.listen();
     const target: Target = transport === 'unix' ? unixPath : { host: '127.0.0.1', port: where.tcpPort! };
     const adopted = sharedReadStats.adopted;
+    const reads = sharedReadStats.reads;
     const producers = await Promise.all([0, 1, 2, 3].map(() => TestProducer.open(target, true)));
     const N = 400;
     // Odd packer capacities: writes (and so reads) cut frames at many different offsets.
@@ -50,6 +51,8 @@ for (const transport of ['unix', 'tcp'] as const) {
     await Promise.all(producers.map((pr) => pr.stop()));
     assert.equal(sharedReadStats.adopted - adopted, 4, 'every accepted socket read into the shared buffer');
     assert.equal(sharedReadStats.ordinary, 0);
+    // Counted once per read (snowtap_agent_input_reads_total): at least one per connection.
+    assert.ok(sharedReadStats.reads - reads >= 4, `${sharedReadStats.reads - reads} reads`);
     await waitFor(() => server.stats.connectionsOpen === 0, 'connections closed');
     const conns = [...new Set(sink.frames.map((f) => f.conn))];
     assert.equal(conns.length, 4);

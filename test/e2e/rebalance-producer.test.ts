@@ -113,6 +113,30 @@ test('steady rate over the bidirectional handshake; STOP/FINISH; every counted f
   assert.match(all.toString('latin1', data[0]!.offset, data[0]!.offset + data[0]!.length), /res-1/);
 });
 
+test('framesPerWrite 1 and a 2 ms tick: one socket write per frame, every frame arrives in order', async () => {
+  const r = await receiver('per-frame.sock');
+  const p = new DnstapProducer({ socket: r.socketPath, rate: 4000, seed: 3, tickMs: 2, framesPerWrite: 1 });
+  assert.throws(() => new DnstapProducer({ socket: 'x', rate: 1, framesPerWrite: -1 }), /framesPerWrite/);
+  assert.throws(() => new DnstapProducer({ socket: 'x', rate: 1, tickMs: 0.5 }), /tickMs/);
+  await p.start();
+  await new Promise((res) => setTimeout(res, 500));
+  const stats = await p.stop();
+  const all = await r.done;
+  r.close();
+  assert.equal(stats.error, null);
+  assert.equal(stats.finished, true);
+  assert.ok(stats.framesSent >= 1500, `sent ${stats.framesSent} in 0.5 s at 4000/s`);
+  assert.equal(stats.writes, stats.framesSent, 'one write per frame');
+  const { data } = dataFrames(all);
+  assert.equal(data.length, stats.framesSent);
+  // Whole, valid dnstap, queries and responses alternating: nothing cut, lost or reordered.
+  const view = new DnstapView();
+  data.forEach((e, i) => {
+    decodeDnstap(all, e.offset, e.offset + e.length, view);
+    assert.equal(view.type, i % 2 === 0 ? MessageType.CLIENT_QUERY : MessageType.CLIENT_RESPONSE);
+  });
+});
+
 test('a receiver that stops reading: frames are skipped and counted, the queue stays bounded', {
   timeout: 30_000,
 }, async () => {

@@ -69,6 +69,10 @@ test('metrics, /healthz, /readyz; promtool check metrics is clean', async () => 
   // a Node whose socket internals changed would fall back to ordinary reads, and fail here.
   assert.ok(value('snowtap_agent_input_read_path_total{path="shared"}') >= 1);
   assert.equal(value('snowtap_agent_input_read_path_total{path="ordinary"}'), 0);
+  // Every read brings at least one whole write, and the producer writes at least one frame
+  // (150 data frames, READY, START, STOP) per write: 1..153 reads.
+  const reads = value('snowtap_agent_input_reads_total');
+  assert.ok(reads >= 1 && reads <= 153, `${reads} reads`);
   assert.ok(value('snowtap_agent_ack_latency_seconds_count') >= 1);
   assert.ok(value('snowtap_agent_batches_acked_total') >= 1);
   assert.equal(value('snowtap_agent_buffer_limit_bytes'), 64 * 1024 * 1024);

@@ -156,7 +156,15 @@ function facts(over: Partial<RunFacts> = {}, e3Share = 1 / 3): RunFacts {
     removedAt: 15,
     producersStoppedAt: 20,
     producers: [
-      { framesSent: sent, bytesSent: 1, framesBehind: 0, seconds: 20, finished: true, error: null },
+      {
+        framesSent: sent,
+        bytesSent: 1,
+        writes: 1,
+        framesBehind: 0,
+        seconds: 20,
+        finished: true,
+        error: null,
+      },
     ],
     settled: true,
     firstSwitchAfterAdd: [1, 1.2, 0.4, 2, 1.1, 0.9],
