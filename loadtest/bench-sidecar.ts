@@ -13,6 +13,11 @@
 //       by default a 10 ms burst of ~1000 frames in one write, so a read brings ~1000 frames.
 //       A DNS server writes less at a time (unbound: one frame per write), which costs every
 //       reader more per frame (a wakeup per few frames; the kernel's per-write buffers).
+//       With --frames-per-write 1 keep --tick-ms short (1): a unix socket holds only ~300
+//       one-frame writes, so a 10 ms burst of 1,000 backs up in the producer, which then
+//       falls behind (the run notes it). Measured 2026-12-07, Node 24, --quick, one run each:
+//       agent / fstrm_capture 1.05 / 0.33 µs a frame with --tick-ms 1; 0.90 / 0.27 with
+//       --tick-ms 1 --frames-per-write 1; 0.67 / 0.18 by default (median of 3).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
