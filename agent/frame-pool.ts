@@ -17,7 +17,8 @@
 //
 // Sizes: a buffer is allocated rounded up to GRAIN and reused for a frame that leaves less than
 // GRAIN of it unused or fills at least MIN_FILL of it, so a buffer full of batches
-// (--buffer-bytes) costs at most ~GRAIN more per batch than exact-size frames did. At most MAX_FREE buffers / MAX_FREE_BYTES wait for reuse.
+// (--buffer-bytes) costs at most ~GRAIN more per batch than exact-size frames did. At most
+// MAX_FREE buffers / MAX_FREE_BYTES wait for reuse, the most recently given back.
 
 const GRAIN = 16 * 1024;
 const MIN_FILL = 0.75;
@@ -54,10 +55,16 @@ export class FramePool {
   /** Gives back a frame from take() that nothing reads any more; anything else is ignored. */
   give(frame: Buffer): void {
     const ab = frame.buffer as ArrayBuffer;
-    if (frame.byteOffset !== 0 || !this.owned.has(ab)) return;
-    if (this.free.length >= MAX_FREE || this.freeBytes + ab.byteLength > MAX_FREE_BYTES) return;
-    if (this.free.includes(ab)) return; // given twice: keep one entry
-    this.free.push(ab);
+    if (frame.byteOffset !== 0 || !this.owned.has(ab) || ab.byteLength > MAX_FREE_BYTES) return;
+    const free = this.free;
+    if (free.includes(ab)) return; // given twice: keep one entry
+    // Full: the oldest go to the GC. Keeping the newest follows the batch size of the moment;
+    // refusing new ones instead let a burst's large buffers, which later small batches never
+    // fit, hold every place for good (no reuse at all afterwards).
+    while (free.length >= MAX_FREE || this.freeBytes + ab.byteLength > MAX_FREE_BYTES) {
+      this.freeBytes -= free.shift()!.byteLength;
+    }
+    free.push(ab);
     this.freeBytes += ab.byteLength;
   }
 

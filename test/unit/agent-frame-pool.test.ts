@@ -118,6 +118,19 @@ test('at most 8 buffers wait for reuse', () => {
   assert.equal(pool.freeCount, 8);
 });
 
+test('a full free list keeps the newest: large buffers from a burst do not block smaller batches for good', () => {
+  const pool = new FramePool();
+  const big = Array.from({ length: 4 }, () => pool.take(1 << 20)); // 4 MiB: the byte cap
+  for (const f of big) pool.give(f);
+  assert.equal(pool.freeCount, 4);
+  const small = pool.take(100_000); // fits none of the free ones (mostly empty): a new one
+  assert.equal(pool.allocated, 5);
+  pool.give(small); // evicts the oldest large one
+  assert.equal(pool.freeCount, 4);
+  assert.equal(pool.take(100_000).buffer, small.buffer, 'the smaller buffer is reused');
+  assert.equal(pool.take(1 << 20).buffer, big[3]!.buffer, 'the newest large one is still there');
+});
+
 test('a frame acknowledged after its write completed is reused, bytes exact', () => {
   const pool = new FramePool();
   const { sealed, buffer, next, send } = rig(pool);
