@@ -23,6 +23,7 @@ import { Batcher } from './batcher';
 import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
 import { EdgeMask } from './edge-mask';
 import { AgentError, AgentErrorCode } from './errors';
+import { FramePool } from './frame-pool';
 import { LinkClient } from './link';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options';
 import { type ReplayTarget, replayFile } from './replay';
@@ -60,6 +61,8 @@ export class Agent {
   /** --mask-client-* / --drop-ecs: rewrites each kept frame in place; null when off. */
   private readonly edgeMask: EdgeMask | null;
   private readonly fileMode: boolean;
+  /** Sealed frames' memory, reused once acknowledged (agent/frame-pool.ts). */
+  readonly framePool = new FramePool();
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping: Promise<StopSummary> | null = null;
   /** Secret files re-read while running (token, certificates). */
@@ -79,6 +82,7 @@ export class Agent {
       whenFull: o.whenFull,
       log: o.log,
       onDrop: (reason, records) => this.drop(reason, records),
+      pool: this.framePool,
     });
     this.client = new LinkClient({ ...o, endpoints: o.enrichers, agentId: o.id, buffer: this.buffer });
   }
@@ -113,6 +117,7 @@ export class Agent {
       lingerMs: o.batchLingerMs,
       firstSeq,
       frameLimit: this.client,
+      alloc: (size) => this.framePool.take(size),
       onSeal: (frame, seq, records) => {
         this.counters.batchesSealed++;
         this.buffer.add(frame, seq, o.incarnation, records, !this.fileMode);

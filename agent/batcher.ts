@@ -27,6 +27,8 @@ export interface BatcherOptions {
   /** Largest frame the enrichers take (their Welcomes' max_frame_bytes); read per record. */
   frameLimit: { readonly maxFrameBytes: number };
   onSeal: SealHandler;
+  /** Memory for sealed frames (agent/frame-pool.ts); default a new Buffer per batch. */
+  alloc?: (size: number) => Buffer;
   /** Time source of the linger timer; default the real clock (tests pass a simulated one). */
   clock?: Clock;
 }
@@ -97,7 +99,7 @@ export class Batcher {
     }
     const records = this.enc.recordCount;
     if (records === 0 || this.closed) return;
-    const frame = this.enc.finish();
+    const frame = this.enc.finish(this.o.alloc);
     const seq = this.nextSeq++;
     this.enc.begin(this.nextSeq, this.o.incarnation, this.o.sampleRate);
     this.o.onSeal(frame, seq, records);

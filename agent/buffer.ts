@@ -10,6 +10,7 @@
 
 import type { Logger } from '../common/log';
 import { Deque } from './deque';
+import type { FramePool } from './frame-pool';
 import type { WhenFull } from './options';
 import type { Spool, SpooledFile } from './spool';
 
@@ -64,6 +65,15 @@ export interface OutBatch {
   loading: boolean;
   /** Times written to a connection; > 1 means re-sent. */
   sends: number;
+  /**
+   * Socket writes handed `frame` itself (not a copy) whose callbacks have not fired yet
+   * (agent/link/batch-write.ts). Until it is 0, a socket may still send from that memory.
+   */
+  socketWrites: number;
+  /** The write callback for those writes, made once per batch: counts them down. */
+  readonly written: (err?: Error | null) => void;
+  /** An acknowledged frame waiting for its socket writes before it goes back to the pool. */
+  held: Buffer | null;
   /** Read back from a spool an earlier agent process wrote: it may have been sent before. */
   replayed: boolean;
   /** performance.now() of the last send, for the ack latency. */
@@ -79,6 +89,8 @@ export interface BatchBufferOptions {
   onDrop: (reason: DropReason, records: number) => void;
   /** Something became sendable (new batch, spool file loaded); see also setSender(). */
   onReady?: () => void;
+  /** Takes back the frames of acknowledged batches (agent/frame-pool.ts); none: GC frees them. */
+  pool?: FramePool;
 }
 
 export class BatchBuffer {
@@ -86,6 +98,8 @@ export class BatchBuffer {
   memBytes = 0;
   inFlight = 0;
   writeBacklogBytes = 0;
+  /** Acknowledged frames kept from the pool until a socket write of theirs completes. */
+  framesHeld = 0;
   private readonly mem = new Deque<OutBatch>();
   private readonly disk = new Deque<OutBatch>();
   private nextOrder = 1;
@@ -187,13 +201,30 @@ export class BatchBuffer {
     return b;
   }
 
-  /** Acknowledged: memory and the spool file are released. */
+  /**
+   * Acknowledged: memory and the spool file are released. The frame goes back to the pool
+   * (if it came from there: FramePool.give ignores others) only when nothing can read it any
+   * more: it never went to the spool (no file write reads it; a spooled batch's frame is left
+   * to the GC), and every socket write handed this very Buffer has completed (its callback
+   * fired: sent, failed or cancelled). The ack alone proves neither: another connection, or
+   * this one's write queue, may still hold the memory; then it waits in `held` for
+   * socketWritten(), and a callback that never fires leaves it to the GC.
+   */
   acked(b: OutBatch): void {
     if (b.where !== Where.FLIGHT) return;
     this.inFlight--;
     this.memBytes -= b.size;
     b.where = Where.DONE;
+    const frame = b.frame;
     b.frame = null;
+    const pool = this.o.pool;
+    if (pool !== undefined && frame !== null && b.file === null && !b.writing) {
+      if (b.socketWrites === 0) pool.give(frame);
+      else {
+        b.held = frame;
+        this.framesHeld++;
+      }
+    }
     if (b.file !== null && !b.writing) this.removeFile(b);
     this.wake();
   }
@@ -275,7 +306,7 @@ export class BatchBuffer {
   }
 
   private make(frame: Buffer | null, seq: number, inc: string, records: number, size: number): OutBatch {
-    return {
+    const b: OutBatch = {
       order: this.nextOrder++,
       seq,
       incarnation: inc,
@@ -287,9 +318,23 @@ export class BatchBuffer {
       writing: false,
       loading: false,
       sends: 0,
+      socketWrites: 0,
+      written: () => this.socketWritten(b),
+      held: null,
       replayed: false,
       sentAt: 0,
     };
+    return b;
+  }
+
+  /** A socket write of `b.frame` completed (its callback fired, whatever the outcome). */
+  private socketWritten(b: OutBatch): void {
+    if (b.socketWrites === 0) return; // more callbacks than writes: keep the memory out of reach
+    if (--b.socketWrites > 0 || b.held === null) return;
+    const frame = b.held;
+    b.held = null;
+    this.framesHeld--;
+    this.o.pool?.give(frame);
   }
 
   private pushMem(b: OutBatch): void {

@@ -21,12 +21,12 @@ import {
   MAX_CONTROL_BODY,
   MessageType,
   type MessageTypeCode,
-  markResent,
   rejectCodeName,
 } from '../../proto/link';
 import type { OutBatch } from '../buffer';
 import { AgentError, AgentErrorCode, RejectedError } from '../errors';
 import type { Endpoint, TlsSettings } from '../options';
+import { writeBatch } from './batch-write';
 import { Keepalive } from './keepalive';
 
 /** After our Goodbye (or theirs), the peer gets this long to close before we cut it. */
@@ -179,9 +179,10 @@ export class LinkConnection implements LinkConn {
     this.window.set(b.seq, b);
     b.sends++;
     b.sentAt = performance.now();
-    // A batch that may have reached an enricher before says so (LINK.md "Re-sends"): the
-    // enricher's hourly aggregates count it in resent_records.
-    this.write(b.sends > 1 || b.replayed ? markResent(b.frame!) : b.frame!);
+    if (this.socket.writableEnded || this.socket.destroyed) return;
+    this.keepalive.sent();
+    // Counts the write of the stored frame until its callback (the frame pool's rule).
+    writeBatch(this.socket, b);
   }
 
   /**

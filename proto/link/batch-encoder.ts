@@ -150,14 +150,20 @@ export class BatchEncoder {
   /**
    * Ends the batch and returns its whole link frame in a new Buffer of exactly its size,
    * owned by the caller (the agent keeps it until acknowledged). The encoder's own buffer is
-   * reused by the next begin().
+   * reused by the next begin(). `alloc` (optional) supplies that Buffer, given its size.
    */
-  finish(): Buffer {
+  finish(alloc?: (size: number) => Buffer): Buffer {
     if (!this.open)
       throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'BatchEncoder.finish before begin');
     this.open = false;
     this.buf.writeUInt32BE(this.pos - LENGTH_SIZE, 0);
-    const out = Buffer.allocUnsafe(this.pos);
+    const out = alloc === undefined ? Buffer.allocUnsafe(this.pos) : alloc(this.pos);
+    if (out.length !== this.pos) {
+      throw new LinkProtocolError(
+        LinkErrorCode.INVALID_STATE,
+        'BatchEncoder.finish: alloc returned the wrong size',
+      );
+    }
     this.buf.copy(out, 0, 0, this.pos);
     return out;
   }
