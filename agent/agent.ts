@@ -21,7 +21,8 @@ import {
 import { Sampler, TokenBucket } from './admission';
 import { Batcher } from './batcher';
 import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
-import { EdgeMask } from './edge-mask';
+import type * as EdgeMaskModule from './edge-mask';
+import type { EdgeMask } from './edge-mask';
 import { AgentError, AgentErrorCode } from './errors';
 import { FramePool } from './frame-pool';
 import { LinkClient } from './link';
@@ -76,7 +77,10 @@ export class Agent {
     this.counters = { recordsIn: 0, bytesIn: 0, sampledOut: 0, dropped, batchesSealed: 0 };
     this.sampler = new Sampler(o.sample, o.sampleMode);
     this.bucket = o.rateLimit > 0 ? new TokenBucket(o.rateLimit) : null;
-    this.edgeMask = EdgeMask.from(o);
+    // The masker (and the DNS parser it needs) is loaded only when masking is configured: the
+    // default sidecar does not carry that code (lean sidecar, README "Where the misses stand").
+    const masking = o.dropEcs || o.maskClientIpv4 !== 32 || o.maskClientIpv6 !== 128;
+    this.edgeMask = masking ? (require('./edge-mask') as typeof EdgeMaskModule).EdgeMask.from(o) : null;
     this.buffer = new BatchBuffer({
       bufferBytes: o.bufferBytes,
       whenFull: o.whenFull,

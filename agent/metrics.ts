@@ -2,8 +2,8 @@
 // in the agent's counters; they are copied into prom-client at scrape time (collect), so a
 // record costs no metrics call. Only the ack latency histogram is observed live, per batch.
 
-import { Gauge, Histogram, type Registry } from 'prom-client';
 import { byLabel, one, scrapedCounter, scrapedGauge } from '../common/metrics';
+import { Gauge, Histogram, type Registry } from '../common/prom';
 import { secretCounts } from '../common/secret-files';
 import { sharedReadStats } from '../common/shared-reads';
 import type { Agent } from './agent';

@@ -2,7 +2,6 @@
 // construction with a message naming it, unknown keys rejected. The CLI (cli/agent.ts) takes
 // its defaults and ranges from here and maps flags onto this.
 
-import { randomBytes } from 'node:crypto';
 import type { DnstapListenerTuning } from '../common/framestream-listen';
 import type { Logger } from '../common/log';
 import { SECRET_RELOAD_INTERVAL_MS, SECRET_RELOAD_RANGE_MS } from '../common/secret-files';
@@ -237,9 +236,15 @@ const KEYS = new Set([
   'log',
 ]);
 
-/** base36 ms timestamp + '-' + 8 hex digits: sorts by start time, unique across restarts. */
+/**
+ * base36 ms timestamp + '-' + 8 hex digits: sorts by start time, unique across restarts. The
+ * digits only have to differ between two starts of one agent id in the same millisecond, so
+ * Math.random (seeded by V8 from the OS's entropy) does: node:crypto would add ~1 MiB to the
+ * sidecar's start-up.
+ */
 export function newIncarnation(): string {
-  return Date.now().toString(36) + '-' + randomBytes(4).toString('hex');
+  const suffix = Math.floor(Math.random() * 2 ** 32);
+  return Date.now().toString(36) + '-' + suffix.toString(16).padStart(8, '0');
 }
 
 function num(field: string, v: unknown, min: number, max: number, integer = true): number {

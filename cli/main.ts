@@ -3,6 +3,7 @@
 // 1 runtime failure, 2 bad usage or configuration. Either way one line on stderr names the
 // problem (the stack too with SNOWTAP_LOG_LEVEL=debug or trace).
 import './compile-cache';
+import './agent-v8';
 import { UsageError } from './options';
 import { versionLine } from './version';
 

@@ -2,7 +2,7 @@
 // Node version. The commit is recorded at build time (`npm run build` runs this file, which
 // writes dist/build-info.json): `git rev-parse`, else $SNOWTAP_COMMIT (the Docker build has
 // no .git), else 'unknown'.
-import { execFileSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -39,6 +39,8 @@ export function versionLine(): string {
 
 function commitAtBuild(): string {
   try {
+    // Loaded here, at build time only: not in every command's start-up.
+    const { execFileSync } = require('node:child_process') as typeof ChildProcess;
     const out = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
       cwd: path.dirname(PACKAGE_JSON),
       stdio: ['ignore', 'pipe', 'ignore'],

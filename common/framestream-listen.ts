@@ -3,7 +3,7 @@
 
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import {
   DEFAULT_MAX_DATA_FRAME_SIZE,
   DNSTAP_CONTENT_TYPE,
@@ -191,7 +191,7 @@ function resolveTls(t: FrameStreamTlsOptions | null | undefined): ResolvedServer
   const ctx: tls.SecureContextOptions = { cert: t.cert, key: t.key, minVersion: 'TLSv1.2' };
   if (t.ca !== undefined) ctx.ca = t.ca;
   try {
-    tls.createSecureContext(ctx);
+    (require('node:tls') as typeof tls).createSecureContext(ctx); // only with TLS configured
   } catch (err) {
     throw invalid(`tls: ${(err as Error).message}`);
   }

@@ -3,7 +3,7 @@
 // call prom-client. A metric is a name, a help text, its label names and a read function
 // that returns samples; `one` and `byLabel` build the usual sample shapes.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from './prom';
 
 export type Labels = Record<string, string>;
 export type Samples = Iterable<readonly [Labels, number]>;

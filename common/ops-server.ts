@@ -2,8 +2,8 @@
 // /readyz (ready to take traffic). Readiness is a function so each component decides.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { listen } from './listen';
+import { collectDefaultMetrics, Registry } from './prom';
 
 export interface Readiness {
   ready: boolean;
@@ -22,7 +22,7 @@ export interface OpsServerOptions {
 export function createRegistry(component: 'agent' | 'enricher' | 'convert'): Registry {
   const registry = new Registry();
   const prefix = `snowtap_${component}_`;
-  collectDefaultMetrics({ register: registry, prefix, eventLoopMonitoringPrecision: 20 });
+  collectDefaultMetrics(registry, prefix, 20);
   // prom-client exports these gauges with a _total suffix, which `promtool check metrics`
   // rejects (only counters may end in _total); they are diagnostics, not part of the contract.
   for (const bad of [

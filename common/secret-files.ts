@@ -15,9 +15,10 @@
 // use for new connections - existing ones keep what they were opened with. A refused or
 // unreadable update keeps the current secret and is logged once per distinct content, at error.
 
-import { X509Certificate } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
+import type * as Tls from 'node:tls';
 import { CodedError } from '../proto/kit/index';
 import { MAX_AUTH_TOKEN_LENGTH } from '../proto/link/index';
 import type { Logger } from './log';
@@ -68,7 +69,7 @@ export interface TlsMaterial {
 function validity(pem: Buffer, what: string, now: number): void {
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(pem);
+    cert = new (require('node:crypto') as typeof Crypto).X509Certificate(pem);
   } catch (err) {
     throw new SecretFileError(`${what}: not a PEM certificate (${(err as Error).message})`);
   }
@@ -97,13 +98,13 @@ export function checkTlsMaterial(
   if (m.cert !== undefined) validity(m.cert, names.cert ?? 'certificate', now);
   if (m.ca !== undefined) {
     try {
-      new X509Certificate(m.ca);
+      new (require('node:crypto') as typeof Crypto).X509Certificate(m.ca);
     } catch (err) {
       throw new SecretFileError(`${names.ca ?? 'CA'}: not a PEM certificate (${(err as Error).message})`);
     }
   }
   try {
-    createSecureContext({ cert: m.cert, key: m.key, ca: m.ca });
+    (require('node:tls') as typeof Tls).createSecureContext({ cert: m.cert, key: m.key, ca: m.ca });
   } catch (err) {
     const msg = (err as Error).message;
     const which = [names.cert, names.key].filter(Boolean).join(' / ');

@@ -4,10 +4,10 @@
 // latency histogram, observed once per acknowledged batch, never per record.
 
 import { performance } from 'node:perf_hooks';
-import { Histogram, type Registry } from 'prom-client';
 import type { FrameStreamServerStats } from '../common/framestream-server';
 import { byLabel, type Labels, one, type Samples, scrapedCounter, scrapedGauge } from '../common/metrics';
 import { createRegistry } from '../common/ops-server';
+import { Histogram, type Registry } from '../common/prom';
 import { type SecretWatch, secretCounts } from '../common/secret-files';
 import type { AggregateStats } from './aggregates/service';
 import type { ChunkWriterStats, PartitionStats } from './output/index';

@@ -8,11 +8,16 @@
 // says "None" / "Reserved", which are not mnemonics a zone file would accept); rcode 16 is
 // BADVERS (its EDNS meaning; miekg prints the TSIG meaning BADSIG); opcode 6 is DSO.
 
+/** Values below this are cached in arrays allocated up front (every common QTYPE is below 256). */
+const INITIAL_CACHE = 256;
+
 /** A number -> mnemonic table with lazily cached strings and bytes for every value. */
 export class MnemonicTable {
   private readonly known = new Map<number, string>();
-  private readonly strings: (string | undefined)[];
-  private readonly bytes: (Buffer | undefined)[];
+  // The caches start small and grow (to a power of two, at most `size`) when a larger value
+  // first shows up: two 65536-slot arrays per table were 2 MiB of every process's heap.
+  private strings: (string | undefined)[];
+  private bytes: (Buffer | undefined)[];
 
   /** `size` values (0..size-1) are possible; the unknown ones print as prefix + number. */
   constructor(
@@ -21,14 +26,26 @@ export class MnemonicTable {
     private readonly size: number,
   ) {
     for (const [n, s] of entries) this.known.set(n, s);
-    this.strings = new Array(size);
-    this.bytes = new Array(size);
+    this.strings = new Array(Math.min(size, INITIAL_CACHE));
+    this.bytes = new Array(Math.min(size, INITIAL_CACHE));
+  }
+
+  /** A copy of `cache` long enough for value n (< size): the next power of two, at most size. */
+  private grown<T>(cache: (T | undefined)[], n: number): (T | undefined)[] {
+    let length = cache.length;
+    while (length <= n) length *= 2;
+    const next: (T | undefined)[] = new Array(Math.min(this.size, length));
+    for (let i = 0; i < cache.length; i++) next[i] = cache[i];
+    return next;
   }
 
   name(n: number): string {
     if (!(n >= 0 && n < this.size)) return this.unknownPrefix + n;
     let s = this.strings[n];
-    if (s === undefined) s = this.strings[n] = this.known.get(n) ?? this.unknownPrefix + n;
+    if (s === undefined) {
+      if (n >= this.strings.length) this.strings = this.grown(this.strings, n);
+      s = this.strings[n] = this.known.get(n) ?? this.unknownPrefix + n;
+    }
     return s;
   }
 
@@ -36,7 +53,10 @@ export class MnemonicTable {
   encoded(n: number): Buffer {
     if (!(n >= 0 && n < this.size)) return Buffer.from(this.unknownPrefix + n, 'latin1');
     let b = this.bytes[n];
-    if (b === undefined) b = this.bytes[n] = Buffer.from(this.name(n), 'latin1');
+    if (b === undefined) {
+      if (n >= this.bytes.length) this.bytes = this.grown(this.bytes, n);
+      b = this.bytes[n] = Buffer.from(this.name(n), 'latin1');
+    }
     return b;
   }
 

@@ -1,9 +1,9 @@
-// Control messages (every type but Batch): encoded and decoded with protobufjs from
-// link.proto. They are rare (a handshake per connection, an ack per batch or group of
+// Control messages (every type but Batch): encoded and decoded by control-codec.ts, a small
+// proto3 codec over a table of link.proto's fields (protobufjs is the tests' reference, not a
+// run-time dependency: it cost the sidecar ~3 MiB of RSS). They are rare (a handshake per connection, an ack per batch or group of
 // batches, a ping per keepalive interval), so a plain object per message costs nothing
 // that matters; Batch has its own allocation-free codec in batch-encoder.ts and batch-view.ts.
 
-import type { Type } from 'protobufjs';
 import {
   type ControlMessageType,
   FRAME_HEADER_SIZE,
@@ -12,8 +12,14 @@ import {
   MessageType,
   messageTypeName,
 } from './constants';
+import {
+  CONTROL_SCHEMAS,
+  type ControlSchema,
+  decodeControlBody,
+  encodeControlBody,
+  MalformedControl,
+} from './control-codec';
 import { badMessage, invalidArgument, LinkErrorCode, LinkProtocolError } from './errors';
-import type * as Schema from './schema';
 
 // Field names are link.proto's in camelCase (protobufjs' default). Decoded messages have
 // every field, zero when absent (proto3); messages to encode may leave any field out.
@@ -85,20 +91,12 @@ export type ControlInit<T extends ControlMessageType> = {
   [K in keyof ControlMessages[T]]?: K extends 'authToken' ? Uint8Array | string : ControlMessages[T][K];
 };
 
-const TO_OBJECT = { longs: Number, enums: Number, defaults: true, arrays: true } as const;
-
-/**
- * link.proto through protobufjs, loaded on the first control message: commands that never
- * speak the link (`snowtap convert`) skip loading protobufjs and parsing the schema (~25 ms).
- */
-let linkSchema: typeof Schema | null = null;
-
-function controlSchema(type: number, what: string): Type {
+/** link.proto's fields of a control message type (control-codec.ts; no protobufjs at run time). */
+function controlSchema(type: number, what: string): ControlSchema {
   if (type === MessageType.BATCH || !(type >= MessageType.HELLO && type <= MessageType.GOODBYE)) {
     throw invalidArgument(`${what}: ${messageTypeName(type)} is not a control message type`);
   }
-  linkSchema ??= require('./schema') as typeof Schema;
-  return linkSchema.schemaOf(type as ControlMessageType);
+  return CONTROL_SCHEMAS[type as ControlMessageType];
 }
 
 /** Checks one field value against its protobuf type: protobufjs would silently wrap or coerce. */
@@ -144,7 +142,7 @@ export function encodeControl<T extends ControlMessageType>(type: T, message: Co
     }
     plain[key] = v;
   }
-  const body = schema.encode(plain).finish();
+  const body = encodeControlBody(schema, plain);
   if (body.length > MAX_CONTROL_BODY) {
     throw new LinkProtocolError(
       LinkErrorCode.FRAME_TOO_LARGE,
@@ -184,9 +182,10 @@ export function decodeControl<T extends ControlMessageType>(
   }
   let obj: Record<string, unknown>;
   try {
-    obj = schema.toObject(schema.decode(buf.subarray(start, end)), TO_OBJECT);
+    obj = decodeControlBody(schema, buf, start, end);
   } catch (err) {
-    throw badMessage(`malformed ${schema.name}: ${(err as Error).message}`, start, err);
+    if (!(err instanceof MalformedControl)) throw err;
+    throw badMessage(`malformed ${schema.name}: ${err.message}`, start, err);
   }
   // uint64 values past 2^53 came out of toObject rounded: refuse rather than mis-ack.
   for (const field of schema.fieldsArray) {

@@ -2,7 +2,7 @@
 // Reject with a reason code) and the agent's check of the Welcome. No sockets, no timers:
 // the deadline and the frames belong to the connection owners.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import { checkInt } from '../kit/options';
 import {
   DEFAULT_KEEPALIVE_INTERVAL_MS,
@@ -39,7 +39,9 @@ export interface EnricherHandshakeSettings {
 
 export type HelloVerdict = { ok: true; version: number; welcome: Welcome } | { ok: false; reject: Reject };
 
-const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest();
+// node:crypto on first use (the enricher's token check): not part of the agent's start-up.
+const crypto = (): typeof Crypto => require('node:crypto') as typeof Crypto;
+const sha256 = (b: Uint8Array): Buffer => crypto().createHash('sha256').update(b).digest();
 const toBytes = (t: Uint8Array | string): Uint8Array => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t);
 
 function checkUint(what: string, v: number, min: number, max: number): number {
@@ -128,7 +130,7 @@ export class EnricherHandshake {
     if (this.tokenDigest !== null) {
       const token = hello.authToken;
       if (token.length === 0) return this.refuse(RejectCode.BAD_AUTH, 'an auth token is required');
-      if (!timingSafeEqual(sha256(token), this.tokenDigest)) {
+      if (!crypto().timingSafeEqual(sha256(token), this.tokenDigest)) {
         return this.refuse(RejectCode.BAD_AUTH, 'auth token does not match');
       }
     }

@@ -15,6 +15,7 @@ import {
   rejectCodeName,
 } from '../../proto/link/constants';
 import { type ControlInit, decodeControl, encodeControl, encodeFrame } from '../../proto/link/control';
+import { CONTROL_SCHEMAS } from '../../proto/link/control-codec';
 import { LinkFrameDecoder } from '../../proto/link/decoder';
 import { LinkProtocolError } from '../../proto/link/errors';
 import { RejectCodeEnum, schemaOf } from '../../proto/link/schema';
@@ -80,6 +81,48 @@ test('every control message: encodeControl -> protobufjs and protobufjs -> decod
     // All fields present in the decoded object, nothing else.
     assert.deepEqual(Object.keys(decoded).sort(), schema.fieldsArray.map((f) => f.name).sort());
   }
+});
+
+test("the run-time codec: its field table is link.proto's, its bodies are protobufjs' bytes", () => {
+  for (const type of CONTROL_TYPES) {
+    const ref = schemaOf(type);
+    const mine = CONTROL_SCHEMAS[type];
+    assert.equal(mine.name, ref.name);
+    assert.deepEqual(
+      mine.fieldsArray.map((f) => [f.name, f.id, f.type, f.repeated]),
+      ref.fieldsArray.map((f) => [f.name, f.id, f.type, f.repeated]),
+    );
+    // Same bytes as protobufjs for the samples, for all-zero values and for an empty message.
+    const zeros = Object.fromEntries(
+      ref.fieldsArray.map((f) => [
+        f.name,
+        f.repeated
+          ? [0]
+          : f.type === 'string'
+            ? ''
+            : f.type === 'bytes'
+              ? Buffer.alloc(0)
+              : f.type === 'bool'
+                ? false
+                : 0,
+      ]),
+    );
+    for (const m of [SAMPLES[type] as Record<string, unknown>, zeros, {}]) {
+      const refBody = Buffer.from(ref.encode(ref.fromObject(m)).finish());
+      assert.deepEqual(
+        encodeControl(type, m as never).subarray(5),
+        refBody,
+        `${ref.name} ${JSON.stringify(m)}`,
+      );
+    }
+  }
+  // uint32 and enum fields keep the low 32 bits of a longer varint, as protobufjs reads them.
+  const wide = new Pb()
+    .uint(1, 2n ** 32n + 7n)
+    .uint(3, 2n ** 40n + 2n ** 31n)
+    .buffer();
+  assert.equal(decodeControl(MessageType.REJECT, wide).code, refObject(MessageType.REJECT, wide).code);
+  assert.equal(decodeControl(MessageType.REJECT, wide).supportedMinVersion, 2 ** 31);
 });
 
 test('an empty body decodes to all-zero defaults for every type', () => {
