@@ -7,7 +7,7 @@
 // and its end (with the unacknowledged batches) through the callbacks.
 
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { type Clock, realClock } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import {
@@ -140,7 +140,8 @@ export class LinkConnection implements LinkConn {
     const { host, port } = endpoint;
     const t = s.tls;
     this.socket = t
-      ? tls.connect({
+      ? (require('node:tls') as typeof tls).connect({
+          // loaded only when TLS is configured
           host,
           port,
           ca: t.ca,
