@@ -3,9 +3,10 @@
 // so a young generation that V8 lets grow to 16-64 MiB of semi-spaces only raises its peak
 // RSS. Heap sizes cannot change after start (`--max-semi-space-size` set here would be
 // ignored), but the growth factor is read at every resize: at 1 the young generation stays at
-// its initial size (1 MiB semi-spaces), which is what `--max-semi-space-size=1` gave. A
-// --semi-space-growth-factor or --max-semi-space-size on the command line or in NODE_OPTIONS
-// wins: then nothing is set here.
+// its initial size (1-2 MiB of semi-spaces), which is what `--max-semi-space-size=1` gave.
+// --max-semi-space-size in NODE_OPTIONS (helm: agent.nodeOptions), or it or
+// --semi-space-growth-factor on the node command line, wins: then nothing is set here. (Node
+// refuses --semi-space-growth-factor in NODE_OPTIONS.) Measured: README "Where the misses stand".
 import { setFlagsFromString } from 'node:v8';
 
 export const AGENT_V8_FLAGS = ['--semi-space-growth-factor=1'] as const;
