@@ -344,11 +344,21 @@ export class BatchBuffer {
     this.o.onReady();
   }
 
-  /** Drops a batch that is not in flight, counting its records. */
+  /**
+   * Drops a batch that is not in flight, counting its records. Its frame goes back to the
+   * pool on the same rule as an acknowledged one (nothing can read it: no file write, no
+   * socket write outstanding), so a full buffer dropping batch after batch reuses their memory
+   * instead of leaving it to the garbage collector.
+   */
   private discard(b: OutBatch, reason: DropReason): void {
     if (b.where === Where.MEM) this.memBytes -= b.size;
     b.where = Where.DONE;
+    const frame = b.frame;
     b.frame = null;
+    const pool = this.o.pool;
+    if (pool !== undefined && frame !== null && b.file === null && !b.writing && b.socketWrites === 0) {
+      pool.give(frame);
+    }
     if (b.file !== null && !b.writing && !b.loading) this.removeFile(b);
     this.o.onDrop(reason, b.records);
     this.wake();

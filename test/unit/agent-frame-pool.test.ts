@@ -245,3 +245,52 @@ test('two outstanding writes of the same frame: reused only after both callbacks
   c.complete();
   assert.equal(pool.freeCount, 1);
 });
+
+test('a full buffer gives dropped frames back (drop-newest and drop-oldest), but not one a socket may still send', () => {
+  for (const whenFull of ['drop-newest', 'drop-oldest'] as const) {
+    const pool = new FramePool();
+    let dropped = 0;
+    const buffer = new BatchBuffer({
+      bufferBytes: 3 * 20_000,
+      whenFull,
+      log: createLogger('test', 'silent'),
+      onDrop: (_reason, records) => (dropped += records),
+      pool,
+    });
+    const frame = (tag: number): Buffer => pool.take(20_000).fill(tag);
+    for (let seq = 1; seq <= 3; seq++) buffer.add(frame(seq), seq, 'inc', 1, true);
+    assert.equal(pool.freeCount, 0);
+    buffer.add(frame(4), 4, 'inc', 1, true); // full: one batch is dropped, its memory comes back
+    assert.equal(dropped, 1, whenFull);
+    assert.equal(pool.freeCount, 1, `${whenFull}: the dropped frame is free for the next batch`);
+    buffer.add(frame(5), 5, 'inc', 1, true);
+    assert.equal(pool.allocated, 4, `${whenFull}: the fifth batch reused the dropped one's buffer`);
+    assert.equal(pool.reused, 1);
+  }
+  // Sent on a connection whose write has not completed, then re-queued (the connection
+  // closed) and dropped by drop-oldest: that memory never goes back, whatever comes later.
+  const pool = new FramePool();
+  const buffer = new BatchBuffer({
+    bufferBytes: 2 * 20_000,
+    whenFull: 'drop-oldest',
+    log: createLogger('test', 'silent'),
+    onDrop: () => {},
+    pool,
+  });
+  buffer.add(pool.take(20_000).fill(1), 1, 'inc', 1, true);
+  const b = buffer.take()!;
+  const stalled = new FakeSocket();
+  b.sends++;
+  writeBatch(stalled, b);
+  buffer.requeue([b]);
+  buffer.add(pool.take(20_000).fill(2), 2, 'inc', 1, true);
+  buffer.add(pool.take(20_000).fill(3), 3, 'inc', 1, true); // evicts batch 1
+  assert.equal(pool.freeCount, 0, 'batch 1 is still in the stalled socket’s write queue');
+  for (let seq = 4; seq < 10; seq++) buffer.add(pool.take(20_000).fill(seq), seq, 'inc', 1, true);
+  assert.ok(
+    stalled.chunks[0]!.every((x) => x === 1),
+    'the bytes the stalled socket holds are unchanged',
+  );
+  stalled.complete();
+  assert.ok(stalled.chunks[0]!.every((x) => x === 1));
+});
