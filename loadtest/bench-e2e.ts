@@ -4,7 +4,7 @@
 //   replay: `snowtap agent --input-file` (backpressure, nothing dropped): the pipeline's capacity
 //   socket: `fstrm_replay` -> the agent's unix socket (a DNS server's path; drops are counted)
 //
-//   node dist/loadtest/bench-e2e.js [--frames N] [--quick] [--json FILE] [--enricher-idle]
+//   node dist/loadtest/bench-e2e.js [--frames N] [--quick] [--json FILE] [--acking-peer]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,11 +22,13 @@ const FRAMES = args.includes('--frames')
     ? 100_000
     : 1_040_000;
 // A deployment's enricher runs on other nodes; on this 2-core machine it competes with the
-// agent and fstrm_replay. `--enricher-idle` runs it under SCHED_IDLE (`chrt --idle 0`): it
-// gets only the CPU the other two leave, so the socket row shows what the agent absorbs when
-// the enricher's CPU is not taken from it (the agent still relays every frame and waits for
-// every ack; the run fails if anything is dropped).
-const ENRICHER_IDLE = args.includes('--enricher-idle');
+// agent and fstrm_replay for CPU (three busy processes on two cores). `--acking-peer` puts a
+// minimal link peer (loadtest/acking-peer.ts: parses each batch's header and acknowledges it at
+// once) in the real enricher's place for the socket row: an enricher that keeps up at almost no
+// CPU, so the row shows what the agent itself absorbs. The agent still relays every frame and
+// waits for every ack, and the run fails if it dropped anything. (Running the real enricher
+// under SCHED_IDLE instead starved it: the agent's memory buffer filled and it dropped half.)
+const ACKING_PEER = args.includes('--acking-peer');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
 async function scrape(port: number): Promise<Map<string, number>> {
@@ -66,9 +68,8 @@ function quantile(m: Map<string, number>, name: string, q: number): number {
   return prevLe;
 }
 
-function start(argv: string[], idle = false): ChildProcess {
-  const cmd = idle ? ['chrt', '--idle', '0', process.execPath] : [process.execPath];
-  return spawn(cmd[0]!, [...cmd.slice(1), MAIN, ...argv], {
+function start(argv: string[]): ChildProcess {
+  return spawn(process.execPath, [MAIN, ...argv], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, SNOWTAP_LOG_LEVEL: 'warn' },
   });
@@ -139,23 +140,26 @@ async function run(
   frames: number,
   dir: string,
 ): Promise<Result> {
-  const [link, em, am] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+  let [link, em, am] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
   const out = path.join(dir, `out-${input}`);
-  const enricher = start(
-    [
-      'enricher',
-      '--listen',
-      `127.0.0.1:${link}`,
-      '--metrics-listen',
-      `127.0.0.1:${em}`,
-      '--output-dir',
-      out,
-      '--id',
-      'bench-e',
-    ],
-    ENRICHER_IDLE && input === 'socket',
-  );
-  await waitReady(em);
+  const peer = ACKING_PEER && input === 'socket';
+  const enricher = peer
+    ? spawn(process.execPath, [path.resolve(__dirname, 'acking-peer.js')], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+    : start([
+        'enricher',
+        '--listen',
+        `127.0.0.1:${link}`,
+        '--metrics-listen',
+        `127.0.0.1:${em}`,
+        '--output-dir',
+        out,
+        '--id',
+        'bench-e',
+      ]);
+  if (peer) link = await peerPort(enricher);
+  else await waitReady(em);
   const sock = path.join(dir, `agent-${input}.sock`);
   const inputArgs = input === 'replay' ? ['--input-file', capture] : ['--dnstap-socket', sock];
   const agent = start([
@@ -245,6 +249,18 @@ async function run(
   };
 }
 
+/** The port loadtest/acking-peer.js prints once it listens. */
+function peerPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.once('exit', (code) => reject(new Error(`acking peer exited ${code}`)));
+  });
+}
+
 /** CPU seconds of this process's reaped children (fstrm_replay runs under spawnSync). */
 function childrenCpuSeconds(): number {
   const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
@@ -261,7 +277,7 @@ async function main(): Promise<void> {
     const { frames } = replicateCapture(capture, FRAMES);
     console.log(
       `agent -> enricher, ${frames} records (unbound bulk capture replicated), both processes on this machine` +
-        (ENRICHER_IDLE ? '; socket row: enricher under SCHED_IDLE' : ''),
+        (ACKING_PEER ? '; socket row: a minimal acknowledging peer in place of the enricher' : ''),
     );
     const results: Result[] = [await run('replay', capture, frames, dir)];
     let reference = { perSec: 0, cores: 0 };
@@ -295,8 +311,8 @@ async function main(): Promise<void> {
       socket.captureCores = Math.round(reference.cores * 100) / 100;
     }
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2) + '\n');
-    if (ENRICHER_IDLE && (socket?.dropped ?? 0) > 0) {
-      console.error(`the agent dropped ${socket!.dropped} frames with the enricher at SCHED_IDLE`);
+    if (ACKING_PEER && (socket?.dropped ?? 0) > 0) {
+      console.error(`the agent dropped ${socket!.dropped} frames with a peer acknowledging at once`);
       process.exitCode = 1;
     }
   } finally {
