@@ -107,6 +107,8 @@ interface Result {
   replayCores?: number;
   /** Socket input only: the C reference in the same run (fstrm_replay -> fstrm_capture). */
   capturePerSec?: number;
+  /** absorbPerSec / capturePerSec: the agent against the C reference in the same run. */
+  absorbRatio?: number;
   captureCores?: number;
 }
 
@@ -307,6 +309,8 @@ async function main(): Promise<void> {
       );
     }
     if (socket !== undefined) {
+      if (socket.absorbPerSec !== undefined && reference.perSec > 0)
+        socket.absorbRatio = Math.round((socket.absorbPerSec / reference.perSec) * 100) / 100;
       socket.capturePerSec = reference.perSec;
       socket.captureCores = Math.round(reference.cores * 100) / 100;
     }
