@@ -87,9 +87,11 @@ async function startEnricherOn(
     String(retryS),
   ];
   const p = startSnowtap(t, args, metricsPort, env);
+  // Ready, not just alive: /healthz answers before the start-up probe of the output directory,
+  // and a fault switched on before that probe fails the start instead of the running output.
   await waitUntil(
-    async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status === 200,
-    'enricher up',
+    async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200,
+    'enricher ready',
     20_000,
     p,
   );
