@@ -4,7 +4,7 @@
 //   replay: `snowtap agent --input-file` (backpressure, nothing dropped): the pipeline's capacity
 //   socket: `fstrm_replay` -> the agent's unix socket (a DNS server's path; drops are counted)
 //
-//   node dist/loadtest/bench-e2e.js [--frames N] [--quick] [--json FILE] [--acking-peer]
+//   node dist/loadtest/bench-e2e.js [--frames N] [--quick] [--json FILE] [--acking-peer] [--pin]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,11 @@ const FRAMES = args.includes('--frames')
 // waits for every ack, and the run fails if it dropped anything. (Running the real enricher
 // under SCHED_IDLE instead starved it: the agent's memory buffer filled and it dropped half.)
 const ACKING_PEER = args.includes('--acking-peer');
+// `--pin`: the producer on one core, the reader on the other (`taskset`), for the socket row and
+// its reference alike: fstrm_replay on CPU 0; the agent (and the acking peer, if any) or
+// fstrm_capture on CPU 1. Without it the scheduler places the three processes on two cores as
+// it likes, and whichever reader uses more CPU also slows the producer it is measured by.
+const PIN = args.includes('--pin');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
 async function scrape(port: number): Promise<Map<string, number>> {
@@ -68,8 +73,15 @@ function quantile(m: Map<string, number>, name: string, q: number): number {
   return prevLe;
 }
 
-function start(argv: string[]): ChildProcess {
-  return spawn(process.execPath, [MAIN, ...argv], {
+/** `cmd args` under `taskset -c cpu` when pinning. */
+function pinned(cpu: number, cmd: string, argv: string[]): [string, string[]] {
+  return PIN ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv];
+}
+
+function start(argv: string[], cpu?: number): ChildProcess {
+  const [cmd, full] =
+    cpu === undefined ? [process.execPath, [MAIN, ...argv]] : pinned(cpu, process.execPath, [MAIN, ...argv]);
+  return spawn(cmd, full, {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, SNOWTAP_LOG_LEVEL: 'warn' },
   });
@@ -119,14 +131,15 @@ async function captureReference(
   dir: string,
 ): Promise<{ perSec: number; cores: number }> {
   const sock = path.join(dir, `capture-${Date.now()}.sock`);
-  const cap = spawn('fstrm_capture', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w', '/dev/null'], {
-    stdio: 'ignore',
-  });
+  const cap = spawn(
+    ...pinned(1, 'fstrm_capture', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w', '/dev/null']),
+    { stdio: 'ignore' },
+  );
   try {
     while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
     const t0 = process.hrtime.bigint();
     const cpu0 = cpuSeconds(cap.pid!);
-    spawnSync('fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture], {
+    spawnSync(...pinned(0, 'fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture]), {
       stdio: 'ignore',
     });
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -142,11 +155,12 @@ async function run(
   frames: number,
   dir: string,
 ): Promise<Result> {
-  let [link, em, am] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+  let link = await freeTcpPort();
+  const [em, am] = [await freeTcpPort(), await freeTcpPort()];
   const out = path.join(dir, `out-${input}`);
   const peer = ACKING_PEER && input === 'socket';
   const enricher = peer
-    ? spawn(process.execPath, [path.resolve(__dirname, 'acking-peer.js')], {
+    ? spawn(...pinned(1, process.execPath, [path.resolve(__dirname, 'acking-peer.js')]), {
         stdio: ['ignore', 'pipe', 'inherit'],
       })
     : start([
@@ -164,16 +178,19 @@ async function run(
   else await waitReady(em);
   const sock = path.join(dir, `agent-${input}.sock`);
   const inputArgs = input === 'replay' ? ['--input-file', capture] : ['--dnstap-socket', sock];
-  const agent = start([
-    'agent',
-    ...inputArgs,
-    '--enricher',
-    `127.0.0.1:${link}`,
-    '--metrics-listen',
-    `127.0.0.1:${am}`,
-    '--id',
-    'bench-a',
-  ]);
+  const agent = start(
+    [
+      'agent',
+      ...inputArgs,
+      '--enricher',
+      `127.0.0.1:${link}`,
+      '--metrics-listen',
+      `127.0.0.1:${am}`,
+      '--id',
+      'bench-a',
+    ],
+    input === 'socket' ? 1 : undefined,
+  );
   const agentExit = new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
   let peakA = 0;
   let peakE = 0;
@@ -196,7 +213,7 @@ async function run(
     const cpu0 = cpuSeconds(agent.pid!);
     const e0 = cpuSeconds(enricher.pid!);
     const r0 = childrenCpuSeconds();
-    spawnSync('fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture], {
+    spawnSync(...pinned(0, 'fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture]), {
       stdio: 'ignore',
     });
     absorbSecs = Number(process.hrtime.bigint() - t0) / 1e9;
