@@ -30,6 +30,7 @@ test('agent values: documented defaults equal the agent defaults', () => {
   assert.equal(String(a.activeConnections), d('active-connections'), 'agent.activeConnections');
   assert.equal(a.bufferBytes, d('buffer-bytes'), 'agent.bufferBytes');
   assert.equal(a.whenFull, d('when-full'), 'agent.whenFull');
+  assert.equal(a.runtime, d('runtime'), 'agent.runtime');
   assert.equal(a.spool.maxBytes, d('spool-max-bytes'), 'agent.spool.maxBytes');
   assert.equal(a.sample, d('sample'), 'agent.sample');
   assert.equal(a.metricsPort, port(d('metrics-listen')), 'agent.metricsPort');

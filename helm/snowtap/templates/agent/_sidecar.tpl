@@ -106,6 +106,9 @@ standaloneAgent.* input settings).
     {{- end }}
     - --buffer-bytes={{ int64 $a.bufferBytes }}
     - --when-full={{ $a.whenFull }}
+    {{- if ne $a.runtime "lean" }}
+    - --runtime={{ $a.runtime }}
+    {{- end }}
     {{- if $a.spool.enabled }}
     - --spool-dir={{ $a.spool.dir }}
     - --spool-max-bytes={{ int64 $a.spool.maxBytes }}
