@@ -277,7 +277,7 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
   } catch (err) {
     throw invalidOption(`id/incarnation/authToken: ${(err as Error).message}`);
   }
-  if (!r.log) throw invalidOption('log (a pino Logger) is required');
+  if (!r.log) throw invalidOption('log (a Logger, common/log.ts) is required');
   if (!r.dnstapSocket && !r.dnstapTcp && !r.inputFile) {
     throw invalidOption('no input: give dnstapSocket, dnstapTcp or inputFile');
   }

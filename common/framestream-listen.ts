@@ -157,7 +157,7 @@ export function resolveServerOptions(o: FrameStreamServerOptions): ResolvedServe
   }
   if (typeof o.sink?.onFrame !== 'function')
     throw invalid('sink must have an onFrame(buf, start, end, conn)');
-  if (o.log === undefined || o.log === null) throw invalid('log (a pino Logger) is required');
+  if (o.log === undefined || o.log === null) throw invalid('log (a Logger, common/log.ts) is required');
   return {
     unixPath: o.unixPath,
     tcp: o.tcp,

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { FrameStreamServer } from '../../common/framestream-server';
+import { silentLogger } from '../../common/log';
 import { Enricher } from '../../enricher/enricher';
 import { ControlType, DNSTAP_CONTENT_TYPE } from '../../proto/framestream/constants';
 import { encodeControlFrame } from '../../proto/framestream/control';
@@ -42,7 +42,7 @@ function bump(o: Record<string, number>, k: string, n = 1): void {
   o[k] = (o[k] ?? 0) + n;
 }
 
-const silent = pino({ level: 'silent' });
+const silent = silentLogger();
 
 /** Data-frame-only bodies (one connection carries many cases after one START). */
 export function fstrmBodySeeds(): Seed[] {

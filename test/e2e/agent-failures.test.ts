@@ -163,7 +163,7 @@ test('Reject BAD_AUTH: logged loudly with the reason, retried slowly; the right 
   // One attempt at once, then one per configRetryMs (+ backoff): at most 4 in 1.3 s.
   assert.ok(f.attempts.length >= 2 && f.attempts.length <= 4, `${f.attempts.length} attempts`);
   assert.ok(agent.client.stats.rejects['BAD_AUTH']! >= 2);
-  const err = lines.find((l) => l.level === 50 && /BAD_AUTH/.test(String(l.msg)));
+  const err = lines.find((l) => l.level === 'error' && /BAD_AUTH/.test(String(l.msg)));
   assert.ok(err, 'an error line naming BAD_AUTH');
   assert.match(JSON.stringify(err), /auth token does not match/);
   assert.equal(agent.client.active, null);

@@ -49,7 +49,7 @@ function spawnEnricher(dir: string): Child {
       try {
         line = JSON.parse(text);
       } catch {
-        line = { msg: text, level: 60 };
+        line = { msg: text, level: 'fatal' };
       }
       lines.push(line);
       if (line.msg === 'enricher ready') onReady(line.link as number);

@@ -131,7 +131,7 @@ function spawnEnricher(dir: string, policy: string): Child {
       try {
         line = JSON.parse(text);
       } catch {
-        line = { msg: text, level: 60 };
+        line = { msg: text, level: 'fatal' };
       }
       lines.push(line);
       if (line.msg === 'enricher ready') onReady(line.link as number);

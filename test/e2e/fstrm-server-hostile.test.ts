@@ -69,7 +69,7 @@ test('a client that connects and sends nothing is cut at the handshake deadline'
   assert.deepEqual(reasons, ['handshake-timeout']);
   assert.equal(server.stats.handshakeTimeouts, 1);
   const line = closedLog()[0]!;
-  assert.equal(line['level'], 40, 'logged as a warning');
+  assert.equal(line['level'], 'warn', 'logged as a warning');
   assert.match(String((line['err'] as { message: string }).message), /no READY or START within 150 ms/);
 });
 
@@ -198,7 +198,7 @@ test('maxConnections holds: extra connections are closed with a logged reason', 
   assert.equal(server.stats.connectionsOpen, 2);
   const line = lines.find((l) => l['msg'] === 'dnstap connection refused')!;
   assert.equal(line['reason'], 'max-connections');
-  assert.equal(line['level'], 40);
+  assert.equal(line['level'], 'warn');
   await a.stop();
   await waitFor(() => server.stats.connectionsOpen === 1, 'a slot to free up');
   const c = await TestProducer.open(target);

@@ -115,7 +115,7 @@ test('stop with unacknowledged records and no spool: counted as lost (reason shu
   assert.deepEqual(await agent.stop(), { spooled: 0, lost: 30 });
   assert.ok(Date.now() - t0 < 2000);
   assert.equal(agent.counters.dropped.shutdown, 30);
-  assert.ok(lines.some((l) => l.level === 50 && /30 records .* LOST/.test(String(l.msg))));
+  assert.ok(lines.some((l) => l.level === 'error' && /30 records .* LOST/.test(String(l.msg))));
   assert.ok(f.conns.every((c) => c.goodbye === 'agent shutting down' || c.welcomedAt === 0));
 });
 

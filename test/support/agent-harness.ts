@@ -8,9 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
-import pino from 'pino';
 import { Agent, type AgentOptions } from '../../agent';
-import type { Logger } from '../../common/log';
 import { silentLogger } from '../../common/log';
 import { encodeDataFrame, FrameDecoder, readFrameStreamFile, WriterSession } from '../../proto/framestream';
 import type { FakeEnricher } from './fake-enricher';
@@ -46,12 +44,7 @@ export function payload(i: number): Buffer {
   return Buffer.from(`record ${i} ${'x'.repeat(i % 61)}`, 'latin1');
 }
 
-/** A pino logger whose lines are kept as parsed objects. */
-export function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => lines.push(JSON.parse(s)) });
-  return { log, lines };
-}
+export { captureLog } from './capture-log';
 
 /** Agents started by a test file, stopped by stopAll() in its after(). */
 const running: Agent[] = [];

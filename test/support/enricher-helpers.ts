@@ -1,27 +1,20 @@
 // Shared by the enricher tests: an in-process enricher on port 0 in a temp dir, captured
-// pino lines, CSV rows read back from committed chunks, throwaway certificates (openssl).
+// log lines, CSV rows read back from committed chunks, throwaway certificates (openssl).
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import pino from 'pino';
 import { Enricher, type EnricherAddresses, type EnricherOptions } from '../../enricher/enricher';
+import { captureLog, type LogLine } from './capture-log';
 import { finalFiles, parseChunk } from './output-rows';
 
-export type LogLine = Record<string, unknown> & { msg: string; level: number };
+export { captureLog, type LogLine };
 
 export function tmpDir(t: TestContext, prefix = 'snowtap-enr-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** A pino logger that keeps every line (parsed) in `lines`. */
-export function captureLog(): { log: pino.Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => lines.push(JSON.parse(s)) });
-  return { log, lines };
 }
 
 export interface Started {

@@ -6,9 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import pino from 'pino';
 import type { ConnectionInfo, FrameSink } from '../../common/framestream-server';
-import type { Logger } from '../../common/log';
 import { FrameDecoder, FramePacker, WriterSession } from '../../proto/framestream';
 import { interopMissing } from './interop';
 
@@ -30,12 +28,7 @@ export function binary(t: TestContext, file: string, pkg: string): string | null
   return null;
 }
 
-/** A pino logger whose lines are kept as parsed objects. */
-export function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => lines.push(JSON.parse(s)) });
-  return { log, lines };
-}
+export { captureLog } from './capture-log';
 
 /** Keeps a copy of every frame with the id of its connection. */
 export class RecordingSink implements FrameSink {

@@ -20,7 +20,7 @@ export { freeTcpPort };
 
 export interface Proc {
   child: ChildProcess;
-  /** Everything written to stderr so far (pino JSON lines). */
+  /** Everything written to stderr so far (JSON log lines). */
   log: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   metricsPort: number;
