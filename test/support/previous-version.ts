@@ -66,11 +66,28 @@ function sameDependencies(dir: string): boolean {
   return deps(path.join(dir, 'package.json')) === deps(path.join(REPO_ROOT, 'package.json'));
 }
 
+/**
+ * Whether every runtime dependency of the build in `dir` resolves from its node_modules. A
+ * cached build that shared a checkout's node_modules (a symlink) breaks when that checkout
+ * drops a dependency the old commit still uses (pino, 2026-12-07): it is then built again.
+ */
+function dependenciesResolve(dir: string): boolean {
+  const p = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  return Object.keys(p.dependencies ?? {}).every((name) =>
+    existsSync(path.join(dir, 'node_modules', name, 'package.json')),
+  );
+}
+
 /** Builds (or takes from the cache) the given commit; the cache is os.tmpdir()/snowtap-prev-<commit>. */
 export async function buildPrevious(commit = FIRST_WAVE_COMMIT): Promise<PreviousBuild> {
   const dir = path.join(os.tmpdir(), `snowtap-prev-${commit}`);
   const main = path.join(dir, 'dist/cli/main.js');
-  if (existsSync(path.join(dir, '.built')) && existsSync(main)) return { commit, dir, main, buildSeconds: 0 };
+  if (existsSync(path.join(dir, '.built')) && existsSync(main)) {
+    if (dependenciesResolve(dir)) return { commit, dir, main, buildSeconds: 0 };
+    rmSync(dir, { recursive: true, force: true });
+  }
   const t0 = Date.now();
   const stage = mkdtempSync(path.join(os.tmpdir(), `snowtap-prev-${commit.slice(0, 12)}-build-`));
   try {
