@@ -41,6 +41,8 @@ export interface ProcessFacts {
   argv: readonly string[];
   env: Readonly<Record<string, string | undefined>>;
   hasExecve: boolean;
+  /** process.version, for the log line when lean cannot be had. */
+  version: string;
 }
 
 /** What `--runtime` asks of this process: nothing, or one process.execve call. Pure. */
@@ -51,7 +53,7 @@ export function planRuntime(runtime: Runtime, p: ProcessFacts): RuntimePlan {
     return {
       exec: false,
       runtime: 'full',
-      note: `--runtime lean needs process.execve (Node.js >= 22.15); running with Node's defaults on ${process.version}`,
+      note: `--runtime lean needs process.execve (Node.js >= 22.15); running with Node's defaults on ${p.version}`,
     };
   }
   const missing = LEAN_NODE_FLAGS.filter(({ givenAs }) => !p.execArgv.some((a) => givenAs.test(a))).map(
@@ -83,6 +85,7 @@ export function applyRuntime(runtime: Runtime): string | null {
     argv: process.argv,
     env: process.env,
     hasExecve: typeof execve === 'function',
+    version: process.version,
   });
   if (!plan.exec) return plan.note;
   try {

@@ -73,15 +73,13 @@ function quantile(m: Map<string, number>, name: string, q: number): number {
   return prevLe;
 }
 
-/** `cmd args` under `taskset -c cpu` when pinning. */
-function pinned(cpu: number, cmd: string, argv: string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv];
+/** `cmd args` under `taskset -c cpu` when pinning and a CPU is given. */
+function pinned(cpu: number | undefined, cmd: string, argv: string[]): [string, string[]] {
+  return PIN && cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv];
 }
 
 function start(argv: string[], cpu?: number): ChildProcess {
-  const [cmd, full] =
-    cpu === undefined ? [process.execPath, [MAIN, ...argv]] : pinned(cpu, process.execPath, [MAIN, ...argv]);
-  return spawn(cmd, full, {
+  return spawn(...pinned(cpu, process.execPath, [MAIN, ...argv]), {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, SNOWTAP_LOG_LEVEL: 'warn' },
   });

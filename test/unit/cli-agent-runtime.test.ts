@@ -10,6 +10,7 @@ const facts = (over: Partial<Parameters<typeof planRuntime>[1]> = {}) => ({
   argv: ['/opt/node/bin/node', '/app/dist/cli/main.js', 'agent', '--id', 'a1'],
   env: { PATH: '/usr/bin', UNSET: undefined } as Record<string, string | undefined>,
   hasExecve: true,
+  version: 'v20.20.2',
   ...over,
 });
 
