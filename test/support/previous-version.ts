@@ -2,7 +2,8 @@
 // commit's tree (`git archive`) compiled with tsc into a cache directory keyed by the commit
 // hash under the temp directory, so a second run reuses it. node_modules is this checkout's
 // when the commit's dependencies are the same (they are for the first-wave commit), else
-// `npm ci --offline` in the build directory (needs the npm cache).
+// `npm ci --prefer-offline` in the build directory (the npm cache, else the registry: on a
+// fresh machine the cache lacks what only the old commit uses, e.g. pino's dependencies).
 import { execFile } from 'node:child_process';
 import {
   cpSync,
@@ -98,7 +99,7 @@ export async function buildPrevious(commit = FIRST_WAVE_COMMIT): Promise<Previou
     if (sameDependencies(stage)) {
       symlinkSync(realpathSync(path.join(REPO_ROOT, 'node_modules')), path.join(stage, 'node_modules'));
     } else {
-      await run('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], stage);
+      await run('npm', ['ci', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], stage);
     }
     const tsc = path.join(stage, 'node_modules/typescript/bin/tsc');
     await run(process.execPath, [tsc, '-p', 'tsconfig.json'], stage);
