@@ -8,7 +8,11 @@
 // record, so nobody has to push it here.
 
 import { type Clock, realClock, type TimerHandle } from '../common/clock';
+import { readU32 as readU32Export } from '../proto/kit';
 import { BatchEncoder } from '../proto/link';
+
+// Hot-path import as a module constant (CommonJS reads index.ts re-exports through getters).
+const readU32 = readU32Export;
 
 /** Tag + length varint of one record field, at most (a 16 MiB length takes 4 bytes). */
 const RECORD_OVERHEAD = 5;
@@ -78,6 +82,34 @@ export class Batcher {
     if (n >= this.o.maxRecords) this.seal();
     else if (n === 1) this.timer = this.clock.setTimeout(this.onLinger, this.o.lingerMs, true);
     return true;
+  }
+
+  /**
+   * Appends the Frame Streams data frames in `buf[start, end)` (each a 4-byte length and its
+   * payload): runs of them are copied into the batch at once (BatchEncoder.appendFramed), a
+   * frame that does not fit that way goes through add() (which seals first). Returns how many
+   * could never fit in a frame (oversize; the caller counts them).
+   */
+  addFramed(buf: Buffer, start: number, end: number): number {
+    const enc = this.enc;
+    const o = this.o;
+    let oversize = 0;
+    while (start < end) {
+      const limit = o.frameLimit.maxFrameBytes;
+      if (limit < enc.maxFrameBytes) enc.maxFrameBytes = limit;
+      const before = enc.recordCount;
+      const next = enc.appendFramed(buf, start, end, o.maxRecords - before, o.maxBytes);
+      if (next === start) {
+        const len = readU32(buf, start);
+        if (!this.add(buf, start + 4, start + 4 + len)) oversize++;
+        start += 4 + len;
+        continue;
+      }
+      start = next;
+      if (enc.recordCount >= o.maxRecords) this.seal();
+      else if (before === 0) this.timer = this.clock.setTimeout(this.onLinger, o.lingerMs, true);
+    }
+    return oversize;
   }
 
   /** Seals the open batch now, if it has records (shutdown, end of a replayed file). */

@@ -6,6 +6,11 @@
 // and no allocation per data frame. Oversized data frames are skipped as their bytes stream
 // past, never buffered.
 //
+// Runs: an owner that can take several frames at once (the agent copies them into a batch in
+// one go) passes onDataRun, and each stretch of complete, acceptable data frames in a chunk
+// is handed over as one run, still in Frame Streams framing (each payload after its 4-byte
+// length). A frame carried over a chunk boundary still goes to onData on its own.
+//
 // Backpressure: write() returns nothing and never queues frames. An owner whose sink is
 // full pauses its source (socket.pause(), stop reading the file) and resumes it later.
 
@@ -24,16 +29,24 @@ import { checkIntOption, FramestreamError, FramestreamErrorCode, rejectUnknownOp
 /** A data frame payload is `buf[start, end)`; valid only until the callback returns. */
 export type DataFrameHandler = (buf: Buffer, start: number, end: number) => void;
 
+/**
+ * `frames` (>= 1) complete data frames, `buf[start, end)`, each a 4-byte big-endian length and
+ * its payload (none oversized, no control frame between them); valid only during the call.
+ */
+export type DataRunHandler = (buf: Buffer, start: number, end: number, frames: number) => void;
+
 export interface FrameDecoderOptions {
   /** Largest accepted payload; larger frames are skipped and counted. Default 1 MiB. */
   maxDataFrameSize?: number;
   onData: DataFrameHandler;
+  /** Optional: complete data frames in a chunk come here as runs instead of one by one. */
+  onDataRun?: DataRunHandler;
   onControl: (frame: ControlFrame) => void;
   /** Told about each skipped oversized frame: its announced length and stream offset. */
   onOversize?: (length: number, offset: number) => void;
 }
 
-const OPTION_KEYS = ['maxDataFrameSize', 'onData', 'onControl', 'onOversize'] as const;
+const OPTION_KEYS = ['maxDataFrameSize', 'onData', 'onDataRun', 'onControl', 'onOversize'] as const;
 
 export interface FrameDecoderStats {
   bytesIn: number;
@@ -63,6 +76,7 @@ export class FrameDecoder extends ChunkDecoder {
   };
   readonly maxDataFrameSize: number;
   private readonly onData: DataFrameHandler;
+  private readonly onDataRun: DataRunHandler | undefined;
   private readonly onControl: (frame: ControlFrame) => void;
   private readonly onOversize: ((length: number, offset: number) => void) | undefined;
   /** Bytes of an oversized data frame still to be skipped. */
@@ -84,7 +98,14 @@ export class FrameDecoder extends ChunkDecoder {
       1,
       MAX_CONFIGURABLE_DATA_FRAME_SIZE,
     );
+    if (options.onDataRun !== undefined && typeof options.onDataRun !== 'function') {
+      throw new FramestreamError(
+        FramestreamErrorCode.INVALID_ARGUMENT,
+        'FrameDecoder: onDataRun must be a function',
+      );
+    }
     this.onData = options.onData;
+    this.onDataRun = options.onDataRun;
     this.onControl = options.onControl;
     this.onOversize = options.onOversize;
   }
@@ -138,6 +159,7 @@ export class FrameDecoder extends ChunkDecoder {
   private parse(src: Buffer, off: number, end: number, base: number): number {
     const max = this.maxDataFrameSize;
     const onData = this.onData;
+    const onRun = this.onDataRun;
     const stats = this.stats;
     while (end - off >= DATA_FRAME_HEADER_SIZE) {
       const len = readU32(src, off);
@@ -153,6 +175,25 @@ export class FrameDecoder extends ChunkDecoder {
           continue;
         }
         if (end - start < len) break;
+        if (onRun !== undefined) {
+          // The run goes on over the next complete, acceptable data frames.
+          const first = off;
+          let p = start + len;
+          let frames = 1;
+          let bytes = len;
+          while (end - p >= DATA_FRAME_HEADER_SIZE) {
+            const l = readU32(src, p);
+            if (l === 0 || l > max || end - p - DATA_FRAME_HEADER_SIZE < l) break;
+            p += DATA_FRAME_HEADER_SIZE + l;
+            frames++;
+            bytes += l;
+          }
+          off = p;
+          stats.dataFrames += frames;
+          stats.dataBytes += bytes;
+          onRun(src, first, p, frames);
+          continue;
+        }
         off = start + len;
         stats.dataFrames++;
         stats.dataBytes += len;

@@ -13,6 +13,7 @@ export {
 export { type ControlFrame, decodeControlFrame, encodeControlFrame } from './control';
 export {
   type DataFrameHandler,
+  type DataRunHandler,
   FrameDecoder,
   type FrameDecoderOptions,
   type FrameDecoderStats,

@@ -113,6 +113,12 @@ export class ReaderSession {
     this.dataFrames++;
   }
 
+  /** Accounts `frames` data frames that arrived together (a decoder run); as onData(). */
+  onDataRun(frames: number): void {
+    if (this.state !== 'streaming') this.rejectData();
+    this.dataFrames += frames;
+  }
+
   /**
    * Declares end of input. Returns true when the stream ended cleanly (after STOP). In
    * stream mode an abrupt close is the owner's to count (false); in file mode a file

@@ -5,7 +5,7 @@
 // record allocates nothing. Field order and omitted zero fields match what protobufjs
 // writes for link.proto, byte for byte (tests check it); batch-view.ts reads it back.
 
-import { varintSize, writeVarint } from '../kit/bytes';
+import { readU32, varintSize, writeVarint } from '../kit/bytes';
 import { checkInt } from '../kit/options';
 import {
   BatchTag,
@@ -145,6 +145,54 @@ export class BatchEncoder {
     this.pos = p;
     this.count++;
     return true;
+  }
+
+  /**
+   * Appends, in order, as many of the Frame Streams data frames in `src[start, end)` as fit
+   * (each a 4-byte big-endian length and its payload; the caller vouches the range holds
+   * whole frames), as records: at most `maxRecords` of them, and the frame no larger than
+   * `maxBytes` (frameSize) nor the frame limit. Returns the offset after the last frame
+   * taken: `start` when the first one does not fit this way (append() it on its own).
+   *
+   * One copy for the whole run, then each 4-byte length is overwritten in place by the
+   * record's tag and its length as a 3-byte varint: the same size, so nothing moves. A
+   * padded varint is legal protobuf (batch-view.ts and protobufjs read it); it costs one
+   * byte more than minimal for most records. Lengths of 2^21 and more end the run.
+   */
+  appendFramed(src: Buffer, start: number, end: number, maxRecords: number, maxBytes: number): number {
+    if (!this.open)
+      throw new LinkProtocolError(LinkErrorCode.INVALID_STATE, 'BatchEncoder.appendFramed before begin');
+    if (start < 0 || start > end || end > src.length) {
+      throw invalidArgument(`BatchEncoder.appendFramed: bad range [${start}, ${end}) of ${src.length}`);
+    }
+    const pos = this.pos;
+    // Largest frameSize allowed: the caller's cut and room for the resent mark under the limit.
+    const cap = Math.min(maxBytes, this.maxFrame - RESENT_MARK_BYTES + LENGTH_SIZE);
+    let p = start;
+    let n = 0;
+    while (n < maxRecords && end - p >= 4) {
+      const len = readU32(src, p);
+      const next = p + 4 + len;
+      if (len >= 0x200000 || next > end || pos + (next - start) > cap) break;
+      p = next;
+      n++;
+    }
+    if (n === 0) return start;
+    const need = pos + (p - start);
+    if (need > this.buf.length) this.grow(need);
+    const buf = this.buf;
+    bufferCopy.call(src, buf, pos, start, p);
+    for (let q = pos; q < need; ) {
+      const len = readU32(buf, q);
+      buf[q] = BatchTag.RECORD;
+      buf[q + 1] = (len & 0x7f) | 0x80;
+      buf[q + 2] = ((len >>> 7) & 0x7f) | 0x80;
+      buf[q + 3] = len >>> 14;
+      q += 4 + len;
+    }
+    this.pos = need;
+    this.count += n;
+    return p;
   }
 
   /**

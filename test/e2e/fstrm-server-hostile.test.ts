@@ -22,6 +22,7 @@ import {
   connect,
   payload,
   RecordingSink,
+  RunRecordingSink,
   sleep,
   TestProducer,
   waitFor,
@@ -35,8 +36,7 @@ after(async () => {
 });
 
 let seq = 0;
-async function start(extra: Partial<FrameStreamServerOptions> = {}) {
-  const sink = new RecordingSink();
+async function start(extra: Partial<FrameStreamServerOptions> = {}, sink = new RecordingSink()) {
   const { log, lines } = captureLog();
   const target = path.join(dir, `h${++seq}.sock`);
   const server = new FrameStreamServer({ unixPath: target, sink, log, ...extra });
@@ -129,9 +129,15 @@ const bad: { name: string; bytes: () => Buffer; code: string }[] = [
   },
 ];
 
-for (const c of bad) {
-  test(`${c.name} closes that connection only, logged with ${c.code}`, { timeout: 10_000 }, async () => {
-    const { server, sink, target, reasons, closedLog } = await start();
+for (const [c, runs] of bad.flatMap((c) => [[c, false] as const, [c, true] as const])) {
+  const how = runs ? ' (a sink taking runs, as the agent)' : '';
+  test(`${c.name} closes that connection only, logged with ${c.code}${how}`, {
+    timeout: 10_000,
+  }, async () => {
+    const { server, sink, target, reasons, closedLog } = await start(
+      {},
+      runs ? new RunRecordingSink() : new RecordingSink(),
+    );
     const good = await TestProducer.open(target);
     await good.send([payload(1)]);
     const s = await connect(target);

@@ -10,7 +10,13 @@ import { after, test } from 'node:test';
 import { FrameStreamServer } from '../../common/framestream-server';
 import { silentLogger } from '../../common/log';
 import { SHARED_READ_BYTES, sharedReadStats } from '../../common/shared-reads';
-import { RecordingSink, type Target, TestProducer, waitFor } from '../support/fstrm-server-helpers';
+import {
+  RecordingSink,
+  RunRecordingSink,
+  type Target,
+  TestProducer,
+  waitFor,
+} from '../support/fstrm-server-helpers';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'fstrm-shared-reads-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,10 +29,14 @@ function frameOf(p: number, i: number): Buffer {
   return b;
 }
 
-for (const transport of ['unix', 'tcp'] as const) {
-  test(`${transport}: 4 producers at once through the shared read buffer, byte-exact, and close() completes`, async () => {
-    const sink = new RecordingSink();
-    const unixPath = path.join(dir, `${transport}.sock`);
+for (const [transport, runs] of [
+  ['unix', false],
+  ['tcp', false],
+  ['unix', true],
+] as const) {
+  test(`${transport}${runs ? ', a sink taking runs (onFrames)' : ''}: 4 producers at once through the shared read buffer, byte-exact, and close() completes`, async () => {
+    const sink = runs ? new RunRecordingSink() : new RecordingSink();
+    const unixPath = path.join(dir, `${transport}-${runs}.sock`);
     const server = new FrameStreamServer({
       ...(transport === 'unix' ? { unixPath } : { tcp: { host: '127.0.0.1', port: 0 } }),
       sink,
@@ -54,6 +64,8 @@ for (const transport of ['unix', 'tcp'] as const) {
     // Counted once per read (snowtap_agent_input_reads_total): at least one per connection.
     assert.ok(sharedReadStats.reads - reads >= 4, `${sharedReadStats.reads - reads} reads`);
     await waitFor(() => server.stats.connectionsOpen === 0, 'connections closed');
+    // Most frames came in runs; those cut by a read boundary one by one.
+    if (sink instanceof RunRecordingSink) assert.ok(sink.runs > 20, `${sink.runs} runs`);
     const conns = [...new Set(sink.frames.map((f) => f.conn))];
     assert.equal(conns.length, 4);
     for (const conn of conns) {

@@ -47,6 +47,21 @@ export class RecordingSink implements FrameSink {
   }
 }
 
+/** A RecordingSink that takes runs of frames too (FrameSink.onFrames), as the agent does. */
+export class RunRecordingSink extends RecordingSink {
+  runs = 0;
+  onFrames(buf: Buffer, start: number, end: number, frames: number, conn: ConnectionInfo): void {
+    this.runs++;
+    let n = 0;
+    for (let p = start; p < end; n++) {
+      const len = buf.readUInt32BE(p);
+      this.onFrame(buf, p + 4, p + 4 + len, conn);
+      p += 4 + len;
+    }
+    if (n !== frames) throw new Error(`run of ${frames} frames held ${n}`);
+  }
+}
+
 export type Target = string | { host: string; port: number };
 
 /**
