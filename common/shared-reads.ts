@@ -88,6 +88,26 @@ export function adoptSharedReads(socket: net.Socket): net.Socket {
   return adopted;
 }
 
+/**
+ * The `onread` option for a socket Node creates (net.connect): its reads land in the shared
+ * buffer and go to `onChunk`, without the stream machinery ('data' events, a Buffer per read).
+ * Such a socket never emits 'data'; 'end', 'error' and 'close' come as usual (resume() it so
+ * that 'end' is emitted at EOF). TLS sockets have no `onread`: keep 'data' events there.
+ */
+export function sharedReadOption(onChunk: ChunkHandler): {
+  buffer: Buffer;
+  callback: (n: number, buf: Uint8Array) => boolean;
+} {
+  shared ??= Buffer.allocUnsafe(SHARED_READ_BYTES);
+  return {
+    buffer: shared,
+    callback: (n, buf) => {
+      onChunk((buf as Buffer).subarray(0, n));
+      return true;
+    },
+  };
+}
+
 /** Every chunk read from `socket`, in order: the shared-buffer path or 'data' events. */
 export function onChunks(socket: net.Socket, onChunk: ChunkHandler): void {
   const slot = slots.get(socket);

@@ -10,6 +10,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { type Clock, realClock } from '../../common/clock';
 import type { Logger } from '../../common/log';
+import { sharedReadOption } from '../../common/shared-reads';
 import {
   Accepts,
   type AgreedLink,
@@ -149,10 +150,14 @@ export class LinkConnection implements LinkConn {
           key: t.key,
           servername: t.servername ?? (net.isIP(host) ? undefined : host),
         })
-      : net.connect({ host, port });
+      : // Plain TCP reads into the shared read buffer: acks arrive a few at a time, and a
+        // Buffer and a trip through the stream machinery per read were ~12 % of a sidecar's
+        // CPU at 100 k frames/s (perf, Node 24).
+        net.connect({ host, port, onread: sharedReadOption((chunk) => this.onData(chunk)) });
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (t) this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    else this.socket.resume(); // flowing, so 'end' is emitted at EOF
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (err) => this.fail('socket error', err));
     this.socket.on('close', () => this.onSocketClose());
