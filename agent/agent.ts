@@ -18,7 +18,6 @@ import {
   type TlsMaterial,
   tokenFromBytes,
 } from '../common/secret-files';
-import { readU32 as readU32Export } from '../proto/kit';
 import { Sampler, TokenBucket } from './admission';
 import { Batcher } from './batcher';
 import { BatchBuffer, DROP_REASONS, type DropReason } from './buffer';
@@ -30,9 +29,6 @@ import { LinkClient } from './link';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options';
 import { type ReplayTarget, replayFile } from './replay';
 import { Spool } from './spool';
-
-// Hot-path import as a module constant (CommonJS reads index.ts re-exports through getters).
-const readU32 = readU32Export;
 
 /** stop(): producers get this long to deliver what is in flight after we half-close. */
 export const INPUT_CLOSE_GRACE_MS = 2_000;
@@ -117,7 +113,7 @@ export class Agent {
         );
       }
     }
-    this.batcher = new Batcher({
+    const batcher = new Batcher({
       incarnation: o.incarnation,
       sampleRate: this.sampler.sampleRate,
       maxRecords: o.batchRecords,
@@ -131,6 +127,7 @@ export class Agent {
         this.buffer.add(frame, seq, o.incarnation, records, !this.fileMode);
       },
     });
+    this.batcher = batcher;
     this.client.start();
     let bound: ListenResult = {};
     if (o.dnstapSocket !== undefined || o.dnstapTcp !== undefined) {
@@ -142,7 +139,11 @@ export class Agent {
         log: o.log,
         sink: {
           onFrame: (buf, start, end) => this.record(buf, start, end, true),
-          onFrames: (buf, start, end, frames) => this.recordRun(buf, start, end, frames),
+          // Runs only when nothing is decided per record (no sampling, rate limit or masking:
+          // the defaults); otherwise the decoder hands every frame to record() on its own.
+          ...(this.sampler.n === 1 && this.bucket === null && this.edgeMask === null
+            ? { onFrames: (buf, start, end, frames) => this.recordRun(batcher, buf, start, end, frames) }
+            : {}),
         },
       });
       bound = await this.server.listen();
@@ -336,23 +337,15 @@ export class Agent {
   }
 
   /**
-   * Hot path: a run of live data frames in Frame Streams framing (a read's complete frames).
-   * With nothing to decide per record (no sampling, rate limit or masking: the defaults) the
-   * run is copied into the batch at once; otherwise each frame goes through record().
+   * Hot path: a run of live data frames in Frame Streams framing (a read's complete frames),
+   * copied into the batch at once. Offered to the input only when nothing is decided per
+   * record (start()).
    */
-  private recordRun(buf: Buffer, start: number, end: number, frames: number): void {
-    if (this.sampler.n !== 1 || this.bucket !== null || this.edgeMask !== null || this.batcher === null) {
-      for (let p = start; p < end; ) {
-        const len = readU32(buf, p);
-        this.record(buf, p + 4, p + 4 + len, true);
-        p += 4 + len;
-      }
-      return;
-    }
+  private recordRun(batcher: Batcher, buf: Buffer, start: number, end: number, frames: number): void {
     const c = this.counters;
     c.recordsIn += frames;
     c.bytesIn += end - start - 4 * frames;
-    const oversize = this.batcher.addFramed(buf, start, end);
+    const oversize = batcher.addFramed(buf, start, end);
     if (oversize > 0) c.dropped.oversize += oversize;
   }
 

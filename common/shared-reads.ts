@@ -56,7 +56,6 @@ export function adoptSharedReads(socket: net.Socket): net.Socket {
     socket.resume();
     return socket;
   }
-  shared ??= Buffer.allocUnsafe(SHARED_READ_BYTES);
   const slot: Slot = { onChunk: () => {} };
   old._handle = null;
   // `handle` is a documented-in-code but untyped constructor option (the accepted socket's own).
@@ -65,14 +64,10 @@ export function adoptSharedReads(socket: net.Socket): net.Socket {
     allowHalfOpen: false,
     readable: true,
     writable: true,
-    onread: {
-      buffer: shared,
-      callback: (n: number, buf: Uint8Array) => {
-        sharedReadStats.reads++;
-        slot.onChunk((buf as Buffer).subarray(0, n));
-        return true;
-      },
-    },
+    onread: sharedReadOption((chunk) => {
+      sharedReadStats.reads++;
+      slot.onChunk(chunk);
+    }),
   };
   const adopted = new net.Socket(options as unknown as net.SocketConstructorOpts);
   // The server counts its connections through this field (server.close() waits for zero).
@@ -89,8 +84,9 @@ export function adoptSharedReads(socket: net.Socket): net.Socket {
 }
 
 /**
- * The `onread` option for a socket Node creates (net.connect): its reads land in the shared
- * buffer and go to `onChunk`, without the stream machinery ('data' events, a Buffer per read).
+ * The `onread` option that reads a socket into the shared buffer, each chunk to `onChunk`,
+ * without the stream machinery ('data' events, a Buffer per read): for a socket Node creates
+ * (net.connect), and for adoptSharedReads().
  * Such a socket never emits 'data'; 'end', 'error' and 'close' come as usual (resume() it so
  * that 'end' is emitted at EOF). TLS sockets have no `onread`: keep 'data' events there.
  */
