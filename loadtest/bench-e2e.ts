@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freeTcpPort } from '../common/listen';
-import { cpuSeconds } from './agent-bench-support';
+import { cpuSeconds, median } from './agent-bench-support';
 import { replicateCapture } from './capture';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
@@ -34,6 +34,12 @@ const ACKING_PEER = args.includes('--acking-peer');
 // fstrm_capture on CPU 1. Without it the scheduler places the three processes on two cores as
 // it likes, and whichever reader uses more CPU also slows the producer it is measured by.
 const PIN = args.includes('--pin');
+// `--pairs N`: the socket row's agent stays up and absorbs the capture N times, each followed by
+// the C reference on the same cores; the figures are medians over the pairs (this machine's speed
+// drifts by a third within minutes, so one pair says little). Default 5, 1 with --quick.
+const PAIRS = args.includes('--pairs') ? Number(args[args.indexOf('--pairs') + 1]) : QUICK ? 1 : 5;
+if (!Number.isInteger(PAIRS) || PAIRS < 1)
+  throw new Error(`--pairs must be a whole number >= 1, got ${PAIRS}`);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
 async function scrape(port: number): Promise<Map<string, number>> {
@@ -120,7 +126,45 @@ interface Result {
   /** absorbPerSec / capturePerSec: the agent against the C reference in the same run. */
   absorbRatio?: number;
   captureCores?: number;
+  /** Socket input only: each absorption and its reference. */
+  pairs?: Pair[];
 }
+
+/** One absorption by the agent and the C reference's right after it. */
+interface Pair {
+  absorbPerSec: number;
+  agentCores: number;
+  enricherCores: number;
+  replayCores: number;
+  capturePerSec: number;
+  captureCores: number;
+  /** From fstrm_replay's start until the agent had every frame acknowledged. */
+  relaySecs: number;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The socket row's figures: medians over the pairs, the ratio as the median of each pair's. */
+function socketFigures(pairs: Pair[], m: Map<string, number>): Partial<Result> {
+  const ratios = pairs.filter((p) => p.capturePerSec > 0).map((p) => p.absorbPerSec / p.capturePerSec);
+  return {
+    absorbPerSec: Math.round(median(pairs.map((p) => p.absorbPerSec))),
+    agentCores: round2(median(pairs.map((p) => p.agentCores))),
+    enricherCores: round2(median(pairs.map((p) => p.enricherCores))),
+    replayCores: round2(median(pairs.map((p) => p.replayCores))),
+    framesPerRead: Math.round((10 * (m.get(IN) ?? 0)) / (m.get(READS) ?? 1)) / 10,
+    ...(ratios.length > 0
+      ? {
+          capturePerSec: Math.round(median(pairs.map((p) => p.capturePerSec))),
+          captureCores: round2(median(pairs.map((p) => p.captureCores))),
+          absorbRatio: round2(median(ratios)),
+        }
+      : {}),
+    pairs,
+  };
+}
+
+const referenceAvailable = spawnSync('fstrm_capture', ['-h']).error === undefined;
 
 /** The C reference in the same run: fstrm_replay -> fstrm_capture -w /dev/null, frames/s. */
 async function captureReference(
@@ -143,7 +187,9 @@ async function captureReference(
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     return { perSec: Math.round(frames / secs), cores: (cpuSeconds(cap.pid!) - cpu0) / secs };
   } finally {
+    const exited = new Promise((r) => cap.once('exit', r));
     cap.kill('SIGTERM');
+    await exited; // reaped before the next pair counts its children's CPU
   }
 }
 
@@ -202,31 +248,45 @@ async function run(
   }, 250);
   await waitReady(am);
   const t0 = process.hrtime.bigint();
-  let absorbSecs = 0;
-  let agentCpu = 0;
-  let enricherCpu = 0;
-  let replayCpu = 0;
+  const pairs: Pair[] = [];
   if (input === 'socket') {
     while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
-    const cpu0 = cpuSeconds(agent.pid!);
-    const e0 = cpuSeconds(enricher.pid!);
-    const r0 = childrenCpuSeconds();
-    spawnSync(...pinned(0, 'fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture]), {
-      stdio: 'ignore',
-    });
-    absorbSecs = Number(process.hrtime.bigint() - t0) / 1e9;
-    agentCpu = cpuSeconds(agent.pid!) - cpu0;
-    enricherCpu = cpuSeconds(enricher.pid!) - e0;
-    replayCpu = childrenCpuSeconds() - r0;
-    for (;;) {
-      const a = await scrape(am);
-      const acked = a.get('snowtap_agent_records_acked_total') ?? 0;
-      const inRec = a.get('snowtap_agent_records_in_total') ?? 0;
-      const dropped = [...a]
-        .filter(([k]) => k.startsWith('snowtap_agent_records_dropped_total'))
-        .reduce((s, [, v]) => s + v, 0);
-      if (inRec >= frames && acked + dropped >= inRec) break;
-      await new Promise((r) => setTimeout(r, 20));
+    for (let p = 1; p <= PAIRS; p++) {
+      const t1 = process.hrtime.bigint();
+      const cpu0 = cpuSeconds(agent.pid!);
+      const e0 = cpuSeconds(enricher.pid!);
+      const r0 = childrenCpuSeconds();
+      spawnSync(...pinned(0, 'fstrm_replay', ['-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-r', capture]), {
+        stdio: 'ignore',
+      });
+      const secs = Number(process.hrtime.bigint() - t1) / 1e9;
+      const pair: Pair = {
+        absorbPerSec: Math.round(frames / secs),
+        agentCores: (cpuSeconds(agent.pid!) - cpu0) / secs,
+        enricherCores: (cpuSeconds(enricher.pid!) - e0) / secs,
+        replayCores: (childrenCpuSeconds() - r0) / secs,
+        capturePerSec: 0,
+        captureCores: 0,
+        relaySecs: 0,
+      };
+      // Everything relayed and acknowledged before the reference runs on the same core.
+      for (;;) {
+        const a = await scrape(am);
+        const acked = a.get('snowtap_agent_records_acked_total') ?? 0;
+        const inRec = a.get('snowtap_agent_records_in_total') ?? 0;
+        const dropped = [...a]
+          .filter(([k]) => k.startsWith('snowtap_agent_records_dropped_total'))
+          .reduce((s, [, v]) => s + v, 0);
+        if (inRec >= frames * p && acked + dropped >= inRec) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      pair.relaySecs = Number(process.hrtime.bigint() - t1) / 1e9;
+      if (referenceAvailable) {
+        const ref = await captureReference(capture, frames, dir);
+        pair.capturePerSec = ref.perSec;
+        pair.captureCores = ref.cores;
+      }
+      pairs.push(pair);
     }
   }
   const lastBeforeExit = input === 'socket' ? await scrape(am) : null;
@@ -234,7 +294,11 @@ async function run(
   const agentCode = await agentExit;
   if (input === 'replay' && agentCode !== 0)
     throw new Error(`agent replay exited ${agentCode}: not everything was acknowledged`);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // The socket row: the agent's own phases only (each from fstrm_replay's start until all acked).
+  const seconds =
+    input === 'socket'
+      ? pairs.reduce((t, p) => t + p.relaySecs, 0)
+      : Number(process.hrtime.bigint() - t0) / 1e9;
   clearInterval(poll);
   const a = lastBeforeExit ?? lastA;
   enricher.kill('SIGTERM');
@@ -254,15 +318,7 @@ async function run(
     agentPeakRssMiB: peakA / 2 ** 20,
     enricherPeakRssMiB: peakE / 2 ** 20,
     dropped,
-    ...(input === 'socket'
-      ? {
-          absorbPerSec: Math.round(frames / absorbSecs),
-          agentCores: Math.round((agentCpu / absorbSecs) * 100) / 100,
-          enricherCores: Math.round((enricherCpu / absorbSecs) * 100) / 100,
-          replayCores: Math.round((replayCpu / absorbSecs) * 100) / 100,
-          framesPerRead: Math.round((10 * (a.get(IN) ?? 0)) / (a.get(READS) ?? 1)) / 10,
-        }
-      : {}),
+    ...(input === 'socket' ? socketFigures(pairs, a) : {}),
   };
 }
 
@@ -297,11 +353,9 @@ async function main(): Promise<void> {
         (ACKING_PEER ? '; socket row: a minimal acknowledging peer in place of the enricher' : ''),
     );
     const results: Result[] = [await run('replay', capture, frames, dir)];
-    let reference = { perSec: 0, cores: 0 };
-    if (spawnSync('fstrm_replay', ['-h']).error === undefined) {
+    if (spawnSync('fstrm_replay', ['-h']).error === undefined)
       results.push(await run('socket', capture, frames, dir));
-      reference = await captureReference(capture, frames, dir);
-    } else console.log('fstrm_replay not installed: socket input skipped (apt-get install fstrm-bin)');
+    else console.log('fstrm_replay not installed: socket input skipped (apt-get install fstrm-bin)');
     console.log('input    records/s   ack p50   ack p99   agent RSS   enricher RSS   dropped');
     for (const r of results) {
       console.log(
@@ -310,24 +364,23 @@ async function main(): Promise<void> {
       );
     }
     const socket = results.find((r) => r.input === 'socket');
-    if (socket?.absorbPerSec !== undefined && reference.perSec > 0) {
+    if (socket?.absorbRatio !== undefined) {
+      for (const [i, p] of (socket.pairs ?? []).entries())
+        console.log(
+          `  pair ${i + 1}: agent ${p.absorbPerSec} frames/s (${p.agentCores.toFixed(2)} cores), ` +
+            `fstrm_capture ${p.capturePerSec} (${p.captureCores.toFixed(2)}): ${(p.absorbPerSec / p.capturePerSec).toFixed(2)}x`,
+        );
       console.log(
-        `fstrm_replay absorbed: agent ${socket.absorbPerSec} frames/s, fstrm_capture ${reference.perSec} frames/s ` +
-          `(same run): ${(socket.absorbPerSec / reference.perSec).toFixed(2)}x`,
+        `fstrm_replay absorbed (median of ${PAIRS} pairs): agent ${socket.absorbPerSec} frames/s, ` +
+          `fstrm_capture ${socket.capturePerSec} frames/s: ${socket.absorbRatio.toFixed(2)}x (median of the pairs' ratios)`,
       );
       // fstrm_replay writes one frame per write(): each is a socket buffer of its own, so the
       // reader's kernel work is per frame, and a read brings what arrived since the last wakeup.
       console.log(
         `  while absorbing: agent ${socket.agentCores} cores (${socket.framesPerRead} frames per read), ` +
           `enricher ${socket.enricherCores}, fstrm_replay ${socket.replayCores}; ` +
-          `fstrm_capture ${reference.cores.toFixed(2)} cores`,
+          `fstrm_capture ${socket.captureCores} cores`,
       );
-    }
-    if (socket !== undefined) {
-      if (socket.absorbPerSec !== undefined && reference.perSec > 0)
-        socket.absorbRatio = Math.round((socket.absorbPerSec / reference.perSec) * 100) / 100;
-      socket.capturePerSec = reference.perSec;
-      socket.captureCores = Math.round(reference.cores * 100) / 100;
     }
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(results, null, 2) + '\n');
     if (ACKING_PEER && (socket?.dropped ?? 0) > 0) {

@@ -3,7 +3,8 @@
 // round, on the same capture, with the full default schema:
 //   convert    `snowtap convert` pinned to CPU 1: frames / wall seconds (whole process);
 //   saturated  `snowtap enricher` pinned to CPU 1, fed by N in-process link agents (this process,
-//              pinned to CPU 0), every agent keeping a window of batches of 1000 records in
+//              pinned to CPU 0), every agent keeping a window of batches of the agent's
+//              default size (--batch-records, 1000 records; --batch N to change) in
 //              flight: records acknowledged per second = its capacity C on one core;
 //   paced      a fresh enricher, the same agents sending batches evenly spaced in time at
 //              --load x C: the ack latency (batch sent -> Ack received; it includes the group
@@ -13,12 +14,13 @@
 // means the link costs nothing measurable).
 //
 //   node dist/loadtest/bench-enricher.js [--rounds K] [--seconds S] [--agents N] [--window W]
-//     [--load F] [--frames N] [--compression none|gzip|zstd] [--dir DIR] [--quick] [--json FILE]
+//     [--load F] [--frames N] [--batch N] [--compression none|gzip|zstd] [--dir DIR] [--quick] [--json FILE]
 //     [--trace FILE]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AGENT_DEFAULTS } from '../agent/options';
 import { fixtureRecords, TestAgent } from '../test/support/link-client';
 import { cpuSeconds, procStatus } from './agent-bench-support';
 import { replicateCapture } from './capture';
@@ -39,7 +41,8 @@ const BASE = opt('--dir') ?? tmpdir();
 const jsonOut = opt('--json');
 /** --trace FILE: every paced ack as "sent-ms latency-ms" lines (where the tail comes from). */
 const traceOut = opt('--trace');
-const PER_BATCH = 1000;
+/** Records per batch: the agent's default (--batch N to compare another). */
+const PER_BATCH = num('--batch', AGENT_DEFAULTS.batchRecords);
 const WARMUP_MS = QUICK ? 1500 : 2000;
 /** CPUs: the measured process on ENRICHER_CPU, this process (the agents) on the other. */
 const AGENT_CPU = '0';
