@@ -142,6 +142,13 @@ interface Pair {
   relaySecs: number;
 }
 
+/** Records the agent dropped, every reason summed (its scraped metrics). */
+function droppedOf(m: Map<string, number>): number {
+  let sum = 0;
+  for (const [k, v] of m) if (k.startsWith('snowtap_agent_records_dropped_total')) sum += v;
+  return sum;
+}
+
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The socket row's figures: medians over the pairs, the ratio as the median of each pair's. */
@@ -260,33 +267,28 @@ async function run(
         stdio: 'ignore',
       });
       const secs = Number(process.hrtime.bigint() - t1) / 1e9;
-      const pair: Pair = {
-        absorbPerSec: Math.round(frames / secs),
-        agentCores: (cpuSeconds(agent.pid!) - cpu0) / secs,
-        enricherCores: (cpuSeconds(enricher.pid!) - e0) / secs,
-        replayCores: (childrenCpuSeconds() - r0) / secs,
-        capturePerSec: 0,
-        captureCores: 0,
-        relaySecs: 0,
-      };
+      const agentCores = (cpuSeconds(agent.pid!) - cpu0) / secs;
+      const enricherCores = (cpuSeconds(enricher.pid!) - e0) / secs;
+      const replayCores = (childrenCpuSeconds() - r0) / secs;
       // Everything relayed and acknowledged before the reference runs on the same core.
       for (;;) {
         const a = await scrape(am);
         const acked = a.get('snowtap_agent_records_acked_total') ?? 0;
         const inRec = a.get('snowtap_agent_records_in_total') ?? 0;
-        const dropped = [...a]
-          .filter(([k]) => k.startsWith('snowtap_agent_records_dropped_total'))
-          .reduce((s, [, v]) => s + v, 0);
-        if (inRec >= frames * p && acked + dropped >= inRec) break;
+        if (inRec >= frames * p && acked + droppedOf(a) >= inRec) break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      pair.relaySecs = Number(process.hrtime.bigint() - t1) / 1e9;
-      if (referenceAvailable) {
-        const ref = await captureReference(capture, frames, dir);
-        pair.capturePerSec = ref.perSec;
-        pair.captureCores = ref.cores;
-      }
-      pairs.push(pair);
+      const relaySecs = Number(process.hrtime.bigint() - t1) / 1e9;
+      const ref = referenceAvailable ? await captureReference(capture, frames, dir) : { perSec: 0, cores: 0 };
+      pairs.push({
+        absorbPerSec: Math.round(frames / secs),
+        agentCores,
+        enricherCores,
+        replayCores,
+        capturePerSec: ref.perSec,
+        captureCores: ref.cores,
+        relaySecs,
+      });
     }
   }
   const lastBeforeExit = input === 'socket' ? await scrape(am) : null;
@@ -303,9 +305,7 @@ async function run(
   const a = lastBeforeExit ?? lastA;
   enricher.kill('SIGTERM');
   await new Promise((r) => enricher.once('exit', r));
-  const dropped = [...a]
-    .filter(([k]) => k.startsWith('snowtap_agent_records_dropped_total'))
-    .reduce((s, [, v]) => s + v, 0);
+  const dropped = droppedOf(a);
   // A replaying agent exits 0 only once every record is acknowledged.
   const records = input === 'replay' ? frames : (a.get('snowtap_agent_records_acked_total') ?? 0);
   return {

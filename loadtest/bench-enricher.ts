@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AGENT_DEFAULTS } from '../agent/options';
 import { fixtureRecords, TestAgent } from '../test/support/link-client';
-import { cpuSeconds, procStatus } from './agent-bench-support';
+import { cpuSeconds, median, procStatus } from './agent-bench-support';
 import { replicateCapture } from './capture';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
@@ -33,7 +33,7 @@ const num = (name: string, def: number) => Number(opt(name) ?? def);
 const ROUNDS = num('--rounds', QUICK ? 1 : 3);
 const SECONDS = num('--seconds', QUICK ? 3 : 8);
 const AGENTS = num('--agents', 4);
-const WINDOW = num('--window', 32);
+const WINDOW = num('--window', AGENT_DEFAULTS.maxInFlight);
 const LOAD = num('--load', 0.8);
 const FRAMES = num('--frames', QUICK ? 520_000 : 1_040_000);
 const COMPRESSION = opt('--compression') ?? 'none';
@@ -49,7 +49,6 @@ const AGENT_CPU = '0';
 const ENRICHER_CPU = '1';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const quantile = (sorted: number[], q: number) =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 

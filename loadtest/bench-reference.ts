@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { median } from './agent-bench-support';
 import { replicateCapture } from './capture';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
@@ -59,8 +60,6 @@ function timed(argv: string[]): number {
     throw new Error(`${argv.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.slice(-500)}`);
   return secs;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function main(): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'snowtap-bench-ref-'));
