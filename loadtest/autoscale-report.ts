@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CsvAudit } from './csv-audit';
 import type { HpaBehavior } from './hpa-model';
+import { median } from './stats';
 
 export interface PodRecord {
   name: string;
@@ -170,13 +171,6 @@ export function podRates(samples: readonly Sample[]): { t: number; rates: Record
   return out;
 }
 
-function median(xs: readonly number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
   const o = f.options;
   const C = f.capacity.recordsPerSecond;
@@ -255,7 +249,8 @@ export function evaluateAutoscale(f: AutoscaleFacts): AutoscaleResult {
       records: Math.round(mine),
     });
   }
-  const medianShareRatio = median(newPods.map((p) => p.ratio).filter((x): x is number => x !== null));
+  const shareRatios = newPods.map((p) => p.ratio).filter((x): x is number => x !== null);
+  const medianShareRatio = shareRatios.length === 0 ? null : median(shareRatios);
   const spreadSeconds = timeToSpread(f, rates, reached?.t ?? null);
   const overloadDrains = Math.max(0, ...f.samples.map((s) => s.overloadDrains ?? 0));
   const saturatedSwitches = Math.max(0, ...f.samples.map((s) => s.saturatedSwitches ?? 0));

@@ -10,8 +10,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freeTcpPort } from '../common/listen';
-import { cpuSeconds, median } from './agent-bench-support';
+import { cpuSeconds } from './agent-bench-support';
 import { replicateCapture } from './capture';
+import { median } from './stats';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
 const args = process.argv.slice(2);

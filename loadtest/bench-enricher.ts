@@ -22,8 +22,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AGENT_DEFAULTS } from '../agent/options';
 import { fixtureRecords, TestAgent } from '../test/support/link-client';
-import { cpuSeconds, median, procStatus } from './agent-bench-support';
+import { cpuSeconds, procStatus } from './agent-bench-support';
 import { replicateCapture } from './capture';
+import { median } from './stats';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
 const args = process.argv.slice(2);

@@ -11,8 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { median } from './agent-bench-support';
 import { replicateCapture } from './capture';
+import { median } from './stats';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
 const args = process.argv.slice(2);

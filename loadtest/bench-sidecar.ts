@@ -28,7 +28,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ackingEnricher, cpuSeconds, median, procStatus } from './agent-bench-support';
+import { ackingEnricher, cpuSeconds, procStatus } from './agent-bench-support';
+import { median } from './stats';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
 const CAPTURE = '/usr/bin/fstrm_capture';
@@ -283,6 +284,9 @@ async function main(): Promise<void> {
       console.log(`  run ${i + 1} ${line(agent[i]!)}`);
     }
     const full = await agentRun(dir, true);
+    // Each run's agent against the fstrm_capture run just before it, then the median: the
+    // machine's speed drifts within minutes, so pairs compare better than two medians.
+    const ratios = agent.map((a, i) => a.cpuPerFrameUs / cap[i]!.cpuPerFrameUs);
     const result = {
       node: process.version,
       rate: RATE,
@@ -292,10 +296,8 @@ async function main(): Promise<void> {
       fstrmCapture: summarise(cap),
       agent: summarise(agent),
       agentBufferFull: full,
-      // Each run's agent against the fstrm_capture run just before it, then the median: the
-      // machine's speed drifts within minutes, so pairs compare better than two medians.
-      cpuPerFrameRatio: median(agent.map((a, i) => a.cpuPerFrameUs / cap[i]!.cpuPerFrameUs)),
-      cpuPerFrameRatios: agent.map((a, i) => a.cpuPerFrameUs / cap[i]!.cpuPerFrameUs),
+      cpuPerFrameRatio: median(ratios),
+      cpuPerFrameRatios: ratios,
     };
     console.log('\nmedians:');
     console.log(`  ${line(result.fstrmCapture)}`);
