@@ -1,7 +1,7 @@
 // `snowtap convert FILE...`: offline backfill of capture files into CSV chunks.
 import { createLogger } from '../common/log';
 import { convertFiles } from '../enricher/convert';
-import { loadPolicyFile } from '../enricher/policy/index';
+import type * as PolicyModule from '../enricher/policy/index';
 import { formatHelp, logSettings, parseCommand, UsageError } from './options';
 import { aggregatesOption, outputOptions, partitionOptions, rowOptions } from './shared';
 import { CONVERT_OPTIONS } from './specs';
@@ -21,7 +21,12 @@ export async function convertMain(argv: readonly string[]): Promise<number> {
   if (cmd.positionals.length === 0) throw new UsageError('convert needs at least one capture FILE');
   const o = cmd.options;
   const log = createLogger('convert', logSettings(cmd.options));
-  const policy = o['policy-file'] ? await loadPolicyFile(String(o['policy-file'])) : null;
+  // The policy code (a document parser, its validators, a load worker) only when one is given.
+  const policy = o['policy-file']
+    ? await (require('../enricher/policy/index') as typeof PolicyModule).loadPolicyFile(
+        String(o['policy-file']),
+      )
+    : null;
   if (policy)
     log.info(
       { version: policy.version, domains: policy.domainCount, networks: policy.networkCount },

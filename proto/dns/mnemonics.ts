@@ -64,6 +64,11 @@ export class MnemonicTable {
   isKnown(n: number): boolean {
     return this.known.has(n);
   }
+
+  /** The registered values (those with a mnemonic), in registration order. */
+  knownValues(): IterableIterator<number> {
+    return this.known.keys();
+  }
 }
 
 // biome-ignore format: one entry per line would run to 90 lines

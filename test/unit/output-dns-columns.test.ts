@@ -13,9 +13,12 @@ import { OUTSIDE_TEXT_MAX_BYTES } from '../../enricher/pipeline/dns-columns';
 import {
   DnsTrafficCounters,
   MESSAGE_TYPE_LABELS,
+  QTYPE_INDEX,
   QTYPE_LABELS,
+  RCODE_INDEX,
   RCODE_LABELS,
 } from '../../enricher/pipeline/dns-traffic';
+import { QTYPES, RCODES_TABLE } from '../../proto/dns/index';
 import { dnstapFrame, encodeChunk, type FrameSpec } from '../support/chunk-builder';
 import { DnsBuilder } from '../support/dns-builder';
 import { parseCsvText } from '../support/output-rows';
@@ -229,6 +232,26 @@ describe('DNS traffic metrics (bounded labels)', () => {
       /^snowtap_enricher_dns_queries_total\{message_type="CLIENT_QUERY",qtype="HTTPS"\} 1$/m,
     );
     assert.match(text, /^snowtap_enricher_fields_truncated_total\{column="answers"\} 0$/m);
+  });
+
+  test('every registered qtype and rcode, and only those, maps to its own label', () => {
+    // Exhaustively, against the tables' own names: 65536 qtypes, 4096 rcodes.
+    const other = (labels: readonly string[]) => labels.indexOf('other');
+    for (let q = 0; q < 65536; q++) {
+      const i = QTYPE_LABELS.indexOf(QTYPES.name(q));
+      const want = QTYPES.isKnown(q) && i >= 0 ? i : other(QTYPE_LABELS);
+      assert.equal(QTYPE_INDEX[q], want, `qtype ${q} (${QTYPES.name(q)})`);
+    }
+    for (let r = 0; r < 4096; r++) {
+      const i = RCODE_LABELS.indexOf(RCODES_TABLE.name(r));
+      const want = RCODES_TABLE.isKnown(r) && i >= 0 ? i : other(RCODE_LABELS);
+      assert.equal(RCODE_INDEX[r], want, `rcode ${r} (${RCODES_TABLE.name(r)})`);
+    }
+    assert.equal(QTYPE_LABELS[QTYPE_INDEX[65]!], 'HTTPS');
+    assert.equal(QTYPE_LABELS[QTYPE_INDEX[252]!], 'AXFR');
+    assert.equal(QTYPE_LABELS[QTYPE_INDEX[999]!], 'other');
+    assert.equal(RCODE_LABELS[RCODE_INDEX[16]!], 'BADVERS');
+    assert.equal(RCODE_LABELS[RCODE_INDEX[23]!], 'BADCOOKIE');
   });
 
   test('label sets are bounded: at most 14 rcodes and 15 x 19 query series whatever the input', () => {
