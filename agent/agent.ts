@@ -78,7 +78,7 @@ export class Agent {
     this.sampler = new Sampler(o.sample, o.sampleMode);
     this.bucket = o.rateLimit > 0 ? new TokenBucket(o.rateLimit) : null;
     // The masker (and the DNS parser it needs) is loaded only when masking is configured: the
-    // default sidecar does not carry that code (lean sidecar, README "Where the misses stand").
+    // default sidecar does not carry that code (lean sidecar, loadtest/PERFORMANCE.md "What changed, measured").
     const masking = o.dropEcs || o.maskClientIpv4 !== 32 || o.maskClientIpv6 !== 128;
     this.edgeMask = masking ? (require('./edge-mask') as typeof EdgeMaskModule).EdgeMask.from(o) : null;
     this.buffer = new BatchBuffer({

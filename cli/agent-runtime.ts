@@ -8,7 +8,7 @@
 //   --max-opt=2         Maglev is the top tier: no TurboFan code pages, no TurboFan zones
 //   --v8-pool-size=1    one V8 worker thread (concurrent compiles, GC helpers) instead of four
 //   MALLOC_ARENA_MAX=1  one glibc malloc arena: worker threads do not keep arenas of their own
-// Measured (README "Where the misses stand"): peak RSS at a steady 100 k frames/s on Node 24
+// Measured (loadtest/PERFORMANCE.md "What changed, measured"): peak RSS at a steady 100 k frames/s on Node 24
 // 71-72 -> 64 MiB, CPU per frame within run-to-run noise (0.64-0.68 vs 0.60-0.67 µs).
 //
 // The re-execution is process.execve (Node >= 22.15 / 23.11, "Stability: 1 - Experimental"):

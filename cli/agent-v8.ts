@@ -6,7 +6,7 @@
 // its initial size (1-2 MiB of semi-spaces), which is what `--max-semi-space-size=1` gave.
 // --max-semi-space-size in NODE_OPTIONS (helm: agent.nodeOptions), or it or
 // --semi-space-growth-factor on the node command line, wins: then nothing is set here. (Node
-// refuses --semi-space-growth-factor in NODE_OPTIONS.) Measured: README "Where the misses stand".
+// refuses --semi-space-growth-factor in NODE_OPTIONS.) Measured: loadtest/PERFORMANCE.md "What changed, measured".
 import { setFlagsFromString } from 'node:v8';
 
 export const AGENT_V8_FLAGS = ['--semi-space-growth-factor=1'] as const;
