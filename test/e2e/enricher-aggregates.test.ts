@@ -5,7 +5,6 @@
 // resent_records; with rows on, the rows (deduplicated by record_id) give the exact answer.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -13,11 +12,10 @@ import { gunzipSync } from 'node:zlib';
 import { AGG_COLUMNS } from '../../enricher/aggregates/csv';
 import { RecordPipeline, type RowSink } from '../../enricher/pipeline/pipeline';
 import { MAX_ROW_BYTES, RowSource } from '../../enricher/pipeline/row-encoder';
-import { committedRows, tmpDir } from '../support/enricher-helpers';
+import { committedRows, type EnricherChild, spawnEnricherChild, tmpDir } from '../support/enricher-helpers';
 import { fixtureRecords, TestAgent } from '../support/link-client';
 import { listFiles } from '../support/output-rows';
 
-const MAIN = path.resolve(__dirname, '../../cli/main.js');
 const RECORDS = fixtureRecords();
 const PER_BATCH = 100;
 
@@ -46,56 +44,14 @@ function exactRecords(seqs: Iterable<number>): number {
   return n;
 }
 
-interface Child {
-  proc: ChildProcess;
-  ready: Promise<number>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  lines: Record<string, unknown>[];
-}
-
-function spawnEnricher(dir: string, rows: 'on' | 'off'): Child {
-  const proc = spawn(
-    process.execPath,
-    [MAIN, 'enricher', '--listen', '127.0.0.1:0', '--output-dir', dir, '--compression', 'gzip'],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: {
-        ...process.env,
-        SNOWTAP_ID: 'enr-agg',
-        SNOWTAP_AGGREGATES: 'hourly',
-        SNOWTAP_ROWS: rows,
-        SNOWTAP_AGGREGATES_GRACE: '0',
-        SNOWTAP_ROTATE_MAX_AGE: '3600',
-      },
-    },
-  );
-  const lines: Record<string, unknown>[] = [];
-  let onReady: (port: number) => void = () => undefined;
-  let buffered = '';
-  proc.stderr!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        const line = JSON.parse(text) as Record<string, unknown>;
-        lines.push(line);
-        if (line.msg === 'enricher ready') onReady(line.link as number);
-      } catch {
-        lines.push({ msg: text });
-      }
-    }
+function spawnEnricher(dir: string, rows: 'on' | 'off'): EnricherChild {
+  return spawnEnricherChild(['--listen', '127.0.0.1:0', '--output-dir', dir, '--compression', 'gzip'], {
+    SNOWTAP_ID: 'enr-agg',
+    SNOWTAP_AGGREGATES: 'hourly',
+    SNOWTAP_ROWS: rows,
+    SNOWTAP_AGGREGATES_GRACE: '0',
+    SNOWTAP_ROTATE_MAX_AGE: '3600',
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const ready = new Promise<number>((resolve, reject) => {
-    onReady = resolve;
-    exited.then((e) =>
-      reject(new Error(`enricher exited early (${JSON.stringify(e)}): ${JSON.stringify(lines)}`)),
-    );
-  });
-  return { proc, ready, exited, lines };
 }
 
 function aggregateTotals(dir: string) {

@@ -4,14 +4,17 @@
 // is acknowledged, the process exits 0 with all chunks committed, no loss, no duplicate.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
-import { committedRows, type LogLine, tmpDir } from '../support/enricher-helpers';
+import {
+  committedRows,
+  type EnricherChild,
+  pumpBatches,
+  spawnEnricherChild,
+  tmpDir,
+} from '../support/enricher-helpers';
 import { fixtureRecords, TestAgent } from '../support/link-client';
 import { listFiles } from '../support/output-rows';
 
-const MAIN = path.resolve(__dirname, '../../cli/main.js');
 const RECORDS = fixtureRecords();
 const PER_BATCH = 100;
 
@@ -21,65 +24,18 @@ function recordsFor(seq: number): Buffer[] {
   return out;
 }
 
-interface Child {
-  proc: ChildProcess;
-  lines: LogLine[];
-  ready: Promise<number>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function spawnEnricher(dir: string): Child {
-  const proc = spawn(
-    process.execPath,
-    [MAIN, 'enricher', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--output-dir', dir],
+function spawnEnricher(dir: string): EnricherChild {
+  return spawnEnricherChild(
+    ['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--output-dir', dir],
     {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, SNOWTAP_ID: 'enr-dur', SNOWTAP_ROTATE_MAX_AGE: '3600' },
+      SNOWTAP_ID: 'enr-dur',
+      SNOWTAP_ROTATE_MAX_AGE: '3600',
     },
   );
-  const lines: LogLine[] = [];
-  let onReady: (port: number) => void = () => undefined;
-  let buffered = '';
-  proc.stderr!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      let line: LogLine;
-      try {
-        line = JSON.parse(text);
-      } catch {
-        line = { msg: text, level: 'fatal' };
-      }
-      lines.push(line);
-      if (line.msg === 'enricher ready') onReady(line.link as number);
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const ready = new Promise<number>((resolve, reject) => {
-    onReady = resolve;
-    exited.then((e) =>
-      reject(new Error(`enricher exited early (${JSON.stringify(e)}): ${JSON.stringify(lines)}`)),
-    );
-  });
-  return { proc, lines, ready, exited };
 }
 
-/** Sends batches keeping `window` unacknowledged until stop() holds or the connection closes. */
-async function pump(agent: TestAgent, window: number, stop: () => boolean): Promise<number[]> {
-  const sent: number[] = [];
-  while (!stop() && !agent.closedFlag) {
-    while (sent.length - agent.acked.size < window && !stop()) {
-      const seq = sent.length + 1;
-      agent.sendBatch(seq, recordsFor(seq));
-      sent.push(seq);
-    }
-    await agent.until(() => sent.length - agent.acked.size < window || stop() || agent.closedFlag, 20_000);
-  }
-  return sent;
-}
+const pump = (agent: TestAgent, window: number, stop: () => boolean) =>
+  pumpBatches(agent, window, stop, recordsFor);
 
 function expectedIds(seqs: Iterable<number>, agent: string, inc: string): string[] {
   const ids: string[] = [];

@@ -5,17 +5,15 @@
 // record is published exactly where it belongs (a row's tenant column always matches its
 // tenant=<name>/ directory: tenant A's rows never in B's tree), nothing partial is left.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseTenantDir, tenantDir } from '../../enricher/output/partition';
 import { dnstapFrame } from '../support/chunk-builder';
-import { type LogLine, tmpDir } from '../support/enricher-helpers';
+import { type EnricherChild, pumpBatches, spawnEnricherChild, tmpDir } from '../support/enricher-helpers';
 import { TestAgent } from '../support/link-client';
 import { finalFiles, listFiles, parseChunk } from '../support/output-rows';
 
-const MAIN = path.resolve(__dirname, '../../cli/main.js');
 const TENANTS = 200;
 /** Client addresses 10.0.<k>.1 / 10.1.<k-256>.1: k < TENANTS match a network, the rest none. */
 const CLIENTS = TENANTS + 10;
@@ -84,19 +82,9 @@ function recordsFor(seq: number): Buffer[] {
   return out;
 }
 
-interface Child {
-  proc: ChildProcess;
-  lines: LogLine[];
-  ready: Promise<number>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function spawnEnricher(dir: string, policy: string): Child {
-  const proc = spawn(
-    process.execPath,
+function spawnEnricher(dir: string, policy: string): EnricherChild {
+  return spawnEnricherChild(
     [
-      MAIN,
-      'enricher',
       '--listen',
       '127.0.0.1:0',
       '--output-dir',
@@ -108,59 +96,13 @@ function spawnEnricher(dir: string, policy: string): Child {
       '--max-open-tenants',
       '16',
     ],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      // Env and config key paths of the rate option (the flag above covers the CLI path).
-      env: {
-        ...process.env,
-        SNOWTAP_ID: 'enr-ten',
-        SNOWTAP_ROTATE_MAX_AGE: '3600',
-        SNOWTAP_TENANT_CHUNK_RATE: '5000',
-      },
-    },
+    // Env and config key paths of the rate option (the flag above covers the CLI path).
+    { SNOWTAP_ID: 'enr-ten', SNOWTAP_ROTATE_MAX_AGE: '3600', SNOWTAP_TENANT_CHUNK_RATE: '5000' },
   );
-  const lines: LogLine[] = [];
-  let onReady: (port: number) => void = () => undefined;
-  let buffered = '';
-  proc.stderr!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-      const text = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      let line: LogLine;
-      try {
-        line = JSON.parse(text);
-      } catch {
-        line = { msg: text, level: 'fatal' };
-      }
-      lines.push(line);
-      if (line.msg === 'enricher ready') onReady(line.link as number);
-    }
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const ready = new Promise<number>((resolve, reject) => {
-    onReady = resolve;
-    exited.then((e) =>
-      reject(new Error(`enricher exited early (${JSON.stringify(e)}): ${JSON.stringify(lines)}`)),
-    );
-  });
-  return { proc, lines, ready, exited };
 }
 
-async function pump(agent: TestAgent, window: number, stop: () => boolean): Promise<number[]> {
-  const sent: number[] = [];
-  while (!stop() && !agent.closedFlag) {
-    while (sent.length - agent.acked.size < window && !stop()) {
-      const seq = sent.length + 1;
-      agent.sendBatch(seq, recordsFor(seq));
-      sent.push(seq);
-    }
-    await agent.until(() => sent.length - agent.acked.size < window || stop() || agent.closedFlag, 30_000);
-  }
-  return sent;
-}
+const pump = (agent: TestAgent, window: number, stop: () => boolean) =>
+  pumpBatches(agent, window, stop, recordsFor, 30_000);
 
 test('200 tenants, bound 16, SIGKILL with many tenant chunks open: 0 acknowledged rows lost, every row in its own tenant’s tree', async (t) => {
   const dir = tmpDir(t, 'tenant-e2e-');
