@@ -38,6 +38,7 @@ import {
   resolveServerOptions,
   TCP_KEEPALIVE_MS,
 } from './framestream-listen';
+import { HandshakeTable } from './handshake-table';
 import { adoptSharedReads } from './shared-reads';
 
 export {
@@ -97,12 +98,10 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   private readonly ctx: ConnectionContext;
   private readonly servers: net.Server[] = [];
   private readonly connections = new Set<FrameStreamConnection>();
-  /** Sockets still in their TLS or Frame Streams handshake, oldest first (Map keeps insertion order). */
-  private readonly handshaking = new Map<net.Socket, FrameStreamConnection | null>();
-  /** Reverse index of `handshaking` (every lookup O(1): a flood holds thousands of entries). */
-  private readonly rawOfConn = new Map<FrameStreamConnection, net.Socket>();
-  /** Raw sockets in their TLS handshake by "address port", to find them from the TLSSocket. */
-  private readonly tlsPending = new Map<string, net.Socket>();
+  /** Sockets still in their TLS or Frame Streams handshake, oldest first. */
+  private readonly handshaking = new HandshakeTable<FrameStreamConnection>((n) => {
+    this.stats.connectionsHandshaking = n;
+  });
   /** Connections past their handshake: what maxConnections bounds. */
   private readonly streaming = new Set<FrameStreamConnection>();
   private readonly tlsServer: tls.Server | null;
@@ -220,7 +219,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
       this.allGone = resolve;
       if (this.connections.size === 0) resolve();
     });
-    for (const [raw, conn] of this.handshaking) if (conn === null) raw.destroy();
+    this.handshaking.destroyUnattached();
     for (const conn of this.connections) conn.drain(graceMs);
     this.closed = Promise.all([...serversClosed, connsClosed]).then(() => {
       this.state = 'closed';
@@ -259,8 +258,8 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecure(socket));
     server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      const raw = this.rawOf(socket);
-      if (raw !== null) this.forgetRaw(raw);
+      const raw = this.handshaking.rawUnder(socket);
+      if (raw !== null) this.handshaking.forget(raw);
       this.countRefusal(socket.remoteAddress ?? 'unknown', 'tls-handshake', { err: err.message });
       socket.destroy();
     });
@@ -289,12 +288,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
       socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     }
     if (!unix && this.tlsServer !== null) {
-      this.handshaking.set(socket, null);
-      this.tlsPending.set(pendingKey(socket), socket);
-      this.stats.connectionsHandshaking = this.handshaking.size;
-      socket.once('close', () => {
-        if (this.handshaking.get(socket) === null) this.forgetRaw(socket);
-      });
+      this.handshaking.admit(socket, true);
       this.tlsServer.emit('connection', socket);
       return;
     }
@@ -302,7 +296,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   }
 
   private onSecure(socket: tls.TLSSocket): void {
-    const raw = this.rawOf(socket);
+    const raw = this.handshaking.rawUnder(socket);
     if (raw === null || this.state !== 'listening') {
       socket.destroy();
       return;
@@ -310,28 +304,9 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     this.serve(socket, raw, remoteOf(socket));
   }
 
-  /** The accepted TCP socket under a TLSSocket (tls.Server wraps the one we emitted). */
-  private rawOf(socket: tls.TLSSocket): net.Socket | null {
-    return this.tlsPending.get(pendingKey(socket)) ?? null;
-  }
-
-  /** Drops a socket (and its connection, if any) from the handshaking budget. */
-  private forgetRaw(raw: net.Socket): void {
-    const conn = this.handshaking.get(raw);
-    this.handshaking.delete(raw);
-    if (conn) this.rawOfConn.delete(conn);
-    const key = pendingKey(raw);
-    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
-    this.stats.connectionsHandshaking = this.handshaking.size;
-  }
-
   private serve(socket: net.Socket, raw: net.Socket, remote: string): void {
     const conn = new FrameStreamConnection(this.nextId++, remote, socket, this.ctx);
-    const key = pendingKey(raw);
-    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
-    this.handshaking.set(raw, conn);
-    this.rawOfConn.set(conn, raw);
-    this.stats.connectionsHandshaking = this.handshaking.size;
+    this.handshaking.attach(raw, conn);
     this.connections.add(conn);
     this.stats.connectionsOpen = this.connections.size;
     this.stats.connectionsTotal++;
@@ -340,8 +315,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   }
 
   private onHandshakeDone(conn: FrameStreamConnection): void {
-    const raw = this.rawOfConn.get(conn);
-    if (raw !== undefined) this.forgetRaw(raw);
+    this.handshaking.release(conn);
     if (this.streams >= this.opts.maxConnections) {
       const source = conn.remote.replace(/:\d+$/, ''); // per host, not per connection
       this.countRefusal(source, 'max-connections', { remote: conn.remote, open: this.connections.size });
@@ -352,10 +326,9 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   }
 
   private evictOldestHandshake(): void {
-    const oldest = this.handshaking.entries().next();
-    if (oldest.done) return;
-    const [raw, conn] = oldest.value;
-    this.forgetRaw(raw);
+    const oldest = this.handshaking.evictOldest();
+    if (oldest === null) return;
+    const { raw, conn } = oldest;
     this.countRefusal(raw.remoteAddress ?? 'unix', 'handshake-evicted', {
       maxHandshaking: this.opts.maxHandshaking,
     });
@@ -375,8 +348,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
   ): void {
     if (!this.connections.delete(conn)) return;
     this.streaming.delete(conn);
-    const raw = this.rawOfConn.get(conn);
-    if (raw !== undefined) this.forgetRaw(raw);
+    this.handshaking.release(conn);
     this.stats.connectionsOpen = this.connections.size;
     this.stats.closedByReason[reason] = (this.stats.closedByReason[reason] ?? 0) + 1;
     const fields = {
@@ -404,8 +376,4 @@ function remoteOf(socket: net.Socket): string {
   return socket.remoteFamily === 'IPv6'
     ? `[${socket.remoteAddress}]:${socket.remotePort}`
     : `${socket.remoteAddress}:${socket.remotePort}`;
-}
-
-function pendingKey(socket: net.Socket): string {
-  return `${socket.remoteAddress} ${socket.remotePort}`;
 }

@@ -15,6 +15,7 @@ import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { bump } from '../../common/counts';
 import { RefusalLog } from '../../common/framestream-admission';
+import { HandshakeTable } from '../../common/handshake-table';
 import { listen } from '../../common/listen';
 import { EnricherHandshake, RejectCode } from '../../proto/link/index';
 import { LinkConnection, type LinkConnectionContext } from './link-connection';
@@ -60,12 +61,10 @@ export class LinkServer implements LinkConnectionContext {
   draining = false;
   private readonly server: net.Server;
   private readonly connections = new Set<LinkConnection>();
-  /** Sockets in their TLS or Hello handshake, oldest first (Map keeps insertion order). */
-  private readonly handshaking = new Map<net.Socket, LinkConnection | null>();
-  /** Reverse index of `handshaking` (every lookup O(1): a flood holds thousands of entries). */
-  private readonly rawOfConn = new Map<LinkConnection, net.Socket>();
-  /** Raw sockets in their TLS handshake by "address port", to find them from the TLSSocket. */
-  private readonly tlsPending = new Map<string, net.Socket>();
+  /** Sockets in their TLS or Hello handshake, oldest first. */
+  private readonly handshaking = new HandshakeTable<LinkConnection>((n) => {
+    this.stats.connectionsHandshaking = n;
+  });
   /** Agents past their Hello: what maxConnections bounds. */
   private readonly admitted = new Set<LinkConnection>();
   private readonly tlsServer: tls.Server | null = null;
@@ -108,8 +107,8 @@ export class LinkServer implements LinkConnectionContext {
         (socket) => this.onSecure(socket),
       );
       tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-        const raw = this.rawOf(socket);
-        if (raw !== null) this.forgetHandshake(raw);
+        const raw = this.handshaking.rawUnder(socket);
+        if (raw !== null) this.handshaking.forget(raw);
         bump(this.stats.rejected, 'tls');
         this.refusals.refused(socket.remoteAddress ?? 'unknown', 'tls', {
           remote: remoteOf(socket),
@@ -181,7 +180,7 @@ export class LinkServer implements LinkConnectionContext {
     if (this.sweep !== null) clearInterval(this.sweep);
     this.sweep = null;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const [raw, c] of this.handshaking) if (c === null) raw.destroy();
+    this.handshaking.destroyUnattached();
     for (const c of this.connections) c.destroy('server-closing');
     await Promise.all([closed, this.closedWithin(FINAL_ACK_GRACE_MS)]);
   }
@@ -261,8 +260,7 @@ export class LinkServer implements LinkConnectionContext {
   }
 
   onHandshakeOver(conn: LinkConnection): void {
-    const raw = this.rawOfConn.get(conn);
-    if (raw !== undefined) this.forgetHandshake(raw);
+    this.handshaking.release(conn);
   }
 
   refused(conn: LinkConnection, reason: string, fields: Record<string, unknown>): void {
@@ -278,12 +276,7 @@ export class LinkServer implements LinkConnectionContext {
     // Full or shutting down: answered at once (a Reject the agent understands), no budget taken.
     if (!this.draining && this.admitted.size < this.o.maxConnections) {
       if (this.handshaking.size >= this.o.maxHandshaking) this.evictOldestHandshake();
-      this.handshaking.set(socket, null);
-      if (this.tlsServer !== null) this.tlsPending.set(pendingKey(socket), socket);
-      this.stats.connectionsHandshaking = this.handshaking.size;
-      socket.once('close', () => {
-        if (this.handshaking.get(socket) === null) this.forgetHandshake(socket);
-      });
+      this.handshaking.admit(socket, this.tlsServer !== null);
     }
     if (this.tlsServer !== null) {
       if (!this.handshaking.has(socket)) {
@@ -313,7 +306,7 @@ export class LinkServer implements LinkConnectionContext {
   }
 
   private onSecure(socket: tls.TLSSocket): void {
-    const raw = this.rawOf(socket);
+    const raw = this.handshaking.rawUnder(socket);
     if (raw === null) {
       socket.destroy(); // evicted while its TLS handshake finished
       return;
@@ -333,33 +326,13 @@ export class LinkServer implements LinkConnectionContext {
         RejectCode.TOO_MANY_CONNECTIONS,
         `${this.o.maxConnections} connections already open on ${this.o.enricherId}`,
       );
-    } else {
-      const key = pendingKey(raw);
-      if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
-      this.handshaking.set(raw, conn);
-      this.rawOfConn.set(conn, raw);
-    }
-  }
-
-  /** The accepted TCP socket under a TLSSocket (tls.Server wraps the one we emitted). */
-  private rawOf(socket: tls.TLSSocket): net.Socket | null {
-    return this.tlsPending.get(pendingKey(socket)) ?? null;
-  }
-
-  private forgetHandshake(raw: net.Socket): void {
-    const conn = this.handshaking.get(raw);
-    this.handshaking.delete(raw);
-    if (conn) this.rawOfConn.delete(conn);
-    const key = pendingKey(raw);
-    if (this.tlsPending.get(key) === raw) this.tlsPending.delete(key);
-    this.stats.connectionsHandshaking = this.handshaking.size;
+    } else this.handshaking.attach(raw, conn);
   }
 
   private evictOldestHandshake(): void {
-    const oldest = this.handshaking.entries().next();
-    if (oldest.done) return;
-    const [raw, conn] = oldest.value;
-    this.forgetHandshake(raw);
+    const oldest = this.handshaking.evictOldest();
+    if (oldest === null) return;
+    const { raw, conn } = oldest;
     bump(this.stats.rejected, 'handshake_evicted');
     this.refusals.refused(raw.remoteAddress ?? 'unknown', 'handshake-evicted', {
       remote: remoteOf(raw),
@@ -384,10 +357,6 @@ export class LinkServer implements LinkConnectionContext {
       };
     });
   }
-}
-
-function pendingKey(socket: net.Socket): string {
-  return `${socket.remoteAddress} ${socket.remotePort}`;
 }
 
 function remoteOf(socket: net.Socket): string {
