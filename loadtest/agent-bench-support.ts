@@ -2,7 +2,7 @@
 // acknowledges every batch at once (so only the agent is measured), and readings of a process's
 // CPU time and memory from /proc.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { boundPort, listen } from '../common/listen';
 import { adoptSharedReads, onChunks } from '../common/shared-reads';
@@ -66,6 +66,25 @@ export async function ackingEnricher(): Promise<{
 export function procStatus(pid: number, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** Nanoseconds all the process's threads have run so far (each thread's schedstat under /proc/PID/task). */
+export function runNanoseconds(pid: number): number {
+  let ns = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns;
+}
+
+/** The main thread's voluntary context switches so far: how often its event loop went to sleep. */
+export function voluntarySwitches(pid: number): number {
+  const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
 }
 
 /** User + system CPU seconds the process has used so far. */

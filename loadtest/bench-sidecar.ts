@@ -4,7 +4,8 @@
 // a real `snowtap agent` with its DEFAULT options relaying to a minimal acknowledging enricher
 // (agent-bench-support.ts). The pairs run back to back, K times; reported per receiver:
 // CPU per frame (utime + stime from /proc over the steady window), peak RSS (VmHWM), idle RSS
-// before traffic, and drops. A last run stops the enricher so the agent's memory buffer fills
+// before traffic, CPU and wakeups of the main thread while idle (connected, no traffic, for
+// IDLE_SECONDS), and drops. A last run stops the enricher so the agent's memory buffer fills
 // (RSS with the buffer full).
 //
 //   node dist/loadtest/bench-sidecar.js [--rate N] [--seconds D] [--warmup W] [--runs K] [--quick] [--json FILE]
@@ -28,7 +29,13 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ackingEnricher, cpuSeconds, procStatus } from './agent-bench-support';
+import {
+  ackingEnricher,
+  cpuSeconds,
+  procStatus,
+  runNanoseconds,
+  voluntarySwitches,
+} from './agent-bench-support';
 import { median } from './stats';
 
 const MAIN = path.resolve(__dirname, '../cli/main.js');
@@ -55,6 +62,8 @@ const PRODUCER_FLAGS = ['--tick-ms', '--frames-per-write'].flatMap((f) =>
 );
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 const MiB = 2 ** 20;
+/** The idle window before traffic: CPU (all threads) and the main thread's wakeups. */
+const IDLE_SECONDS = 3;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -67,6 +76,10 @@ interface Reading {
   warmupCpuPerFrameUs: number;
   coreShare: number;
   idleRssMiB: number;
+  /** CPU while idle (connected, no traffic), milliseconds a second, all threads. */
+  idleCpuMsPerSec: number;
+  /** Times a second the main thread went to sleep while idle (voluntary context switches). */
+  idleWakeupsPerSec: number;
   peakRssMiB: number;
   /** Peak of the process's own memory (RssAnon, sampled every 20 ms): RSS less the pages
    * mapped from files, mostly the node binary's code, which every node process shares. */
@@ -160,7 +173,7 @@ async function captureRun(dir: string): Promise<Reading> {
   try {
     await waitForSocket(sock);
     await sleep(200);
-    const idle = procStatus(child.pid!, 'VmRSS');
+    const idle = await idleWindow(child.pid!);
     const m = await measure(child.pid!, sock);
     return reading('fstrm_capture', m, idle, procStatus(child.pid!, 'VmHWM'), 0);
   } finally {
@@ -169,10 +182,31 @@ async function captureRun(dir: string): Promise<Reading> {
   }
 }
 
+interface Idle {
+  rss: number;
+  cpuMsPerSec: number;
+  wakeupsPerSec: number;
+}
+
+/** RSS, then CPU and wakeups over IDLE_SECONDS with no traffic. */
+async function idleWindow(pid: number): Promise<Idle> {
+  const rss = procStatus(pid, 'VmRSS');
+  const ns0 = runNanoseconds(pid);
+  const v0 = voluntarySwitches(pid);
+  const t0 = performance.now();
+  await sleep(IDLE_SECONDS * 1000);
+  const secs = (performance.now() - t0) / 1000;
+  return {
+    rss,
+    cpuMsPerSec: (runNanoseconds(pid) - ns0) / 1e6 / secs,
+    wakeupsPerSec: (voluntarySwitches(pid) - v0) / secs,
+  };
+}
+
 function reading(
   receiver: Reading['receiver'],
   m: Measured,
-  idle: number,
+  idle: Idle,
   peak: number,
   dropped: number,
 ): Reading {
@@ -183,7 +217,9 @@ function reading(
     cpuPerFrameUs: (m.cpu / m.frames) * 1e6,
     warmupCpuPerFrameUs: m.warmupCpuPerFrameUs,
     coreShare: m.cpu / m.secs,
-    idleRssMiB: idle / MiB,
+    idleRssMiB: idle.rss / MiB,
+    idleCpuMsPerSec: idle.cpuMsPerSec,
+    idleWakeupsPerSec: idle.wakeupsPerSec,
     peakRssMiB: peak / MiB,
     peakAnonMiB: m.peakAnon / MiB,
     dropped,
@@ -232,7 +268,7 @@ async function agentRun(dir: string, bufferFull: boolean): Promise<Reading> {
   try {
     await waitForSocket(sock);
     await sleep(500);
-    const idle = procStatus(child.pid!, 'VmRSS');
+    const idle = await idleWindow(child.pid!);
     const m = await measure(child.pid!, sock);
     const dropped = await agentMetric(metricsPort, 'snowtap_agent_records_dropped_total');
     return reading('agent', m, idle, procStatus(child.pid!, 'VmHWM'), dropped);
@@ -253,6 +289,8 @@ function summarise(rs: Reading[]): Reading {
     warmupCpuPerFrameUs: pick('warmupCpuPerFrameUs'),
     coreShare: pick('coreShare'),
     idleRssMiB: pick('idleRssMiB'),
+    idleCpuMsPerSec: pick('idleCpuMsPerSec'),
+    idleWakeupsPerSec: pick('idleWakeupsPerSec'),
     peakRssMiB: pick('peakRssMiB'),
     peakAnonMiB: pick('peakAnonMiB'),
     dropped: pick('dropped'),
@@ -263,7 +301,7 @@ function line(r: Reading): string {
   return (
     `${r.receiver.padEnd(14)} ${r.cpuPerFrameUs.toFixed(2).padStart(6)} µs/frame  ${(r.coreShare * 100).toFixed(1).padStart(5)} % of a core  ` +
     `(warm-up ${r.warmupCpuPerFrameUs.toFixed(2)})  ` +
-    `idle RSS ${r.idleRssMiB.toFixed(1).padStart(6)} MiB  peak RSS ${r.peakRssMiB.toFixed(1).padStart(6)} MiB (anon ${r.peakAnonMiB.toFixed(1).padStart(5)})  dropped ${r.dropped}`
+    `idle RSS ${r.idleRssMiB.toFixed(1).padStart(6)} MiB, CPU ${r.idleCpuMsPerSec.toFixed(2)} ms/s, ${r.idleWakeupsPerSec.toFixed(0)} wakeups/s  peak RSS ${r.peakRssMiB.toFixed(1).padStart(6)} MiB (anon ${r.peakAnonMiB.toFixed(1).padStart(5)})  dropped ${r.dropped}`
   );
 }
 
