@@ -20,8 +20,8 @@ export interface OpsServerOptions {
 
 /**
  * How often each component samples its event-loop delay (the nodejs_eventloop_lag_{min,max,
- * mean,stddev,p50,p90,p99}_seconds histogram, common/prom.ts): a timer of this period, so that
- * many wakeups a second even when nothing else happens. The agent sits beside every DNS server
+ * mean,stddev,p50,p90,p99}_seconds histogram, common/prom.ts): a timer of this period, which
+ * wakes the process that often even when nothing else happens. The agent sits beside every DNS server
  * and should cost it nothing at idle: at 20 ms an idle agent woke 49 times a second and used
  * 3.5-3.9 ms of CPU a second; at 1 s, once a second and 0.1 ms (loadtest/PERFORMANCE.md). A
  * stall of the agent's loop shorter than the period is sampled rather than always seen (the
