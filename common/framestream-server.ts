@@ -258,8 +258,7 @@ export class FrameStreamServer extends EventEmitter<FrameStreamServerEvents> {
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => this.onSecure(socket));
     server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      const raw = this.handshaking.rawUnder(socket);
-      if (raw !== null) this.handshaking.forget(raw);
+      this.handshaking.forgetUnder(socket);
       this.countRefusal(socket.remoteAddress ?? 'unknown', 'tls-handshake', { err: err.message });
       socket.destroy();
     });

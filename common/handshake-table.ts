@@ -45,6 +45,12 @@ export class HandshakeTable<C> {
     return this.tlsPending.get(pendingKey(socket)) ?? null;
   }
 
+  /** A TLS handshake failed: its raw socket leaves the budget (nothing if it was evicted). */
+  forgetUnder(socket: tls.TLSSocket): void {
+    const raw = this.rawUnder(socket);
+    if (raw !== null) this.forget(raw);
+  }
+
   /** `conn` now speaks on `raw` (admitted or not) and is in its protocol handshake. */
   attach(raw: net.Socket, conn: C): void {
     this.dropPending(raw);

@@ -62,10 +62,15 @@ export async function ackingEnricher(): Promise<{
   return { server, port: boundPort(server), stats };
 }
 
+/** A numeric `/proc/PID/status` field as written (0 when absent); fields in kB stay in kB. */
+function statusField(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
 /** A `/proc/PID/status` field given in kB (VmRSS, VmHWM, ...), in bytes. */
 export function procStatus(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
+  return statusField(pid, field) * 1024;
 }
 
 /** Nanoseconds all the process's threads have run so far (each thread's schedstat under /proc/PID/task). */
@@ -83,8 +88,7 @@ export function runNanoseconds(pid: number): number {
 
 /** The main thread's voluntary context switches so far: how often its event loop went to sleep. */
 export function voluntarySwitches(pid: number): number {
-  const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
+  return statusField(pid, 'voluntary_ctxt_switches');
 }
 
 /** User + system CPU seconds the process has used so far. */

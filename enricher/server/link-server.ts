@@ -107,8 +107,7 @@ export class LinkServer implements LinkConnectionContext {
         (socket) => this.onSecure(socket),
       );
       tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-        const raw = this.handshaking.rawUnder(socket);
-        if (raw !== null) this.handshaking.forget(raw);
+        this.handshaking.forgetUnder(socket);
         bump(this.stats.rejected, 'tls');
         this.refusals.refused(socket.remoteAddress ?? 'unknown', 'tls', {
           remote: remoteOf(socket),
